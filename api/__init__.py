@@ -1,0 +1,1 @@
+"""faxd's REST API (Kazoo-compatible Faxes API) on Falcon."""

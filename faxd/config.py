@@ -1,0 +1,307 @@
+"""Configuration: every default in one place, a TOML file, then FAXD_* variables.
+
+Precedence (lowest first): the defaults below, the TOML file (``--config`` or
+``./faxd.toml`` when present), then ``FAXD_<NAME>`` environment variables.
+Every problem is reported as one :class:`ConfigError` line naming the setting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from faxd.errors import ConfigError
+
+
+# --- parsers: str (env) or TOML value -> typed value; raise ValueError with a reason
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    value = _str(value)
+    return value or None
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise ValueError("expected an integer")
+
+
+def _positive_int(value: Any) -> int:
+    n = _int(value)
+    if n <= 0:
+        raise ValueError("must be greater than 0")
+    return n
+
+
+def _non_negative_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number") from None
+    if f < 0:
+        raise ValueError("must not be negative")
+    return f
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("1", "true", "yes", "on"):
+            return True
+        if v in ("0", "false", "no", "off", ""):
+            return False
+    raise ValueError("expected true or false")
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        v = _str(value).strip().lower()
+        if v not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
+        return v
+    return parse
+
+
+def _listen(value: Any) -> tuple[str, int]:
+    """Parse ``host:port`` (``[::1]:port`` for IPv6) into a tuple."""
+    v = _str(value).strip()
+    host, sep, port = v.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:8000")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    p = int(port)
+    if not 0 <= p <= 65535:
+        raise ValueError("port must be 0..65535")
+    return host, p
+
+
+def _database_url(value: Any) -> str | None:
+    v = _opt_str(value)
+    if v is None:
+        return None
+    parts = urlsplit(v)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError("expected a postgresql://user@host:port/dbname URL")
+    if not parts.path.strip("/") and not parts.hostname:
+        raise ValueError("expected a postgresql://user@host:port/dbname URL")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("the port is not a number") from None
+    return v
+
+
+def _url_list(*schemes: str) -> Callable[[Any], tuple[str, ...]]:
+    def parse(value: Any) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else _str(value).split(",")
+        urls = tuple(_str(i).strip() for i in items if _str(i).strip())
+        for u in urls:
+            parts = urlsplit(u)
+            if parts.scheme not in schemes or not parts.hostname:
+                raise ValueError(f"{u!r} is not a {schemes[0]}://[user]:password@host:port URL")
+            try:
+                parts.port
+            except ValueError:
+                raise ValueError(f"{u!r} has a port that is not a number") from None
+        return urls
+    return parse
+
+
+def _opt_listen(value: Any) -> tuple[str, int] | None:
+    v = _opt_str(value) if not isinstance(value, tuple) else value
+    if v is None:
+        return None
+    return _listen(v)
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    """Hosts or CIDRs, comma separated (or a TOML list)."""
+    items = value if isinstance(value, list) else _str(value).split(",")
+    out = []
+    for item in items:
+        item = _str(item).strip()
+        if not item:
+            continue
+        if any(c.isdigit() for c in item.split("/")[0][:1]) or ":" in item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is neither a host name nor an address/CIDR") from None
+        out.append(item)
+    return tuple(out)
+
+
+def setting(default: Any, parse: Callable[[Any], Any], doc: str, env: str | None = None):
+    return field(default=default, metadata={"parse": parse, "doc": doc, "env": env})
+
+
+@dataclass(frozen=True)
+class Config:
+    """faxd's settings. The field name is the TOML key; ``FAXD_<NAME>`` the variable."""
+
+    home: str = setting("./var", _str, "state, spool and the embedded database")
+    database_url: str | None = setting(
+        None, _database_url,
+        "PostgreSQL URL; unset runs an embedded cluster under $FAXD_HOME/postgres")
+    postgres_bindir: str | None = setting(
+        None, _opt_str, "directory of initdb/postgres for the embedded cluster (default: newest /usr/lib/postgresql/*/bin)")
+    db_pool_size: int = setting(20, _positive_int, "PostgreSQL connections per process")
+    api_listen: tuple[str, int] = setting(("127.0.0.1", 8000), _listen, "REST API listen address")
+    switch: str = setting("software", _choice("software", "freeswitch", "asterisk"),
+                          "telephone switch: software (in-process spandsp line), freeswitch, asterisk")
+    esl_url: tuple[str, ...] = setting(("esl://:ClueCon@127.0.0.1:8021",), _url_list("esl"),
+                                       "FreeSWITCH Event Socket(s), comma separated")
+    esl_listen: tuple[str, int] = setting(("127.0.0.1", 8084), _listen,
+                                          "listener for FreeSWITCH's outbound socket (inbound calls)")
+    dial_string: str = setting("sofia/gateway/default/{number}", _str, "FreeSWITCH dial string for outbound faxes")
+    t38: str = setting("accept", _choice("accept", "request", "off"),
+                       "T.38 on outbound calls (a faxbox's media.fax_option overrides)")
+    spool_dir: str | None = setting(None, _opt_str, "spool directory shared with the switch (default $FAXD_HOME/spool)")
+    ami_url: tuple[str, ...] = setting(("ami://faxd:faxd@127.0.0.1:5038",), _url_list("ami"), "Asterisk AMI")
+    asterisk_dial: str = setting("PJSIP/{number}@trunk", _str, "Asterisk channel for outbound faxes")
+    smtp_listen: tuple[str, int] | None = setting(("127.0.0.1", 2525), _opt_listen,
+                                                  "SMTP gateway listen address (empty: no gateway)")
+    smtp_domain: str = setting("fax.localhost", _str,
+                               "domain of generated faxbox addresses: <number>@<faxbox_id>.<smtp_domain>")
+    smtp_relay: str | None = setting(None, _opt_str,
+                                     "SMTP relay for notifications, host:port; unset keeps them as undeliverable")
+    fetch_allow: tuple[str, ...] = setting((), _networks,
+                                           "hosts/CIDRs that document and webhook URLs may reach despite the private-address rule")
+    default_region: str = setting("US", _str, "region for numbers written without a leading +")
+    paper: str = setting("a4", _choice("a4", "letter"), "default paper size for converted documents")
+    resolution: str = setting("fine", _choice("fine", "normal"), "default fax resolution")
+    max_upload_bytes: int = setting(8 * 1024 * 1024, _positive_int, "largest accepted document (bytes)")
+    max_pages: int = setting(100, _positive_int, "most pages in one fax")
+    convert_timeout: float = setting(120.0, _non_negative_float, "seconds a document conversion may take")
+    fetch_timeout: float = setting(30.0, _non_negative_float, "seconds a document URL fetch may take")
+    token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")
+    max_outbound: int = setting(10, _positive_int, "default running outbound faxes per account")
+    retry_period: int = setting(300, _positive_int, "seconds between attempts")
+    lease_seconds: float = setting(30.0, _non_negative_float, "job lease length; a worker renews it while it runs")
+    shutdown_grace: float = setting(30.0, _non_negative_float,
+                                    "seconds running faxes get to finish on SIGTERM/SIGINT")
+    log_level: str = setting("info", _choice("debug", "info", "warning", "error"), "log level")
+    bootstrap_number: str = setting("+12025550100", _str,
+                                    "inbound number of the bootstrap faxbox created on first start")
+    station_id: str = setting("faxd", _str, "default station id (TSI/CSI) of this server")
+
+    # --- derived paths
+
+    @property
+    def spool_path(self) -> str:
+        return self.spool_dir or os.path.join(self.home, "spool")
+
+    @property
+    def postgres_dir(self) -> str:
+        return os.path.join(self.home, "postgres")
+
+    @property
+    def bootstrap_path(self) -> str:
+        return os.path.join(self.home, "bootstrap.json")
+
+    # --- construction
+
+    @classmethod
+    def load(cls, path: str | None = None, env: dict[str, str] | None = None,
+             **overrides: Any) -> "Config":
+        """Defaults < TOML file < FAXD_* env < explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if path is None and os.path.exists("faxd.toml"):
+            path = "faxd.toml"
+        if path is not None:
+            values.update(_read_toml(path))
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key, raw in env.items():
+            if not key.startswith("FAXD_") or key.startswith("FAXD_TEST_"):
+                continue
+            name = key[5:].lower()
+            if name in known:
+                values[name] = raw
+        values.update(overrides)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], origin: str = "") -> "Config":
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        parsed = {}
+        for name, raw in values.items():
+            f = fields.get(name)
+            if f is None:
+                raise ConfigError(f"unknown setting {name!r}{origin}")
+            if isinstance(raw, tuple) or raw is None:
+                parsed[name] = raw  # already typed (overrides from code)
+                continue
+            try:
+                parsed[name] = f.metadata["parse"](raw)
+            except ValueError as e:
+                raise ConfigError(f"bad value for {name} ({env_name(name)}): {e}") from None
+        return cls(**parsed)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(name: str) -> str:
+    return "FAXD_" + name.upper()
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {e}") from None
+    # Accept both a flat file and one with a [faxd] table.
+    if set(data) == {"faxd"} and isinstance(data["faxd"], dict):
+        data = data["faxd"]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise ConfigError(f"unknown section [{key}] in {path}")
+    known = {f.name for f in dataclasses.fields(Config)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r} in {path}")
+    return dict(data)
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(toml key, env variable, default, description) for every setting: the README table."""
+    rows = []
+    for f in dataclasses.fields(Config):
+        default = f.default
+        if isinstance(default, tuple) and len(default) == 2 and isinstance(default[1], int):
+            shown = f"{default[0]}:{default[1]}"
+        elif isinstance(default, tuple):
+            shown = ",".join(default)
+        elif default is None:
+            shown = "unset"
+        else:
+            shown = str(default)
+        rows.append((f.name, env_name(f.name), shown, f.metadata["doc"]))
+    return rows

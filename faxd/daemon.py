@@ -1,0 +1,260 @@
+"""The composition root: builds faxd's services, starts them, stops them in order.
+
+Stop order (nameko's): stop intake, let in-flight faxes finish within ``shutdown_grace``,
+kill what remains (their jobs go back to pending), stop the backends, close the store,
+stop the embedded database. A service greenlet that dies stops the daemon with exit 1.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+
+import gevent
+import gevent.event
+import gevent.pywsgi
+
+from faxd import ids
+from faxd.config import Config
+from faxd.errors import StartupError
+from faxd.health import Health
+
+logger = logging.getLogger(__name__)
+
+
+class Service:
+    """A long-lived part of faxd. Subclasses override what they need."""
+
+    name = "service"
+
+    def start(self) -> list[gevent.Greenlet]:
+        """Start; return the greenlets whose death means the service crashed."""
+        return []
+
+    def stop_intake(self) -> None:
+        """Take no new work (calls, jobs, mails, requests)."""
+
+    def drain(self, timeout: float) -> None:
+        """Let work in flight finish, for at most ``timeout`` seconds."""
+
+    def stop(self) -> None:
+        """Stop everything that is left."""
+
+
+class ApiServer(Service):
+    name = "api"
+
+    def __init__(self, listen: tuple[str, int], app):
+        self._server = gevent.pywsgi.WSGIServer(listen, app, log=None,
+                                                error_log=logging.getLogger("faxd.api.wsgi"))
+        self._listen = listen
+
+    def bind(self) -> None:
+        """Bind now, so that a port in use fails start-up with a clear line."""
+        host, port = self._listen
+        try:
+            self._server.init_socket()
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise StartupError(f"API listen address {host}:{port} is already in use (FAXD_API_LISTEN)") from None
+            if e.errno in (errno.EADDRNOTAVAIL, socket.EAI_NONAME, errno.EACCES):
+                raise StartupError(f"cannot listen on {host}:{port} (FAXD_API_LISTEN): {e.strerror}") from None
+            raise StartupError(f"cannot listen on {host}:{port} (FAXD_API_LISTEN): {e}") from None
+        except socket.gaierror as e:
+            raise StartupError(f"cannot listen on {host}:{port} (FAXD_API_LISTEN): {e.strerror}") from None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._server.socket.getsockname()[:2]
+
+    def set_app(self, app) -> None:
+        self._server.application = app
+
+    def start(self):
+        self._server.start()
+        return []
+
+    def stop_intake(self):
+        self._server.close()  # stop accepting; requests in flight continue
+
+    def stop(self):
+        self._server.stop(timeout=1)
+
+
+class Heartbeat(Service):
+    """Marks this node alive in the database; others take over a node that stops."""
+
+    name = "heartbeat"
+
+    def __init__(self, store, node_id: str, interval: float = 5.0):
+        self._store = store
+        self._node_id = node_id
+        self._interval = interval
+        self._greenlet = None
+
+    def _run(self):
+        from faxd.errors import StoreError
+        while True:
+            try:
+                self._store.heartbeat(self._node_id)
+            except StoreError as e:
+                logger.warning("heartbeat failed: %s", e)
+            gevent.sleep(self._interval)
+
+    def start(self):
+        self._greenlet = gevent.spawn(self._run)
+        return [self._greenlet]
+
+    def stop(self):
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=2)
+            self._greenlet = None
+
+
+class Daemon:
+    def __init__(self, config: Config, out=None):
+        self.config = config
+        self.node_id = ids.new_id()
+        self._out = out or sys.stdout
+        self._stop_requested = gevent.event.Event()
+        self._exit_code = 0
+        self._services: list[Service] = []
+        self._watched: list[gevent.Greenlet] = []
+        self._embedded = None
+        self.store = None
+        self.api = None
+
+    # --- start-up steps
+
+    def _prepare_home(self) -> None:
+        home = self.config.home
+        for d in (home, self.config.spool_path):
+            try:
+                os.makedirs(d, exist_ok=True)
+            except OSError as e:
+                raise StartupError(f"cannot create {d} (FAXD_HOME): {e.strerror}") from None
+        probe = os.path.join(home, f".write-test-{os.getpid()}")
+        try:
+            with open(probe, "w") as f:
+                f.write("ok")
+            os.unlink(probe)
+        except OSError as e:
+            raise StartupError(f"FAXD_HOME {home} is not writable: {e.strerror}") from None
+
+    def _open_database(self) -> str:
+        from faxd.store.embedded import EmbeddedPostgres
+        from faxd.store.migrate import migrate
+
+        dsn = self.config.database_url
+        if dsn is None:
+            self._embedded = EmbeddedPostgres(self.config.postgres_dir, self.config.postgres_bindir)
+            dsn = self._embedded.start()
+        from faxd.errors import StoreError
+        try:
+            applied = migrate(dsn)
+        except StoreError as e:
+            raise StartupError(f"database: {e}") from None
+        if applied:
+            logger.info("database migrated to version %d", applied[-1])
+        return dsn
+
+    def _bootstrap(self) -> None:
+        b = self.store.bootstrap(self.config.bootstrap_number, self.config.smtp_domain, self.config.station_id)
+        if b is None:
+            return
+        with open(self.config.bootstrap_path, "w") as f:
+            json.dump(b.as_dict(), f, indent=2)
+            f.write("\n")
+        os.chmod(self.config.bootstrap_path, 0o600)
+        self._print(f"faxd: bootstrap account created (saved in {self.config.bootstrap_path}):")
+        self._print("faxd: bootstrap " + json.dumps(b.as_dict()))
+
+    def _print(self, line: str) -> None:
+        self._out.write(line + "\n")
+        self._out.flush()
+
+    def _build_services(self, app) -> list[Service]:
+        """Every long-lived service of faxd, in start order."""
+        return [
+            self.api,
+            Heartbeat(self.store, self.node_id),
+        ]
+
+    def build_app(self):
+        from api.app import create_app
+        health = Health(self.store)
+        return create_app(self.config, self.store, health=health)
+
+    # --- lifecycle
+
+    def run(self) -> int:
+        """Start everything, wait for a stop request or a crash, stop in order."""
+        from faxd.store import PostgresStore
+
+        self._prepare_home()
+        self.api = ApiServer(self.config.api_listen, None)
+        self.api.bind()
+        try:
+            dsn = self._open_database()
+            self.store = PostgresStore(dsn, self.config.db_pool_size)
+            self._bootstrap()
+            app = self.build_app()
+            self.api.set_app(app)
+            self._services = self._build_services(app)
+            for service in self._services:
+                for g in service.start():
+                    g.link_exception(self._service_crashed(service))
+                    self._watched.append(g)
+            host, port = self.api.address
+            self._print(f"faxd: API listening on http://{host}:{port}")
+            logger.info("faxd running (node %s, switch %s)", self.node_id, self.config.switch)
+            self._install_signals()
+            self._stop_requested.wait()
+        finally:
+            self._shutdown()
+        return self._exit_code
+
+    def request_stop(self, *_args) -> None:
+        if not self._stop_requested.is_set():
+            logger.info("stopping")
+        self._stop_requested.set()
+
+    def _service_crashed(self, service: Service):
+        def crashed(g: gevent.Greenlet) -> None:
+            logger.critical("service %s crashed: %r", service.name, g.exception,
+                            exc_info=(type(g.exception), g.exception, g.exception.__traceback__))
+            self._exit_code = 1
+            self.request_stop()
+        return crashed
+
+    def _install_signals(self) -> None:
+        gevent.signal_handler(signal.SIGTERM, self.request_stop)
+        gevent.signal_handler(signal.SIGINT, self.request_stop)
+
+    def _shutdown(self) -> None:
+        for g in self._watched:
+            g.unlink_all()
+        services = list(reversed(self._services))
+        for s in services:
+            s.stop_intake()
+        deadline = gevent.get_hub().loop.now() + self.config.shutdown_grace
+        for s in services:
+            s.drain(max(0.0, deadline - gevent.get_hub().loop.now()))
+        for s in services:
+            try:
+                s.stop()
+            except Exception:
+                logger.exception("stopping %s failed", s.name)
+        if self.store is not None:
+            try:
+                self.store.forget_node(self.node_id)
+            except Exception:
+                pass
+            self.store.close()
+        if self._embedded is not None:
+            self._embedded.stop()
+            self._embedded = None

@@ -1,0 +1,2 @@
+"""The Store seam: PostgreSQL, always (tests use a real database too)."""
+from faxd.store.postgres import PostgresStore, wrap_errors  # noqa: F401

@@ -1,0 +1,74 @@
+"""A small PostgreSQL connection pool that waits (greenlet-friendly) instead of failing.
+
+psycopg2's ThreadedConnectionPool raises ``PoolError`` when empty; under gevent we want
+callers to queue. Broken connections (server restart) are dropped, not handed out again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import gevent.lock
+import psycopg2
+import psycopg2.extensions
+
+from faxd.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionPool:
+    def __init__(self, dsn: str, size: int = 20, acquire_timeout: float = 10.0,
+                 connect_timeout: int = 5):
+        self._dsn = dsn
+        self._size = size
+        self._sem = gevent.lock.BoundedSemaphore(size)
+        self._idle: list = []
+        self._acquire_timeout = acquire_timeout
+        self._connect_timeout = connect_timeout
+        self._closed = False
+
+    @property
+    def dsn(self) -> str:
+        return self._dsn
+
+    def _connect(self):
+        conn = psycopg2.connect(self._dsn, connect_timeout=self._connect_timeout,
+                                application_name="faxd")
+        return conn
+
+    @contextlib.contextmanager
+    def connection(self):
+        if self._closed:
+            raise StoreUnavailable("the database pool is closed")
+        if not self._sem.acquire(timeout=self._acquire_timeout):
+            raise StoreUnavailable("no database connection free (pool exhausted)")
+        conn = None
+        try:
+            conn = self._idle.pop() if self._idle else self._connect()
+            yield conn
+        except BaseException:
+            if conn is not None and not conn.closed:
+                try:
+                    conn.rollback()
+                except psycopg2.Error:
+                    conn.close()
+            raise
+        finally:
+            if conn is not None:
+                if conn.closed or self._closed:
+                    conn.close()
+                elif conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                    try:
+                        conn.rollback()
+                        self._idle.append(conn)
+                    except psycopg2.Error:
+                        conn.close()
+                else:
+                    self._idle.append(conn)
+            self._sem.release()
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()

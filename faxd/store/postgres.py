@@ -1,0 +1,88 @@
+"""PostgresStore: the Store seam on PostgreSQL (psycopg2, green under psycogreen).
+
+The store knows nothing of HTTP or switches. Area mixins (accounts, jobs, ...) hold the
+methods; each method runs the named query of the same name from ``queries/*.sql``.
+Driver errors are translated once, here, into :mod:`faxd.errors`.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+
+from faxd.errors import StoreError, StoreUnavailable
+from faxd.store import queries as _queries
+from faxd.store.accounts import AccountsMixin
+from faxd.store.pool import ConnectionPool
+
+logger = logging.getLogger(__name__)
+
+_QUERIES = _queries.load()
+
+
+@contextlib.contextmanager
+def wrap_errors():
+    """Turn driver errors into faxd errors (StoreUnavailable for lost connections)."""
+    try:
+        yield
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+        raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
+    except psycopg2.errors.AdminShutdown as e:  # pragma: no cover - subclass of OperationalError
+        raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+class PostgresStore(AccountsMixin):
+    def __init__(self, dsn: str, pool_size: int = 20, clock=None):
+        self._pool = ConnectionPool(dsn, size=pool_size)
+        self.dsn = dsn
+
+    # --- plumbing shared by the area mixins
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A cursor (rows as dicts) inside one transaction: commit on success."""
+        with wrap_errors():
+            with self._pool.connection() as conn:
+                with conn:
+                    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                        yield cur
+
+    @staticmethod
+    def sql(name: str) -> str:
+        return _QUERIES[name]
+
+    def _one(self, name: str, params=None, cur=None):
+        if cur is not None:
+            cur.execute(_QUERIES[name], params)
+            return cur.fetchone() if cur.description else None
+        with self.transaction() as c:
+            c.execute(_QUERIES[name], params)
+            return c.fetchone() if c.description else None
+
+    def _all(self, name: str, params=None, cur=None):
+        if cur is not None:
+            cur.execute(_QUERIES[name], params)
+            return cur.fetchall()
+        with self.transaction() as c:
+            c.execute(_QUERIES[name], params)
+            return c.fetchall()
+
+    # --- health
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            self._one("ping")
+            return True
+        except StoreError:
+            return False
+
+    def close(self) -> None:
+        self._pool.close()

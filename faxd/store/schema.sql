@@ -1,0 +1,250 @@
+-- faxd schema: the truth. migrations/ must rebuild exactly this (tests/integration/test_migrations.py).
+-- Ids are 32 lowercase hex characters, like Kazoo's. Times are timestamptz; the API shows
+-- them as Gregorian seconds.
+
+CREATE TABLE accounts (
+    id              text PRIMARY KEY,
+    name            text NOT NULL,
+    timezone        text NOT NULL DEFAULT 'UTC',
+    paper           text NOT NULL DEFAULT 'a4' CHECK (paper IN ('a4', 'letter')),
+    max_outbound    integer NOT NULL DEFAULT 10 CHECK (max_outbound > 0),
+    created         timestamptz NOT NULL DEFAULT now(),
+    modified        timestamptz NOT NULL DEFAULT now()
+);
+
+-- API keys and auth tokens are stored as SHA-256 digests, never in clear.
+CREATE TABLE api_keys (
+    key_hash        bytea PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created         timestamptz NOT NULL DEFAULT now(),
+    revoked         timestamptz
+);
+CREATE INDEX api_keys_account_idx ON api_keys (account_id);
+
+CREATE TABLE auth_tokens (
+    token_hash      bytea PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created         timestamptz NOT NULL DEFAULT now(),
+    expires         timestamptz NOT NULL
+);
+CREATE INDEX auth_tokens_expires_idx ON auth_tokens (expires);
+CREATE INDEX auth_tokens_account_idx ON auth_tokens (account_id);
+
+CREATE TABLE faxboxes (
+    id                          text PRIMARY KEY,
+    account_id                  text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name                        text NOT NULL,
+    caller_name                 text,
+    caller_id                   text,
+    fax_header                  text,
+    fax_identity                text,
+    fax_timezone                text,
+    retries                     integer CHECK (retries BETWEEN 0 AND 4),
+    smtp_email_address          text NOT NULL UNIQUE,
+    custom_smtp_email_address   text,
+    smtp_permission_list        jsonb NOT NULL DEFAULT '[]',
+    notifications               jsonb NOT NULL DEFAULT '{}',
+    media                       jsonb NOT NULL DEFAULT '{}',
+    -- the faxbox document as the client sent it (unknown fields are kept, as Kazoo keeps them)
+    doc                         jsonb NOT NULL DEFAULT '{}',
+    revision                    integer NOT NULL DEFAULT 1,
+    created                     timestamptz NOT NULL DEFAULT now(),
+    modified                    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX faxboxes_account_idx ON faxboxes (account_id, created, id);
+CREATE UNIQUE INDEX faxboxes_custom_smtp_idx ON faxboxes (lower(custom_smtp_email_address))
+    WHERE custom_smtp_email_address IS NOT NULL;
+
+-- Inbound DIDs (E.164) and the faxbox that receives them.
+CREATE TABLE numbers (
+    number          text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    faxbox_id       text NOT NULL REFERENCES faxboxes(id) ON DELETE CASCADE,
+    created         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX numbers_faxbox_idx ON numbers (faxbox_id);
+
+-- Outbound fax jobs. A job keeps its id from queued to outbox (status tells the folder).
+CREATE TABLE jobs (
+    id              text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    faxbox_id       text REFERENCES faxboxes(id) ON DELETE SET NULL,
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('attaching_files', 'pending', 'processing',
+                                      'completed', 'failed', 'cancelled')),
+    source          text NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'smtp', 'resubmit', 'forward')),
+    origin_id       text,
+    to_number       text NOT NULL,
+    from_number     text NOT NULL,
+    to_name         text,
+    from_name       text,
+    retries         integer NOT NULL DEFAULT 1 CHECK (retries BETWEEN 0 AND 4),
+    attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- the job document as the client sent it, with unknown fields kept
+    doc             jsonb NOT NULL DEFAULT '{}',
+    tx_result       jsonb NOT NULL DEFAULT '{}',
+    progress        jsonb NOT NULL DEFAULT '{}',
+    page_count      integer,
+    error           text,
+    -- dispatch: not before run_after; lease_owner/lease_expires while processing
+    run_after       timestamptz NOT NULL DEFAULT now(),
+    lease_owner     text,
+    lease_expires   timestamptz,
+    call_id         text,
+    switch          text,
+    revision        integer NOT NULL DEFAULT 1,
+    created         timestamptz NOT NULL DEFAULT now(),
+    modified        timestamptz NOT NULL DEFAULT now(),
+    delivered       timestamptz
+);
+-- Listings: newest first per account, keyset pagination on (created, id).
+CREATE INDEX jobs_account_created_idx ON jobs (account_id, created, id);
+CREATE INDEX jobs_faxbox_created_idx ON jobs (faxbox_id, created, id) WHERE faxbox_id IS NOT NULL;
+CREATE INDEX jobs_outgoing_idx ON jobs (account_id, created, id)
+    WHERE status IN ('attaching_files', 'pending', 'processing');
+CREATE INDEX jobs_outbox_idx ON jobs (account_id, created, id)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+-- Dispatch: runnable jobs in order.
+CREATE INDEX jobs_runnable_idx ON jobs (run_after, created) WHERE status = 'pending';
+CREATE INDEX jobs_lease_idx ON jobs (lease_expires) WHERE status = 'processing';
+-- One call at a time per destination number, whatever node claims it.
+CREATE UNIQUE INDEX jobs_one_call_per_number_idx ON jobs (to_number) WHERE status = 'processing';
+
+-- Every write that can make a job runnable wakes the dispatchers.
+CREATE FUNCTION faxd_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'pending' THEN
+        PERFORM pg_notify('faxd_jobs', NEW.account_id);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER jobs_notify_insert AFTER INSERT ON jobs
+    FOR EACH ROW EXECUTE FUNCTION faxd_notify_job();
+CREATE TRIGGER jobs_notify_update AFTER UPDATE OF status ON jobs
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION faxd_notify_job();
+
+CREATE TABLE job_attempts (
+    job_id          text NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    attempt         integer NOT NULL,
+    node            text,
+    call_id         text,
+    switch          text,
+    started         timestamptz NOT NULL DEFAULT now(),
+    ended           timestamptz,
+    outcome         text CHECK (outcome IN ('completed', 'failed', 'interrupted', 'cancelled')),
+    tx_result       jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (job_id, attempt)
+);
+
+-- Received faxes.
+CREATE TABLE inbox (
+    id              text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    faxbox_id       text REFERENCES faxboxes(id) ON DELETE SET NULL,
+    call_id         text,
+    status          text NOT NULL CHECK (status IN ('received', 'failed')),
+    from_number     text,
+    from_name       text,
+    to_number       text NOT NULL,
+    rx_result       jsonb NOT NULL DEFAULT '{}',
+    page_count      integer NOT NULL DEFAULT 0,
+    doc             jsonb NOT NULL DEFAULT '{}',
+    revision        integer NOT NULL DEFAULT 1,
+    created         timestamptz NOT NULL DEFAULT now(),
+    modified        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX inbox_account_created_idx ON inbox (account_id, created, id);
+CREATE INDEX inbox_faxbox_created_idx ON inbox (faxbox_id, created, id) WHERE faxbox_id IS NOT NULL;
+CREATE UNIQUE INDEX inbox_call_idx ON inbox (call_id) WHERE call_id IS NOT NULL;
+
+-- Documents of a job (original uploads, fax TIFF, PDF rendition) or of a received fax.
+CREATE TABLE documents (
+    id              text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    job_id          text REFERENCES jobs(id) ON DELETE CASCADE,
+    inbox_id        text REFERENCES inbox(id) ON DELETE CASCADE,
+    role            text NOT NULL CHECK (role IN ('original', 'fax_tiff', 'pdf')),
+    seq             integer NOT NULL DEFAULT 0,
+    content_type    text NOT NULL,
+    filename        text,
+    size_bytes      bigint NOT NULL,
+    sha256          text NOT NULL,
+    pages           integer,
+    width           integer,
+    resolution      text,
+    data            bytea NOT NULL,
+    created         timestamptz NOT NULL DEFAULT now(),
+    CHECK ((job_id IS NULL) <> (inbox_id IS NULL))
+);
+CREATE INDEX documents_job_idx ON documents (job_id, role, seq) WHERE job_id IS NOT NULL;
+CREATE INDEX documents_inbox_idx ON documents (inbox_id, role, seq) WHERE inbox_id IS NOT NULL;
+
+-- Calls being received right now (GET /faxes/incoming).
+CREATE TABLE incoming_calls (
+    id              text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    faxbox_id       text REFERENCES faxboxes(id) ON DELETE SET NULL,
+    call_id         text NOT NULL,
+    node            text,
+    switch          text,
+    from_number     text,
+    from_name       text,
+    to_number       text NOT NULL,
+    progress        jsonb NOT NULL DEFAULT '{}',
+    lease_expires   timestamptz,
+    created         timestamptz NOT NULL DEFAULT now(),
+    modified        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX incoming_calls_account_idx ON incoming_calls (account_id, created, id);
+
+-- Every email-to-fax attempt, accepted or refused.
+CREATE TABLE smtplog (
+    id                  text PRIMARY KEY,
+    account_id          text REFERENCES accounts(id) ON DELETE CASCADE,
+    faxbox_id           text REFERENCES faxboxes(id) ON DELETE SET NULL,
+    mail_from           text NOT NULL,
+    rcpt_to             text NOT NULL,
+    subject             text,
+    original_number     text,
+    translated_number   text,
+    attachments         jsonb NOT NULL DEFAULT '[]',
+    job_id              text REFERENCES jobs(id) ON DELETE SET NULL,
+    errors              jsonb NOT NULL DEFAULT '[]',
+    smtp_code           integer,
+    smtp_text           text,
+    created             timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX smtplog_account_created_idx ON smtplog (account_id, created, id);
+
+-- Outbox of notifications: written in the transaction of the change they describe,
+-- delivered afterwards with retries.
+CREATE TABLE notifications (
+    id              bigserial PRIMARY KEY,
+    event_id        text NOT NULL UNIQUE,
+    account_id      text REFERENCES accounts(id) ON DELETE CASCADE,
+    channel         text NOT NULL CHECK (channel IN ('email', 'sms', 'webhook')),
+    event           text NOT NULL,
+    job_id          text,
+    inbox_id        text,
+    smtplog_id      text,
+    target          text NOT NULL,
+    payload         jsonb NOT NULL DEFAULT '{}',
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'delivered', 'failed', 'undeliverable')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt    timestamptz NOT NULL DEFAULT now(),
+    last_error      text,
+    created         timestamptz NOT NULL DEFAULT now(),
+    delivered       timestamptz
+);
+CREATE INDEX notifications_due_idx ON notifications (next_attempt) WHERE status = 'pending';
+
+-- Live faxd processes; a node whose heartbeat stops loses its leases.
+CREATE TABLE nodes (
+    id              text PRIMARY KEY,
+    hostname        text NOT NULL,
+    pid             integer NOT NULL,
+    started         timestamptz NOT NULL DEFAULT now(),
+    heartbeat       timestamptz NOT NULL DEFAULT now()
+);
