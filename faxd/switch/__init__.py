@@ -1,0 +1,1 @@
+"""The SwitchBackend seam: FreeSWITCH, Asterisk, or the in-process software line."""
