@@ -16,6 +16,15 @@ import psycopg2.extras
 from faxd.errors import StoreError, StoreUnavailable
 from faxd.store import queries as _queries
 from faxd.store.accounts import AccountsMixin
+from faxd.store.dispatch import DispatchMixin
+from faxd.store.documents import DocumentsMixin
+from faxd.store.faxboxes import FaxboxesMixin
+from faxd.store.inbox import InboxMixin
+from faxd.store.incoming import IncomingMixin
+from faxd.store.jobs import JobsMixin
+from faxd.store.notifications import NotificationsMixin
+from faxd.store.smtp_gateway import SmtpGatewayMixin
+from faxd.store.smtplog import SmtplogMixin
 from faxd.store.pool import ConnectionPool
 
 logger = logging.getLogger(__name__)
@@ -38,7 +47,8 @@ def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-class PostgresStore(AccountsMixin):
+class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
+                    InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         self._pool = ConnectionPool(dsn, size=pool_size)
         self.dsn = dsn

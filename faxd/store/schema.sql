@@ -92,6 +92,7 @@ CREATE TABLE jobs (
     lease_expires   timestamptz,
     call_id         text,
     switch          text,
+    cancel_requested boolean NOT NULL DEFAULT false,
     revision        integer NOT NULL DEFAULT 1,
     created         timestamptz NOT NULL DEFAULT now(),
     modified        timestamptz NOT NULL DEFAULT now(),

@@ -1,0 +1,6 @@
+"""Store methods: dispatch."""
+from __future__ import annotations
+
+
+class DispatchMixin:
+    pass

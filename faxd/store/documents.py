@@ -1,0 +1,6 @@
+"""Store methods: documents."""
+from __future__ import annotations
+
+
+class DocumentsMixin:
+    pass

@@ -1,0 +1,6 @@
+"""Store methods: faxboxes."""
+from __future__ import annotations
+
+
+class FaxboxesMixin:
+    pass

@@ -1,0 +1,6 @@
+"""Store methods: inbox."""
+from __future__ import annotations
+
+
+class InboxMixin:
+    pass

@@ -1,0 +1,6 @@
+"""Store methods: incoming."""
+from __future__ import annotations
+
+
+class IncomingMixin:
+    pass

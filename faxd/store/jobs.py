@@ -1,0 +1,6 @@
+"""Store methods: jobs."""
+from __future__ import annotations
+
+
+class JobsMixin:
+    pass

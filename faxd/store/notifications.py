@@ -1,0 +1,6 @@
+"""Store methods: notifications."""
+from __future__ import annotations
+
+
+class NotificationsMixin:
+    pass

@@ -1,0 +1,6 @@
+"""Store methods: smtp_gateway."""
+from __future__ import annotations
+
+
+class SmtpGatewayMixin:
+    pass

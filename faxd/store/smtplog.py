@@ -1,0 +1,6 @@
+"""Store methods: smtplog."""
+from __future__ import annotations
+
+
+class SmtplogMixin:
+    pass
