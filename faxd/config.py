@@ -97,18 +97,25 @@ def _listen(value: Any) -> tuple[str, int]:
 
 
 def _database_url(value: Any) -> str | None:
+    """A postgresql:// URL or a libpq key=value DSN."""
     v = _opt_str(value)
     if v is None:
         return None
-    parts = urlsplit(v)
-    if parts.scheme not in ("postgres", "postgresql"):
+    if "://" in v:
+        parts = urlsplit(v)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ValueError("expected a postgresql://user@host:port/dbname URL")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+    elif "=" not in v:
         raise ValueError("expected a postgresql://user@host:port/dbname URL")
-    if not parts.path.strip("/") and not parts.hostname:
-        raise ValueError("expected a postgresql://user@host:port/dbname URL")
+    import psycopg2.extensions
     try:
-        parts.port
-    except ValueError:
-        raise ValueError("the port is not a number") from None
+        psycopg2.extensions.parse_dsn(v)
+    except psycopg2.ProgrammingError as e:
+        raise ValueError(str(e).strip().splitlines()[0]) from None
     return v
 
 
@@ -186,6 +193,21 @@ class Config:
                                "domain of generated faxbox addresses: <number>@<faxbox_id>.<smtp_domain>")
     smtp_relay: str | None = setting(None, _opt_str,
                                      "SMTP relay for notifications, host:port; unset keeps them as undeliverable")
+    smtp_max_bytes: int = setting(25 * 1024 * 1024, _positive_int, "largest email the SMTP gateway accepts (bytes)")
+    smtp_max_sessions: int = setting(20, _positive_int, "concurrent SMTP sessions; more are answered 421")
+    smtp_tls_cert: str | None = setting(None, _opt_str, "PEM certificate chain: enables STARTTLS on the gateway")
+    smtp_tls_key: str | None = setting(None, _opt_str, "PEM private key for smtp_tls_cert")
+    notify_from: str | None = setting(None, _opt_str, "From: of notification emails (default faxd@<smtp_domain>)")
+    sms_url_template: str | None = setting(
+        None, _opt_str, "SMS provider URL; $to and $text are replaced (URL-quoted); unset: no SMS")
+    sms_body_template: str | None = setting(
+        None, _opt_str, "SMS request body ($to, $text JSON-escaped); unset: POST {\"to\", \"text\"} as JSON")
+    sms_auth: str | None = setting(None, _opt_str, "SMS provider auth: user:password (Basic) or a full Authorization value")
+    webhook_secret: str | None = setting(
+        None, _opt_str, "HMAC-SHA256 key for webhooks (default: generated in $FAXD_HOME/webhook.key)")
+    notify_retry_base: float = setting(30.0, _non_negative_float, "first notification retry delay (seconds, doubles)")
+    notify_retry_max: float = setting(3600.0, _non_negative_float, "longest notification retry delay (seconds)")
+    notify_max_attempts: int = setting(12, _positive_int, "delivery attempts before a notification is failed")
     fetch_allow: tuple[str, ...] = setting((), _networks,
                                            "hosts/CIDRs that document and webhook URLs may reach despite the private-address rule")
     default_region: str = setting("US", _str, "region for numbers written without a leading +")

@@ -58,6 +58,10 @@ class ConnectionPool:
             if conn is not None:
                 if conn.closed or self._closed:
                     conn.close()
+                    if conn.closed == 2:
+                        # The server went away (restart, failover): the idle connections
+                        # are most likely dead too; reconnect afresh instead of failing again.
+                        self._drop_idle()
                 elif conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                     try:
                         conn.rollback()
@@ -68,7 +72,10 @@ class ConnectionPool:
                     self._idle.append(conn)
             self._sem.release()
 
-    def close(self) -> None:
-        self._closed = True
+    def _drop_idle(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._drop_idle()
