@@ -159,6 +159,13 @@ def _networks(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _retry_overrides(value: Any) -> str:
+    from faxd.retry import parse_overrides
+    v = _str(value)
+    parse_overrides(v)
+    return v
+
+
 def setting(default: Any, parse: Callable[[Any], Any], doc: str, env: str | None = None):
     return field(default=default, metadata={"parse": parse, "doc": doc, "env": env})
 
@@ -220,6 +227,16 @@ class Config:
     token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")
     max_outbound: int = setting(10, _positive_int, "default running outbound faxes per account")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
+    retry_overrides: str = setting("", _retry_overrides,
+                                   "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")
+    not_fax_attempts: int = setting(2, _positive_int,
+                                    "attempts after which a far end that never answers in T.30 fails the job")
+    max_channels: int = setting(100, _positive_int, "outbound calls at once per switch (all nodes)")
+    originate_timeout: float = setting(90.0, _non_negative_float, "seconds from originate to answer")
+    negotiate_timeout: float = setting(120.0, _non_negative_float, "seconds from answer to T.30 negotiated")
+    page_timeout: float = setting(360.0, _non_negative_float, "seconds one page may take")
+    dispatch_tick: float = setting(1.0, _non_negative_float,
+                                   "seconds between claim passes when no NOTIFY arrives (retries, lost wake-ups)")
     lease_seconds: float = setting(30.0, _non_negative_float, "job lease length; a worker renews it while it runs")
     shutdown_grace: float = setting(30.0, _non_negative_float,
                                     "seconds running faxes get to finish on SIGTERM/SIGINT")

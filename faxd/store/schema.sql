@@ -93,6 +93,8 @@ CREATE TABLE jobs (
     call_id         text,
     switch          text,
     cancel_requested boolean NOT NULL DEFAULT false,
+    force_audio     boolean NOT NULL DEFAULT false,   -- T.38 failed once: next attempt over audio
+    not_fax_failures integer NOT NULL DEFAULT 0,      -- attempts where the far end never spoke T.30
     revision        integer NOT NULL DEFAULT 1,
     created         timestamptz NOT NULL DEFAULT now(),
     modified        timestamptz NOT NULL DEFAULT now(),
@@ -114,7 +116,7 @@ CREATE UNIQUE INDEX jobs_one_call_per_number_idx ON jobs (to_number) WHERE statu
 -- Every write that can make a job runnable wakes the dispatchers.
 CREATE FUNCTION faxd_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.status = 'pending' THEN
+    IF NEW.status IN ('pending', 'attaching_files') THEN
         PERFORM pg_notify('faxd_jobs', NEW.account_id);
     END IF;
     RETURN NULL;

@@ -1,0 +1,96 @@
+"""RetryPolicy: (job, attempt result) -> what happens next. Pure: no I/O, no clock of its own.
+
+Kazoo's rules, with its gaps closed:
+- ``retries`` is the maximum number of attempts; 0 and 1 both mean one attempt.
+- Permanent failures are not retried: an invalid or unallocated number, a document the far
+  end or spandsp cannot take (TIFF/F errors, unsupported resolution or size), and a far end
+  that is not a fax machine after ``not_fax_attempts`` tries.
+- A T.38 attempt that fails before any page went through is retried once, at once, over
+  audio (T.38 off), as an extra attempt.
+- Otherwise wait ``retry_period`` (overridable per hangup cause or T.30 code) and try again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from faxd.models import TxResult
+
+# Q.850 causes that no retry will fix.
+PERMANENT_CAUSES = frozenset({
+    "UNALLOCATED_NUMBER", "NO_ROUTE_TRANSIT_NET", "NO_ROUTE_DESTINATION", "NUMBER_CHANGED",
+    "INVALID_NUMBER_FORMAT", "INCOMPATIBLE_DESTINATION", "INVALID_NUMBER",
+})
+# spandsp T.30 completion codes.
+NOT_A_FAX_CODES = frozenset({1, 2, 3})           # CED too long, T0/T1 expired: nobody speaks T.30
+DOCUMENT_CODES = frozenset({11, 12, 41, 42, 43, 44, 45, 46, 47})  # resolution/size, TIFF/F problems
+CANCELLED_CAUSE = "ORIGINATOR_CANCEL"
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str                       # completed | failed | pending | cancelled
+    outcome: str                      # the attempt's outcome: completed | failed | interrupted | cancelled
+    run_after: datetime | None = None
+    force_audio: bool = False
+    reason: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+def parse_overrides(text: str) -> dict[str, int]:
+    """``"USER_BUSY=60, NO_ANSWER=900, 49=120"`` -> {"USER_BUSY": 60, ...}."""
+    out: dict[str, int] = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit() or not key.strip():
+            raise ValueError(f"{item!r} is not CAUSE=SECONDS")
+        out[key.strip().upper()] = int(value)
+    return out
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retry_period: int = 300
+    overrides: dict[str, int] = field(default_factory=dict)
+    not_fax_attempts: int = 2
+
+    def max_attempts(self, retries: int | None) -> int:
+        return max(1, retries or 0)
+
+    def period_for(self, result: TxResult) -> int:
+        for key in (result.hangup_cause, str(result.result_code) if result.result_code is not None else None):
+            if key and key.upper() in self.overrides:
+                return self.overrides[key.upper()]
+        return self.retry_period
+
+    def decide(self, *, retries: int | None, attempts: int, result: TxResult, now: datetime,
+               force_audio: bool = False, not_fax_failures: int = 0, cancelled: bool = False,
+               interrupted: bool = False) -> Decision:
+        """``attempts`` includes the one that just ended; ``not_fax_failures`` counts earlier ones."""
+        if cancelled:
+            return Decision("cancelled", "cancelled", reason="cancelled")
+        if result.success:
+            return Decision("completed", "completed")
+        outcome = "interrupted" if interrupted else "failed"
+        if result.hangup_cause in PERMANENT_CAUSES:
+            return Decision("failed", outcome, reason=f"permanent: {result.hangup_cause}")
+        if result.result_code in DOCUMENT_CODES:
+            return Decision("failed", outcome, reason=f"permanent: T.30 code {result.result_code}")
+        if result.result_code in NOT_A_FAX_CODES and not_fax_failures + 1 >= self.not_fax_attempts:
+            return Decision("failed", outcome, reason="the far end is not a fax machine")
+        if result.t38_used and not force_audio and result.pages_sent == 0 and not interrupted:
+            return Decision("pending", outcome, run_after=now, force_audio=True,
+                            reason="T.38 failed: retrying over audio")
+        # The T.38 fallback attempt does not use up one of the job's own attempts.
+        used = attempts - (1 if force_audio else 0)
+        if used >= self.max_attempts(retries):
+            return Decision("failed", outcome, force_audio=force_audio, reason="no attempts left")
+        return Decision("pending", outcome, force_audio=force_audio,
+                        run_after=now + timedelta(seconds=self.period_for(result)),
+                        reason="retry")
