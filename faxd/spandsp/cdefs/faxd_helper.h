@@ -1,0 +1,44 @@
+/* helper.c: faxd's endpoint state and loops (see helper.c). */
+typedef struct {
+    volatile int stop;
+    int64_t blocks;
+} faxd_ctl_t;
+
+typedef struct {
+    int kind;
+    fax_state_t *fax;
+    t38_terminal_state_t *t38;
+    t30_state_t *t30;
+    void *handle;
+    int callbacks;
+    int done;
+    int completion_code;
+    int phase_b_count;
+    int phase_d_count;
+    int stop_at_phase_d;
+    int stop;
+    int64_t samples;
+    int q_len;
+    int q_packets;
+    uint16_t rx_seq;
+    ...;
+} faxd_ep_t;
+
+faxd_ep_t *faxd_ep_new_audio(int calling_party);
+faxd_ep_t *faxd_ep_new_t38(int calling_party, int config);
+void faxd_ep_free(faxd_ep_t *ep);
+int faxd_audio_tx(faxd_ep_t *ep, int16_t *out, int len);
+int faxd_audio_rx(faxd_ep_t *ep, int16_t *in, int len);
+int faxd_audio_rx_fillin(faxd_ep_t *ep, int len);
+int faxd_audio_run(faxd_ep_t *a, faxd_ep_t *b, int blocks, faxd_ctl_t *ctl);
+int faxd_t38_run(faxd_ep_t *a, faxd_ep_t *b, int steps, faxd_ctl_t *ctl);
+int faxd_audio_tick(faxd_ep_t **eps, int pairs);
+int faxd_t38_take(faxd_ep_t *ep, uint8_t *out, int max_len);
+int faxd_t38_rx(faxd_ep_t *ep, const uint8_t *buf, int len, int seq_no);
+int faxd_t38_advance(faxd_ep_t *ep, int samples);
+int faxd_probe_tiff(const char *path, int *out);
+
+extern "Python" int faxd_py_phase_b(void *handle, int result);
+extern "Python" int faxd_py_phase_d(void *handle, int result);
+extern "Python" void faxd_py_phase_e(void *handle, int completion_code);
+extern "Python" int faxd_py_document(void *handle, int status);

@@ -1,0 +1,323 @@
+/* faxd's C helper: endpoint state, callback trampolines, T.38 packet queues and the
+ * loops that run N blocks of audio (or T.38 time) between two endpoints per call.
+ *
+ * Compiled into faxd.spandsp._spandsp by _build.py (appended to the set_source text).
+ * Nothing here touches Python objects; the trampolines record state in faxd_ep_t and
+ * then call the extern "Python" functions declared in cdefs/faxd_helper.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#define FAXD_BLOCK 160          /* samples per 20 ms block at 8000 samples/s */
+
+typedef struct faxd_ctl_s {
+    volatile int stop;          /* set from any thread: the running loop returns at the next block */
+    int64_t blocks;             /* blocks run so far by loops given this ctl */
+} faxd_ctl_t;
+
+typedef struct faxd_ep_s {
+    int kind;                   /* 0 audio (fax_state_t), 1 T.38 terminal */
+    fax_state_t *fax;
+    t38_terminal_state_t *t38;
+    t30_state_t *t30;
+    void *handle;               /* Python handle given to the extern "Python" callbacks */
+    int callbacks;              /* 1: forward phase B/D/E/document to Python */
+    int done;                   /* phase E seen */
+    int completion_code;
+    int phase_b_count;
+    int phase_d_count;
+    int stop_at_phase_d;        /* >0: ask the loop to stop when phase_d_count reaches it */
+    int stop;                   /* set by trampolines: the loop returns after this block */
+    int64_t samples;            /* simulated time of this endpoint, in samples */
+    /* T.38 transmit queue: [len:u16][count:u16][bytes]... */
+    uint8_t *q;
+    int q_len;
+    int q_cap;
+    int q_packets;
+    uint16_t rx_seq;            /* next sequence number given to packets delivered to this endpoint */
+    int16_t buf[FAXD_BLOCK];    /* last transmitted audio block */
+    int buf_len;
+} faxd_ep_t;
+
+static int faxd_py_phase_b(void *handle, int result);
+static int faxd_py_phase_d(void *handle, int result);
+static void faxd_py_phase_e(void *handle, int completion_code);
+static int faxd_py_document(void *handle, int status);
+
+static int faxd_tr_phase_b(t30_state_t *s, void *user_data, int result)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) user_data;
+    ep->phase_b_count++;
+    if (ep->callbacks)
+        return faxd_py_phase_b(ep->handle, result);
+    return 0;
+}
+
+static int faxd_tr_phase_d(t30_state_t *s, void *user_data, int result)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) user_data;
+    ep->phase_d_count++;
+    if (ep->stop_at_phase_d > 0 && ep->phase_d_count >= ep->stop_at_phase_d)
+        ep->stop = 1;
+    if (ep->callbacks)
+        return faxd_py_phase_d(ep->handle, result);
+    return 0;
+}
+
+static void faxd_tr_phase_e(t30_state_t *s, void *user_data, int completion_code)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) user_data;
+    ep->done = 1;
+    ep->completion_code = completion_code;
+    if (ep->callbacks)
+        faxd_py_phase_e(ep->handle, completion_code);
+}
+
+static int faxd_tr_document(t30_state_t *s, void *user_data, int status)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) user_data;
+    if (ep->callbacks)
+        return faxd_py_document(ep->handle, status);
+    return 0;
+}
+
+static int faxd_tr_t38_tx(t38_core_state_t *s, void *user_data, const uint8_t *buf, int len, int count)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) user_data;
+    int need = ep->q_len + 4 + len;
+    if (len < 0 || len > 65535)
+        return -1;
+    if (need > ep->q_cap) {
+        int cap = ep->q_cap ? ep->q_cap : 4096;
+        uint8_t *q;
+        while (cap < need)
+            cap *= 2;
+        q = (uint8_t *) realloc(ep->q, cap);
+        if (q == NULL)
+            return -1;
+        ep->q = q;
+        ep->q_cap = cap;
+    }
+    ep->q[ep->q_len] = (uint8_t) (len & 0xFF);
+    ep->q[ep->q_len + 1] = (uint8_t) (len >> 8);
+    ep->q[ep->q_len + 2] = (uint8_t) (count & 0xFF);
+    ep->q[ep->q_len + 3] = (uint8_t) ((count >> 8) & 0xFF);
+    memcpy(ep->q + ep->q_len + 4, buf, len);
+    ep->q_len = need;
+    ep->q_packets++;
+    return 0;
+}
+
+static void faxd_ep_hook(faxd_ep_t *ep)
+{
+    t30_set_phase_b_handler(ep->t30, faxd_tr_phase_b, ep);
+    t30_set_phase_d_handler(ep->t30, faxd_tr_phase_d, ep);
+    t30_set_phase_e_handler(ep->t30, faxd_tr_phase_e, ep);
+    t30_set_document_handler(ep->t30, faxd_tr_document, ep);
+}
+
+static faxd_ep_t *faxd_ep_new_audio(int calling_party)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) calloc(1, sizeof(*ep));
+    if (ep == NULL)
+        return NULL;
+    ep->kind = 0;
+    ep->fax = fax_init(NULL, calling_party);
+    if (ep->fax == NULL) {
+        free(ep);
+        return NULL;
+    }
+    fax_set_transmit_on_idle(ep->fax, 1);
+    ep->t30 = fax_get_t30_state(ep->fax);
+    faxd_ep_hook(ep);
+    return ep;
+}
+
+static faxd_ep_t *faxd_ep_new_t38(int calling_party, int config)
+{
+    faxd_ep_t *ep = (faxd_ep_t *) calloc(1, sizeof(*ep));
+    if (ep == NULL)
+        return NULL;
+    ep->kind = 1;
+    ep->t38 = t38_terminal_init(NULL, calling_party, faxd_tr_t38_tx, ep);
+    if (ep->t38 == NULL) {
+        free(ep);
+        return NULL;
+    }
+    t38_terminal_set_config(ep->t38, config);
+    ep->t30 = t38_terminal_get_t30_state(ep->t38);
+    faxd_ep_hook(ep);
+    return ep;
+}
+
+static void faxd_ep_free(faxd_ep_t *ep)
+{
+    if (ep == NULL)
+        return;
+    if (ep->fax)
+        fax_free(ep->fax);
+    if (ep->t38)
+        t38_terminal_free(ep->t38);
+    free(ep->q);
+    free(ep);
+}
+
+static t30_state_t *faxd_ep_t30(faxd_ep_t *ep)
+{
+    return ep->t30;
+}
+
+static int faxd_ep_is_done(faxd_ep_t *ep)
+{
+    return ep == NULL || ep->done;
+}
+
+/* Deliver every packet queued by src to dst (dst NULL: the packets are lost). */
+static void faxd_t38_deliver(faxd_ep_t *src, faxd_ep_t *dst)
+{
+    int pos = 0;
+    if (dst != NULL && dst->t38 != NULL) {
+        t38_core_state_t *core = t38_terminal_get_t38_core_state(dst->t38);
+        while (pos + 4 <= src->q_len) {
+            int len = src->q[pos] | (src->q[pos + 1] << 8);
+            t38_core_rx_ifp_packet(core, src->q + pos + 4, len, dst->rx_seq++);
+            pos += 4 + len;
+        }
+    }
+    src->q_len = 0;
+    src->q_packets = 0;
+}
+
+/* Copy out and clear the transmit queue; returns the bytes written (the queue format), or
+ * -needed when out is too small. */
+static int faxd_t38_take(faxd_ep_t *ep, uint8_t *out, int max_len)
+{
+    int n = ep->q_len;
+    if (n > max_len)
+        return -n;
+    if (n > 0)
+        memcpy(out, ep->q, n);
+    ep->q_len = 0;
+    ep->q_packets = 0;
+    return n;
+}
+
+static int faxd_t38_rx(faxd_ep_t *ep, const uint8_t *buf, int len, int seq_no)
+{
+    uint16_t seq = (seq_no < 0) ? ep->rx_seq++ : (uint16_t) seq_no;
+    return t38_core_rx_ifp_packet(t38_terminal_get_t38_core_state(ep->t38), buf, len, seq);
+}
+
+static int faxd_t38_advance(faxd_ep_t *ep, int samples)
+{
+    int r = t38_terminal_send_timeout(ep->t38, samples);
+    ep->samples += samples;
+    return r;
+}
+
+/* One audio endpoint: transmit one block into ep->buf (always 160 samples). */
+static int faxd_audio_tx(faxd_ep_t *ep, int16_t *out, int len)
+{
+    int n = fax_tx(ep->fax, out, len);
+    if (n < len)
+        memset(out + n, 0, (len - n) * sizeof(int16_t));
+    return len;
+}
+
+static int faxd_audio_rx(faxd_ep_t *ep, int16_t *in, int len)
+{
+    ep->samples += len;
+    return fax_rx(ep->fax, in, len);
+}
+
+static int faxd_audio_rx_fillin(faxd_ep_t *ep, int len)
+{
+    ep->samples += len;
+    return fax_rx_fillin(ep->fax, len);
+}
+
+/* Run up to `blocks` 20 ms audio blocks between a and b (b NULL: a hears silence).
+ * Returns the number of blocks run. Stops early when every endpoint reached phase E,
+ * when an endpoint asked to stop (stop_at_phase_d) or when ctl->stop is set. */
+static int faxd_audio_run(faxd_ep_t *a, faxd_ep_t *b, int blocks, faxd_ctl_t *ctl)
+{
+    static const int16_t silence[FAXD_BLOCK] = {0};
+    int16_t abuf[FAXD_BLOCK];
+    int16_t bbuf[FAXD_BLOCK];
+    int i;
+
+    for (i = 0; i < blocks; i++) {
+        if ((a->done && faxd_ep_is_done(b)) || a->stop || (b && b->stop) || (ctl && ctl->stop))
+            break;
+        faxd_audio_tx(a, abuf, FAXD_BLOCK);
+        if (b) {
+            faxd_audio_tx(b, bbuf, FAXD_BLOCK);
+            fax_rx(a->fax, bbuf, FAXD_BLOCK);
+            fax_rx(b->fax, abuf, FAXD_BLOCK);
+            b->samples += FAXD_BLOCK;
+        } else {
+            fax_rx(a->fax, (int16_t *) silence, FAXD_BLOCK);
+        }
+        a->samples += FAXD_BLOCK;
+    }
+    if (ctl)
+        ctl->blocks += i;
+    return i;
+}
+
+/* The same for two T.38 terminals: each step advances both by 160 samples and then delivers
+ * the packets each one queued to the other (b NULL: a's packets are lost). */
+static int faxd_t38_run(faxd_ep_t *a, faxd_ep_t *b, int steps, faxd_ctl_t *ctl)
+{
+    int i;
+
+    for (i = 0; i < steps; i++) {
+        if ((a->done && faxd_ep_is_done(b)) || a->stop || (b && b->stop) || (ctl && ctl->stop))
+            break;
+        t38_terminal_send_timeout(a->t38, FAXD_BLOCK);
+        a->samples += FAXD_BLOCK;
+        if (b) {
+            t38_terminal_send_timeout(b->t38, FAXD_BLOCK);
+            b->samples += FAXD_BLOCK;
+            faxd_t38_deliver(a, b);
+            faxd_t38_deliver(b, a);
+        } else {
+            faxd_t38_deliver(a, NULL);
+        }
+    }
+    if (ctl)
+        ctl->blocks += i;
+    return i;
+}
+
+/* Run many independent pairs one block each (paced calls: one C call per 20 ms tick for all). */
+static int faxd_audio_tick(faxd_ep_t **eps, int pairs)
+{
+    int i, active = 0;
+    for (i = 0; i < pairs; i++) {
+        faxd_ep_t *a = eps[2 * i];
+        faxd_ep_t *b = eps[2 * i + 1];
+        if (a == NULL)
+            continue;
+        if (a->done && faxd_ep_is_done(b))
+            continue;
+        faxd_audio_run(a, b, 1, NULL);
+        active++;
+    }
+    return active;
+}
+
+/* Open a TIFF the way the sender will (t4_tx) and report what spandsp sees.
+ * Returns 0 and fills out[] = {pages, width, x_res, y_res}, or -1 when spandsp refuses it. */
+static int faxd_probe_tiff(const char *path, int *out)
+{
+    t4_tx_state_t *t4 = t4_tx_init(NULL, path, -1, -1);
+    if (t4 == NULL)
+        return -1;
+    out[0] = t4_tx_get_pages_in_file(t4);
+    out[1] = t4_tx_get_image_width(t4);
+    out[2] = t4_tx_get_x_resolution(t4);
+    out[3] = t4_tx_get_y_resolution(t4);
+    t4_tx_free(t4);
+    return 0;
+}

@@ -1,0 +1,103 @@
+"""T30Stats: spandsp's ``t30_stats_t`` as our own model, plus completion codes and their text."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from faxd.spandsp._spandsp import ffi, lib
+
+# Phase E completion codes (t30.h enum) that faxd refers to by name.
+OK = 0
+T0_EXPIRED = 2
+T1_EXPIRED = 3
+CANNOT_TRAIN = 6
+INCOMPATIBLE = 8
+NORESSUPPORT = 11
+NOSIZESUPPORT = 12
+TX_PHBDEAD = 20
+RX_DCNWHY = 35
+FILEERROR = 41
+NOPAGE = 42
+BADTIFF = 43
+CALLDROPPED = 49
+
+ENCODINGS = {0: "", 1: "T.4 1D", 2: "T.4 2D", 3: "T.6"}
+# T4_COMPRESSION_ITU_* values for t30_set_rx_encoding.
+RX_ENCODINGS = {"t4_1d": 1, "t4_2d": 2, "t6": 3}
+
+
+def completion_text(code: int) -> str:
+    """spandsp's own text for a phase E completion code (t30_completion_code_to_str)."""
+    p = lib.t30_completion_code_to_str(int(code))
+    return ffi.string(p).decode("ascii", "replace") if p != ffi.NULL else f"code {code}"
+
+
+def dpi(pixels_per_metre: int) -> int:
+    return int(round(pixels_per_metre * 0.0254)) if pixels_per_metre else 0
+
+
+@dataclass(frozen=True)
+class T30Stats:
+    """Transfer statistics of one endpoint (t30_get_transfer_statistics) at one moment."""
+    bit_rate: int = 0
+    ecm: bool = False
+    pages_tx: int = 0
+    pages_rx: int = 0
+    pages_in_file: int = 0
+    x_resolution: int = 0          # pixels per metre, as spandsp reports
+    y_resolution: int = 0
+    width: int = 0                 # most recent page
+    length: int = 0
+    image_size: int = 0            # bytes, most recent page
+    encoding: str = ""             # "T.4 1D" | "T.4 2D" | "T.6"
+    bad_rows: int = 0
+    longest_bad_row_run: int = 0
+    ecm_retries: int = 0
+    current_status: int = 0
+    remote_station_id: str = ""
+    local_station_id: str = ""
+    t38: bool = False
+    completion_code: int | None = None   # None until phase E
+    completion_text: str = ""
+
+    @property
+    def resolution(self) -> str:
+        """"204x196", "204x98", ... ("" before a page was negotiated)."""
+        if not self.x_resolution or not self.y_resolution:
+            return ""
+        return f"{dpi(self.x_resolution)}x{dpi(self.y_resolution)}"
+
+    @property
+    def pages(self) -> int:
+        """Pages transferred in whichever direction this endpoint worked."""
+        return max(self.pages_tx, self.pages_rx)
+
+    @property
+    def success(self) -> bool:
+        return self.completion_code == OK
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["resolution"] = self.resolution
+        d["pages"] = self.pages
+        return d
+
+    @classmethod
+    def from_t30(cls, t30, *, t38: bool = False, completion_code: int | None = None) -> "T30Stats":
+        st = ffi.new("t30_stats_t *")
+        lib.t30_get_transfer_statistics(t30, st)
+        rx = lib.t30_get_rx_ident(t30)
+        tx = lib.t30_get_tx_ident(t30)
+        return cls(
+            bit_rate=st.bit_rate, ecm=bool(st.error_correcting_mode),
+            pages_tx=st.pages_tx, pages_rx=st.pages_rx, pages_in_file=st.pages_in_file,
+            x_resolution=st.x_resolution, y_resolution=st.y_resolution,
+            width=st.width, length=st.length, image_size=st.image_size,
+            encoding=ENCODINGS.get(st.encoding, str(st.encoding)),
+            bad_rows=st.bad_rows, longest_bad_row_run=st.longest_bad_row_run,
+            ecm_retries=st.error_correcting_mode_retries, current_status=st.current_status,
+            remote_station_id=ffi.string(rx).decode("latin-1").strip() if rx != ffi.NULL else "",
+            local_station_id=ffi.string(tx).decode("latin-1").strip() if tx != ffi.NULL else "",
+            t38=t38, completion_code=completion_code,
+            completion_text=completion_text(completion_code) if completion_code is not None else "",
+        )
