@@ -244,6 +244,10 @@ class Config:
     bootstrap_number: str = setting("+12025550100", _str,
                                     "inbound number of the bootstrap faxbox created on first start")
     station_id: str = setting("faxd", _str, "default station id (TSI/CSI) of this server")
+    software_remote_station_id: str = setting(
+        "FAXD REMOTE", _str, "station id (CSI) of the software switch's built-in remote fax machine")
+    software_paced: bool = setting(False, _bool,
+                                   "software switch: run calls in real time (8000 samples/s) instead of unpaced")
 
     # --- derived paths
 
