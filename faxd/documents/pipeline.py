@@ -1,0 +1,199 @@
+"""DocumentPipeline: documents in, one fax TIFF out; fax TIFFs back to PDF; document URLs.
+
+Every conversion runs in its own temporary directory, removed whatever happens, under one
+deadline (``convert_timeout``). Ghostscript, tiffcp and LibreOffice run as green subprocesses
+with resource limits; Pillow, pikepdf and img2pdf run in the hub's threadpool, so the gevent
+hub keeps serving other faxes while a document converts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+import gevent
+
+from faxd.documents import detect, ghostscript, images, office, process, text, tiff
+from faxd.documents.errors import ConversionTimeout, DocumentError, DocumentTooLarge, FetchError
+from faxd.documents.geometry import Geometry
+
+logger = logging.getLogger(__name__)
+
+TIFFCP = "tiffcp"
+
+
+@dataclass(frozen=True)
+class FaxDocument:
+    tiff: bytes
+    pages: int
+    width: int
+    resolution: str     # "204x196" | "204x98"
+    paper: str          # "a4" | "letter"
+
+
+def _in_thread(fn, *args):
+    """Run CPU-bound work off the hub (Pillow, pikepdf and img2pdf release the GIL in C)."""
+    return gevent.get_hub().threadpool.apply(fn, args)
+
+
+class DocumentPipeline:
+    """Fetch, check and convert documents; render fax TIFFs as PDF."""
+
+    def __init__(self, config, *, tmpdir: str | None = None, soffice: str | None | bool = True):
+        self._config = config
+        self._tmpdir = tmpdir
+        self._soffice = office.find_soffice() if soffice is True else (soffice or None)
+
+    # --- convert
+
+    def convert(self, inputs: list[tuple[bytes, str | None]], resolution: str | None = None,
+                paper: str | None = None) -> FaxDocument:
+        """Convert ``[(data, declared content type)]``, in order, into one multi-page fax TIFF."""
+        geometry = Geometry.of(paper or self._config.paper, resolution or self._config.resolution)
+        if not inputs:
+            raise DocumentError("no document to convert")
+        limit = self._config.max_upload_bytes
+        for n, (data, _declared) in enumerate(inputs, 1):
+            if len(data) > limit:
+                raise DocumentTooLarge(f"document {n} is {len(data)} bytes; the limit is {limit} bytes")
+        timeout = self._config.convert_timeout or None
+        workdir = tempfile.mkdtemp(prefix="faxd-doc-", dir=self._tmpdir)
+        try:
+            expired = ConversionTimeout(f"the conversion took longer than {timeout:g} s and was stopped") \
+                if timeout else None
+            with gevent.Timeout(timeout, expired):
+                return self._convert(inputs, geometry, workdir, timeout)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _convert(self, inputs, g: Geometry, workdir: str, timeout: float | None) -> FaxDocument:
+        deadline = time.monotonic() + (timeout or 24 * 3600)
+        max_pages = self._config.max_pages
+        parts: list[str] = []
+        total = 0
+        for n, (data, declared) in enumerate(inputs, 1):
+            ctype = detect.detect_type(data, declared)
+            left = max_pages - total
+            path = os.path.join(workdir, f"part-{n}.tif")
+            path, count = self._one(data, ctype, declared, g, path, workdir, left, deadline, n)
+            total += count
+            if total > max_pages:
+                raise DocumentTooLarge(f"the documents make more than {max_pages} pages (the limit is {max_pages})")
+            parts.append(path)
+        if len(parts) == 1 and parts[0].endswith(".g4.tif"):
+            out = parts[0]   # Ghostscript already wrote the fax TIFF
+        else:
+            out = os.path.join(workdir, "fax.tif")
+            status, output = process.run([TIFFCP, "-c", "g4", *parts, out], cwd=workdir,
+                                         timeout=deadline - time.monotonic(), what="tiffcp")
+            if status != 0:
+                raise DocumentError(f"tiffcp could not assemble the fax TIFF: {process.tail(output)}")
+        with open(out, "rb") as f:
+            data = f.read()
+        layout = tiff.pages(data)
+        for p in layout:
+            if p.width != g.width or p.resolution != g.resolution:
+                raise DocumentError(f"internal error: a page came out {p.width} wide at {p.resolution}")
+        return FaxDocument(tiff=data, pages=len(layout), width=g.width, resolution=g.resolution, paper=g.paper)
+
+    def _one(self, data: bytes, ctype: str, declared: str | None, g: Geometry, path: str,
+             workdir: str, max_pages: int, deadline: float, n: int) -> tuple[str, int]:
+        """Convert input ``n`` into a TIFF (``*.g4.tif`` when Ghostscript wrote it); return it and its pages."""
+        if ctype in detect.OFFICE:
+            data = office.to_pdf(self._soffice, data, ctype, cwd=workdir, timeout=deadline - time.monotonic())
+            ctype = detect.PDF
+        if ctype == detect.PDF:
+            pages = _in_thread(ghostscript.pdf_pages, data)
+            if pages > max_pages:
+                raise DocumentTooLarge(f"the PDF has {pages} pages (the limit is {self._config.max_pages})")
+            return self._ghostscript(data, "PDF", g, path, workdir, max_pages, deadline, n)
+        if ctype == detect.POSTSCRIPT:
+            return self._ghostscript(data, "PostScript", g, path, workdir, max_pages, deadline, n)
+        if ctype in detect.IMAGES:
+            pages = _in_thread(images.image_pages, data, ctype, g, max_pages)
+        elif ctype == detect.TEXT:
+            _type, params = detect.normalise(declared)
+            body = text.decode(data, params.get("charset"))
+            pages = _in_thread(text.text_pages, body, g, max_pages)
+        else:  # pragma: no cover - detect_type returns only the types above
+            raise DocumentError(f"no converter for {ctype}")
+        _in_thread(tiff.write_bilevel, path, [(images.packed(p), p.width, p.height) for p in pages],
+                   g.xres, g.yres)
+        return path, len(pages)
+
+    def _ghostscript(self, data, kind, g, path, workdir, max_pages, deadline, n) -> tuple[str, int]:
+        src = os.path.join(workdir, f"input-{n}.{'pdf' if kind == 'PDF' else 'ps'}")
+        with open(src, "wb") as f:
+            f.write(data)
+        out = path[:-4] + ".g4.tif"
+        eps = kind == "PostScript" and b"EPSF" in data[:64].split(b"\n")[0]
+        pages = ghostscript.render(src, out, g, kind=kind, max_pages=max_pages,
+                                   timeout=deadline - time.monotonic(), cwd=workdir, eps=eps)
+        os.unlink(src)
+        return out, len(pages)
+
+    # --- render
+
+    def tiff_to_pdf(self, tiff_data: bytes) -> bytes:
+        """Wrap the fax TIFF's G3/G4 pages in a PDF: lossless, page size from the resolution."""
+        return _in_thread(tiff_to_pdf, tiff_data)
+
+    # --- fetch
+
+    def fetch(self, url: str, method: str = "get", content: str | None = None,
+              content_type: str | None = None, host: str | None = None,
+              referer: str | None = None) -> tuple[bytes, str | None]:
+        """Fetch ``document.url`` as Kazoo does (method, content, host and referer headers)."""
+        from faxd import fetch as _fetch
+        method = (method or "get").lower()
+        if method not in ("get", "post"):
+            raise FetchError(f"document.method must be get or post, not {method!r}")
+        headers = {"User-Agent": "faxd", "Accept": "*/*"}
+        if host:
+            headers["Host"] = host
+        if referer:
+            headers["Referer"] = referer
+        body = None
+        if method == "post":
+            body = (content or "").encode("utf-8")
+            headers["Content-Type"] = content_type or "application/x-www-form-urlencoded"
+        resp = _fetch.request(method.upper(), url, headers=headers, body=body,
+                              timeout=self._config.fetch_timeout or 30.0,
+                              max_bytes=self._config.max_upload_bytes, allow=self._config.fetch_allow)
+        if not 200 <= resp.status < 300:
+            raise FetchError(f"{method.upper()} {_fetch.redact(resp.url)} answered HTTP {resp.status}")
+        if not resp.body:
+            raise FetchError(f"{method.upper()} {_fetch.redact(resp.url)} returned an empty document")
+        return resp.body, resp.headers.get("content-type")
+
+
+def tiff_to_pdf(data: bytes) -> bytes:
+    import img2pdf
+
+    if not data:
+        raise DocumentError("the TIFF is empty (0 bytes)")
+    layout = tiff.pages(data)
+    tiff.check_claims(data, layout)
+    dpis = [(p.xres, p.yres) if p.xres and p.yres else _guess_dpi(p) for p in layout]
+    calls = iter(dpis)
+
+    def layout_fun(width_px, height_px, _ndpi):
+        # img2pdf lays out the pages in order; use the resolution each TIFF page declares.
+        xdpi, ydpi = next(calls, dpis[-1])
+        w, h = width_px / xdpi * 72, height_px / ydpi * 72
+        return w, h, w, h
+
+    try:
+        return img2pdf.convert(data, layout_fun=layout_fun, rotation=img2pdf.Rotation.ifvalid)
+    except Exception as e:  # img2pdf raises plain Exception subclasses of many kinds
+        raise DocumentError(f"the TIFF cannot be rendered as PDF: {e}") from None
+
+
+def _guess_dpi(p: tiff.Page) -> tuple[float, float]:
+    """A fax page without resolution tags: 1728 wide means 204 dpi; short pages are normal."""
+    if p.width in (1728, 2048, 2432):
+        return 204.0, (98.0 if p.length < 1400 else 196.0)
+    return 200.0, 200.0
