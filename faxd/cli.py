@@ -17,6 +17,7 @@ from faxd.errors import ConfigError, FaxdError
 _PLUGGED = {
     "convert": ("faxd.documents.cli", "convert a document to a fax TIFF (the document pipeline alone)"),
     "loopback": ("faxd.spandsp.cli", "run real T.30 sessions in-process on a fax TIFF"),
+    "smtp": ("faxd.smtp.cli", "run the SMTP gateway (started by faxd run)"),
 }
 
 

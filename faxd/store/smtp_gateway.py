@@ -1,6 +1,72 @@
-"""Store methods: smtp_gateway."""
+"""Store methods for the SMTP gateway: faxbox lookup by address, the smtplog, mail -> jobs."""
 from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from faxd import ids
 
 
 class SmtpGatewayMixin:
-    pass
+    def faxbox_for_smtp_domain(self, domain: str, cur=None) -> dict | None:
+        """The faxbox whose generated ``smtp_email_address`` or ``custom_smtp_email_address`` is ``domain``.
+
+        The row carries ``numbers``, the faxbox's inbound DIDs (oldest first).
+        """
+        domain = (domain or "").strip().rstrip(".")
+        if not domain:
+            return None
+        return self._one("faxbox_for_smtp_domain", {"domain": domain}, cur=cur)
+
+    def record_smtp_attempt(self, *, mail_from: str, rcpt_to: str, account_id: str | None = None,
+                            faxbox_id: str | None = None, subject: str | None = None,
+                            original_number: str | None = None, translated_number: str | None = None,
+                            attachments: Sequence[dict] = (), job_id: str | None = None,
+                            errors: Sequence[str] = (), smtp_code: int | None = None,
+                            smtp_text: str | None = None, cur=None) -> dict:
+        """Write one smtplog row (one email to one recipient), accepted or refused."""
+        return self._one("record_smtp_attempt", {
+            "id": ids.new_id(), "account_id": account_id, "faxbox_id": faxbox_id,
+            "mail_from": mail_from or "", "rcpt_to": rcpt_to or "", "subject": subject,
+            "original_number": original_number, "translated_number": translated_number,
+            "attachments": json.dumps(list(attachments)), "job_id": job_id,
+            "errors": json.dumps(list(errors)), "smtp_code": smtp_code, "smtp_text": smtp_text,
+        }, cur=cur)
+
+    def record_smtp_refusal(self, **fields) -> dict:
+        """Log a refused email (fields as :meth:`record_smtp_attempt`) and queue its ``smtp_refused``
+        notifications, in one transaction."""
+        with self.transaction() as cur:
+            row = self.record_smtp_attempt(cur=cur, **fields)
+            self.queue_notifications(cur, "smtp_refused", smtplog_id=row["id"])
+        return row
+
+    def smtp_attempt(self, smtplog_id: str, cur=None) -> dict | None:
+        return self._one("smtp_attempt", {"id": smtplog_id}, cur=cur)
+
+    def accept_smtp_mail(self, recipients: Sequence[dict[str, Any]],
+                         documents: Sequence[tuple[bytes, str, str | None]], *,
+                         smtp_code: int = 250) -> list[dict]:
+        """Queue one job per recipient and log each, all in one transaction.
+
+        ``recipients``: dicts with ``faxbox`` (the row of :meth:`faxbox_for_smtp_domain`),
+        ``doc`` (the validated job document), ``mail_from``, ``rcpt_to``, ``subject``,
+        ``original_number``, ``translated_number``, ``attachments``, ``smtp_text``
+        (may hold ``{job_id}``). Returns the smtplog rows (each with its ``job_id``).
+        Either every job and log row is written or none is.
+        """
+        rows = []
+        with self.transaction() as cur:
+            for r in recipients:
+                faxbox = r["faxbox"]
+                job = self.enqueue_job(faxbox["account_id"], r["doc"], faxbox_id=faxbox["id"],
+                                       source="smtp", documents=list(documents), cur=cur)
+                job_id = job["id"]
+                rows.append(self.record_smtp_attempt(
+                    mail_from=r["mail_from"], rcpt_to=r["rcpt_to"], account_id=faxbox["account_id"],
+                    faxbox_id=faxbox["id"], subject=r.get("subject"),
+                    original_number=r.get("original_number"), translated_number=r.get("translated_number"),
+                    attachments=r.get("attachments", ()), job_id=job_id, errors=r.get("errors", ()),
+                    smtp_code=smtp_code, smtp_text=(r.get("smtp_text") or "").format(job_id=job_id),
+                    cur=cur))
+        return rows

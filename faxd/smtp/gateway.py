@@ -1,0 +1,346 @@
+"""Email-to-fax policy: who may send, to which number, with which attachments.
+
+No SMTP protocol here (that is :mod:`faxd.smtp.server`): these are plain blocking methods
+run in their own greenlet per call. Every attempt, accepted or refused, is written to the
+smtplog with the reason; a refused email creates no job.
+
+- ``RCPT TO:<number>@<domain>``: ``<domain>`` is a faxbox's generated ``smtp_email_address``
+  (``<faxbox_id>.<smtp_domain>``) or its ``custom_smtp_email_address``, compared without case;
+  the local part's digits (a leading ``+`` kept, separators and quotes dropped) are the
+  destination, normalised to E.164 in ``default_region``.
+- The sender must match the faxbox's ``smtp_permission_list`` or be its owner's address
+  (``owner_email`` in the faxbox document). Entries: an address (``a@b.com``, no case),
+  a domain (``b.com`` or ``@b.com``, its subdomains too) or a glob (``*@b.com``, ``fax-*@*.b.com``).
+- DATA: every attachment in order (and a body that is itself a document); each must be a
+  supported type and all of them must convert, or the email is refused; one job per
+  recipient carries all of them; the subject is kept; ``notifications.email.send_to`` is the sender.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import fnmatch
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from faxd.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An SMTP reply and the smtplog error code behind it."""
+    code: int
+    text: str
+    error: str | None = None  # smtplog error code, e.g. "sender_not_allowed"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}"
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.code < 400
+
+    def log_line(self) -> str:
+        return f"{self.error}: {self.text}" if self.error else self.text
+
+
+@dataclass
+class Recipient:
+    """An accepted ``RCPT TO``: the faxbox and destination it maps to."""
+    rcpt_to: str
+    faxbox: dict
+    original_number: str
+    translated_number: str
+
+
+@dataclass
+class Attachment:
+    filename: str | None
+    declared: str
+    data: bytes
+    content_type: str | None = None  # detected
+    error: str | None = None
+
+    def log(self) -> dict:
+        d: dict[str, Any] = {"filename": self.filename, "content_type": self.declared,
+                             "size": len(self.data), "accepted": self.content_type is not None and not self.error}
+        if self.content_type:
+            d["detected_type"] = self.content_type
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+# --- pure helpers
+
+_DOMAIN_OK = re.compile(r"^[a-z0-9.-]+$")
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """``'"+1 (202) 555-0123"@Box.Fax.Example.'`` -> (local part, lower-case domain)."""
+    address = (address or "").strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return address, ""
+    local = local.strip()
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        local = local[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    domain = domain.strip().strip("[]").rstrip(".").lower()
+    return local, domain
+
+
+def number_from_local_part(local: str) -> str:
+    """The dialled digits of a local part, with a leading ``+`` when it had one ('' if none)."""
+    local = local.strip()
+    plus = local.startswith("+")
+    digits = re.sub(r"\D", "", local)
+    if not digits:
+        return ""
+    return ("+" if plus else "") + digits
+
+
+def sender_allowed(sender: str, permissions: Any, owner_email: str | None = None) -> bool:
+    """True when ``sender`` matches one entry of ``permissions`` or is ``owner_email``."""
+    sender = (sender or "").strip().strip("<>").lower()
+    if not sender or "@" not in sender:
+        return False
+    if isinstance(owner_email, str) and owner_email.strip().lower() == sender:
+        return True
+    if isinstance(permissions, str):
+        permissions = [permissions]
+    if not isinstance(permissions, list):
+        return False
+    domain = sender.rpartition("@")[2]
+    for entry in permissions:
+        if not isinstance(entry, str):
+            continue
+        p = entry.strip().lower()
+        if not p:
+            continue
+        if any(c in p for c in "*?["):
+            if fnmatch.fnmatchcase(sender, p):
+                return True
+        elif "@" in p and not p.startswith("@"):
+            if p == sender:
+                return True
+        else:
+            d = p.lstrip("@")
+            if domain == d or domain.endswith("." + d):
+                return True
+    return False
+
+
+def _part_is_body(part) -> bool:
+    """The human-readable text of the email (not an attachment)."""
+    if part.get_content_disposition() == "attachment" or part.get_filename():
+        return False
+    return part.get_content_maintype() in ("text", "multipart", "message")
+
+
+def extract_attachments(msg) -> list[Attachment]:
+    """Every attachment in order, and a single-part body that is itself a document."""
+    out = []
+    for part in msg.walk():
+        if part.is_multipart() or _part_is_body(part):
+            continue
+        try:
+            data = part.get_payload(decode=True) or b""
+        except Exception:  # noqa: BLE001 - a broken transfer encoding is that part's problem
+            data = b""
+        filename = part.get_filename()
+        out.append(Attachment(filename=str(filename) if filename else None,
+                              declared=part.get_content_type(), data=data))
+    return out
+
+
+def safe_subject(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)).strip()
+    return text[:500] or None
+
+
+# --- the gateway
+
+class Gateway:
+    """Policy of the email-to-fax gateway. ``convert(documents)`` validates the documents
+    (list of ``(data, content_type)``) and raises ``DocumentError`` when they cannot be faxed."""
+
+    def __init__(self, config, store, *, detect: Callable | None = None, convert: Callable | None = None,
+                 normalize: Callable | None = None):
+        self._config = config
+        self._store = store
+        if detect is None:
+            from faxd.documents import detect_type as detect
+        if normalize is None:
+            from faxd.numbers import normalize
+        self._detect = detect
+        self._convert = convert if convert is not None else self._pipeline_convert
+        self._normalize = normalize
+
+    def _pipeline_convert(self, documents: list[tuple[bytes, str]]):
+        from faxd.documents import DocumentPipeline
+        return DocumentPipeline(self._config).convert(documents)
+
+    # --- RCPT
+
+    def check_recipient(self, mail_from: str, rcpt_to: str) -> Recipient | Reply:
+        """Map ``rcpt_to`` to a faxbox and number, and check the sender; log refusals."""
+        local, domain = split_address(rcpt_to)
+        faxbox = None
+        if domain and _DOMAIN_OK.match(domain):
+            faxbox = self._store.faxbox_for_smtp_domain(domain)
+        if faxbox is None:
+            reply = Reply(550, f"5.1.1 No faxbox at {domain or rcpt_to!r}: check the address "
+                               f"(<number>@<faxbox address>)", "unknown_faxbox")
+            self._refuse(reply, mail_from, rcpt_to, original_number=local or None)
+            return reply
+        number = number_from_local_part(local)
+        if not number:
+            reply = Reply(553, f"5.1.3 {local!r} is not a fax number: write <number>@{domain}",
+                          "invalid_recipient")
+            self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local)
+            return reply
+        try:
+            e164 = self._normalize(number, self._config.default_region)
+        except Exception as e:  # InvalidNumber; kept generic so the normaliser is injectable
+            reply = Reply(553, f"5.1.3 {local!r} is not a valid fax number: {getattr(e, 'reason', e)}",
+                          "invalid_recipient")
+            self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local)
+            return reply
+        doc = faxbox.get("doc") or {}
+        if not sender_allowed(mail_from, faxbox.get("smtp_permission_list"), doc.get("owner_email")):
+            reply = Reply(550, f"5.7.1 Sender <{mail_from}> may not send faxes through this faxbox "
+                               f"(not in its smtp_permission_list)", "sender_not_allowed")
+            self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
+                         translated_number=e164)
+            return reply
+        return Recipient(rcpt_to=rcpt_to, faxbox=faxbox, original_number=local, translated_number=e164)
+
+    # --- DATA
+
+    def accept_message(self, mail_from: str, recipients: list[Recipient], content: bytes) -> Reply:
+        """Validate the attachments and queue one job per recipient, or refuse (nothing created)."""
+        msg = email.message_from_bytes(content, policy=email.policy.default)
+        try:
+            subject = safe_subject(msg.get("subject"))
+        except Exception:  # noqa: BLE001 - a malformed header must not refuse the fax
+            subject = None
+        attachments = extract_attachments(msg)
+        usable: list[Attachment] = []
+        for a in attachments:
+            if not a.data:
+                a.error = "empty attachment"
+                continue
+            if len(a.data) > self._config.max_upload_bytes:
+                a.error = f"larger than {self._config.max_upload_bytes} bytes"
+                continue
+            try:
+                a.content_type = self._detect(a.data, a.declared, a.filename)
+            except Exception as e:  # UnsupportedDocument / DocumentError
+                a.error = str(e)
+                continue
+            usable.append(a)
+        logs = [a.log() for a in attachments]
+        if not usable:
+            if attachments:
+                skipped = ", ".join(f"{a.filename or '(unnamed)'} ({a.declared})" for a in attachments)
+                text = f"5.6.1 No usable attachment: send PDF, PostScript, TIFF, PNG, JPEG or text (not usable: {skipped})"
+            else:
+                text = "5.6.1 No attachment: attach the document to fax (PDF, PostScript, TIFF, PNG, JPEG or text)"
+            reply = Reply(554, text[:400], "no_attachment")
+            self._refuse_all(reply, mail_from, recipients, subject, logs)
+            return reply
+        try:
+            self._convert([(a.data, a.content_type) for a in usable])
+        except StoreError:
+            raise
+        except Exception as e:  # DocumentError (and its subclasses): the document is the problem
+            name = _failed_name(e, usable)
+            reply = Reply(554, f"5.6.0 Attachment {name} could not be converted: {e}"[:400], "conversion_failed")
+            self._refuse_all(reply, mail_from, recipients, subject, logs)
+            return reply
+        documents = [(a.data, a.content_type, a.filename) for a in usable]
+        entries = []
+        for r in recipients:
+            entries.append({
+                "faxbox": r.faxbox, "doc": self.job_document(r, mail_from, subject),
+                "mail_from": mail_from, "rcpt_to": r.rcpt_to, "subject": subject,
+                "original_number": r.original_number, "translated_number": r.translated_number,
+                "attachments": logs,
+                "errors": [f"attachment_skipped: {a.filename or '(unnamed)'}: {a.error}"
+                           for a in attachments if a.error],
+                "smtp_text": "2.0.0 Queued as fax job {job_id}",
+            })
+        rows = self._store.accept_smtp_mail(entries, documents)
+        ids = ", ".join(r["job_id"] for r in rows)
+        return Reply(250, f"2.0.0 Queued as fax job{'s' if len(rows) > 1 else ''} {ids}")
+
+    def refuse_too_large(self, mail_from: str, recipients: list[Recipient], rcpt_to: str | None = None) -> Reply:
+        limit = self._config.smtp_max_bytes
+        reply = Reply(552, f"5.3.4 Message too large: this gateway accepts at most {limit} bytes", "too_large")
+        if recipients:
+            self._refuse_all(reply, mail_from, recipients, None, [])
+        else:
+            self._refuse(reply, mail_from or "", rcpt_to or "")
+        return reply
+
+    def job_document(self, r: Recipient, mail_from: str, subject: str | None) -> dict:
+        """The job as if posted to the API: destination, faxbox identity, subject, receipt to the sender."""
+        fb = r.faxbox
+        numbers = list(fb.get("numbers") or [])
+        from_number = fb.get("caller_id") or (numbers[0] if numbers else None) or r.translated_number
+        doc: dict[str, Any] = {
+            "to_number": r.translated_number,
+            "from_number": from_number,
+            "notifications": {"email": {"send_to": [mail_from.strip().strip("<>")]}},
+        }
+        if fb.get("caller_name"):
+            doc["from_name"] = fb["caller_name"]
+        if fb.get("fax_identity"):
+            doc["fax_identity_name"] = fb["fax_identity"]
+        if fb.get("fax_header"):
+            doc["fax_header"] = fb["fax_header"]
+        if fb.get("retries") is not None:
+            doc["retries"] = fb["retries"]
+        if fb.get("fax_timezone"):
+            doc["fax_timezone"] = fb["fax_timezone"]
+        if subject:
+            doc["subject"] = subject
+        return doc
+
+    # --- smtplog
+
+    def _refuse(self, reply: Reply, mail_from: str, rcpt_to: str, *, faxbox: dict | None = None,
+                original_number: str | None = None, translated_number: str | None = None,
+                subject: str | None = None, attachments: list[dict] | None = None) -> None:
+        try:
+            self._store.record_smtp_refusal(
+                mail_from=mail_from or "", rcpt_to=rcpt_to,
+                account_id=faxbox["account_id"] if faxbox else None,
+                faxbox_id=faxbox["id"] if faxbox else None, subject=subject,
+                original_number=original_number, translated_number=translated_number,
+                attachments=attachments or [], errors=[reply.log_line()],
+                smtp_code=reply.code, smtp_text=reply.text)
+        except StoreError as e:
+            logger.warning("smtplog: cannot record refusal of %s -> %s: %s", mail_from, rcpt_to, e)
+
+    def _refuse_all(self, reply: Reply, mail_from: str, recipients: list[Recipient], subject, logs) -> None:
+        for r in recipients:
+            self._refuse(reply, mail_from, r.rcpt_to, faxbox=r.faxbox, original_number=r.original_number,
+                         translated_number=r.translated_number, subject=subject, attachments=logs)
+
+
+def _failed_name(error: Exception, usable: list[Attachment]) -> str:
+    index = getattr(error, "index", None)
+    if isinstance(index, int) and 0 <= index < len(usable):
+        return usable[index].filename or f"#{index + 1}"
+    if len(usable) == 1:
+        return usable[0].filename or "#1"
+    return "(one of " + ", ".join(a.filename or "(unnamed)" for a in usable) + ")"

@@ -1,0 +1,264 @@
+"""The SMTP protocol side of the gateway: aiosmtpd, no business rules (see gateway.py).
+
+Where it runs: its own process (``faxd smtp``, started and supervised by ``faxd run``), for
+three reasons measured in platform-notes §4:
+- asyncio's running loop is per OS thread; inside the daemon it would be visible to every
+  greenlet and break any other asyncio user (``asyncio.run()`` raises there);
+- a mail parser fed a hostile 25 MB message, or a crash, costs this process and not the
+  calls in flight in the daemon; the supervisor restarts it;
+- the only link to the rest of faxd is PostgreSQL: a job insert's trigger wakes the dispatcher.
+
+Inside that process the usual faxd rules hold (gevent patched first, green psycopg2, the
+green document pipeline): the asyncio loop runs in the main greenlet on gevent's selector,
+so waiting for sockets yields to the hub, and every blocking step of a session (database,
+conversion) runs in a greenlet of a bounded pool whose result comes back through an asyncio
+future. A session waiting for its conversion therefore never stalls the other sessions.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from typing import Any, Callable
+
+import gevent.pool
+from aiosmtpd.smtp import SMTP, Envelope
+
+from faxd.errors import StoreError
+from faxd.smtp.gateway import Gateway, Recipient, Reply
+
+logger = logging.getLogger(__name__)
+
+BUSY = b"421 4.3.2 Too many connections to the fax gateway, try again later\r\n"
+TEMPORARY = "451 4.3.0 Temporary failure of the fax gateway (database unavailable), try again later"
+INTERNAL = "451 4.3.0 Internal error of the fax gateway, try again later"
+
+
+class Bridge:
+    """Run blocking (green) calls for asyncio coroutines in a bounded gevent pool."""
+
+    def __init__(self, size: int):
+        self._pool = gevent.pool.Pool(size)
+
+    async def call(self, fn: Callable, *args) -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def settle(value, error):
+            if not fut.done():
+                if error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result(value)
+
+        def work():
+            try:
+                value = fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
+                loop.call_soon_threadsafe(settle, None, e)
+            else:
+                loop.call_soon_threadsafe(settle, value, None)
+
+        self._pool.spawn(work)
+        return await fut
+
+    def kill(self) -> None:
+        self._pool.kill(block=True, timeout=5)
+
+
+class FaxEnvelope(Envelope):
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: list[Recipient] = []
+
+
+class Handler:
+    """aiosmtpd hooks: each asks the gateway (in a greenlet) and answers with its reply."""
+
+    def __init__(self, gateway: Gateway, bridge: Bridge):
+        self._gateway = gateway
+        self._bridge = bridge
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        try:
+            result = await self._bridge.call(self._gateway.check_recipient, envelope.mail_from or "", address)
+        except StoreError as e:
+            logger.warning("RCPT %s: %s", address, e)
+            return TEMPORARY
+        if isinstance(result, Reply):
+            logger.info("refused %s -> %s: %s", envelope.mail_from, address, result)
+            return str(result)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.recipients.append(result)
+        return f"250 2.1.5 Fax to {result.translated_number} through faxbox {result.faxbox['id']}"
+
+    async def handle_DATA(self, server, session, envelope):
+        try:
+            reply = await self._bridge.call(self._gateway.accept_message, envelope.mail_from or "",
+                                            list(envelope.recipients), envelope.original_content or b"")
+        except StoreError as e:
+            logger.warning("DATA from %s: %s", envelope.mail_from, e)
+            return TEMPORARY
+        logger.info("%s from %s to %s", "accepted" if reply.accepted else "refused", envelope.mail_from,
+                    ", ".join(r.rcpt_to for r in envelope.recipients))
+        return str(reply)
+
+    async def handle_too_large(self, mail_from: str, recipients: list[Recipient], rcpt_to: str | None) -> str:
+        try:
+            reply = await self._bridge.call(self._gateway.refuse_too_large, mail_from, recipients, rcpt_to)
+        except StoreError:
+            reply = Reply(552, f"5.3.4 Message too large: at most {self._gateway._config.smtp_max_bytes} bytes")
+        return str(reply)
+
+    async def handle_exception(self, error):
+        logger.error("SMTP session failed: %r", error, exc_info=(type(error), error, error.__traceback__))
+        return INTERNAL
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with fax envelopes and logged, explained size refusals."""
+
+    def _create_envelope(self):
+        return FaxEnvelope()
+
+    async def smtp_MAIL(self, arg):
+        self._mail_arg = arg
+        await super().smtp_MAIL(arg)
+
+    async def push(self, status):
+        # aiosmtpd answers size overruns itself ("552 Error: ..."), without a handler hook:
+        # give them a precise text and an smtplog entry.
+        text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
+        if text.startswith("552 Error:"):
+            env = self.envelope
+            mail_from = (env.mail_from if env is not None else None) or _address_of(getattr(self, "_mail_arg", ""))
+            recipients = list(getattr(env, "recipients", []) or [])
+            status = await self.event_handler.handle_too_large(mail_from or "", recipients, None)
+        await super().push(status)
+
+
+def _address_of(arg: str | None) -> str:
+    arg = (arg or "").strip()
+    if arg[:5].upper() == "FROM:":
+        arg = arg[5:].strip()
+    if arg.startswith("<"):
+        return arg[1:].partition(">")[0]
+    return arg.split(" ")[0]
+
+
+class Busy(asyncio.Protocol):
+    """Answers a connection over the session cap with 421 and hangs up (RFC 5321 §3.8)."""
+
+    def connection_made(self, transport):
+        transport.write(BUSY)
+        transport.close()
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if not cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+class SmtpServer:
+    """Listens, caps concurrent sessions, and builds one GatewaySMTP per connection."""
+
+    def __init__(self, config, gateway: Gateway, *, bridge: Bridge | None = None):
+        self._config = config
+        self._bridge = bridge or Bridge(max(4, config.smtp_max_sessions))
+        self._handler = Handler(gateway, self._bridge)
+        self._tls = tls_context(config.smtp_tls_cert, config.smtp_tls_key)
+        self._active = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._idle = None
+
+    @property
+    def active_sessions(self) -> int:
+        return self._active
+
+    def _factory(self):
+        if self._active >= self._config.smtp_max_sessions:
+            return Busy()
+        self._active += 1
+        proto = GatewaySMTP(self._handler, data_size_limit=self._config.smtp_max_bytes,
+                            enable_SMTPUTF8=True, hostname=self._config.smtp_domain,
+                            ident="faxd fax gateway", tls_context=self._tls, timeout=120,
+                            loop=asyncio.get_running_loop())
+        lost = proto.connection_lost
+
+        def connection_lost(error, _lost=lost):
+            self._active -= 1
+            if self._active == 0 and self._idle is not None:
+                self._idle.set()
+            try:
+                _lost(error)
+            except AssertionError:  # aiosmtpd asserts on a session torn down before it began
+                pass
+        proto.connection_lost = connection_lost
+        return proto
+
+    async def start(self) -> tuple[str, int]:
+        host, port = self._config.smtp_listen
+        self._idle = asyncio.Event()
+        self._server = await asyncio.get_running_loop().create_server(self._factory, host, port,
+                                                                      reuse_address=True)
+        return self._server.sockets[0].getsockname()[:2]
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting; let sessions in progress finish for ``grace`` seconds."""
+        if self._server is not None:
+            self._server.close()
+        if self._active and self._idle is not None:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except asyncio.TimeoutError:
+                logger.warning("%d SMTP sessions still open at shutdown", self._active)
+
+
+def run(config, store, *, ready: Callable[[tuple[str, int]], None], stop_event=None, grace: float = 10.0) -> int:
+    """Serve until SIGTERM/SIGINT (or ``stop_event``, a gevent Event) in this process's main greenlet."""
+    import signal
+
+    import gevent
+
+    # aiosmtpd logs every command at INFO on "mail.log": keep faxd's one line per mail instead.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    gateway = Gateway(config, store)
+    server = SmtpServer(config, gateway)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+
+        def request_stop(*_):
+            loop.call_soon_threadsafe(stopping.set)
+
+        handlers = [gevent.signal_handler(signal.SIGTERM, request_stop),
+                    gevent.signal_handler(signal.SIGINT, request_stop)]
+        watcher = None
+        if stop_event is not None:
+            watcher = gevent.spawn(lambda: (stop_event.wait(), request_stop()))
+        try:
+            address = await server.start()
+            ready(address)
+            await stopping.wait()
+            await server.stop(grace)
+        finally:
+            for h in handlers:
+                h.cancel()
+            if watcher is not None:
+                watcher.kill()
+        return 0
+
+    return asyncio.run(main())
+
+
+def announce(address: tuple[str, int], out) -> None:
+    """Tell the supervising parent where the gateway listens (one JSON line on ``out``)."""
+    out.write(json.dumps({"smtp_listening": [address[0], address[1]]}) + "\n")
+    out.flush()
