@@ -115,6 +115,22 @@ class Heartbeat(Service):
             self._greenlet = None
 
 
+class SwitchService(Service):
+    """Starts the switch backend first and stops it after everything that uses it."""
+
+    name = "switch"
+
+    def __init__(self, switch):
+        self._switch = switch
+
+    def start(self):
+        self._switch.start()
+        return []
+
+    def stop(self):
+        self._switch.stop()
+
+
 class Daemon:
     def __init__(self, config: Config, out=None):
         self.config = config
@@ -127,6 +143,11 @@ class Daemon:
         self._embedded = None
         self.store = None
         self.api = None
+        self.dsn = None
+        self.switch = None
+        self.pipeline = None
+        self.listener = None
+        self.dispatcher = None
 
     # --- start-up steps
 
@@ -177,17 +198,66 @@ class Daemon:
         self._out.write(line + "\n")
         self._out.flush()
 
+    def _build_switch(self):
+        """The SwitchBackend chosen by configuration."""
+        kind = self.config.switch
+        if kind == "software":
+            from faxd.switch.software import SoftwareSwitch
+            store = self.store
+            return SoftwareSwitch(self.config, lambda number: store.faxbox_for_number(number) is not None)
+        if kind == "freeswitch":
+            from faxd.switch.freeswitch.backend import FreeSwitchBackend
+            return FreeSwitchBackend(self.config)
+        from faxd.switch.asterisk.backend import AsteriskBackend
+        return AsteriskBackend(self.config)
+
     def _build_services(self, app) -> list[Service]:
-        """Every long-lived service of faxd, in start order."""
+        """Every long-lived service of faxd, in start order (stopped in reverse)."""
+        from faxd.inbound.router import InboundRouter
+        from faxd.outbound.attacher import Attacher
+        from faxd.outbound.dispatcher import Dispatcher
+        from faxd.outbound.transmission import Engine, Timeouts
+        from faxd.retry import RetryPolicy, parse_overrides
+        from faxd.store.listener import Listener
+
+        c = self.config
+        policy = RetryPolicy(retry_period=c.retry_period, overrides=parse_overrides(c.retry_overrides),
+                             not_fax_attempts=c.not_fax_attempts)
+        engine = Engine(config=c, store=self.store, switch=self.switch, node=self.node_id, policy=policy,
+                        timeouts=Timeouts.from_config(c), switch_name=c.switch)
+        dispatcher = Dispatcher(engine)
+        attacher = Attacher(c, self.store, self.pipeline, self.node_id)
+        router = InboundRouter(config=c, store=self.store, pipeline=self.pipeline, switch=self.switch,
+                               node=self.node_id, switch_name=c.switch)
+        self.listener = Listener(self.dsn, {
+            "faxd_jobs": [dispatcher.wake, attacher.wake],
+            "faxd_cancel": [dispatcher.cancel],
+        })
+        self.dispatcher = dispatcher
         return [
-            self.api,
+            SwitchService(self.switch),
             Heartbeat(self.store, self.node_id),
-        ]
+            router,
+            attacher,
+            dispatcher,
+            self.listener,
+            self.api,
+        ] + self._extra_services()
+
+    def _extra_services(self) -> list[Service]:
+        """Notification delivery and the SMTP gateway."""
+        services: list[Service] = []
+        from faxd.notify.service import NotificationService
+        services.append(NotificationService(self.config, self.store))
+        if self.config.smtp_listen is not None:
+            from faxd.smtp.service import SmtpGatewayService
+            services.append(SmtpGatewayService(self.config, self.dsn))
+        return services
 
     def build_app(self):
         from api.app import create_app
-        health = Health(self.store)
-        return create_app(self.config, self.store, health=health)
+        health = Health(self.store, self.switch.status)
+        return create_app(self.config, self.store, documents=self.pipeline, health=health)
 
     # --- lifecycle
 
@@ -200,8 +270,12 @@ class Daemon:
         self.api.bind()
         try:
             dsn = self._open_database()
+            self.dsn = dsn
             self.store = PostgresStore(dsn, self.config.db_pool_size)
             self._bootstrap()
+            from faxd.documents import DocumentPipeline
+            self.pipeline = DocumentPipeline(self.config)
+            self.switch = self._build_switch()
             app = self.build_app()
             self.api.set_app(app)
             self._services = self._build_services(app)

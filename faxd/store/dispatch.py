@@ -1,6 +1,186 @@
-"""Store methods: dispatch."""
+"""Store methods of the job engine: claim, leases, progress, release; attaching; receptions.
+
+Every state change is committed with what it describes: a job's final state, its attempt
+record and its notifications go in one transaction; a reception's inbox row, documents and
+notifications likewise.
+"""
 from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import psycopg2.errors
+from psycopg2.extras import Json
+
+from faxd import ids
+
+logger = logging.getLogger(__name__)
+
+_EVENTS = {"completed": "outbound_success", "failed": "outbound_failure",
+           "cancelled": "outbound_cancelled", "pending": "outbound_queued"}
 
 
 class DispatchMixin:
-    pass
+    # --- outbound: claim and leases
+
+    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> dict | None:
+        """Claim the next runnable job within every limit, or None."""
+        for _ in range(3):
+            try:
+                with self.transaction() as c:
+                    self._one("lock_claims", cur=c)
+                    return self._one("claim_next_job", {"node": node, "switch": switch,
+                                                        "max_channels": max_channels, "lease": lease}, cur=c)
+            except psycopg2.errors.UniqueViolation:
+                # Another writer put a call on that number between our check and our update
+                # (the unique index is the last guard); try again with the next candidate.
+                continue
+        return None
+
+    def seconds_to_next_retry(self) -> float | None:
+        row = self._one("next_run_after")
+        return None if row is None or row["seconds"] is None else float(row["seconds"])
+
+    def start_attempt(self, job_id: str, attempt: int, node: str, call_id: str, switch: str) -> None:
+        with self.transaction() as c:
+            self._one("start_attempt", {"job_id": job_id, "attempt": attempt, "node": node,
+                                        "call_id": call_id, "switch": switch}, cur=c)
+            self._one("set_job_call", {"id": job_id, "call_id": call_id, "node": node}, cur=c)
+            self._notify(c, "outbound_processing", job_id=job_id)
+
+    def renew_lease(self, job_id: str, node: str, lease: float) -> tuple[bool, bool]:
+        """(still ours, cancel requested)."""
+        row = self._one("renew_lease", {"id": job_id, "node": node, "lease": lease})
+        return (row is not None, bool(row and row["cancel_requested"]))
+
+    def record_progress(self, job_id: str, node: str, progress: dict) -> None:
+        self._one("record_progress", {"id": job_id, "node": node, "progress": Json(progress)})
+
+    def release_job(self, job_id: str, node: str, attempt: int, *, status: str, outcome: str,
+                    tx_result: dict, progress: dict, run_after: datetime | None = None,
+                    force_audio: bool = False, not_fax_failures: int = 0, error: str | None = None) -> bool:
+        """End an attempt; False when the job was no longer ours (taken over, nothing written)."""
+        with self.transaction() as c:
+            row = self._one("release_job", {
+                "id": job_id, "node": node, "status": status, "tx_result": Json(tx_result),
+                "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
+                "not_fax_failures": not_fax_failures, "error": error}, cur=c)
+            if row is None:
+                return False
+            self._one("finish_attempt", {"job_id": job_id, "attempt": attempt, "outcome": outcome, "node": node,
+                                         "tx_result": Json(tx_result)}, cur=c)
+            self._notify(c, _EVENTS[status], job_id=job_id)
+            return True
+
+    def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[dict]:
+        return self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})
+
+    def return_job_to_pending(self, job_id: str, node: str, attempt: int) -> None:
+        with self.transaction() as c:
+            self._one("return_job_to_pending", {"id": job_id, "node": node}, cur=c)
+            self._one("delete_attempt", {"job_id": job_id, "attempt": attempt}, cur=c)
+
+    def cancel_requested_jobs(self, node: str) -> list[str]:
+        return [r["id"] for r in self._all("cancel_requested_jobs", {"node": node})]
+
+    def faxbox_settings(self, faxbox_id: str) -> dict | None:
+        return self._one("faxbox_settings", {"id": faxbox_id})
+
+    def get_fax_tiff(self, job_id: str) -> bytes | None:
+        row = self._one("get_fax_tiff", {"job_id": job_id})
+        return bytes(row["data"]) if row else None
+
+    # --- attaching: fetch and convert, then pending
+
+    def claim_attaching_job(self, node: str, lease: float) -> dict | None:
+        return self._one("claim_attaching_job", {"node": node, "lease": lease})
+
+    def list_job_originals(self, job_id: str) -> list[dict]:
+        return self._all("list_job_originals", {"job_id": job_id})
+
+    def job_paper(self, job_id: str) -> str:
+        row = self._one("job_paper_and_resolution", {"job_id": job_id})
+        return row["paper"] if row else "a4"
+
+    def attach_done(self, job: dict, node: str, *, tiff: bytes, pdf: bytes, pages: int, width: int,
+                    resolution: str, fetched: tuple[bytes, str | None] | None = None) -> bool:
+        with self.transaction() as c:
+            row = self._one("attach_done", {"id": job["id"], "node": node, "pages": pages}, cur=c)
+            if row is None:
+                return False
+            if fetched is not None:
+                self.add_document(job["account_id"], job_id=job["id"], role="original", seq=0,
+                                  content_type=fetched[1] or "application/octet-stream", data=fetched[0],
+                                  filename=None, cur=c)
+            self.add_document(job["account_id"], job_id=job["id"], role="fax_tiff", content_type="image/tiff",
+                              data=tiff, pages=pages, width=width, resolution=resolution,
+                              filename="fax.tif", cur=c)
+            self.add_document(job["account_id"], job_id=job["id"], role="pdf", content_type="application/pdf",
+                              data=pdf, pages=pages, filename="fax.pdf", cur=c)
+            return True
+
+    def attach_failed(self, job: dict, node: str, error: str, tx_result: dict) -> bool:
+        with self.transaction() as c:
+            row = self._one("attach_failed", {"id": job["id"], "node": node, "error": error,
+                                              "tx_result": Json(tx_result)}, cur=c)
+            if row is None:
+                return False
+            self._notify(c, "outbound_failure", job_id=job["id"])
+            return True
+
+    def attach_release(self, job_id: str, node: str) -> None:
+        self._one("attach_release", {"id": job_id, "node": node})
+
+    # --- inbound
+
+    def start_incoming(self, *, account_id: str, faxbox_id: str | None, call_id: str, node: str, switch: str,
+                       from_number: str, from_name: str, to_number: str, lease: float) -> str:
+        incoming_id = ids.new_id()
+        self._one("start_incoming", {
+            "id": incoming_id, "account_id": account_id, "faxbox_id": faxbox_id, "call_id": call_id,
+            "node": node, "switch": switch, "from_number": from_number, "from_name": from_name,
+            "to_number": to_number, "lease": lease,
+            "progress": Json({"stage": "answer", "pages_received": 0, "fax_speed": 0, "text": "Answering"})})
+        return incoming_id
+
+    def update_incoming(self, incoming_id: str, progress: dict, lease: float) -> None:
+        self._one("update_incoming", {"id": incoming_id, "progress": Json(progress), "lease": lease})
+
+    def end_incoming(self, incoming_id: str) -> None:
+        self._one("end_incoming", {"id": incoming_id})
+
+    def save_reception(self, *, incoming_id: str | None, account_id: str, faxbox_id: str | None, call_id: str,
+                       from_number: str, from_name: str, to_number: str, rx_result: dict, success: bool,
+                       pages: int, tiff: bytes | None, pdf: bytes | None) -> str | None:
+        """Inbox row (+ TIFF and PDF when a fax arrived) + notifications, in one transaction.
+
+        A failed or zero-page reception keeps no document but leaves an inbox error record.
+        Returns the inbox id (None when this call was already saved).
+        """
+        inbox_id = ids.new_id()
+        with self.transaction() as c:
+            row = self._one("insert_inbox", {
+                "id": inbox_id, "account_id": account_id, "faxbox_id": faxbox_id, "call_id": call_id,
+                "status": "received" if success else "failed", "from_number": from_number,
+                "from_name": from_name, "to_number": to_number, "rx_result": Json(rx_result),
+                "page_count": pages}, cur=c)
+            if incoming_id:
+                self._one("end_incoming", {"id": incoming_id}, cur=c)
+            if row is None:
+                return None
+            if success and tiff is not None:
+                self.add_document(account_id, inbox_id=inbox_id, role="fax_tiff", content_type="image/tiff",
+                                  data=tiff, pages=pages, filename="fax.tif", cur=c)
+                if pdf is not None:
+                    self.add_document(account_id, inbox_id=inbox_id, role="pdf", content_type="application/pdf",
+                                      data=pdf, pages=pages, filename="fax.pdf", cur=c)
+            self._notify(c, "inbound_success" if success else "inbound_failure", inbox_id=inbox_id)
+            return inbox_id
+
+    def forget_dead_incoming(self) -> None:
+        self._one("forget_dead_incoming")
+
+    # --- notifications written with the change
+
+    def _notify(self, cur, event: str, **ids_) -> None:
+        self.queue_notifications(cur, event, **ids_)

@@ -42,7 +42,9 @@ RETURNING id;
 INSERT INTO numbers (number, account_id, faxbox_id) VALUES (%(number)s, %(account_id)s, %(faxbox_id)s);
 
 -- faxbox_for_number --
-SELECT n.number, n.account_id, n.faxbox_id FROM numbers n WHERE n.number = %(number)s;
+SELECT n.number, n.account_id, n.faxbox_id, f.name, f.fax_identity, f.fax_header, f.media, f.fax_timezone
+  FROM numbers n JOIN faxboxes f ON f.id = n.faxbox_id
+ WHERE n.number = %(number)s;
 
 -- upsert_node --
 INSERT INTO nodes (id, hostname, pid) VALUES (%(id)s, %(hostname)s, %(pid)s)

@@ -1,0 +1,141 @@
+"""Reception: one inbound call -> answer -> receive -> inbox row (+ TIFF and PDF) -> notifications."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import gevent.queue
+
+from faxd.errors import StoreError
+from faxd.logs import FaxAdapter
+from faxd.outbound.results import build_tx_result
+from faxd.switch.base import FaxOptions
+from faxd.switch.events import FaxResult, Hangup, Negotiated, PageDone, SwitchLost
+
+logger = logging.getLogger(__name__)
+
+
+class Reception:
+    def __init__(self, *, config, store, pipeline, node: str, switch_name: str, call, faxbox: dict):
+        self._config = config
+        self._store = store
+        self._pipeline = pipeline
+        self._node = node
+        self._switch_name = switch_name
+        self.call = call
+        self.faxbox = faxbox
+        self.log = FaxAdapter(logger, {"call": call.call_id, "faxbox": faxbox["faxbox_id"]})
+        self._progress = {"stage": "answer", "pages_received": 0, "fax_speed": 0, "text": "Answering"}
+        self._incoming_id = None
+        self._fax: FaxResult | None = None
+        self._hangup: Hangup | None = None
+        self._started = time.monotonic()
+
+    def _options(self) -> FaxOptions:
+        media = self.faxbox.get("media") or {}
+        option = media.get("fax_option")
+        t38 = self._config.t38
+        if option is True or option == "true":
+            t38 = "request"
+        elif option is False or option == "false":
+            t38 = "off"
+        station = self.faxbox.get("fax_identity") or self._config.station_id
+        return FaxOptions(station_id=str(station)[:20], ecm=True, t38=t38)
+
+    def run(self) -> None:
+        path = os.path.join(self._config.spool_path, f"rx-{self.call.call_id}.tif")
+        os.makedirs(self._config.spool_path, exist_ok=True)
+        try:
+            try:
+                self._incoming_id = self._store.start_incoming(
+                    account_id=self.faxbox["account_id"], faxbox_id=self.faxbox["faxbox_id"],
+                    call_id=self.call.call_id, node=self._node, switch=self._switch_name,
+                    from_number=self.call.from_number, from_name=self.call.from_name,
+                    to_number=self.call.to_number, lease=self._config.lease_seconds)
+            except StoreError as e:
+                self.log.warning("live view not recorded: %s", e)
+            self.call.answer()
+            self.call.receive_fax(path, self._options())
+            self._follow()
+            self._save(path)
+        finally:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def _follow(self) -> None:
+        timeout = self._config.negotiate_timeout + self._config.originate_timeout
+        while True:
+            try:
+                event = self.call.events.get(timeout=timeout)
+            except gevent.queue.Empty:
+                self.log.warning("no progress for %.0fs: hanging up", timeout)
+                self.call.hangup("RECOVERY_ON_TIMER_EXPIRE")
+                timeout = 30
+                continue
+            if isinstance(event, Negotiated):
+                self._update(stage="negotiate", fax_speed=event.bit_rate,
+                             text=f"Negotiated {event.bit_rate} bps{' ECM' if event.ecm else ''}"
+                                  f"{' T.38' if event.t38 else ''}", remote_station_id=event.remote_station_id)
+                timeout = self._config.page_timeout
+            elif isinstance(event, PageDone):
+                self._update(stage="pages", pages_received=event.pages,
+                             fax_speed=event.bit_rate or self._progress["fax_speed"],
+                             text=f"Received page {event.pages}")
+            elif isinstance(event, FaxResult):
+                self._fax = event
+                timeout = 30
+            elif isinstance(event, SwitchLost):
+                timeout = 60
+            elif isinstance(event, Hangup):
+                self._hangup = event
+                return
+
+    def _update(self, **changes) -> None:
+        self._progress.update(changes)
+        if self._incoming_id:
+            try:
+                self._store.update_incoming(self._incoming_id, dict(self._progress), self._config.lease_seconds)
+            except StoreError as e:
+                self.log.warning("live view not updated: %s", e)
+
+    def _save(self, path: str) -> None:
+        rx = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=int(time.monotonic() - self._started))
+        pages = rx.pages_sent
+        success = rx.success and pages > 0
+        if rx.success and pages == 0:
+            rx.success = False
+            rx.error_message = "no pages were received"
+        tiff = pdf = None
+        if success:
+            try:
+                with open(path, "rb") as f:
+                    tiff = f.read()
+                pdf = self._pipeline.tiff_to_pdf(tiff)
+            except Exception:
+                # The TIFF is what matters; a PDF can be made again later.
+                self.log.exception("PDF rendition failed")
+                pdf = None
+        d = rx.to_dict()
+        d["pages_received"] = pages
+        for delay in (0, 0.5, 1, 2, 4, 8, 15, 30, 60):
+            gevent.sleep(delay)
+            try:
+                inbox_id = self._store.save_reception(
+                    incoming_id=self._incoming_id, account_id=self.faxbox["account_id"],
+                    faxbox_id=self.faxbox["faxbox_id"], call_id=self.call.call_id,
+                    from_number=self.call.from_number, from_name=self.call.from_name,
+                    to_number=self.call.to_number, rx_result=d, success=success, pages=pages, tiff=tiff, pdf=pdf)
+                self.log.info("received %d pages -> inbox %s (%s)", pages, inbox_id,
+                              "ok" if success else rx.error_message)
+                return
+            except StoreError as e:
+                self.log.warning("reception not saved yet (%s); retrying", e)
+        # Keep the fax on disk rather than lose it.
+        if tiff:
+            keep = os.path.join(self._config.spool_path, f"unsaved-{self.call.call_id}.tif")
+            with open(keep, "wb") as f:
+                f.write(tiff)
+            self.log.error("database unavailable: received fax kept in %s", keep)

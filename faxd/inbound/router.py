@@ -1,0 +1,71 @@
+"""InboundRouter: an incoming call -> the faxbox that owns the dialled number -> Reception."""
+from __future__ import annotations
+
+import logging
+
+import gevent.pool
+
+from faxd.daemon import Service
+from faxd.errors import StoreError
+from faxd.inbound.reception import Reception
+
+logger = logging.getLogger(__name__)
+
+
+class InboundRouter(Service):
+    name = "inbound"
+
+    def __init__(self, *, config, store, pipeline, switch, node: str, switch_name: str, max_calls: int = 500):
+        self._config = config
+        self._store = store
+        self._pipeline = pipeline
+        self._switch = switch
+        self._node = node
+        self._switch_name = switch_name
+        self._pool = gevent.pool.Pool(max_calls)
+        self._accepting = True
+        self.rejected_unknown = 0    # metric: calls to numbers no faxbox owns
+
+    def start(self):
+        self._switch.on_incoming_call(self.handle)
+        return []
+
+    def handle(self, call) -> None:
+        """Runs in the backend's greenlet for this call."""
+        if not self._accepting or self._pool.full():
+            logger.warning("call %s to %s rejected: %s", call.call_id, call.to_number,
+                           "shutting down" if not self._accepting else "too many calls")
+            call.reject("NORMAL_TEMPORARY_FAILURE")
+            return
+        try:
+            faxbox = self._store.faxbox_for_number(call.to_number)
+        except StoreError as e:
+            logger.warning("call %s rejected: %s", call.call_id, e)
+            call.reject("NORMAL_TEMPORARY_FAILURE")
+            return
+        if faxbox is None:
+            self.rejected_unknown += 1
+            logger.warning("call %s from %s rejected: no faxbox owns %s", call.call_id, call.from_number,
+                           call.to_number)
+            call.reject("UNALLOCATED_NUMBER")
+            return
+        reception = Reception(config=self._config, store=self._store, pipeline=self._pipeline, node=self._node,
+                              switch_name=self._switch_name, call=call, faxbox=faxbox)
+        g = self._pool.spawn(self._run, reception)
+        g.join()
+
+    @staticmethod
+    def _run(reception: Reception) -> None:
+        try:
+            reception.run()
+        except Exception:
+            reception.log.exception("reception crashed")
+
+    def stop_intake(self):
+        self._accepting = False
+
+    def drain(self, timeout: float):
+        self._pool.join(timeout=timeout)
+
+    def stop(self):
+        self._pool.kill(block=True, timeout=5)

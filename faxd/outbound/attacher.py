@@ -1,0 +1,121 @@
+"""Attacher: jobs in ``attaching_files`` -> fetch/convert -> fax TIFF + PDF -> ``pending``.
+
+A document that cannot be fetched or converted fails its job at once with the pipeline's
+message (a permanent failure: no retry), so no job stays in ``attaching_files``.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import gevent
+import gevent.event
+import gevent.pool
+
+from faxd.daemon import Service
+from faxd.documents import DocumentError
+from faxd.errors import StoreError
+from faxd.models import TxResult
+
+logger = logging.getLogger(__name__)
+
+
+class Attacher(Service):
+    name = "attacher"
+
+    def __init__(self, config, store, pipeline, node: str, concurrency: int = 2,
+                 now=lambda: datetime.now(timezone.utc)):
+        self._config = config
+        self._store = store
+        self._pipeline = pipeline
+        self._node = node
+        self._now = now
+        self._pool = gevent.pool.Pool(concurrency)
+        self._wake = gevent.event.Event()
+        self._accepting = True
+        self._greenlet = None
+        self._current: set[str] = set()
+        # A conversion plus a fetch must fit in the lease, or another node would start it again.
+        self._lease = config.convert_timeout + config.fetch_timeout + 60
+
+    def wake(self, _payload=None) -> None:
+        self._wake.set()
+
+    def start(self):
+        self._greenlet = gevent.spawn(self._loop)
+        return [self._greenlet]
+
+    def stop_intake(self):
+        self._accepting = False
+        self._wake.set()
+
+    def drain(self, timeout: float):
+        self._pool.join(timeout=timeout)
+
+    def stop(self):
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=2)
+        self._pool.kill(block=True, timeout=5)
+        for job_id in list(self._current):
+            try:
+                self._store.attach_release(job_id, self._node)
+            except StoreError:
+                pass
+
+    def _loop(self) -> None:
+        while self._accepting:
+            self._wake.clear()
+            try:
+                while self._accepting and self._pool.free_count() > 0:
+                    job = self._store.claim_attaching_job(self._node, self._lease)
+                    if job is None:
+                        break
+                    self._current.add(job["id"])
+                    self._pool.spawn(self._attach_guarded, job)
+            except StoreError as e:
+                logger.warning("attacher: %s", e)
+            self._wake.wait(timeout=self._config.dispatch_tick * 5)
+
+    def _attach_guarded(self, job: dict) -> None:
+        try:
+            self.attach(job)
+        except Exception:
+            logger.exception("job %s: attaching crashed", job["id"])
+            self._fail(job, "internal error while preparing the document")
+        finally:
+            self._current.discard(job["id"])
+            self._wake.set()
+
+    def attach(self, job: dict) -> None:
+        doc = job.get("doc") or {}
+        spec = doc.get("document") if isinstance(doc.get("document"), dict) else {}
+        fetched = None
+        try:
+            inputs = [(bytes(o["data"]), o["content_type"]) for o in self._store.list_job_originals(job["id"])]
+            if not inputs and spec.get("url"):
+                body, ctype = self._pipeline.fetch(spec["url"], method=spec.get("method", "get"),
+                                                   content=spec.get("content"),
+                                                   content_type=spec.get("content_type"),
+                                                   host=spec.get("host"), referer=spec.get("referer"))
+                fetched = (body, ctype)
+                inputs = [fetched]
+            if not inputs:
+                raise DocumentError("the job has no document: give document.url or attach a file")
+            paper = doc.get("paper") or self._store.job_paper(job["id"])
+            fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper)
+            pdf = self._pipeline.tiff_to_pdf(fax.tiff)
+        except DocumentError as e:
+            logger.info("job %s: document refused: %s", job["id"], e)
+            self._fail(job, str(e))
+            return
+        if self._store.attach_done(job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
+                                   resolution=fax.resolution, fetched=fetched):
+            logger.info("job %s: document ready, %d pages", job["id"], fax.pages)
+
+    def _fail(self, job: dict, message: str) -> None:
+        elapsed = int((self._now() - job["created"]).total_seconds())
+        result = TxResult(error_message=message, time_elapsed=max(0, elapsed))
+        try:
+            self._store.attach_failed(job, self._node, message, result.to_dict())
+        except StoreError as e:
+            logger.warning("job %s: failure not recorded (%s); it will be retried", job["id"], e)

@@ -1,0 +1,161 @@
+"""Dispatcher: NOTIFY (or the fallback tick) -> claim -> one Transmission greenlet per job.
+
+Also takes over jobs whose lease expired (a node died): re-attach to the call when the switch
+still has it, otherwise count the attempt as interrupted and let the retry policy decide.
+"""
+from __future__ import annotations
+
+import logging
+
+import gevent
+import gevent.event
+import gevent.pool
+
+from faxd.daemon import Service
+from faxd.errors import StoreError
+from faxd.models import Stage
+from faxd.outbound.results import build_tx_result
+from faxd.outbound.transmission import Engine, Transmission
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher(Service):
+    name = "dispatcher"
+
+    def __init__(self, engine: Engine):
+        self._e = engine
+        self._wake = gevent.event.Event()
+        self._pool = gevent.pool.Group()
+        self._running: dict[str, Transmission] = {}
+        self._accepting = True
+        self._greenlets: list[gevent.Greenlet] = []
+
+    # --- wake-ups (called from the listener greenlet: cheap)
+
+    def wake(self, _payload=None) -> None:
+        self._wake.set()
+
+    def cancel(self, job_id: str | None) -> None:
+        if job_id is None:  # listener (re)connected: look for cancels we may have missed
+            gevent.spawn(self._catch_up_cancels)
+            return
+        t = self._running.get(job_id)
+        if t is not None:
+            t.cancel()
+
+    def _catch_up_cancels(self) -> None:
+        try:
+            for job_id in self._e.store.cancel_requested_jobs(self._e.node):
+                self.cancel(job_id)
+        except StoreError as e:
+            logger.warning("cancel catch-up failed: %s", e)
+
+    # --- service
+
+    def start(self):
+        self._greenlets = [gevent.spawn(self._claim_loop), gevent.spawn(self._recovery_loop)]
+        return list(self._greenlets)
+
+    def stop_intake(self):
+        self._accepting = False
+        self._wake.set()
+
+    def drain(self, timeout: float):
+        self._pool.join(timeout=timeout)
+
+    def stop(self):
+        for g in self._greenlets:
+            g.kill(block=True, timeout=2)
+        for t in list(self._running.values()):
+            t.abort()
+        self._pool.kill(block=True, timeout=10)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # --- claiming
+
+    def _claim_loop(self) -> None:
+        while self._accepting:
+            self._wake.clear()
+            wait = self._e.config.dispatch_tick
+            try:
+                while self._accepting and self._claim_one():
+                    pass
+                due = self._e.store.seconds_to_next_retry()
+                if due is not None and due > 0:
+                    wait = min(wait, due)
+            except StoreError as e:
+                logger.warning("dispatcher: %s", e)
+                wait = min(2.0, max(wait, 0.5))
+            self._wake.wait(timeout=wait)
+
+    def _claim_one(self) -> bool:
+        job = self._e.store.claim_next_job(self._e.node, self._e.switch_name, self._e.config.max_channels,
+                                           self._e.config.lease_seconds)
+        if job is None:
+            return False
+        self._spawn(Transmission(self._e, job))
+        if job.get("cancel_requested"):
+            self._running[job["id"]].cancel()
+        return True
+
+    def _spawn(self, t: Transmission) -> None:
+        self._running[t.job_id] = t
+
+        def run():
+            try:
+                t.run()
+            except gevent.GreenletExit:
+                raise
+            except Exception:
+                # A fax greenlet that dies fails only its own fax: its lease expires and the
+                # job is recovered as interrupted.
+                t.log.exception("transmission crashed")
+            finally:
+                self._running.pop(t.job_id, None)
+                self._wake.set()
+        self._pool.spawn(run)
+
+    # --- recovery of other nodes' (or our own previous life's) jobs
+
+    def _recovery_loop(self) -> None:
+        interval = max(0.5, self._e.config.lease_seconds / 3)
+        while self._accepting:
+            try:
+                for job in self._e.store.take_expired_leases(self._e.node, self._e.config.lease_seconds):
+                    self._recover(job)
+                self._e.store.forget_dead_incoming()
+            except StoreError as e:
+                logger.warning("recovery: %s", e)
+            gevent.sleep(interval)
+
+    def _recover(self, job: dict) -> None:
+        call = None
+        if job.get("call_id") and job.get("switch") == self._e.switch_name:
+            try:
+                call = self._e.switch.find_call(job["call_id"])
+            except Exception:
+                logger.exception("job %s: looking for call %s failed", job["id"], job["call_id"])
+        if call is not None:
+            logger.info("job %s: re-attached to call %s", job["id"], job["call_id"])
+            self._spawn(Transmission(self._e, job, resume_call=call))
+            return
+        logger.warning("job %s: its node stopped during attempt %d; counting it as interrupted",
+                       job["id"], job["attempts"])
+        result = build_tx_result(fax=None, hangup=None, pages_total=job.get("page_count") or 0,
+                                 elapsed=int((self._e.now() - job["created"]).total_seconds()),
+                                 error="interrupted: the node running this fax stopped")
+        result.hangup_cause = "INTERRUPTED"
+        decision = self._e.policy.decide(retries=job.get("retries"), attempts=job["attempts"], result=result,
+                                         now=self._e.now(), force_audio=job.get("force_audio", False),
+                                         not_fax_failures=job.get("not_fax_failures", 0),
+                                         cancelled=bool(job.get("cancel_requested")), interrupted=True)
+        progress = dict(job.get("progress") or {}, stage=Stage.RELEASE.value,
+                        text=f"Attempt {job['attempts']} interrupted")
+        self._e.store.release_job(job["id"], self._e.node, job["attempts"], status=decision.status,
+                                  outcome=decision.outcome, tx_result=result.to_dict(), progress=progress,
+                                  run_after=decision.run_after, force_audio=decision.force_audio,
+                                  not_fax_failures=job.get("not_fax_failures", 0), error=result.error_message)

@@ -1,0 +1,339 @@
+"""Transmission: one job, one attempt, straight-line, with a deadline per stage.
+
+prepare -> originate -> negotiate -> pages -> release. The attempt's lease is renewed by a
+companion greenlet; a lost lease (another node took over) stops this worker without writing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import gevent
+import gevent.queue
+
+from faxd.errors import StoreError
+from faxd.logs import FaxAdapter
+from faxd.models import Stage
+from faxd.outbound.results import build_tx_result
+from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
+from faxd.switch.base import FaxOptions, OriginateRequest
+from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone, Ringing, SwitchLost
+
+logger = logging.getLogger(__name__)
+
+
+class StageTimeout(Exception):
+    def __init__(self, stage: Stage):
+        super().__init__(f"timed out in stage {stage.value}")
+        self.stage = stage
+
+
+class LeaseLost(Exception):
+    """Another node took this job over; stop without writing."""
+
+
+@dataclass
+class Timeouts:
+    originate: float = 90.0
+    negotiate: float = 120.0
+    page: float = 360.0
+    hangup: float = 30.0
+    lost: float = 60.0             # how long to wait for a call after the switch connection dropped
+
+    @classmethod
+    def from_config(cls, config) -> "Timeouts":
+        return cls(originate=config.originate_timeout, negotiate=config.negotiate_timeout,
+                   page=config.page_timeout)
+
+
+@dataclass
+class Engine:
+    """What every Transmission needs; built once by the daemon."""
+    config: object
+    store: object
+    switch: object
+    node: str
+    policy: RetryPolicy
+    timeouts: Timeouts
+    switch_name: str = "software"
+    now: object = field(default=lambda: datetime.now(timezone.utc))
+
+
+def fax_options(config, doc: dict, faxbox: dict | None, force_audio: bool) -> FaxOptions:
+    """The job's fax options: job document, then faxbox, then configuration."""
+    faxbox = faxbox or {}
+    media = (faxbox.get("media") or {})
+    t38 = config.t38
+    option = doc.get("media", {}).get("fax_option") if isinstance(doc.get("media"), dict) else None
+    if option is None:
+        option = media.get("fax_option")
+    if option is True or option == "true":
+        t38 = "request"
+    elif option is False or option == "false":
+        t38 = "off"
+    if force_audio:
+        t38 = "off"
+    station = (doc.get("fax_identity_number") or faxbox.get("fax_identity") or doc.get("from_number")
+               or config.station_id)
+    header = doc.get("fax_header") or faxbox.get("fax_header") or doc.get("from_name") or ""
+    return FaxOptions(station_id=str(station)[:20], header=str(header)[:50],
+                      ecm=doc.get("fax_use_ecm", True) is not False, v17=True, t38=t38)
+
+
+class Transmission:
+    def __init__(self, engine: Engine, job: dict, resume_call=None):
+        self._e = engine
+        self.job = job
+        self.job_id = job["id"]
+        self.attempt = job["attempts"]
+        self._call = resume_call
+        self._cancelled = False
+        self._aborted = False
+        self._lost = False
+        self._stage = Stage.PREPARE
+        self._pages_total = job.get("page_count") or 0
+        self._progress = dict(stage=Stage.PREPARE.value, pages_sent=0, pages_total=self._pages_total,
+                              fax_speed=0, text="Preparing the call")
+        self._fax: FaxResult | None = None
+        self._hangup: Hangup | None = None
+        self._spool_file: str | None = None
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
+        self._wake = gevent.queue.Queue()
+
+    # --- control from the dispatcher
+
+    def cancel(self) -> None:
+        """Hang up (if on a call) and finish the job as cancelled."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self.log.info("cancel requested")
+        if self._call is not None:
+            self._call.hangup("ORIGINATOR_CANCEL")
+        self._wake.put("cancel")
+
+    def abort(self) -> None:
+        """Shutdown: hang up and give the job back to the queue (attempt not counted)."""
+        self._aborted = True
+        if self._call is not None:
+            try:
+                self._call.hangup("NORMAL_CLEARING")
+            except Exception:
+                self.log.exception("hangup during shutdown failed")
+
+    # --- the attempt
+
+    def run(self) -> None:
+        renewer = gevent.spawn(self._renew_lease)
+        error = None
+        try:
+            if self._call is None:
+                self._prepare()
+                self._originate()
+            self._follow_call()
+        except StageTimeout as e:
+            error = f"timeout: no progress in stage {e.stage.value}"
+            self.log.warning("%s", error)
+            self._hang_up_and_wait()
+        except LeaseLost:
+            self.log.warning("lease lost: another node took this job over")
+            self._lost = True
+        except gevent.GreenletExit:
+            self._aborted = True
+            raise
+        finally:
+            renewer.kill(block=False)
+            self._remove_spool()
+            if self._aborted and not self._lost:
+                self._return_to_queue()
+        if not self._lost and not self._aborted:
+            self._release(error)
+
+    def _prepare(self) -> None:
+        self._stage = Stage.PREPARE
+        tiff = self._e.store.get_fax_tiff(self.job_id)
+        if tiff is None:
+            raise RuntimeError("the job has no fax TIFF")
+        spool = self._e.config.spool_path
+        os.makedirs(spool, exist_ok=True)
+        self._spool_file = os.path.join(spool, f"tx-{self.job_id}-{self.attempt}.tif")
+        with open(self._spool_file, "wb") as f:
+            f.write(tiff)
+
+    def _originate(self) -> None:
+        self._stage = Stage.ORIGINATE
+        doc = self.job.get("doc") or {}
+        call_id = str(uuid.uuid4())
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id})
+        self._e.store.start_attempt(self.job_id, self.attempt, self._e.node, call_id, self._e.switch_name)
+        faxbox = self._e.store.faxbox_settings(self.job["faxbox_id"]) if self.job.get("faxbox_id") else None
+        request = OriginateRequest(
+            call_id=call_id, job_id=self.job_id, to_number=self.job["to_number"],
+            from_number=self.job["from_number"], from_name=self.job.get("from_name") or "",
+            tiff_path=self._spool_file,
+            options=fax_options(self._e.config, doc, faxbox, self.job.get("force_audio", False)),
+            ring_timeout=self._e.timeouts.originate)
+        self._set_progress(Stage.ORIGINATE, "Dialling")
+        self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
+        self._call = self._e.switch.originate(request)
+        if self._cancelled:
+            self._call.hangup("ORIGINATOR_CANCEL")
+
+    def _next_event(self, timeout: float):
+        """The next call event, or raise StageTimeout; a cancel wakes us at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StageTimeout(self._stage)
+            try:
+                return self._call.events.get(timeout=min(remaining, 1.0))
+            except gevent.queue.Empty:
+                continue
+
+    def _follow_call(self) -> None:
+        """Read events until Hangup, each stage with its own deadline."""
+        stage_timeout = {Stage.ORIGINATE: self._e.timeouts.originate, Stage.NEGOTIATE: self._e.timeouts.negotiate,
+                         Stage.PAGES: self._e.timeouts.page, Stage.RELEASE: self._e.timeouts.hangup}
+        if self._stage == Stage.PREPARE:
+            self._stage = Stage.ORIGINATE
+        while True:
+            if self._cancelled and self._stage != Stage.RELEASE:
+                self._stage = Stage.RELEASE
+            timeout = stage_timeout.get(self._stage, self._e.timeouts.page)
+            event = self._next_event(timeout)
+            if isinstance(event, Ringing):
+                self._set_progress(Stage.ORIGINATE, "Ringing")
+            elif isinstance(event, Answered):
+                self._set_progress(Stage.NEGOTIATE, "Answered: negotiating")
+            elif isinstance(event, Negotiated):
+                speed = event.bit_rate
+                self._progress["fax_speed"] = speed
+                self._set_progress(Stage.PAGES, f"Negotiated {speed} bps{' ECM' if event.ecm else ''}"
+                                                 f"{' T.38' if event.t38 else ''}")
+            elif isinstance(event, PageDone):
+                self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"])
+                total = event.pages_total or self._pages_total
+                if total:
+                    self._progress["pages_total"] = total
+                self._set_progress(Stage.PAGES, f"Sent page {event.pages} of {total or '?'}")
+            elif isinstance(event, FaxResult):
+                self._fax = event
+                self._set_progress(Stage.RELEASE, "Fax sent" if event.success else event.result_text,
+                                   write=False)
+            elif isinstance(event, SwitchLost):
+                self.log.warning("switch connection lost; waiting for the call to come back")
+                stage_timeout[self._stage] = self._e.timeouts.lost
+            elif isinstance(event, Hangup):
+                self._hangup = event
+                return
+
+    def _hang_up_and_wait(self) -> None:
+        if self._call is None:
+            return
+        try:
+            self._call.hangup("RECOVERY_ON_TIMER_EXPIRE")
+            deadline = time.monotonic() + self._e.timeouts.hangup
+            while time.monotonic() < deadline:
+                try:
+                    event = self._call.events.get(timeout=deadline - time.monotonic())
+                except gevent.queue.Empty:
+                    break
+                if isinstance(event, FaxResult):
+                    self._fax = event
+                if isinstance(event, Hangup):
+                    self._hangup = event
+                    break
+        except Exception:
+            self.log.exception("hangup after timeout failed")
+
+    def _set_progress(self, stage: Stage, text: str, write: bool = True) -> None:
+        self._stage = stage
+        self._progress.update(stage=stage.value, text=text)
+        if write:
+            try:
+                self._e.store.record_progress(self.job_id, self._e.node, dict(self._progress))
+            except StoreError as e:
+                self.log.warning("progress not recorded: %s", e)
+
+    def _renew_lease(self) -> None:
+        lease = self._e.config.lease_seconds
+        while True:
+            gevent.sleep(max(0.2, lease / 3))
+            try:
+                ours, cancel = self._e.store.renew_lease(self.job_id, self._e.node, lease)
+            except StoreError as e:
+                self.log.warning("lease not renewed: %s", e)
+                continue
+            if not ours:
+                self._lost = True
+                self._wake.put("lost")
+                if self._call is not None:
+                    pass  # the new owner re-attaches to the call; leave it up
+                return
+            if cancel:
+                self.cancel()
+
+    # --- the end
+
+    def _elapsed(self) -> int:
+        created = self.job["created"]
+        return int((self._e.now() - created).total_seconds())
+
+    def _release(self, error: str | None) -> None:
+        if self._cancelled:
+            error = "cancelled by user"
+        result = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=self._elapsed(),
+                                 pages_total=self._pages_total, error=error)
+        not_fax = self.job.get("not_fax_failures", 0)
+        decision = self._e.policy.decide(
+            retries=self.job.get("retries"), attempts=self.attempt, result=result, now=self._e.now(),
+            force_audio=self.job.get("force_audio", False), not_fax_failures=not_fax,
+            cancelled=self._cancelled)
+        if result.result_code in NOT_A_FAX_CODES:
+            not_fax += 1
+        progress = dict(self._progress, stage=Stage.RELEASE.value)
+        progress["text"] = {"completed": f"Sent {result.pages_sent} of {result.pages_total or result.pages_sent} pages",
+                            "failed": f"Failed: {result.error_message}",
+                            "cancelled": "Cancelled by user",
+                            "pending": f"Attempt {self.attempt} failed ({result.error_message}); will retry"
+                            }[decision.status]
+        self._write_release(decision, result, progress, not_fax)
+
+    def _write_release(self, decision, result, progress, not_fax) -> None:
+        for delay in (0, 0.5, 1, 2, 4, 8, 15, 30):
+            gevent.sleep(delay)
+            try:
+                written = self._e.store.release_job(
+                    self.job_id, self._e.node, self.attempt, status=decision.status, outcome=decision.outcome,
+                    tx_result=result.to_dict(), progress=progress, run_after=decision.run_after,
+                    force_audio=decision.force_audio, not_fax_failures=not_fax,
+                    error=None if result.success else result.error_message)
+                if written:
+                    self.log.info("attempt %d: %s (%s)", self.attempt, decision.status,
+                                  result.error_message or "ok")
+                else:
+                    self.log.warning("attempt %d ended but the job is no longer ours", self.attempt)
+                return
+            except StoreError as e:
+                self.log.warning("result not written yet (%s); retrying", e)
+        # The lease expires; the node that takes it over counts this attempt as interrupted.
+        self.log.error("could not write the result of attempt %d", self.attempt)
+
+    def _return_to_queue(self) -> None:
+        try:
+            self._e.store.return_job_to_pending(self.job_id, self._e.node, self.attempt)
+            self.log.info("returned to the queue")
+        except StoreError as e:
+            self.log.warning("not returned to the queue (%s); its lease will expire", e)
+
+    def _remove_spool(self) -> None:
+        if self._spool_file:
+            try:
+                os.unlink(self._spool_file)
+            except FileNotFoundError:
+                pass

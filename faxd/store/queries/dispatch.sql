@@ -1,0 +1,168 @@
+-- lock_claims --
+-- One claim at a time across every node: the limits (per account, per number, per switch)
+-- are counted and applied without races; a claim takes a few milliseconds.
+SELECT pg_advisory_xact_lock(hashtext('faxd_claim'));
+
+-- claim_next_job --
+-- The next runnable job within every limit, fairest first (the account with fewest calls up).
+WITH running AS (
+    SELECT account_id, count(*) AS n FROM jobs WHERE status = 'processing' GROUP BY account_id
+), candidate AS (
+    SELECT j.id
+      FROM jobs j
+      JOIN accounts a ON a.id = j.account_id
+      LEFT JOIN running r ON r.account_id = j.account_id
+     WHERE j.status = 'pending'
+       AND j.run_after <= now()
+       AND coalesce(r.n, 0) < a.max_outbound
+       AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.status = 'processing' AND b.to_number = j.to_number)
+       AND (SELECT count(*) FROM jobs c WHERE c.status = 'processing' AND c.switch = %(switch)s) < %(max_channels)s
+     ORDER BY coalesce(r.n, 0), j.run_after, j.created
+     LIMIT 1
+     FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE jobs j
+   SET status = 'processing', lease_owner = %(node)s,
+       lease_expires = now() + make_interval(secs => %(lease)s),
+       attempts = j.attempts + 1, switch = %(switch)s, call_id = NULL, modified = now(),
+       revision = j.revision + 1,
+       progress = jsonb_build_object('stage', 'prepare', 'pages_sent', 0, 'pages_total', coalesce(j.page_count, 0),
+                                     'fax_speed', 0, 'text', 'Preparing the call')
+  FROM candidate
+ WHERE j.id = candidate.id
+RETURNING j.id, j.account_id, j.faxbox_id, j.status, j.to_number, j.from_number, j.to_name, j.from_name,
+          j.retries, j.attempts, j.doc, j.page_count, j.force_audio, j.not_fax_failures, j.created,
+          j.cancel_requested;
+
+-- next_run_after --
+-- Seconds until the earliest waiting retry is due (NULL: none waiting).
+SELECT extract(epoch FROM min(run_after) - now()) AS seconds FROM jobs WHERE status = 'pending';
+
+-- start_attempt --
+INSERT INTO job_attempts (job_id, attempt, node, call_id, switch)
+VALUES (%(job_id)s, %(attempt)s, %(node)s, %(call_id)s, %(switch)s)
+ON CONFLICT (job_id, attempt) DO UPDATE SET node = EXCLUDED.node, call_id = EXCLUDED.call_id;
+
+-- set_job_call --
+UPDATE jobs SET call_id = %(call_id)s, modified = now()
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing';
+
+-- renew_lease --
+-- False (no row) when another node took the job over: the worker must stop.
+UPDATE jobs SET lease_expires = now() + make_interval(secs => %(lease)s)
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing'
+RETURNING cancel_requested;
+
+-- record_progress --
+UPDATE jobs SET progress = %(progress)s, modified = now(), revision = revision + 1
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing';
+
+-- finish_attempt --
+-- An upsert: an attempt interrupted before its call started has no row yet.
+INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result)
+VALUES (%(job_id)s, %(attempt)s, %(node)s, now(), %(outcome)s, %(tx_result)s)
+ON CONFLICT (job_id, attempt) DO UPDATE
+   SET ended = now(), outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result;
+
+-- release_job --
+-- End the attempt: final (to the outbox) or back to pending for a retry. Only the lease owner may.
+UPDATE jobs
+   SET status = %(status)s, tx_result = %(tx_result)s, progress = %(progress)s,
+       run_after = coalesce(%(run_after)s, run_after), force_audio = %(force_audio)s,
+       not_fax_failures = %(not_fax_failures)s, error = %(error)s,
+       lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
+       delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing'
+RETURNING id, status;
+
+-- take_expired_leases --
+-- Jobs whose worker stopped renewing: this node takes them over.
+UPDATE jobs j SET lease_owner = %(node)s, lease_expires = now() + make_interval(secs => %(lease)s)
+  FROM (SELECT id FROM jobs WHERE status = 'processing' AND lease_expires < now()
+         ORDER BY lease_expires LIMIT %(limit)s FOR UPDATE SKIP LOCKED) x
+ WHERE j.id = x.id
+RETURNING j.id, j.account_id, j.faxbox_id, j.status, j.to_number, j.from_number, j.to_name, j.from_name,
+          j.retries, j.attempts, j.doc, j.page_count, j.force_audio, j.not_fax_failures, j.created,
+          j.cancel_requested, j.call_id, j.switch, j.progress;
+
+-- return_job_to_pending --
+-- Graceful shutdown: a job whose call never started goes back to the queue, attempt not counted.
+UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+       lease_expires = NULL, modified = now(), revision = revision + 1, progress = '{}'::jsonb
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing';
+
+-- delete_attempt --
+DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;
+
+-- cancel_requested_jobs --
+SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = %(node)s AND cancel_requested;
+
+-- faxbox_settings --
+SELECT id, account_id, fax_identity, fax_header, media, fax_timezone FROM faxboxes WHERE id = %(id)s;
+
+-- get_fax_tiff --
+SELECT data FROM documents WHERE job_id = %(job_id)s AND role = 'fax_tiff' ORDER BY seq LIMIT 1;
+
+-- claim_attaching_job --
+-- A job whose document must be fetched and converted (lease-guarded like a call).
+UPDATE jobs j SET lease_owner = %(node)s, lease_expires = now() + make_interval(secs => %(lease)s),
+       modified = now()
+  FROM (SELECT id FROM jobs
+         WHERE status = 'attaching_files' AND (lease_expires IS NULL OR lease_expires < now())
+         ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED) x
+ WHERE j.id = x.id
+RETURNING j.id, j.account_id, j.faxbox_id, j.doc, j.created;
+
+-- list_job_originals --
+SELECT seq, content_type, filename, data FROM documents
+ WHERE job_id = %(job_id)s AND role = 'original' ORDER BY seq;
+
+-- job_paper_and_resolution --
+SELECT a.paper, j.doc FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j.id = %(job_id)s;
+
+-- attach_done --
+UPDATE jobs SET status = 'pending', page_count = %(pages)s, lease_owner = NULL, lease_expires = NULL,
+       run_after = now(), modified = now(), revision = revision + 1,
+       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s,
+                                     'fax_speed', 0, 'text', 'Waiting to be sent')
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
+RETURNING id;
+
+-- attach_failed --
+UPDATE jobs SET status = 'failed', tx_result = %(tx_result)s, error = %(error)s, lease_owner = NULL,
+       lease_expires = NULL, delivered = now(), modified = now(), revision = revision + 1,
+       progress = jsonb_build_object('stage', 'prepare', 'pages_sent', 0, 'pages_total', 0,
+                                     'fax_speed', 0, 'text', %(error)s)
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
+RETURNING id;
+
+-- attach_release --
+-- Shutdown while converting: leave it for any node to pick up again.
+UPDATE jobs SET lease_owner = NULL, lease_expires = NULL
+ WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files';
+
+-- start_incoming --
+INSERT INTO incoming_calls (id, account_id, faxbox_id, call_id, node, switch, from_number, from_name,
+                            to_number, progress, lease_expires)
+VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(call_id)s, %(node)s, %(switch)s, %(from_number)s,
+        %(from_name)s, %(to_number)s, %(progress)s, now() + make_interval(secs => %(lease)s));
+
+-- update_incoming --
+UPDATE incoming_calls SET progress = %(progress)s, modified = now(),
+       lease_expires = now() + make_interval(secs => %(lease)s)
+ WHERE id = %(id)s;
+
+-- end_incoming --
+DELETE FROM incoming_calls WHERE id = %(id)s;
+
+-- insert_inbox --
+INSERT INTO inbox (id, account_id, faxbox_id, call_id, status, from_number, from_name, to_number,
+                   rx_result, page_count)
+VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(call_id)s, %(status)s, %(from_number)s, %(from_name)s,
+        %(to_number)s, %(rx_result)s, %(page_count)s)
+ON CONFLICT (call_id) WHERE call_id IS NOT NULL DO NOTHING
+RETURNING id;
+
+-- forget_dead_incoming --
+-- Calls whose receiving node died: not live any more.
+DELETE FROM incoming_calls WHERE lease_expires < now() - interval '1 minute';

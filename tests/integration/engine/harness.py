@@ -1,0 +1,73 @@
+"""Run faxd's real composition (Daemon) in-process on the software line, and wait on jobs."""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+
+import gevent
+
+from faxd.daemon import Daemon
+
+FINAL = ("completed", "failed", "cancelled")
+
+TEXT = b"faxd test page\n" + b"The quick brown fox jumps over the lazy dog.\n" * 20
+
+
+def fast(config, **overrides):
+    """Engine settings that keep tests short: quick retries, short leases and ring timeouts."""
+    settings = dict(api_listen=("127.0.0.1", 0), smtp_listen=None, retry_period=1, originate_timeout=5,
+                    lease_seconds=3, dispatch_tick=0.2, shutdown_grace=5)
+    settings.update(overrides)
+    return config.replace(**settings)
+
+
+@contextlib.contextmanager
+def running(config):
+    out = io.StringIO()
+    d = Daemon(config, out=out)
+    g = gevent.spawn(d.run)
+    deadline = time.monotonic() + 60
+    while "API listening" not in out.getvalue():
+        if g.dead:
+            g.get()  # raises the start-up error
+            raise AssertionError("faxd stopped during start-up")
+        assert time.monotonic() < deadline, "faxd did not start"
+        gevent.sleep(0.02)
+    d.base_url = out.getvalue().split("API listening on ")[1].split()[0]
+    try:
+        yield d
+    finally:
+        d.request_stop()
+        assert g.get(timeout=60) == 0
+
+
+def job_doc(to_number, **extra):
+    doc = {"to_number": to_number, "from_number": "+12025550100", "from_name": "faxd tests", "retries": 1}
+    doc.update(extra)
+    return doc
+
+
+def enqueue(store, account_id, to_number, document=TEXT, content_type="text/plain", pages=1, **extra):
+    """Queue a job whose originals are ``pages`` one-page documents (converted in order)."""
+    docs = [(document, content_type, f"page{i + 1}.txt") for i in range(pages)]
+    job = store.enqueue_job(account_id, job_doc(to_number, **extra), documents=docs)
+    return job["id"]
+
+
+def wait_final(store, account_id, job_ids, timeout=90.0) -> dict[str, dict]:
+    """Wait until every job is final; return them as the API shows them."""
+    deadline = time.monotonic() + timeout
+    pending = set(job_ids)
+    done = {}
+    while pending:
+        for job_id in list(pending):
+            job = store.get_job(account_id, job_id)
+            if job["status"] in FINAL:
+                done[job_id] = job
+                pending.discard(job_id)
+        if not pending:
+            break
+        assert time.monotonic() < deadline, f"jobs not final in time: {sorted(pending)}"
+        gevent.sleep(0.1)
+    return done
