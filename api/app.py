@@ -3,11 +3,68 @@ from __future__ import annotations
 
 import falcon
 
+from api import openapi
+from api.body import multipart_handler
+from api.envelope import Envelope
+from api.errors import add_handlers
+from api.middleware import AcceptJson, Authentication, BodyLimits
+from api.resources.auth import ApiAuth
+from api.resources.faxboxes import FaxboxItem, Faxboxes
 from api.resources.health import HealthResource
+from api.resources.inbox import Inbox, InboxItem
+from api.resources.incoming import Incoming, IncomingItem
+from api.resources.outbox import Outbox, OutboxItem
+from api.resources.outgoing import Outgoing, OutgoingItem, Queue
+from api.resources.smtplog import Smtplog, SmtplogItem
 from faxd.health import Health
+
+ACCOUNT = "/v2/accounts/{account_id}"
+FAXBOX = ACCOUNT + "/faxboxes/{faxbox_id}"
 
 
 def create_app(config, store, documents=None, health: Health | None = None) -> falcon.App:
-    app = falcon.App()
+    """The Falcon app: Kazoo's Faxes API under /v2, /health, and /v2/openapi.json.
+
+    ``documents`` is accepted for the daemon's wiring; uploads are stored through ``store``
+    and converted by the job engine, so the API itself needs no converter.
+    """
+    app = falcon.App(middleware=[
+        Envelope(),
+        BodyLimits(config.max_upload_bytes),
+        AcceptJson(),
+        Authentication(store),
+    ])
+    app.req_options.strip_url_path_trailing_slash = True
+    multipart = multipart_handler(config.max_upload_bytes)
+    app.req_options.media_handlers["multipart/mixed"] = multipart
+    app.req_options.media_handlers["multipart/form-data"] = multipart
+    add_handlers(app)
+
     app.add_route("/health", HealthResource(health or Health(store)))
+    app.add_route("/v2/openapi.json", openapi.OpenApiResource())
+    app.add_route("/v2/api_auth", ApiAuth(config, store))
+
+    queue = Queue(config, store)
+    outgoing, outgoing_item = Outgoing(config, store), OutgoingItem(config, store)
+    outbox, outbox_item = Outbox(config, store), OutboxItem(config, store)
+    inbox, inbox_item = Inbox(config, store), InboxItem(config, store)
+    incoming, incoming_item = Incoming(config, store), IncomingItem(config, store)
+    smtplog, smtplog_item = Smtplog(config, store), SmtplogItem(config, store)
+    # The faxes routes, once for the account and once scoped to one of its faxboxes.
+    for base in (ACCOUNT, FAXBOX):
+        app.add_route(base + "/faxes", queue)
+        app.add_route(base + "/faxes/outgoing", outgoing)
+        app.add_route(base + "/faxes/outgoing/{fax_id}", outgoing_item)
+        app.add_route(base + "/faxes/outbox", outbox)
+        app.add_route(base + "/faxes/outbox/{fax_id}", outbox_item)
+        app.add_route(base + "/faxes/outbox/{fax_id}/attachment", outbox_item, suffix="attachment")
+        app.add_route(base + "/faxes/inbox", inbox)
+        app.add_route(base + "/faxes/inbox/{fax_id}", inbox_item)
+        app.add_route(base + "/faxes/inbox/{fax_id}/attachment", inbox_item, suffix="attachment")
+        app.add_route(base + "/faxes/incoming", incoming)
+        app.add_route(base + "/faxes/incoming/{fax_id}", incoming_item)
+        app.add_route(base + "/faxes/smtplog", smtplog)
+        app.add_route(base + "/faxes/smtplog/{attempt_id}", smtplog_item)
+    app.add_route(ACCOUNT + "/faxboxes", Faxboxes(config, store))
+    app.add_route(FAXBOX, FaxboxItem(config, store))
     return app

@@ -3,6 +3,8 @@ import falcon
 
 
 class HealthResource:
+    public = True
+
     def __init__(self, health):
         self._health = health
 

@@ -1,6 +1,47 @@
-"""Store methods: incoming."""
+"""Store methods: calls being received right now (GET /faxes/incoming), read side."""
 from __future__ import annotations
+
+from faxd.models import gregorian
+from faxd.store.listing import ListQuery, Listing, Page, list_page
+
+# A row whose lease ran out belongs to a node that died mid-call: not live.
+LIVE = "lease_expires IS NULL OR lease_expires > now()"
+
+INCOMING_LISTING = Listing(
+    table="incoming_calls",
+    columns=("id, account_id, faxbox_id, call_id, node, switch, from_number, from_name, to_number, "
+             "progress, lease_expires, created, modified"),
+    filter_columns={
+        "id": "id", "call_id": "call_id", "faxbox_id": "faxbox_id", "from": "from_number",
+        "from_number": "from_number", "to": "to_number", "to_number": "to_number", "switch": "switch",
+    },
+)
+
+
+def incoming_view(row: dict) -> dict:
+    progress = {"stage": "answer", "pages_received": 0, "fax_speed": 0, "text": "Receiving"}
+    progress.update(row.get("progress") or {})
+    return {
+        "id": row["id"], "status": "receiving", "call_id": row["call_id"],
+        "faxbox_id": row["faxbox_id"], "from_number": row["from_number"],
+        "from_name": row["from_name"], "to_number": row["to_number"], "switch": row["switch"],
+        "progress": progress, "created": gregorian(row["created"]),
+        "modified": gregorian(row["modified"]),
+    }
 
 
 class IncomingMixin:
-    pass
+    def get_incoming_call(self, account_id: str, call_row_id: str, faxbox_id: str | None = None) -> dict | None:
+        row = self._one("get_incoming_call", {"id": call_row_id, "account_id": account_id})
+        if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
+            return None
+        return incoming_view(row)
+
+    def list_incoming_calls(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
+        scope = {"account_id": account_id}
+        if faxbox_id is not None:
+            scope["faxbox_id"] = faxbox_id
+        with self.transaction() as c:
+            page = list_page(c, INCOMING_LISTING, scope, q, where=LIVE)
+        page.rows = [incoming_view(r) for r in page.rows]
+        return page

@@ -1,6 +1,259 @@
-"""Store methods: jobs."""
+"""Store methods: outbound fax jobs as the API and the SMTP gateway see them.
+
+``enqueue_job`` is the one way a job is created (API, SMTP, resubmit, forward): the row and
+its original documents go in one transaction. The job engine moves it on from
+``attaching_files``; reads here shape rows into the job document the API shows.
+"""
 from __future__ import annotations
+
+from typing import Any, Iterable
+
+from psycopg2.extras import Json
+
+from faxd import ids
+from faxd.errors import Conflict, NotFound
+from faxd.models import OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
+from faxd.store.listing import ListQuery, Listing, Page, list_page
+
+# Keys the system owns: never taken from a client document, always written from the row.
+SYSTEM_FIELDS = frozenset({
+    "id", "status", "created", "modified", "delivered", "attempts", "tx_result", "progress",
+    "page_count", "attempt_history", "revision", "faxbox_id",
+})
+
+FOLDERS = {
+    "outgoing": "status IN ('attaching_files', 'pending', 'processing')",
+    "outbox": "status IN ('completed', 'failed', 'cancelled')",
+    None: None,
+}
+
+JOB_LISTING = Listing(
+    table="jobs",
+    columns=("id, faxbox_id, status, source, to_number, from_number, attempts, retries, page_count, "
+             "tx_result, created, modified, delivered"),
+    filter_columns={
+        "id": "id", "status": "status", "source": "source", "faxbox_id": "faxbox_id",
+        "to": "to_number", "to_number": "to_number", "from": "from_number",
+        "from_number": "from_number", "to_name": "to_name", "from_name": "from_name",
+        "attempts": "attempts", "retries": "retries", "page_count": "page_count",
+    },
+    doc_column="doc",
+)
+
+_STAGE_TEXT = {
+    "attaching_files": "Preparing the document",
+    "pending": "Waiting to be sent",
+    "processing": "Sending",
+    "completed": "Sent",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+
+
+def _undefined(value):
+    return "undefined" if value is None else value
+
+
+def progress_view(row: dict) -> dict:
+    stored = row.get("progress") or {}
+    status = row["status"]
+    out = {
+        "stage": "queued" if status in ("attaching_files", "pending") else
+                 ("release" if status in OUTBOX_STATUSES else "originate"),
+        "pages_sent": 0,
+        "pages_total": row.get("page_count") or 0,
+        "fax_speed": 0,
+        "text": _STAGE_TEXT.get(status, status),
+    }
+    out.update(stored)
+    return out
+
+
+def job_view(row: dict) -> dict:
+    """A jobs row as the API shows it: the client's document plus the system's fields."""
+    doc = row.get("doc") or {}
+    out: dict[str, Any] = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
+    out.update(
+        id=row["id"],
+        status=row["status"],
+        to_number=row["to_number"],
+        from_number=row["from_number"],
+        retries=row["retries"],
+        attempts=row["attempts"],
+        tx_result=TxResult.from_dict(row.get("tx_result")).to_dict(),
+        progress=progress_view(row),
+        created=gregorian(row["created"]),
+        modified=gregorian(row["modified"]),
+        delivered=_undefined(gregorian(row.get("delivered"))),
+        fax_timezone=doc.get("fax_timezone") or "undefined",
+        faxbox_id=row.get("faxbox_id"),
+        page_count=row.get("page_count") or 0,
+        fax_identity_number=doc.get("fax_identity_number") or row["from_number"],
+        fax_identity_name=doc.get("fax_identity_name") or doc.get("from_name") or "",
+        attempt_history=list(row.get("attempt_history") or []),
+        source=row.get("source", "api"),
+        _rev=row["revision"],
+    )
+    for name in ("to_name", "from_name"):
+        if row.get(name) is not None:
+            out[name] = row[name]
+    if row.get("origin_id"):
+        out["origin_id"] = row["origin_id"]
+    return out
+
+
+def job_summary(row: dict) -> dict:
+    """A listing row: the fields Kazoo's listings show, plus the outcome once final."""
+    out = {
+        "id": row["id"],
+        "status": row["status"],
+        "to": row["to_number"],
+        "from": row["from_number"],
+        "attempts": row["attempts"],
+        "retries": row["retries"],
+        "created": gregorian(row["created"]),
+        "modified": gregorian(row["modified"]),
+        "faxbox_id": row["faxbox_id"],
+        "source": row["source"],
+    }
+    if row["status"] in OUTBOX_STATUSES:
+        tx = row.get("tx_result") or {}
+        out.update(delivered=_undefined(gregorian(row["delivered"])),
+                   page_count=row["page_count"] or 0,
+                   success=bool(tx.get("success", False)),
+                   error_message=tx.get("error_message", ""))
+    return out
 
 
 class JobsMixin:
-    pass
+    def enqueue_job(self, account_id: str, doc: dict, *, faxbox_id: str | None = None,
+                    source: str = "api",
+                    documents: Iterable[tuple[bytes, str, str | None]] = (),
+                    origin_id: str | None = None, status: str = "attaching_files",
+                    cur=None) -> dict:
+        """Insert a job and its original documents (in order) in one transaction.
+
+        ``doc`` is the validated job document (E.164 numbers, defaults applied, unknown
+        fields kept). Returns the job as the API shows it.
+        """
+        def run(c):
+            job_id = ids.new_id()
+            client_doc = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
+            row = self._one("insert_job", {
+                "id": job_id, "account_id": account_id, "faxbox_id": faxbox_id,
+                "status": status, "source": source, "origin_id": origin_id,
+                "to_number": doc["to_number"], "from_number": doc["from_number"],
+                "to_name": doc.get("to_name"), "from_name": doc.get("from_name"),
+                "retries": doc.get("retries", 1), "doc": Json(client_doc),
+            }, cur=c)
+            for seq, (data, content_type, filename) in enumerate(documents):
+                self.add_document(account_id, job_id=job_id, role="original", seq=seq,
+                                  content_type=content_type, data=data, filename=filename, cur=c)
+            return job_view(row)
+        if cur is not None:
+            return run(cur)
+        with self.transaction() as c:
+            return run(c)
+
+    def get_job(self, account_id: str, job_id: str, *, folder: str | None = None,
+                faxbox_id: str | None = None) -> dict | None:
+        """The whole job, or None when it is not in this account (folder, faxbox)."""
+        row = self._one("get_job", {"id": job_id, "account_id": account_id})
+        if row is None or not _in_scope(row, folder, faxbox_id):
+            return None
+        return job_view(row)
+
+    def list_jobs(self, account_id: str, folder: str | None, q: ListQuery,
+                  faxbox_id: str | None = None) -> Page:
+        scope = {"account_id": account_id}
+        if faxbox_id is not None:
+            scope["faxbox_id"] = faxbox_id
+        with self.transaction() as c:
+            page = list_page(c, JOB_LISTING, scope, q, where=FOLDERS[folder])
+        page.rows = [job_summary(r) for r in page.rows]
+        return page
+
+    def cancel_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> dict:
+        """Cancel a job that has not finished.
+
+        Waiting jobs become ``cancelled`` at once; a job on a call gets ``cancel_requested``
+        and a ``faxd_cancel`` NOTIFY (same transaction) so its worker hangs up. Raises
+        NotFound, or Conflict when the job is already final.
+        """
+        with self.transaction() as c:
+            row = self._one("lock_job", {"id": job_id, "account_id": account_id}, cur=c)
+            if row is None or not _in_scope(row, None, faxbox_id):
+                raise NotFound(f"fax {job_id} not found")
+            if row["status"] in OUTBOX_STATUSES:
+                raise Conflict(f"fax {job_id} has already finished ({row['status']})")
+            params = {"id": job_id, "account_id": account_id}
+            if row["status"] == "processing":
+                self._one("request_job_cancel", params, cur=c)
+                self._one("notify_job_cancel", params, cur=c)
+            else:
+                self._one("cancel_waiting_job", params, cur=c)
+            return job_view(self._one("get_job", params, cur=c))
+
+    def delete_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> None:
+        """Remove a final job and every trace of it (attempts, documents, notifications)."""
+        with self.transaction() as c:
+            row = self._one("lock_job", {"id": job_id, "account_id": account_id}, cur=c)
+            if row is None or not _in_scope(row, "outbox", faxbox_id):
+                raise NotFound(f"fax {job_id} not found in the outbox")
+            params = {"id": job_id, "account_id": account_id}
+            self._one("delete_job_notifications", params, cur=c)
+            self._one("delete_final_job", params, cur=c)
+
+    def delete_job_documents(self, account_id: str, job_id: str, *, folder: str | None = "outbox",
+                             faxbox_id: str | None = None) -> None:
+        """Remove a job's documents, keep its metadata."""
+        with self.transaction() as c:
+            row = self._one("lock_job", {"id": job_id, "account_id": account_id}, cur=c)
+            if row is None or not _in_scope(row, folder, faxbox_id):
+                raise NotFound(f"fax {job_id} not found")
+            self._one("delete_job_documents", {"id": job_id, "account_id": account_id}, cur=c)
+
+    def get_job_document(self, account_id: str, job_id: str, role: str) -> dict | None:
+        """The first document of ``role`` ('pdf', 'fax_tiff', 'original') of a job."""
+        return self._one("get_job_document", {"id": job_id, "account_id": account_id, "role": role})
+
+    def resubmit_job(self, account_id: str, job_id: str, doc: dict, *,
+                     faxbox_id: str | None = None) -> dict:
+        """A new job (source resubmit) from a final one: ``doc`` plus the old originals."""
+        with self.transaction() as c:
+            old = self._one("lock_job", {"id": job_id, "account_id": account_id}, cur=c)
+            if old is None or not _in_scope(old, "outbox", faxbox_id):
+                raise NotFound(f"fax {job_id} not found in the outbox")
+            originals = self._one("count_job_originals", {"id": job_id}, cur=c)["n"]
+            if not originals and not (doc.get("document") or {}).get("url"):
+                raise Conflict(f"fax {job_id} has no document left to send (its attachments were deleted)")
+            job = self.enqueue_job(account_id, doc, faxbox_id=old["faxbox_id"], source="resubmit",
+                                   origin_id=job_id, cur=c)
+            if originals:
+                self._one("copy_job_originals", {"id": job_id, "new_id": job["id"]}, cur=c)
+            return job
+
+    def forward_inbox_fax(self, account_id: str, inbox_id: str, doc: dict, *,
+                          faxbox_id: str | None = None) -> dict:
+        """A new outbound job (source forward) whose original is a received fax's TIFF."""
+        with self.transaction() as c:
+            fax = self._one("lock_inbox_fax", {"id": inbox_id, "account_id": account_id}, cur=c)
+            if fax is None or (faxbox_id is not None and fax["faxbox_id"] != faxbox_id):
+                raise NotFound(f"fax {inbox_id} not found in the inbox")
+            job = self.enqueue_job(account_id, doc, faxbox_id=faxbox_id or fax["faxbox_id"],
+                                   source="forward", origin_id=inbox_id, cur=c)
+            self._one("copy_inbox_fax_as_original",
+                      {"inbox_id": inbox_id, "account_id": account_id, "new_id": job["id"]}, cur=c)
+            if c.rowcount != 1:
+                raise Conflict(f"fax {inbox_id} has no document left to forward (its attachments were deleted)")
+            return job
+
+
+def _in_scope(row: dict, folder: str | None, faxbox_id: str | None) -> bool:
+    if faxbox_id is not None and row["faxbox_id"] != faxbox_id:
+        return False
+    if folder == "outbox":
+        return row["status"] in OUTBOX_STATUSES
+    if folder == "outgoing":
+        return row["status"] in OUTGOING_STATUSES
+    return True

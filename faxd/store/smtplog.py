@@ -1,6 +1,45 @@
-"""Store methods: smtplog."""
+"""Store methods: the email-to-fax log (GET /faxes/smtplog), read side."""
 from __future__ import annotations
+
+from faxd.models import gregorian
+from faxd.store.listing import ListQuery, Listing, Page, list_page
+
+SMTPLOG_LISTING = Listing(
+    table="smtplog",
+    columns=("id, account_id, faxbox_id, mail_from, rcpt_to, subject, original_number, "
+             "translated_number, attachments, job_id, errors, smtp_code, smtp_text, created"),
+    filter_columns={
+        "id": "id", "faxbox_id": "faxbox_id", "from": "mail_from", "to": "rcpt_to",
+        "subject": "subject", "number": "translated_number", "original_number": "original_number",
+        "fax_id": "job_id", "smtp_code": "smtp_code",
+    },
+)
+
+
+def smtplog_view(row: dict) -> dict:
+    """Kazoo's smtplog names (from, to, number, fax_id) plus the SMTP reply we gave."""
+    return {
+        "id": row["id"], "faxbox_id": row["faxbox_id"], "from": row["mail_from"],
+        "to": row["rcpt_to"], "subject": row["subject"] or "",
+        "original_number": row["original_number"], "number": row["translated_number"],
+        "attachments": row["attachments"], "fax_id": row["job_id"], "errors": row["errors"],
+        "smtp_code": row["smtp_code"], "smtp_text": row["smtp_text"] or "",
+        "created": gregorian(row["created"]),
+    }
 
 
 class SmtplogMixin:
-    pass
+    def get_smtplog_entry(self, account_id: str, entry_id: str, faxbox_id: str | None = None) -> dict | None:
+        row = self._one("get_smtplog_entry", {"id": entry_id, "account_id": account_id})
+        if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
+            return None
+        return smtplog_view(row)
+
+    def list_smtplog(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
+        scope = {"account_id": account_id}
+        if faxbox_id is not None:
+            scope["faxbox_id"] = faxbox_id
+        with self.transaction() as c:
+            page = list_page(c, SMTPLOG_LISTING, scope, q)
+        page.rows = [smtplog_view(r) for r in page.rows]
+        return page

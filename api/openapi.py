@@ -1,0 +1,411 @@
+"""The OpenAPI 3 description of the API, served at /v2/openapi.json.
+
+Written out path by path (not derived from the route table), so that the test comparing
+it with the routes Falcon actually serves can catch a route added without its description.
+"""
+from __future__ import annotations
+
+import copy
+
+from faxd import __version__
+
+ACCOUNT = "/v2/accounts/{account_id}"
+FAXBOX = ACCOUNT + "/faxboxes/{faxbox_id}"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _int(lo=None, hi=None) -> dict:
+    s = {"type": "integer"}
+    if lo is not None:
+        s["minimum"] = lo
+    if hi is not None:
+        s["maximum"] = hi
+    return s
+
+
+STR = {"type": "string"}
+BOOL = {"type": "boolean"}
+RECIPIENTS = {"oneOf": [STR, {"type": "array", "items": STR}]}
+NOTIFICATIONS = {
+    "type": "object",
+    "properties": {
+        "email": {"type": "object", "properties": {"send_to": RECIPIENTS}},
+        "sms": {"type": "object", "properties": {"send_to": RECIPIENTS}},
+        "webhook": {"type": "object", "properties": {"url": STR}},
+    },
+}
+TIMESTAMP = {"type": "integer", "description": "Gregorian seconds (Unix time + 62167219200)"}
+MAYBE_TIMESTAMP = {"oneOf": [TIMESTAMP, {"type": "string", "enum": ["undefined"]}]}
+NULLABLE_STR = {"type": "string", "nullable": True}
+
+TX_RESULT = {
+    "type": "object",
+    "required": ["success", "pages_sent", "fax_speed", "fax_bad_rows", "fax_error_correction",
+                 "fax_receiver_id", "error_message", "time_elapsed"],
+    "properties": {
+        "success": BOOL, "pages_sent": _int(0), "pages_total": _int(0), "fax_speed": _int(0),
+        "fax_bad_rows": _int(0), "fax_error_correction": BOOL, "fax_receiver_id": STR,
+        "error_message": STR, "time_elapsed": {"type": "number"},
+        "result_code": {"type": "integer", "nullable": True}, "result_text": STR,
+        "hangup_cause": STR, "t38_used": BOOL, "remote_station_id": STR,
+        "transfer_rate": _int(0), "ecm_used": BOOL, "transferred_pages": _int(0),
+    },
+}
+
+JOB_STATUS = {"type": "string", "enum": ["attaching_files", "pending", "processing", "completed",
+                                         "failed", "cancelled"]}
+
+DOCUMENT_IN = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {
+        "url": {"type": "string", "minLength": 7, "description": "http or https URL of the document"},
+        "method": {"type": "string", "enum": ["get", "post"], "default": "get"},
+        "content": {"type": "string", "maxLength": 256},
+        "content_type": STR, "host": STR, "referer": STR,
+    },
+}
+
+JOB_IN = {
+    "type": "object",
+    "required": ["to_number", "from_number"],
+    "properties": {
+        "to_number": {"type": "string", "description": "normalised to E.164"},
+        "from_number": {"type": "string", "description": "normalised to E.164"},
+        "to_name": STR, "from_name": STR, "subject": STR, "fax_timezone": STR,
+        "retries": {**_int(0, 4), "default": 1},
+        "attempts": {**_int(0, 4), "default": 0},
+        "document": DOCUMENT_IN,
+        "notifications": NOTIFICATIONS,
+        "faxbox_id": STR,
+    },
+    "additionalProperties": True,
+}
+
+JOB = {
+    "type": "object",
+    "required": ["id", "status", "to_number", "from_number", "retries", "attempts", "tx_result",
+                 "created", "modified", "delivered", "fax_timezone", "progress", "attempt_history"],
+    "properties": {
+        "id": STR, "status": JOB_STATUS, "to_number": STR, "from_number": STR, "to_name": STR,
+        "from_name": STR, "retries": _int(0, 4), "attempts": _int(0), "tx_result": TX_RESULT,
+        "created": TIMESTAMP, "modified": TIMESTAMP, "delivered": MAYBE_TIMESTAMP,
+        "fax_timezone": STR, "faxbox_id": NULLABLE_STR, "page_count": _int(0),
+        "fax_identity_number": STR, "fax_identity_name": STR, "source": STR, "origin_id": STR,
+        "document": {"type": "object"},
+        "progress": {"type": "object", "properties": {
+            "stage": STR, "pages_sent": _int(0), "pages_total": _int(0), "fax_speed": _int(0),
+            "text": STR}},
+        "attempt_history": {"type": "array", "items": {"type": "object", "properties": {
+            "attempt": _int(0), "outcome": NULLABLE_STR, "tx_result": {"type": "object"}}}},
+    },
+}
+
+JOB_SUMMARY = {
+    "type": "object",
+    "required": ["id", "status", "to", "from", "attempts", "created", "faxbox_id"],
+    "properties": {
+        "id": STR, "status": JOB_STATUS, "to": STR, "from": STR, "attempts": _int(0),
+        "retries": _int(0, 4), "created": TIMESTAMP, "modified": TIMESTAMP,
+        "faxbox_id": NULLABLE_STR, "source": STR, "delivered": MAYBE_TIMESTAMP,
+        "page_count": _int(0), "success": BOOL, "error_message": STR,
+    },
+}
+
+INBOX_FAX = {
+    "type": "object",
+    "required": ["id", "status", "to_number", "rx_result", "page_count", "created"],
+    "properties": {
+        "id": STR, "status": {"type": "string", "enum": ["received", "failed"]},
+        "from_number": NULLABLE_STR, "from_name": NULLABLE_STR, "to_number": STR,
+        "faxbox_id": NULLABLE_STR, "call_id": NULLABLE_STR, "page_count": _int(0),
+        "rx_result": TX_RESULT, "created": TIMESTAMP, "modified": TIMESTAMP,
+    },
+}
+
+INBOX_SUMMARY = {
+    "type": "object",
+    "required": ["id", "status", "to", "created"],
+    "properties": {
+        "id": STR, "status": STR, "from": NULLABLE_STR, "from_name": NULLABLE_STR, "to": STR,
+        "faxbox_id": NULLABLE_STR, "page_count": _int(0), "success": BOOL,
+        "created": TIMESTAMP, "modified": TIMESTAMP,
+    },
+}
+
+INCOMING = {
+    "type": "object",
+    "required": ["id", "status", "call_id", "to_number", "progress", "created"],
+    "properties": {
+        "id": STR, "status": STR, "call_id": STR, "faxbox_id": NULLABLE_STR,
+        "from_number": NULLABLE_STR, "from_name": NULLABLE_STR, "to_number": STR,
+        "switch": NULLABLE_STR, "progress": {"type": "object"}, "created": TIMESTAMP,
+        "modified": TIMESTAMP,
+    },
+}
+
+SMTPLOG = {
+    "type": "object",
+    "required": ["id", "from", "to", "errors", "created"],
+    "properties": {
+        "id": STR, "faxbox_id": NULLABLE_STR, "from": STR, "to": STR, "subject": STR,
+        "original_number": NULLABLE_STR, "number": NULLABLE_STR, "attachments": {"type": "array"},
+        "fax_id": NULLABLE_STR, "errors": {"type": "array"}, "smtp_code": {"type": "integer", "nullable": True},
+        "smtp_text": STR, "created": TIMESTAMP,
+    },
+}
+
+MEDIA = {"type": "object", "properties": {
+    "fax_option": {"oneOf": [BOOL, {"type": "string", "enum": ["auto"]}],
+                   "description": "T.38: true, false or auto"}}}
+
+FAXBOX_IN = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 128},
+        "caller_name": STR, "caller_id": STR, "fax_header": STR,
+        "fax_identity": {"type": "string", "maxLength": 20}, "fax_timezone": STR,
+        "retries": _int(0, 4), "numbers": {"type": "array", "items": STR},
+        "smtp_permission_list": {"type": "array", "items": STR},
+        "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
+    },
+    "additionalProperties": True,
+}
+
+FAXBOX_OUT = {
+    "type": "object",
+    "required": ["id", "name", "numbers", "smtp_email_address", "smtp_permission_list",
+                 "notifications", "media", "created", "modified"],
+    "properties": {
+        "id": STR, "name": STR, "caller_name": STR, "caller_id": STR, "fax_header": STR,
+        "fax_identity": STR, "fax_timezone": STR, "retries": _int(0, 4),
+        "numbers": {"type": "array", "items": STR}, "smtp_email_address": STR,
+        "custom_smtp_email_address": STR, "smtp_permission_list": {"type": "array", "items": STR},
+        "notifications": {"type": "object"}, "media": {"type": "object"},
+        "created": TIMESTAMP, "modified": TIMESTAMP,
+    },
+}
+
+FAXBOX_SUMMARY = {
+    "type": "object",
+    "required": ["id", "name", "smtp_email_address", "created"],
+    "properties": {"id": STR, "name": STR, "smtp_email_address": STR, "caller_name": STR,
+                   "caller_id": STR, "custom_smtp_email_address": STR, "created": TIMESTAMP,
+                   "modified": TIMESTAMP},
+}
+
+DELETED = {"type": "object", "required": ["id"], "properties": {"id": STR, "deleted": BOOL}}
+
+AUTH = {"type": "object", "required": ["account_id"],
+        "properties": {"account_id": STR, "expires_in": _int(1)}}
+
+ERROR = {
+    "type": "object",
+    "required": ["data", "error", "message", "status"],
+    "properties": {
+        "data": {"type": "object"},
+        "error": {"type": "string", "pattern": "^[1-5][0-9][0-9]$"},
+        "message": STR,
+        "status": {"type": "string", "enum": ["error"]},
+        "request_id": NULLABLE_STR,
+    },
+}
+
+SCHEMAS = {
+    "TxResult": TX_RESULT, "JobInput": JOB_IN, "Job": JOB, "JobSummary": JOB_SUMMARY,
+    "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
+    "SmtplogEntry": SMTPLOG, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
+    "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Error": ERROR,
+}
+
+
+def _envelope(data: dict, listing: bool = False) -> dict:
+    props = {
+        "data": {"type": "array", "items": data} if listing else data,
+        "status": {"type": "string", "enum": ["success"]},
+        "request_id": STR, "revision": STR, "timestamp": STR, "version": STR, "auth_token": STR,
+    }
+    if listing:
+        props.update(page_size=_int(0), start_key=STR, next_start_key=STR)
+    return {"type": "object", "required": ["data", "status", "request_id", "revision"], "properties": props}
+
+
+def _ok(code: str, schema_name: str, listing: bool = False) -> dict:
+    return {
+        code: {"description": "success",
+               "content": {"application/json": {"schema": _envelope(_ref(schema_name), listing)}}},
+        "default": {"description": "error (Kazoo envelope)",
+                    "content": {"application/json": {"schema": _ref("Error")}}},
+    }
+
+
+def _body(schema: dict, extra: dict | None = None) -> dict:
+    props = {"data": schema}
+    props.update(extra or {})
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["data"], "properties": props}}}}
+
+
+def _param(name: str, where: str = "path", schema: dict | None = None, description: str = "") -> dict:
+    p = {"name": name, "in": where, "required": where == "path", "schema": schema or STR}
+    if description:
+        p["description"] = description
+    return p
+
+
+LIST_PARAMS = [
+    _param("page_size", "query", _int(1, 1000), "rows per page (default 50)"),
+    _param("start_key", "query", STR, "the next_start_key of the previous page"),
+    _param("paginate", "query", BOOL, "false: every row at once"),
+    _param("ascending", "query", BOOL, "oldest first"),
+    _param("created_from", "query", _int(62167219200, 62167219200 + 32503680000), "Gregorian seconds"),
+    _param("created_to", "query", _int(62167219200, 62167219200 + 32503680000), "Gregorian seconds"),
+]
+DISPOSITION = _param("disposition", "query", {"type": "string", "enum": ["attachment", "inline"]})
+IF_MATCH = _param("If-Match", "header", STR, "revision (ETag) the update is based on; 409 when stale")
+AUTH_HEADER = [{"AuthToken": []}]
+
+ATTACHMENT = {
+    "200": {"description": "the fax document",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                        "image/tiff": {"schema": {"type": "string", "format": "binary"}}}},
+    "default": {"description": "error", "content": {"application/json": {"schema": _ref("Error")}}},
+}
+
+
+def _op(summary: str, responses: dict, *, params=(), body=None, public=False, multipart=False) -> dict:
+    op = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = list(params)
+    if body is not None:
+        op["requestBody"] = body
+    if multipart:
+        op["requestBody"]["content"]["multipart/form-data"] = {"schema": {
+            "type": "object",
+            "properties": {"data": {"type": "string", "description": "the job, JSON"},
+                           "content": {"type": "string", "format": "binary"}}}}
+    if not public:
+        op["security"] = AUTH_HEADER
+    return op
+
+
+def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
+    fax = [*scope_params, _param("fax_id")]
+    queue = _op(f"queue a fax{scope}: JSON with document.url, or multipart with the document",
+                _ok("201", "Job"), params=scope_params, body=_body(_ref("JobInput")), multipart=True)
+    return {
+        base + "/faxes": {"put": queue},
+        base + "/faxes/outgoing": {
+            "get": _op(f"jobs not yet final{scope}", _ok("200", "JobSummary", True),
+                       params=[*scope_params, *LIST_PARAMS]),
+            "put": copy.deepcopy(queue),
+        },
+        base + "/faxes/outgoing/{fax_id}": {
+            "get": _op("the whole job with live progress", _ok("200", "Job"), params=fax),
+            "delete": _op("cancel a job that has not finished", _ok("200", "Job"), params=fax),
+        },
+        base + "/faxes/outbox": {
+            "get": _op(f"final jobs{scope}", _ok("200", "JobSummary", True),
+                       params=[*scope_params, *LIST_PARAMS]),
+        },
+        base + "/faxes/outbox/{fax_id}": {
+            "get": _op("a final job", _ok("200", "Job"), params=fax),
+            "put": _op("resubmit: a new job from this one, data overriding its fields", _ok("201", "Job"),
+                       params=fax, body=_body({"type": "object"}, {
+                           "action": {"type": "string", "enum": ["resubmit"]}})),
+            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
+        },
+        base + "/faxes/outbox/{fax_id}/attachment": {
+            "get": _op("the document sent (Accept: application/pdf or image/tiff)", ATTACHMENT,
+                       params=[*fax, DISPOSITION]),
+            "delete": _op("remove the documents, keep the metadata", _ok("200", "Job"), params=fax),
+        },
+        base + "/faxes/inbox": {
+            "get": _op(f"received faxes{scope}", _ok("200", "InboxSummary", True),
+                       params=[*scope_params, *LIST_PARAMS]),
+        },
+        base + "/faxes/inbox/{fax_id}": {
+            "get": _op("a received fax", _ok("200", "InboxFax"), params=fax),
+            "put": _op("forward: send the received fax on", _ok("201", "Job"), params=fax,
+                       body=_body({"type": "object", "properties": {"to_number": STR}}, {
+                           "action": {"type": "string", "enum": ["forward"]}})),
+            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
+        },
+        base + "/faxes/inbox/{fax_id}/attachment": {
+            "get": _op("the received fax (Accept: application/pdf or image/tiff)", ATTACHMENT,
+                       params=[*fax, DISPOSITION]),
+            "delete": _op("remove the documents, keep the metadata", _ok("200", "InboxFax"), params=fax),
+        },
+        base + "/faxes/incoming": {
+            "get": _op(f"calls being received now{scope}", _ok("200", "IncomingCall", True),
+                       params=[*scope_params, *LIST_PARAMS]),
+        },
+        base + "/faxes/incoming/{fax_id}": {
+            "get": _op("a call being received, with live progress", _ok("200", "IncomingCall"), params=fax),
+        },
+        base + "/faxes/smtplog": {
+            "get": _op(f"email-to-fax attempts{scope}", _ok("200", "SmtplogEntry", True),
+                       params=[*scope_params, *LIST_PARAMS]),
+        },
+        base + "/faxes/smtplog/{attempt_id}": {
+            "get": _op("one email-to-fax attempt", _ok("200", "SmtplogEntry"),
+                       params=[*scope_params, _param("attempt_id")]),
+        },
+    }
+
+
+def _plain(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def build() -> dict:
+    account = [_param("account_id")]
+    faxbox = [*account, _param("faxbox_id")]
+    paths = {
+        "/health": {"get": {"summary": "liveness and readiness", "responses": {
+            "200": _plain("up"), "503": _plain("degraded")}}},
+        "/v2/openapi.json": {"get": {"summary": "this document", "responses": {"200": _plain("OpenAPI 3")}}},
+        "/v2/api_auth": {"put": _op("exchange an API key for an auth token (answered in auth_token)",
+                                    _ok("201", "Auth"), public=True,
+                                    body=_body({"type": "object", "required": ["api_key"],
+                                                "properties": {"api_key": STR}}))},
+        ACCOUNT + "/faxboxes": {
+            "get": _op("faxboxes", _ok("200", "FaxboxSummary", True), params=[*account, *LIST_PARAMS]),
+            "put": _op("create a faxbox", _ok("201", "Faxbox"), params=account, body=_body(_ref("FaxboxInput"))),
+        },
+        FAXBOX: {
+            "get": _op("a faxbox", _ok("200", "Faxbox"), params=faxbox),
+            "post": _op("replace a faxbox", _ok("200", "Faxbox"), params=[*faxbox, IF_MATCH],
+                        body=_body(_ref("FaxboxInput"))),
+            "put": _op("replace a faxbox (as POST)", _ok("200", "Faxbox"), params=[*faxbox, IF_MATCH],
+                       body=_body(_ref("FaxboxInput"))),
+            "patch": _op("change some fields of a faxbox", _ok("200", "Faxbox"), params=[*faxbox, IF_MATCH],
+                         body=_body({"type": "object", "properties": FAXBOX_IN["properties"]})),
+            "delete": _op("delete a faxbox and its numbers", _ok("200", "Deleted"), params=[*faxbox, IF_MATCH]),
+        },
+    }
+    paths.update(_faxes_paths(ACCOUNT, account, ""))
+    paths.update(_faxes_paths(FAXBOX, faxbox, " of one faxbox (its defaults apply to new jobs)"))
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "faxd Faxes API (Kazoo-compatible)", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"AuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
+        },
+    }
+
+
+class OpenApiResource:
+    public = True
+
+    def __init__(self):
+        self._doc = build()
+
+    def on_get(self, req, resp):
+        resp.media = self._doc

@@ -1,0 +1,63 @@
+"""Query-string parameters of listings: page_size, start_key, paginate, ascending,
+created_from/created_to (Gregorian seconds) and filter_<field>."""
+from __future__ import annotations
+
+import falcon
+
+from api.errors import field_error
+from faxd.models import from_gregorian
+from faxd.store.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
+
+_MIN_G = 62167219200            # 1970-01-01
+_MAX_G = 62167219200 + 32503680000   # 3000-01-01
+
+
+def _bool(req: falcon.Request, name: str, default: bool) -> bool:
+    v = req.get_param(name)
+    if v is None:
+        return default
+    v = v.lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise field_error(name, "type", "Value did not match type(s): boolean")
+
+
+def _int(req: falcon.Request, name: str, lo: int, hi: int) -> int | None:
+    v = req.get_param(name)
+    if v is None:
+        return None
+    v = v.strip()
+    if not (v.isdigit() or (v[:1] == "-" and v[1:].isdigit())) or len(v) > 20:
+        raise field_error(name, "type", "Value did not match type(s): integer")
+    n = int(v)
+    if n < lo:
+        raise field_error(name, "minimum", f"Value must be at least {lo}", target=lo)
+    if n > hi:
+        raise field_error(name, "maximum", f"Value must be at most {hi}", target=hi)
+    return n
+
+
+def list_query(req: falcon.Request) -> ListQuery:
+    paginate = _bool(req, "paginate", True)
+    page_size = _int(req, "page_size", 1, MAX_PAGE_SIZE)
+    if page_size is None:
+        page_size = DEFAULT_PAGE_SIZE
+    created_from = _int(req, "created_from", _MIN_G, _MAX_G)
+    created_to = _int(req, "created_to", _MIN_G, _MAX_G)
+    filters = {}
+    for key, value in req.params.items():
+        if key.startswith("filter_") and len(key) > 7:
+            if isinstance(value, list):
+                value = value[-1]
+            filters[key[7:]] = value
+    start_key = req.get_param("start_key")
+    return ListQuery(
+        page_size=page_size if paginate else None,
+        start_key=start_key if start_key else None,
+        ascending=_bool(req, "ascending", False),
+        created_from=from_gregorian(created_from) if created_from is not None else None,
+        created_to=from_gregorian(created_to) if created_to is not None else None,
+        filters=filters,
+    )

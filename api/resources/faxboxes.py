@@ -1,0 +1,72 @@
+"""Faxboxes: create (PUT), read, replace (POST), patch, delete; If-Match guards updates."""
+from __future__ import annotations
+
+import falcon
+
+from api.body import read_json
+from api.envelope import unwrap
+from api.errors import KazooError, not_found
+from api.params import list_query
+from api.resources.base import Resource, check_id
+from api.schemas import validate_faxbox
+
+
+def if_match(req) -> int | None:
+    """The revision an update is based on (If-Match), None when the client gave none."""
+    raw = req.get_header("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit() or len(value) > 9:
+        raise KazooError(falcon.HTTP_409, "stale revision: If-Match names no revision of this faxbox")
+    return int(value)
+
+
+class Faxboxes(Resource):
+    def on_get(self, req, resp, account_id):
+        page = self._store.list_faxboxes(account_id, list_query(req))
+        resp.context.data = page.rows
+        resp.context.page = page
+
+    def on_put(self, req, resp, account_id):
+        doc = validate_faxbox(unwrap(read_json(req)), region=self._config.default_region)
+        resp.context.data = self._store.create_faxbox(account_id, doc, self._config.smtp_domain)
+        resp.status = falcon.HTTP_201
+
+
+class FaxboxItem(Resource):
+    def _faxbox(self, account_id, faxbox_id):
+        box = self._store.get_faxbox(account_id, check_id(faxbox_id, "faxbox"))
+        if box is None:
+            raise not_found(f"bad identifier: faxbox {faxbox_id} not found")
+        return box
+
+    def on_get(self, req, resp, account_id, faxbox_id):
+        resp.context.data = self._faxbox(account_id, faxbox_id)
+
+    def on_post(self, req, resp, account_id, faxbox_id):
+        """Replace the faxbox's document."""
+        check_id(faxbox_id, "faxbox")
+        doc = validate_faxbox(unwrap(read_json(req)), region=self._config.default_region)
+        resp.context.data = self._store.update_faxbox(account_id, faxbox_id, doc, revision=if_match(req))
+
+    on_put = on_post
+
+    def on_patch(self, req, resp, account_id, faxbox_id):
+        """Change the fields given, keep the others."""
+        box = self._faxbox(account_id, faxbox_id)
+        changes = unwrap(read_json(req))
+        merged = {k: v for k, v in box.items() if not k.startswith("_")}
+        merged.update(changes)
+        doc = validate_faxbox(merged, region=self._config.default_region)
+        revision = if_match(req)
+        resp.context.data = self._store.update_faxbox(
+            account_id, faxbox_id, doc, revision=revision if revision is not None else box["_rev"])
+
+    def on_delete(self, req, resp, account_id, faxbox_id):
+        check_id(faxbox_id, "faxbox")
+        self._store.delete_faxbox(account_id, faxbox_id, revision=if_match(req))
+        resp.context.data = {"id": faxbox_id, "deleted": True}

@@ -1,0 +1,62 @@
+"""The outbox: final outbound faxes, their documents, resubmission and deletion."""
+from __future__ import annotations
+
+import falcon
+
+from api.errors import not_found
+from api.params import list_query
+from api.resources.actions import read_action
+from api.resources.base import Resource, check_id, send_attachment
+from api.schemas import JOB_SYSTEM_FIELDS, validate_job
+
+
+class Outbox(Resource):
+    def on_get(self, req, resp, account_id, faxbox_id=None):
+        self.faxbox_scope(account_id, faxbox_id)
+        page = self._store.list_jobs(account_id, "outbox", list_query(req), faxbox_id=faxbox_id)
+        resp.context.data = page.rows
+        resp.context.page = page
+
+
+class OutboxItem(Resource):
+    def _job(self, account_id, fax_id, faxbox_id):
+        self.faxbox_scope(account_id, faxbox_id)
+        job = self._store.get_job(account_id, check_id(fax_id), folder="outbox", faxbox_id=faxbox_id)
+        if job is None:
+            raise not_found(f"bad identifier: fax {fax_id} not found in the outbox")
+        return job
+
+    def on_get(self, req, resp, account_id, fax_id, faxbox_id=None):
+        resp.context.data = self._job(account_id, fax_id, faxbox_id)
+
+    def on_put(self, req, resp, account_id, fax_id, faxbox_id=None):
+        """Resubmit: a new job from this one, ``data`` overriding its fields."""
+        old = self._job(account_id, fax_id, faxbox_id)
+        _action, overrides = read_action(req, ("resubmit",))
+        base = {k: v for k, v in old.items()
+                if k not in JOB_SYSTEM_FIELDS and not k.startswith("_")
+                and k not in ("fax_identity_number", "fax_identity_name", "attempts")}
+        for k in ("fax_identity_number", "fax_identity_name"):
+            if old.get(k):
+                base[k] = old[k]
+        doc = validate_job({**base, **overrides}, region=self._config.default_region, has_documents=True)
+        job = self._store.resubmit_job(account_id, fax_id, doc, faxbox_id=faxbox_id)
+        resp.context.data = job
+        resp.status = falcon.HTTP_201
+
+
+    def on_delete(self, req, resp, account_id, fax_id, faxbox_id=None):
+        """Remove the fax and every trace of it."""
+        self.faxbox_scope(account_id, faxbox_id)
+        self._store.delete_job(account_id, check_id(fax_id), faxbox_id=faxbox_id)
+        resp.context.data = {"id": fax_id, "deleted": True}
+
+    def on_get_attachment(self, req, resp, account_id, fax_id, faxbox_id=None):
+        self._job(account_id, fax_id, faxbox_id)
+        send_attachment(req, resp, lambda role: self._store.get_job_document(account_id, fax_id, role), fax_id)
+
+    def on_delete_attachment(self, req, resp, account_id, fax_id, faxbox_id=None):
+        """Remove the documents, keep the metadata."""
+        self.faxbox_scope(account_id, faxbox_id)
+        self._store.delete_job_documents(account_id, check_id(fax_id), folder="outbox", faxbox_id=faxbox_id)
+        resp.context.data = self._store.get_job(account_id, fax_id)

@@ -1,0 +1,149 @@
+"""Keyset pagination shared by every listing (jobs, inbox, incoming calls, smtplog, faxboxes).
+
+A page is ordered on ``(created, id)``, newest first unless ``ascending``. The start key is
+an opaque string encoding the ``(created, id)`` of a page's first row, so a page boundary is
+a point in the index, not an offset: rows inserted while a client pages through never shift
+or repeat what it sees, and the query is an index range scan whatever the account's size
+(``WHERE account_id = %s AND (created, id) <= (%s, %s) ORDER BY created DESC, id DESC
+LIMIT n + 1`` on the ``(account_id, created, id)`` indexes of schema.sql).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from psycopg2 import sql
+
+from faxd.errors import FaxdError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
+_KEY_PREFIX = "k1"
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,3}$")
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+
+
+class InvalidListQuery(FaxdError):
+    """Bad listing parameter."""
+
+    def __init__(self, param: str, rule: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a client asked of a listing. ``page_size=None`` means no pagination."""
+    page_size: int | None = DEFAULT_PAGE_SIZE
+    start_key: str | None = None
+    ascending: bool = False
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    rows: list[dict]
+    start_key: str | None       # key of the first row of this page
+    next_start_key: str | None  # key of the first row of the next page, None on the last page
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How one table is listed: its select list, filterable columns, jsonb document column."""
+    table: str
+    columns: str
+    filter_columns: dict[str, str]
+    doc_column: str | None = None
+
+
+def encode_key(created: datetime, row_id: str) -> str:
+    micros = (created - EPOCH) // _MICRO
+    raw = f"{_KEY_PREFIX}:{micros}:{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_key(key: str) -> tuple[datetime, str]:
+    bad = InvalidListQuery("start_key", "format", "not a start key this server gave out")
+    if not isinstance(key, str) or not 4 <= len(key) <= 200:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise bad from None
+    parts = raw.split(":")
+    if len(parts) != 3 or parts[0] != _KEY_PREFIX or not re.fullmatch(r"-?\d{1,18}", parts[1]):
+        raise bad
+    try:
+        created = EPOCH + int(parts[1]) * _MICRO
+    except OverflowError:
+        raise bad from None
+    return created, parts[2]
+
+
+def list_page(cur, listing: Listing, scope: dict[str, Any], q: ListQuery,
+              where: str | None = None) -> Page:
+    """Run one page of ``listing`` restricted to ``scope`` (column = value) and ``where``.
+
+    ``where`` is a literal SQL condition from the caller's code (never client input); it is
+    kept literal so that PostgreSQL can match it to a partial index's predicate.
+    """
+    conds: list[sql.Composable] = []
+    params: list[Any] = []
+    for column, value in scope.items():
+        conds.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+        params.append(value)
+    if where:
+        conds.append(sql.SQL("(" + where + ")"))
+    if q.created_from is not None:
+        conds.append(sql.SQL("created >= %s"))
+        params.append(q.created_from)
+    if q.created_to is not None:
+        conds.append(sql.SQL("created <= %s"))
+        params.append(q.created_to)
+    for name, value in q.filters.items():
+        conds.append(_filter(listing, name))
+        if name in listing.filter_columns:
+            params.append(value)
+        else:
+            params.extend([name.split("."), value])
+    if q.start_key is not None:
+        created, row_id = decode_key(q.start_key)
+        op = ">=" if q.ascending else "<="
+        conds.append(sql.SQL("(created, id) " + op + " (%s, %s)"))
+        params.extend([created, row_id])
+    order = "ASC" if q.ascending else "DESC"
+    query = sql.SQL("SELECT {cols} FROM {table} WHERE {conds} ORDER BY created {o}, id {o}").format(
+        cols=sql.SQL(listing.columns), table=sql.Identifier(listing.table),
+        conds=sql.SQL(" AND ").join(conds) if conds else sql.SQL("true"), o=sql.SQL(order))
+    if q.page_size is not None:
+        query = query + sql.SQL(" LIMIT %s")
+        params.append(q.page_size + 1)
+    cur.execute(query, params)
+    rows = cur.fetchall()
+    next_key = None
+    if q.page_size is not None and len(rows) > q.page_size:
+        extra = rows[q.page_size]
+        next_key = encode_key(extra["created"], extra["id"])
+        rows = rows[:q.page_size]
+    first = encode_key(rows[0]["created"], rows[0]["id"]) if rows else q.start_key
+    return Page(rows=list(rows), start_key=first, next_start_key=next_key)
+
+
+def _filter(listing: Listing, name: str) -> sql.Composable:
+    if not _FIELD.match(name):
+        raise InvalidListQuery(f"filter_{name}", "format", "not a field name")
+    column = listing.filter_columns.get(name)
+    if column is not None:
+        return sql.SQL("CAST({} AS text) = %s").format(sql.Identifier(column))
+    if listing.doc_column is None:
+        known = ", ".join(sorted(listing.filter_columns))
+        raise InvalidListQuery(f"filter_{name}", "enum", f"cannot filter on {name}; fields: {known}")
+    return sql.SQL("{} #>> %s::text[] = %s").format(sql.Identifier(listing.doc_column))
