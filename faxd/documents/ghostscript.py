@@ -18,10 +18,15 @@ def pdf_pages(data: bytes) -> int:
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             n = len(pdf.pages)
+            repaired = any("damaged" in w or "reconstruct" in w for w in pdf.get_warnings())
     except pikepdf.PasswordError:
         raise DocumentError("the PDF is encrypted with a password; send it without password protection") from None
     except (pikepdf.PdfError, RuntimeError, ValueError) as e:
         raise DocumentError(f"the PDF is damaged and cannot be read ({_short(e)})") from None
+    if repaired and b"%%EOF" not in data[-4096:]:
+        # qpdf rebuilt the cross-reference table of a file that stops short: pages are missing.
+        raise DocumentError("the PDF is damaged: it is truncated (no end-of-file marker), "
+                            "probably cut off during the upload")
     if n == 0:
         raise DocumentError("the PDF has no pages")
     return n
