@@ -1,8 +1,11 @@
 """Shared pieces of the SMTP/notification tests: real documents, a real SMTP sink, an HTTP receiver."""
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
+import sys
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -10,6 +13,7 @@ from email.message import EmailMessage
 import gevent
 import gevent.pywsgi
 import gevent.queue
+from gevent import subprocess
 import img2pdf
 from PIL import Image, ImageDraw
 
@@ -44,25 +48,28 @@ def mail(sender: str, to: str | list[str], *, subject: str = "Fax", attachments=
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives in a queue."""
+    """A real SMTP server (aiosmtpd, in its own process: see sink.py) on 127.0.0.1; what it
+    receives arrives in a queue as (mail_from, rcpt_tos, parsed message)."""
 
     def __init__(self, port: int = 0):
-        from aiosmtpd.controller import Controller
+        self._port = port
+        self._proc = None
         self.messages: gevent.queue.Queue = gevent.queue.Queue()
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                sink.messages.put((envelope.mail_from, list(envelope.rcpt_tos),
-                                   message_from_bytes(envelope.original_content, policy=policy.default)))
-                return "250 OK"
-
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=port)
 
     def start(self) -> "SmtpSink":
-        self._controller.start()
-        self.port = self._controller.port
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        self._proc = subprocess.Popen([sys.executable, "-m", "tests.integration.smtp.sink", str(self._port)],
+                                      cwd=root, stdout=subprocess.PIPE)
+        with gevent.Timeout(20):
+            self.port = json.loads(self._proc.stdout.readline())["port"]
+        self._reader = gevent.spawn(self._read)
         return self
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            m = json.loads(line)
+            self.messages.put((m["mail_from"], m["rcpt_tos"],
+                               message_from_bytes(base64.b64decode(m["data"]), policy=policy.default)))
 
     @property
     def address(self) -> str:
@@ -72,7 +79,10 @@ class SmtpSink:
         return self.messages.get(timeout=timeout)
 
     def stop(self) -> None:
-        self._controller.stop()
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._reader.kill()
 
 
 class HttpReceiver:
