@@ -1,0 +1,117 @@
+"""Document pipeline throughput.
+
+1. PDF (20 pages of text) -> fax TIFF: DocumentPipeline.convert vs the bare Ghostscript command
+   line it runs, on the same file, interleaved. Goal: ratio <= 1.10.
+2. Fax TIFF -> PDF: DocumentPipeline.tiff_to_pdf (img2pdf, in-process) vs libtiff's tiff2pdf.
+
+``python -m bench documents [--runs N]``
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PAGES = 20
+
+
+def _text_pdf(path: str) -> None:
+    """20 dense pages of text, written by Ghostscript's pdfwrite from PostScript."""
+    ps = ["%!PS", "/Courier findfont 10 scalefont setfont"]
+    for p in range(1, PAGES + 1):
+        for line in range(60):
+            ps.append(f"40 {800 - line * 12.5:.1f} moveto (Page {p} line {line + 1}: "
+                      f"The quick brown fox jumps over the lazy dog. 0123456789 ABCDEFGHIJKLM) show")
+        ps.append("showpage")
+    src = path + ".ps"
+    with open(src, "w") as f:
+        f.write("\n".join(ps))
+    subprocess.run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pdfwrite", "-sPAPERSIZE=a4",
+                    f"-sOutputFile={path}", src], check=True)
+    os.unlink(src)
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench documents")
+    ap.add_argument("--runs", type=int, default=9)
+    args = ap.parse_args(argv)
+
+    from faxd.config import Config
+    from faxd.documents import DocumentPipeline
+    from faxd.documents.geometry import Geometry
+    from faxd.documents import ghostscript
+
+    work = tempfile.mkdtemp(prefix="faxd-bench-docs-")
+    try:
+        pdf_path = os.path.join(work, "text20.pdf")
+        _text_pdf(pdf_path)
+        with open(pdf_path, "rb") as f:
+            pdf = f.read()
+        pipeline = DocumentPipeline(Config.load(path=None, env={}, home=work), tmpdir=work)
+        bare_out = os.path.join(work, "bare.tif")
+        bare_argv = ghostscript.command(pdf_path, bare_out, Geometry.of("a4", "fine"))
+
+        def faxd_convert():
+            doc = pipeline.convert([(pdf, "application/pdf")])
+            assert doc.pages == PAGES
+
+        def bare_gs():
+            subprocess.run(bare_argv, check=True, stdin=subprocess.DEVNULL)
+
+        faxd_convert(), bare_gs()   # warm the page cache and the imports
+        ours, bare = [], []
+        for i in range(args.runs):
+            pair = [("faxd", faxd_convert, ours), ("gs", bare_gs, bare)]
+            for _name, fn, acc in (pair if i % 2 == 0 else pair[::-1]):
+                acc.append(_timed(fn))
+        m_ours, m_bare = statistics.median(ours), statistics.median(bare)
+        print(f"PDF {PAGES} pages -> fax TIFF (204x196 A4), {args.runs} interleaved runs, "
+              f"pdf {len(pdf)} bytes")
+        print(f"  faxd DocumentPipeline.convert  median {m_ours:.3f} s  min {min(ours):.3f} s  "
+              f"{PAGES / m_ours:.1f} pages/s")
+        print(f"  bare gs command line           median {m_bare:.3f} s  min {min(bare):.3f} s  "
+              f"{PAGES / m_bare:.1f} pages/s")
+        ratio = m_ours / m_bare
+        print(f"  ratio faxd/gs {ratio:.3f}  (goal <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})")
+
+        tiff = pipeline.convert([(pdf, "application/pdf")]).tiff
+        tiff_path = os.path.join(work, "fax.tif")
+        with open(tiff_path, "wb") as f:
+            f.write(tiff)
+        out_pdf = os.path.join(work, "t2p.pdf")
+
+        def faxd_pdf():
+            pipeline.tiff_to_pdf(tiff)
+
+        def tiff2pdf():
+            subprocess.run(["tiff2pdf", "-o", out_pdf, tiff_path], check=True, stdin=subprocess.DEVNULL)
+
+        faxd_pdf(), tiff2pdf()
+        ours, theirs = [], []
+        for i in range(args.runs):
+            pair = [(faxd_pdf, ours), (tiff2pdf, theirs)]
+            for fn, acc in (pair if i % 2 == 0 else pair[::-1]):
+                acc.append(_timed(fn))
+        m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
+        print(f"fax TIFF {PAGES} pages -> PDF, {args.runs} interleaved runs")
+        print(f"  faxd tiff_to_pdf (img2pdf)     median {m_ours:.4f} s  {PAGES / m_ours:.0f} pages/s")
+        print(f"  tiff2pdf                       median {m_theirs:.4f} s  {PAGES / m_theirs:.0f} pages/s")
+        print(f"  ratio faxd/tiff2pdf {m_ours / m_theirs:.3f}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
