@@ -270,7 +270,8 @@ class AsteriskBackend:
         if name == "Hangup":
             out = [e for e in out if not isinstance(e, ev.Hangup)]
             override = call.originate_failure
-            if override is None and call.cancel_cause and not call.state.result_sent:
+            cancelled_fax = call.state.result is None or not call.state.result.success
+            if override is None and call.cancel_cause and cancelled_fax:
                 override = ("ORIGINATOR_CANCEL", 16) if call.direction == "outbound" else None
             out.append(call.state.hangup(override))
         call._put(out)

@@ -198,6 +198,7 @@ class FaxChannel:
         self.result_event: Message | None = None
         self.hangup_event: Message | None = None
         self.user_event: dict[str, str] = {}
+        self.result: ev.FaxResult | None = None
 
     # -- the result, in Asterisk's terms
 
@@ -238,7 +239,9 @@ class FaxChannel:
             pages_total=self.pages_total,
             bit_rate=o.bit_rate if reached_phase_b else 0,
             ecm=ecm and reached_phase_b,
-            t38=o.mode == "T38",
+            # A T.38 attempt that failed in T.38 negotiation still counts as T.38 (the retry
+            # policy then tries audio).
+            t38=o.mode == "T38" or o.error == "T38_NEG_ERROR",
             remote_station_id=o.remote_station_id,
             resolution=resolution_dpi(o.resolution),
             extra={
@@ -319,6 +322,7 @@ class FaxChannel:
     def _result(self) -> list:
         self.result_sent = True
         result = self.fax_result()
+        self.result = result
         out: list = []
         if result.pages > 0:
             out.append(ev.PageDone(call_id=self.call_id, pages=result.pages,

@@ -120,7 +120,7 @@ EXPECTED_SENDER = {
     "sendfax-local-getvar.ami.txt": (True, 0, "OK", 1, 14400, False, "RX-4000", "NORMAL_CLEARING", "16 Normal Clearing"),
     "sendfax-hangup-early.ami.txt": (False, 49, "The call dropped prematurely", 0, 0, False, "", "NORMAL_CLEARING",
                                      "16 Normal Clearing"),
-    "sendfax-pjsip-hangup-early.ami.txt": (False, 49, "error negotiating T.38", 0, 0, False, "", "NORMAL_CLEARING",
+    "sendfax-pjsip-hangup-early.ami.txt": (False, 49, "error negotiating T.38", 0, 0, True, "", "NORMAL_CLEARING",
                                            "0 Unknown"),
     "sendfax-no-fax-answer.ami.txt": (False, 2, "Timed out waiting for initial communication", 0, 0, False, "",
                                       "NORMAL_CLEARING", "0 Unknown"),
