@@ -241,7 +241,6 @@ static int faxd_audio_rx_fillin(faxd_ep_t *ep, int len)
  * when an endpoint asked to stop (stop_at_phase_d) or when ctl->stop is set. */
 static int faxd_audio_run(faxd_ep_t *a, faxd_ep_t *b, int blocks, faxd_ctl_t *ctl)
 {
-    static const int16_t silence[FAXD_BLOCK] = {0};
     int16_t abuf[FAXD_BLOCK];
     int16_t bbuf[FAXD_BLOCK];
     int i;
@@ -256,7 +255,9 @@ static int faxd_audio_run(faxd_ep_t *a, faxd_ep_t *b, int blocks, faxd_ctl_t *ct
             fax_rx(b->fax, abuf, FAXD_BLOCK);
             b->samples += FAXD_BLOCK;
         } else {
-            fax_rx(a->fax, (int16_t *) silence, FAXD_BLOCK);
+            /* fax_rx may scribble on its input: a fresh block of silence every time */
+            memset(bbuf, 0, sizeof(bbuf));
+            fax_rx(a->fax, bbuf, FAXD_BLOCK);
         }
         a->samples += FAXD_BLOCK;
     }

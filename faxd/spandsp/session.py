@@ -404,9 +404,26 @@ def dsp_pool() -> gevent.threadpool.ThreadPool:
         return _pool
 
 
+_niced = threading.local()
+DSP_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Unpaced DSP work is batch work: its threads yield the CPU to the hub's thread, whose
+    timers (paced calls, sockets, the API) must stay on time. Linux applies nice per thread."""
+    if getattr(_niced, "done", False):
+        return
+    _niced.done = True
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DSP_NICE)
+    except (OSError, AttributeError):
+        pass
+
+
 def _drive(a: _Endpoint, b: _Endpoint | None, max_blocks: int, chunk: int, ctl: Control,
            hangup_after_pages: int, hangup_delay_blocks: int) -> tuple[float, int]:
     """The loop, run in one thread: C calls of ``chunk`` blocks until phase E or a limit."""
+    _lower_priority()
     run = lib.faxd_t38_run if a.t38 else lib.faxd_audio_run
     bep = b._ep if b is not None else ffi.NULL
     c = ctl._ctl
@@ -507,6 +524,16 @@ def _drive_inline(a, b, blocks, chunk, ctl):
     return time.thread_time() - t0, blocks - left
 
 
+def step_pair(a: _Endpoint, b: _Endpoint | None, blocks: int, control: Control | None = None) -> int:
+    """Run at most ``blocks`` 20 ms steps between ``a`` and ``b`` in the calling thread, in one
+    C call; returns the steps run. It returns early when both ends reached phase E or one
+    reached its ``stop_at_page``. The building block for callers with their own pacing (one
+    step per tick) or their own thread management; keep ``blocks`` small in a greenlet."""
+    run = lib.faxd_t38_run if a.t38 else lib.faxd_audio_run
+    return run(a._ep, b._ep if b is not None else ffi.NULL, blocks,
+               control._ctl if control is not None else ffi.NULL)
+
+
 def run_pair_paced(a: FaxSession | T38Session, b: FaxSession | T38Session | None,
                    max_seconds: float = 1800.0, control: Control | None = None,
                    clock: Callable[[], float] = time.monotonic) -> PairResult:
@@ -591,6 +618,8 @@ def _why_unreadable(path: str) -> str:
         from PIL import Image
         with Image.open(path) as im:
             bits = im.tag_v2.get(258, "?") if hasattr(im, "tag_v2") else "?"
+            if isinstance(bits, tuple):
+                bits = "+".join(str(b) for b in bits)
             if im.format != "TIFF":
                 return f"a {im.format} image, not a TIFF"
             return (f"{im.mode} image ({bits} bits per sample); spandsp sends only 1-bit "
