@@ -2,12 +2,15 @@
 created_from/created_to (Gregorian seconds) and filter_<field>."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import falcon
 
 from api.errors import field_error
 from faxd.models import from_gregorian
 from faxd.store.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
 
+_LAST_MICRO = timedelta(seconds=1) - timedelta(microseconds=1)
 _MIN_G = 62167219200            # 1970-01-01
 _MAX_G = 62167219200 + 32503680000   # 3000-01-01
 
@@ -58,6 +61,7 @@ def list_query(req: falcon.Request) -> ListQuery:
         start_key=start_key if start_key else None,
         ascending=_bool(req, "ascending", False),
         created_from=from_gregorian(created_from) if created_from is not None else None,
-        created_to=from_gregorian(created_to) if created_to is not None else None,
+        # Gregorian seconds are whole: created_to includes every row of that second.
+        created_to=from_gregorian(created_to) + _LAST_MICRO if created_to is not None else None,
         filters=filters,
     )

@@ -90,7 +90,22 @@ def decode_key(key: str) -> tuple[datetime, str]:
 
 def list_page(cur, listing: Listing, scope: dict[str, Any], q: ListQuery,
               where: str | None = None) -> Page:
-    """Run one page of ``listing`` restricted to ``scope`` (column = value) and ``where``.
+    """Run one page of ``listing`` restricted to ``scope`` (column = value) and ``where``."""
+    query, params = page_sql(listing, scope, q, where)
+    cur.execute(query, params)
+    rows = cur.fetchall()
+    next_key = None
+    if q.page_size is not None and len(rows) > q.page_size:
+        extra = rows[q.page_size]
+        next_key = encode_key(extra["created"], extra["id"])
+        rows = rows[:q.page_size]
+    first = encode_key(rows[0]["created"], rows[0]["id"]) if rows else q.start_key
+    return Page(rows=list(rows), start_key=first, next_start_key=next_key)
+
+
+def page_sql(listing: Listing, scope: dict[str, Any], q: ListQuery,
+             where: str | None = None) -> tuple[sql.Composed, list]:
+    """The statement and parameters of one page (one row more than asked, to know if more follow).
 
     ``where`` is a literal SQL condition from the caller's code (never client input); it is
     kept literal so that PostgreSQL can match it to a partial index's predicate.
@@ -126,15 +141,7 @@ def list_page(cur, listing: Listing, scope: dict[str, Any], q: ListQuery,
     if q.page_size is not None:
         query = query + sql.SQL(" LIMIT %s")
         params.append(q.page_size + 1)
-    cur.execute(query, params)
-    rows = cur.fetchall()
-    next_key = None
-    if q.page_size is not None and len(rows) > q.page_size:
-        extra = rows[q.page_size]
-        next_key = encode_key(extra["created"], extra["id"])
-        rows = rows[:q.page_size]
-    first = encode_key(rows[0]["created"], rows[0]["id"]) if rows else q.start_key
-    return Page(rows=list(rows), start_key=first, next_start_key=next_key)
+    return query, params
 
 
 def _filter(listing: Listing, name: str) -> sql.Composable:
