@@ -340,11 +340,18 @@ class AsteriskBackend:
         return call
 
     def _send_originate(self, link: _Link, call: AsteriskCall, headers) -> None:
+        if not link.connected:
+            # A reconnect in progress: give it the time of one connection attempt.
+            link.up.wait(timeout=self._connect_timeout)
         conn = link.conn
         try:
             if conn is None or not link.connected:
                 raise NotConnected(f"{link.name}: not connected")
-            aid = conn.next_action_id()
+            if call.cancel_cause:
+                call._put([ev.Hangup(call.call_id, cause="ORIGINATOR_CANCEL", q850=16,
+                                     detail="cancelled before the call was placed")])
+                return
+            aid = f"originate-{call.call_id}"
             self._by_action[aid] = call
             conn.action("Originate", headers, action_id=aid, timeout=self._action_timeout)
         except AMIError as e:
@@ -397,3 +404,5 @@ class AsteriskBackend:
             del self._by_uid[call.uniqueid]
         for uid in [u for u, c in self._by_uid.items() if c is call]:
             del self._by_uid[uid]
+        for aid in [a for a, c in self._by_action.items() if c is call]:
+            del self._by_action[aid]

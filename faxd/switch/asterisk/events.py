@@ -110,7 +110,8 @@ NO_ROUTE = ("NO_ROUTE_DESTINATION", 3)
 
 FAX_VARIABLES = frozenset(("FAXSTATUS", "FAXERROR", "FAXSTATUSSTRING", "FAXPAGES", "FAXBITRATE",
                            "FAXRESOLUTION", "FAXMODE", "REMOTESTATIONID", "LOCALSTATIONID"))
-UP = "6"   # ChannelState of an answered channel
+UP = "6"        # ChannelState of an answered channel
+RINGING = "5"   # the far end rings (SIP 180)
 
 
 def cause_name(number: int) -> str:
@@ -188,6 +189,7 @@ class FaxChannel:
         self.pages_total = pages_total
         self.vars: dict[str, str] = {}
         self.answered = False
+        self.ringing = False
         self.exists = False
         self.fax_started = False          # res_fax ran on this channel (its VarSets came)
         self.negotiated = False
@@ -285,6 +287,9 @@ class FaxChannel:
         elif name == "Newstate":
             self.exists = True
             self.channel = msg.get("Channel") or self.channel
+            if msg.get("ChannelState") == RINGING and not self.ringing and not self.answered:
+                self.ringing = True
+                out.append(ev.Ringing(self.call_id))
             if msg.get("ChannelState") == UP and not self.answered:
                 self.answered = True
                 out.append(ev.Answered(self.call_id))
