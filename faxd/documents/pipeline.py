@@ -34,9 +34,21 @@ class FaxDocument:
     paper: str          # "a4" | "letter"
 
 
+_pool = None
+POOL_SIZE = max(2, os.cpu_count() or 2)
+
+
 def _in_thread(fn, *args):
-    """Run CPU-bound work off the hub (Pillow, pikepdf and img2pdf release the GIL in C)."""
-    return gevent.get_hub().threadpool.apply(fn, args)
+    """Run CPU-bound work off the hub (Pillow, pikepdf and img2pdf release the GIL in C).
+
+    A pool of our own: the hub's pool also resolves host names, and a burst of conversions
+    must not starve it; its size also bounds how many big images are in memory at once.
+    """
+    global _pool
+    if _pool is None:
+        from gevent.threadpool import ThreadPool
+        _pool = ThreadPool(POOL_SIZE)
+    return _pool.apply(fn, args)
 
 
 class DocumentPipeline:
@@ -120,8 +132,7 @@ class DocumentPipeline:
             pages = _in_thread(text.text_pages, body, g, max_pages)
         else:  # pragma: no cover - detect_type returns only the types above
             raise DocumentError(f"no converter for {ctype}")
-        _in_thread(tiff.write_bilevel, path, [(images.packed(p), p.width, p.height) for p in pages],
-                   g.xres, g.yres)
+        _in_thread(_write_pages, path, pages, g)
         return path, len(pages)
 
     def _ghostscript(self, data, kind, g, path, workdir, max_pages, deadline, n) -> tuple[str, int]:
@@ -168,6 +179,10 @@ class DocumentPipeline:
         if not resp.body:
             raise FetchError(f"{method.upper()} {_fetch.redact(resp.url)} returned an empty document")
         return resp.body, resp.headers.get("content-type")
+
+
+def _write_pages(path: str, pages: list, g: Geometry) -> None:
+    tiff.write_bilevel(path, [(images.packed(p), p.width, p.height) for p in pages], g.xres, g.yres)
 
 
 def tiff_to_pdf(data: bytes) -> bytes:
