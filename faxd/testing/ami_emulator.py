@@ -214,7 +214,7 @@ class AMIEmulator:
     def __init__(self, users: dict[str, str] | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  rx_dir: str | None = None, caller_tiff: str | None = None,
                  loop_endpoints: dict[str, str] | None = None, inbound_context: str = "from-pstn",
-                 decision_timeout: float = 20.0, uptime: int = 85):
+                 decision_timeout: float = 20.0, uptime: int = 85, wait_scale: float = 1.0):
         self.users = dict(users or {"faxd": "faxd"})
         self.host, self.port = host, port
         self.rx_dir = rx_dir
@@ -223,6 +223,7 @@ class AMIEmulator:
         self.inbound_context = inbound_context
         self.decision_timeout = decision_timeout
         self.uptime = uptime
+        self.wait_scale = wait_scale          # dialplan Wait(n) lasts n * wait_scale seconds
         self.far_ends: dict[str, FarEnd] = {}
         self.reject_logins = False
         self.fax_gate = gevent.event.Event()
@@ -596,6 +597,9 @@ class AMIEmulator:
 
     def _after_answer(self, msg: Message, ours: Channel, far_ch: Channel | None, far: FarEnd, tech: str) -> None:
         app = msg.get("Application")
+        if (not app and tech == "Local" and msg.get("Context") == "fax" and re.fullmatch(r"tx\d+", msg.get("Exten"))
+                and far_ch is not None and far.kind == "fax"):
+            return self._dialplan_send(msg, ours, far_ch, far)
         if app.lower() != "sendfax":
             self._originate_response(msg, ours, True, 4)
             ours._idle = True
@@ -731,27 +735,70 @@ class AMIEmulator:
                                hangup_request_ours: Channel | None) -> None:
         far_ch.newexten("GotoIf", "0?hold", priority=5)
         far_ch.newexten("Hangup", "", priority=6)
-        far_ch.event("SoftHangupRequest", "call,all", ("Cause", "16"))
-        far_ch.event("HangupHandlerRun", "dialplan,all", ("Handler", "fax-report,rx,1"))
-        far_ch.setvar("LOCAL(ARGC)", "0")
-        saved = (far_ch.context, far_ch.exten, far_ch.priority)
-        far_ch.context, far_ch.exten, far_ch.priority = "fax-report", "rx", 1
-        d = far_ch.fax_details
+        self._report_and_hangup(far_ch, "rx", rx_path, hangup_request_ours)
+
+    def _report_and_hangup(self, ch: Channel, kind: str, path: str, hangup_request_other: Channel | None,
+                           hangup: bool = True) -> None:
+        """The recorded site dialplan's hangup handler: UserEvent(FaxRxResult|FaxTxResult,...)."""
+        ch.event("SoftHangupRequest", "call,all", ("Cause", "16"))
+        ch.event("HangupHandlerRun", "dialplan,all", ("Handler", f"fax-report,{kind},1"))
+        ch.setvar("LOCAL(ARGC)", "0")
+        saved = (ch.context, ch.exten, ch.priority)
+        ch.context, ch.exten, ch.priority = "fax-report", kind, 1
+        d = ch.fax_details
         report = [("FAXSTATUS", d.get("FAXSTATUS", "")), ("FAXERROR", d.get("FAXERROR", "")),
                   ("FAXSTATUSSTRING", d.get("FAXSTATUSSTRING", "")), ("FAXPAGES", d.get("FAXPAGES", "")),
                   ("FAXBITRATE", d.get("FAXBITRATE", "")), ("FAXRESOLUTION", d.get("FAXRESOLUTION", "")),
                   ("FAXMODE", d.get("FAXMODE", "")), ("REMOTESTATIONID", d.get("REMOTESTATIONID", "")),
-                  ("LOCALSTATIONID", d.get("LOCALSTATIONID", "")), ("FAXECM", far_ch.faxopt.get("ecm", "yes")),
-                  ("FAXFILE", rx_path)]
-        far_ch.newexten("UserEvent", "FaxRxResult," + ",".join(f"{k}: {v}" for k, v in report))
-        far_ch.event("UserEvent", "user,all", ("UserEvent", "FaxRxResult"), *report)
-        far_ch.newexten("Return", "", priority=2)
-        far_ch.setvar("ARGC", "")
-        far_ch.setvar("GOSUB_RETVAL", "")
-        far_ch.context, far_ch.exten, far_ch.priority = saved
-        if hangup_request_ours is not None:
-            hangup_request_ours.event("HangupRequest", "call,all", ("Cause", "16"))
-        far_ch.hangup(16)
+                  ("LOCALSTATIONID", d.get("LOCALSTATIONID", "")), ("FAXECM", ch.faxopt.get("ecm", "yes")),
+                  ("FAXFILE", path)]
+        name = "FaxRxResult" if kind == "rx" else "FaxTxResult"
+        ch.newexten("UserEvent", name + "," + ",".join(f"{k}: {v}" for k, v in report))
+        ch.event("UserEvent", "user,all", ("UserEvent", name), *report)
+        ch.newexten("Return", "", priority=2)
+        ch.setvar("ARGC", "")
+        ch.setvar("GOSUB_RETVAL", "")
+        ch.context, ch.exten, ch.priority = saved
+        if hangup_request_other is not None:
+            hangup_request_other.event("HangupRequest", "call,all", ("Cause", "16"))
+        if hangup:
+            ch.hangup(16)
+
+    def _dialplan_send(self, msg: Message, ours: Channel, far_ch: Channel, far: FarEnd) -> None:
+        """Originate into the recorded dialplan's ``tx<digits>``: Answer, Set the station id, push
+        the report handler, SendFAX(${TXFILE}), then hold ${FAXHOLD} seconds (Getvar time)."""
+        exten = msg.get("Exten")
+        ours.context, ours.exten = msg.get("Context"), exten
+        local_id = "TX-" + exten[2:]
+        ours.newexten("Answer", "", priority=1)
+        ours.faxopt["localstationid"] = local_id
+        ours.newexten("Set", f"FAXOPT(localstationid)={local_id}", priority=2)
+        self._originate_response(msg, ours, True, 4)
+        ours.newexten("Set", "CHANNEL(hangup_handler_push)=fax-report,tx,1", priority=3)
+        ours.event("HangupHandlerPush", "dialplan,all", ("Handler", "fax-report,tx,1"))
+        files = [ours.vars.get("TXFILE", "")]
+        ours.newexten("SendFAX", files[0], priority=4)
+        ours.application, ours.app_data = "SendFAX", files[0]
+        self._fax_presets(ours, local_id, receive=False)
+        self._fax_start(ours, "send", local_id, files, t38=False)
+        far_id = far.station_id or "RX"
+        rx_path = self._rx_path(far_ch.uniqueid)
+        self._far_receive_prologue(far_ch, far_id, rx_path)
+        self._fax_start(far_ch, "receive", far_id, [rx_path], t38=False)
+        tx_run, rx_run = self._t30_pair(ours, files, far, rx_path, False, local_id, far_id)
+        hold = _int(far_ch.vars.get("FAXHOLD"))
+        self._fax_final(far_ch, rx_run, [rx_path], "ReceiveFAX")
+        far_ch.newexten("GotoIf", f"{1 if hold else 0}?hold", priority=5)
+        if hold:
+            far_ch.newexten("Wait", str(hold), priority=7)
+        self._fax_final(ours, tx_run, files, "SendFAX")
+        ours.newexten("GotoIf", f"{1 if hold else 0}?hold", priority=5)
+        if hold:
+            ours.newexten("Wait", str(hold), priority=7)
+            gevent.sleep(hold * self.wait_scale)
+        far_ch.newexten("Hangup", "", priority=8 if hold else 6)
+        self._report_and_hangup(far_ch, "rx", rx_path, ours)
+        self._report_and_hangup(ours, "tx", files[0], None)
 
     # -- res_fax emulation
 
@@ -999,6 +1046,13 @@ def _fax_run(stats, local_id: str, mode: str, sending: bool) -> FaxRun:
                   status_string="OK" if ok else text, remote_station_id=stats.remote_station_id,
                   local_station_id=local_id, bit_rate=stats.bit_rate or 14400, resolution=res,
                   pages=pages, mode=mode)
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _parse_callerid(value: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ def fax_docs(tmp_path_factory):
 def emulator(tmp_path, fax_docs):
     rx = tmp_path / "rx"
     rx.mkdir()
-    emu = AMIEmulator(rx_dir=str(rx), caller_tiff=os.path.join(fax_docs, "fax3p.tif")).start()
+    # wait_scale: the recorded dialplan's Wait(8) (channels held for Getvar) lasts 1 s here.
+    emu = AMIEmulator(rx_dir=str(rx), caller_tiff=os.path.join(fax_docs, "fax3p.tif"), wait_scale=0.125).start()
     yield emu
     emu.stop()

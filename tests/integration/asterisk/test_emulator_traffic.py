@@ -17,7 +17,7 @@ from tests.integration.asterisk.traffic import (RECORDED_RX, RECORDED_TX, Normal
 
 SCENARIOS = ["sendfax-local-success", "sendfax-pjsip-t38-success", "sendfax-hangup-early",
              "sendfax-pjsip-hangup-early", "sendfax-no-fax-answer", "originate-no-extension",
-             "originate-pjsip-no-extension", "login-failure"]
+             "originate-pjsip-no-extension", "login-failure", "sendfax-local-getvar"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

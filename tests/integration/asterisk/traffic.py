@@ -62,7 +62,16 @@ class Normalizer:
 
     def message(self, msg: Message) -> tuple:
         rtp = msg.get("Variable").startswith("RTPAUDIOQOS")
-        return tuple((k, "*" if (rtp and k == "Value") else self.value(k, v)) for k, v in msg.headers)
+        # res_fax numbers its sessions since Asterisk started: an id like the others.
+        session = msg.get("Variable") == "FAXOPT(sessionid)"
+
+        def norm(k, v):
+            if k == "Value" and rtp:
+                return "*"
+            if k == "Value" and session:
+                return self._id("fax-session-" + v)
+            return self.value(k, v)
+        return tuple((k, norm(k, v)) for k, v in msg.headers)
 
 
 def run_client(port: int, actions: list[Message], tx_dir: str, timeout: float = 60.0) -> tuple[str, list[Message]]:
@@ -89,11 +98,30 @@ def run_client(port: int, actions: list[Message], tx_dir: str, timeout: float = 
     def answered(aid):
         return lambda: any(m.action_id == aid and not m.is_event for m in got)
 
+    def finished():
+        if not any(m.event == "OriginateResponse" for m in got):
+            return False
+        made = {m.uniqueid for m in got if m.event == "Newchannel"}
+        gone = {m.uniqueid for m in got if m.event == "Hangup"}
+        return made <= gone
+
+    def live_name(recorded_name: str) -> str:
+        """The emulator's channel that the recording's channel name stands for."""
+        key = re.sub(r"-[0-9a-f]{8}", "", recorded_name)
+        for m in got:
+            if m.event == "Newchannel" and re.sub(r"-[0-9a-f]{8}", "", m.get("Channel")) == key:
+                return m.get("Channel")
+        return recorded_name
+
     logoff = None
+    getvars = any(m.get("Action") == "Getvar" for m in actions)
+    originated = False
     for msg in actions:
         if msg.get("Action") == "Logoff":
             logoff = msg
             continue
+        if msg.get("Action") == "Getvar":
+            msg = Message([(k, live_name(v) if k == "Channel" else v) for k, v in msg.headers])
         data = msg.encode().replace(RECORDED_TX.encode(), tx_dir.encode())
         sock.sendall(data)
         if msg.get("Action") == "Login":
@@ -101,15 +129,16 @@ def run_client(port: int, actions: list[Message], tx_dir: str, timeout: float = 
                 sock.close()
                 return banner, got
         if msg.get("Action") == "Originate":
-            def finished():
-                if not any(m.event == "OriginateResponse" for m in got):
-                    return False
-                made = {m.uniqueid for m in got if m.event == "Newchannel"}
-                gone = {m.uniqueid for m in got if m.event == "Hangup"}
-                return made <= gone
-            pump(finished)
+            originated = True
+            if getvars:
+                # The recording client asked once both fax events had come (channels held).
+                pump(lambda: {"SendFAX", "ReceiveFAX"} <= {m.event for m in got})
+            else:
+                pump(finished)
         else:
             pump(answered(msg.action_id))
+    if originated and getvars:
+        pump(finished)
     if logoff is not None:
         sock.sendall(logoff.encode())
         pump(lambda: False)
