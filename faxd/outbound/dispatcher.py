@@ -133,6 +133,11 @@ class Dispatcher(Service):
             gevent.sleep(interval)
 
     def _recover(self, job: dict) -> None:
+        if job["id"] in self._running:
+            # Our own worker missed renewals (database outage): the lease is ours again and
+            # the worker carries on with its call.
+            logger.info("job %s: lease renewed for our own running attempt", job["id"])
+            return
         call = None
         if job.get("call_id") and job.get("switch") == self._e.switch_name:
             try:

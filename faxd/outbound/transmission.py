@@ -256,7 +256,7 @@ class Transmission:
         self._progress.update(stage=stage.value, text=text)
         if write:
             try:
-                self._e.store.record_progress(self.job_id, self._e.node, dict(self._progress))
+                self._e.store.record_progress(self.job_id, self._e.node, self.attempt, dict(self._progress))
             except StoreError as e:
                 self.log.warning("progress not recorded: %s", e)
 
@@ -265,7 +265,7 @@ class Transmission:
         while True:
             gevent.sleep(max(0.2, lease / 3))
             try:
-                ours, cancel = self._e.store.renew_lease(self.job_id, self._e.node, lease)
+                ours, cancel = self._e.store.renew_lease(self.job_id, self._e.node, self.attempt, lease)
             except StoreError as e:
                 self.log.warning("lease not renewed: %s", e)
                 continue

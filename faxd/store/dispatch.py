@@ -45,16 +45,16 @@ class DispatchMixin:
         with self.transaction() as c:
             self._one("start_attempt", {"job_id": job_id, "attempt": attempt, "node": node,
                                         "call_id": call_id, "switch": switch}, cur=c)
-            self._one("set_job_call", {"id": job_id, "call_id": call_id, "node": node}, cur=c)
+            self._one("set_job_call", {"id": job_id, "call_id": call_id, "node": node, "attempt": attempt}, cur=c)
             self._notify(c, "outbound_processing", job_id=job_id)
 
-    def renew_lease(self, job_id: str, node: str, lease: float) -> tuple[bool, bool]:
+    def renew_lease(self, job_id: str, node: str, attempt: int, lease: float) -> tuple[bool, bool]:
         """(still ours, cancel requested)."""
-        row = self._one("renew_lease", {"id": job_id, "node": node, "lease": lease})
+        row = self._one("renew_lease", {"id": job_id, "node": node, "attempt": attempt, "lease": lease})
         return (row is not None, bool(row and row["cancel_requested"]))
 
-    def record_progress(self, job_id: str, node: str, progress: dict) -> None:
-        self._one("record_progress", {"id": job_id, "node": node, "progress": Json(progress)})
+    def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
+        self._one("record_progress", {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)})
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: str, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
@@ -62,7 +62,7 @@ class DispatchMixin:
         """End an attempt; False when the job was no longer ours (taken over, nothing written)."""
         with self.transaction() as c:
             row = self._one("release_job", {
-                "id": job_id, "node": node, "status": status, "tx_result": Json(tx_result),
+                "id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
                 "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
                 "not_fax_failures": not_fax_failures, "error": error}, cur=c)
             if row is None:
@@ -77,7 +77,7 @@ class DispatchMixin:
 
     def return_job_to_pending(self, job_id: str, node: str, attempt: int) -> None:
         with self.transaction() as c:
-            self._one("return_job_to_pending", {"id": job_id, "node": node}, cur=c)
+            self._one("return_job_to_pending", {"id": job_id, "node": node, "attempt": attempt}, cur=c)
             self._one("delete_attempt", {"job_id": job_id, "attempt": attempt}, cur=c)
 
     def cancel_requested_jobs(self, node: str) -> list[str]:

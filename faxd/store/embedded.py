@@ -51,6 +51,16 @@ def _set_pdeathsig():  # runs in the child after setuid; survives it
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
+def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
+    """Poll rather than wait(): gevent's child watcher has been seen to miss an exit."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and _proc_state(proc.pid) not in (None, "Z"):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _proc_state(pid: int) -> str | None:
     """The state letter of /proc/PID/stat (Z for a zombie), None when gone."""
     try:
@@ -117,12 +127,10 @@ class EmbeddedPostgres:
             return
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            if not _wait_exit(proc, timeout):
                 logger.warning("embedded PostgreSQL did not stop in %.0fs; sending SIGQUIT", timeout)
                 proc.send_signal(signal.SIGQUIT)
-                proc.wait(10)
+                _wait_exit(proc, 10)
         if self._log:
             self._log.close()
             self._log = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 
 import gevent.lock
 import psycopg2
@@ -15,6 +16,13 @@ import psycopg2.extensions
 from faxd.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
+
+
+def _readable(conn) -> bool:
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg2.Error):
+        return True
 
 
 class ConnectionPool:
@@ -45,7 +53,16 @@ class ConnectionPool:
             raise StoreUnavailable("no database connection free (pool exhausted)")
         conn = None
         try:
-            conn = self._idle.pop() if self._idle else self._connect()
+            while self._idle and conn is None:
+                candidate = self._idle.pop()
+                if candidate.closed or _readable(candidate):
+                    # An idle connection has nothing to read unless the server closed it
+                    # (restart, idle timeout): drop it rather than fail the caller's query.
+                    candidate.close()
+                else:
+                    conn = candidate
+            if conn is None:
+                conn = self._connect()
             yield conn
         except BaseException:
             if conn is not None and not conn.closed:
@@ -58,7 +75,7 @@ class ConnectionPool:
             if conn is not None:
                 if conn.closed or self._closed:
                     conn.close()
-                    if conn.closed == 2:
+                    if not self._closed:
                         # The server went away (restart, failover): the idle connections
                         # are most likely dead too; reconnect afresh instead of failing again.
                         self._drop_idle()

@@ -45,17 +45,17 @@ ON CONFLICT (job_id, attempt) DO UPDATE SET node = EXCLUDED.node, call_id = EXCL
 
 -- set_job_call --
 UPDATE jobs SET call_id = %(call_id)s, modified = now()
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing';
+ WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
 -- renew_lease --
--- False (no row) when another node took the job over: the worker must stop.
+-- False (no row) when the attempt is no longer ours (another node, or a recovery, took it over).
 UPDATE jobs SET lease_expires = now() + make_interval(secs => %(lease)s)
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing'
+ WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing'
 RETURNING cancel_requested;
 
 -- record_progress --
 UPDATE jobs SET progress = %(progress)s, modified = now(), revision = revision + 1
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing';
+ WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
 -- finish_attempt --
 -- An upsert: an attempt interrupted before its call started has no row yet.
@@ -72,7 +72,7 @@ UPDATE jobs
        not_fax_failures = %(not_fax_failures)s, error = %(error)s,
        lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
        delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing'
+ WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing'
 RETURNING id, status;
 
 -- take_expired_leases --
@@ -89,7 +89,7 @@ RETURNING j.id, j.account_id, j.faxbox_id, j.status, j.to_number, j.from_number,
 -- Graceful shutdown: a job whose call never started goes back to the queue, attempt not counted.
 UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
        lease_expires = NULL, modified = now(), revision = revision + 1, progress = '{}'::jsonb
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'processing';
+ WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
 -- delete_attempt --
 DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;

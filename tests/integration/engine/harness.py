@@ -7,6 +7,8 @@ import time
 
 import gevent
 
+from faxd.errors import StoreUnavailable
+
 from faxd.daemon import Daemon
 
 FINAL = ("completed", "failed", "cancelled")
@@ -62,7 +64,10 @@ def wait_final(store, account_id, job_ids, timeout=90.0) -> dict[str, dict]:
     done = {}
     while pending:
         for job_id in list(pending):
-            job = store.get_job(account_id, job_id)
+            try:
+                job = store.get_job(account_id, job_id)
+            except StoreUnavailable:
+                break  # the database is restarting: ask again
             if job["status"] in FINAL:
                 done[job_id] = job
                 pending.discard(job_id)
@@ -71,3 +76,36 @@ def wait_final(store, account_id, job_ids, timeout=90.0) -> dict[str, dict]:
         assert time.monotonic() < deadline, f"jobs not final in time: {sorted(pending)}"
         gevent.sleep(0.1)
     return done
+
+
+_converted = {}
+
+
+def converted_fax(config):
+    """One text page converted once per test run: (tiff, pdf, pages)."""
+    if "fax" not in _converted:
+        from faxd.documents import DocumentPipeline
+        p = DocumentPipeline(config)
+        fax = p.convert([(TEXT, "text/plain")])
+        _converted["fax"] = (fax.tiff, p.tiff_to_pdf(fax.tiff), fax.pages)
+    return _converted["fax"]
+
+
+def enqueue_ready(store, account_id, to_number, fax, **extra) -> str:
+    """Queue a job whose document is already converted: it goes straight to ``pending``."""
+    tiff, pdf, pages = fax
+    with store.transaction() as cur:
+        job = store.enqueue_job(account_id, job_doc(to_number, **extra), status="pending", cur=cur)
+        store.add_document(account_id, job_id=job["id"], role="fax_tiff", content_type="image/tiff", data=tiff,
+                           pages=pages, cur=cur)
+        store.add_document(account_id, job_id=job["id"], role="pdf", content_type="application/pdf", data=pdf,
+                           pages=pages, cur=cur)
+        cur.execute("UPDATE jobs SET page_count = %s WHERE id = %s", (pages, job["id"]))
+    return job["id"]
+
+
+def attempts_of(store, job_ids):
+    with store.transaction() as cur:
+        cur.execute("SELECT job_id, attempt, node, outcome, started, ended FROM job_attempts "
+                    "WHERE job_id = ANY(%s) ORDER BY job_id, attempt", (list(job_ids),))
+        return cur.fetchall()
