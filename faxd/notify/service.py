@@ -46,7 +46,8 @@ class NotificationService(Service):
         self._lease = lease
         self._wake = gevent.event.Event()
         self._stopping = False
-        self._group = gevent.pool.Group()
+        self._group = gevent.pool.Group()  # retry wake-up timers
+        self._main: list[gevent.Greenlet] = []
         self._secret: str | None = config.webhook_secret
         sender = config.notify_from or f"faxd@{config.smtp_domain}"
         self.email = channels.EmailChannel(config.smtp_relay, sender)
@@ -58,7 +59,10 @@ class NotificationService(Service):
     # --- Service
 
     def start(self):
-        return [self._group.spawn(self._listen), self._group.spawn(self._run)]
+        # Plain greenlets, killed by hand: the daemon unlinks watched greenlets at shutdown,
+        # which would leave them in a Group for ever.
+        self._main = [gevent.spawn(self._listen), gevent.spawn(self._run)]
+        return list(self._main)
 
     def stop_intake(self):
         self._stopping = True
@@ -70,6 +74,7 @@ class NotificationService(Service):
     def stop(self):
         self._stopping = True
         self._pool.kill(block=True, timeout=2)
+        gevent.killall(self._main, block=True, timeout=2)
         self._group.kill(block=True, timeout=2)
 
     def wake(self) -> None:

@@ -36,6 +36,7 @@ class SmtpGatewayService(Service):
         self._proc: subprocess.Popen | None = None
         self._group = gevent.pool.Group()
         self._stopping = False
+        self._supervisor: gevent.Greenlet | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.address: tuple[str, int] | None = None
         self.restarts = 0
@@ -49,7 +50,10 @@ class SmtpGatewayService(Service):
         if not self._dsn:
             raise StartupError("SMTP gateway: no database DSN to hand to the gateway process")
         self._spawn()
-        return [self._group.spawn(self._supervise)]
+        # The daemon unlinks watched greenlets at shutdown (Group bookkeeping would be lost),
+        # so the supervisor is a plain greenlet, killed by hand in stop().
+        self._supervisor = gevent.spawn(self._supervise)
+        return [self._supervisor]
 
     def stop_intake(self):
         self._stopping = True
@@ -75,6 +79,8 @@ class SmtpGatewayService(Service):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.kill(block=True, timeout=2)
         self._group.kill(block=True, timeout=2)
 
     @property

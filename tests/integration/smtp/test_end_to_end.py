@@ -1,0 +1,103 @@
+"""Email in, fax out, receipts back: the whole ``faxd run`` (software line, SMTP gateway child,
+notifier) against a real SMTP client and a real SMTP sink as the relay."""
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import socket
+import sys
+
+import gevent
+import pytest
+from gevent import subprocess
+from psycopg2.extras import Json
+
+from faxd.store import PostgresStore
+from tests.integration.smtp.helpers import SmtpSink, mail, make_pdf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def daemon(dsn, tmp_path):
+    sink = SmtpSink().start()
+    smtp_port = _free_port()
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
+    env.update(FAXD_HOME=str(home), FAXD_DATABASE_URL=dsn, FAXD_API_LISTEN="127.0.0.1:0",
+               FAXD_SMTP_LISTEN=f"127.0.0.1:{smtp_port}", FAXD_SMTP_RELAY=sink.address,
+               FAXD_SMTP_DOMAIN="fax.test", FAXD_NOTIFY_RETRY_BASE="0.2", FAXD_SHUTDOWN_GRACE="3", FAXD_LOG_LEVEL="info",
+               PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "faxd", "run"], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    try:
+        with gevent.Timeout(60, AssertionError("faxd run did not start")):
+            while True:
+                line = proc.stdout.readline().decode(errors="replace")
+                assert line, "faxd run exited:\n" + "".join(lines)
+                lines.append(line)
+                if "API listening" in line:
+                    break
+        drain = gevent.spawn(lambda: [lines.append(l.decode(errors="replace")) for l in proc.stdout])
+        with open(home / "bootstrap.json") as f:
+            boot = json.load(f)
+        yield {"sink": sink, "smtp": ("127.0.0.1", smtp_port), "boot": boot, "lines": lines}
+    finally:
+        proc.terminate()
+        try:
+            status = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            status = "still running 20 s after SIGTERM"
+        sink.stop()
+        if "drain" in locals():
+            drain.kill()
+    assert status == 0, f"faxd run did not stop cleanly: {status}\n" + "".join(lines[-30:])
+
+
+def test_email_becomes_a_fax_and_both_ends_get_their_email(daemon, dsn):
+    boot, sink = daemon["boot"], daemon["sink"]
+    store = PostgresStore(dsn, pool_size=2)
+    try:
+        with store.transaction() as cur:
+            cur.execute("UPDATE faxboxes SET smtp_permission_list = %s, notifications = %s RETURNING smtp_email_address",
+                        (Json(["alice@example.com"]),
+                         Json({"inbound": {"email": {"send_to": ["inbox@example.com"]}}}),))
+            domain = cur.fetchone()["smtp_email_address"]
+        pdf = make_pdf("end to end")
+        # 1. a fax to an outside number (the software line's remote machine receives it)
+        # 2. a fax to the bootstrap faxbox's own number: it comes back into its inbox
+        rcpts = [f"12025550123@{domain}", f"{boot['fax_number']}@{domain}"]
+        with smtplib.SMTP(*daemon["smtp"], timeout=60) as c:
+            assert c.sendmail("alice@example.com", rcpts,
+                              mail("alice@example.com", rcpts, subject="E2E", attachments=[(pdf, "application/pdf", "e2e.pdf")])) == {}
+        got = {}
+        with gevent.Timeout(180, AssertionError(f"missing emails; got {sorted(got)}\n" + "".join(daemon["lines"][-40:]))):
+            while len(got) < 3:
+                _from, rcpt, msg = sink.get(timeout=180)
+                got[(rcpt[0], msg["Subject"])] = msg
+        subjects = sorted(got)
+        assert subjects == sorted([
+            ("alice@example.com", "Fax sent to +12025550123 (1 page)"),
+            ("alice@example.com", f"Fax sent to {boot['fax_number']} (1 page)"),
+            ("inbox@example.com", f"Fax received from {boot['fax_number']} (1 page)"),
+        ]), subjects
+        for msg in got.values():
+            [att] = list(msg.iter_attachments())
+            assert att.get_content_type() == "application/pdf"
+            assert att.get_content().startswith(b"%PDF")
+        with store.transaction() as cur:
+            cur.execute("SELECT s.smtp_code, j.status, j.source FROM smtplog s JOIN jobs j ON j.id = s.job_id")
+            rows = cur.fetchall()
+        assert [(r["smtp_code"], r["status"], r["source"]) for r in rows] == [(250, "completed", "smtp")] * 2
+    finally:
+        store.close()
