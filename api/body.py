@@ -42,10 +42,39 @@ def read_json(req: falcon.Request, *, required: bool = True) -> dict | None:
 
 def parse_json(raw: bytes):
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except (ValueError, RecursionError) as e:
         msg = f"malformed JSON: {e}" if isinstance(e, ValueError) else "malformed JSON: nested too deeply"
         raise KazooError(falcon.HTTP_400, "invalid json", {"message": msg}) from None
+    _check_text(doc)
+    return doc
+
+
+def _check_text(value) -> None:
+    """Refuse what PostgreSQL cannot store: NUL characters and unpaired UTF-16 surrogates
+    (JSON allows both as \\u escapes; text and jsonb columns do not)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not is_storable(v):
+                raise KazooError(falcon.HTTP_400, "invalid json", {
+                    "message": "strings may not contain NUL characters or unpaired surrogates"})
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def is_storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Upload:
@@ -79,7 +108,7 @@ def read_job_request(req: falcon.Request, max_upload_bytes: int) -> tuple[dict, 
                 raise KazooError(falcon.HTTP_413, f"a document is larger than {max_upload_bytes} bytes",
                                  {"document": {"maxLength": {"message": "document too large",
                                                              "target": max_upload_bytes}}})
-            uploads.append(Upload(blob, ctype, part.filename))
+            uploads.append(Upload(blob, ctype, _safe_filename(part.filename)))
     except falcon.MediaMalformedError as e:
         raise KazooError(falcon.HTTP_400, "malformed multipart body",
                          {"message": f"malformed multipart body: {e.description}"}) from None
@@ -88,3 +117,12 @@ def read_job_request(req: falcon.Request, max_upload_bytes: int) -> tuple[dict, 
     if not uploads:
         raise field_error("document", "required", "no document part after the JSON part")
     return data, uploads
+
+
+def _safe_filename(name: str | None) -> str | None:
+    """The upload's own name, without paths or control characters, at most 255 characters."""
+    if not name:
+        return None
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable() and is_storable(c))[:255].strip()
+    return name or None

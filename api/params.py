@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import falcon
 
+from api.body import is_storable
 from api.errors import field_error
 from faxd.models import from_gregorian
 from faxd.store.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
@@ -54,6 +55,8 @@ def list_query(req: falcon.Request) -> ListQuery:
         if key.startswith("filter_") and len(key) > 7:
             if isinstance(value, list):
                 value = value[-1]
+            if not is_storable(value) or len(value) > 1024:
+                raise field_error(key, "format", "not a value that can be searched for")
             filters[key[7:]] = value
     start_key = req.get_param("start_key")
     return ListQuery(
