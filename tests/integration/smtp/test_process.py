@@ -1,0 +1,63 @@
+"""The gateway process on its own: ``faxd smtp`` from the command line, and a database outage."""
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import sys
+
+import gevent
+from gevent import subprocess
+
+from faxd.config import Config
+from faxd.smtp.service import SmtpGatewayService
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
+    env.update(PYTHONPATH=ROOT, **extra)
+    return env
+
+
+def test_faxd_smtp_command_serves_and_stops_on_sigterm(dsn, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "faxd", "smtp", "--listen", "127.0.0.1:0"], cwd=str(tmp_path),
+                            env=_env(FAXD_DATABASE_URL=dsn, FAXD_HOME=str(tmp_path)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with gevent.Timeout(30):
+            host, port = json.loads(proc.stdout.readline())["smtp_listening"]
+        with smtplib.SMTP(host, port, timeout=10) as c:
+            code, banner = c.ehlo()
+            assert code == 250 and c.has_extn("size")
+            c.mail("alice@example.com")
+            assert c.rcpt("12025550123@nobox.fax.localhost")[0] == 550
+    finally:
+        proc.terminate()
+        status = proc.wait(timeout=15)
+    assert status == 0
+
+
+def test_faxd_smtp_without_a_database_says_so(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "faxd", "smtp"], cwd=str(tmp_path), env=_env(FAXD_HOME=str(tmp_path)),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 2
+    assert b"faxd smtp needs a database: set FAXD_DATABASE_URL" in proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+def test_a_database_outage_is_a_temporary_refusal(tmp_path):
+    dead = "postgresql://postgres@127.0.0.1:1/nodb"
+    config = Config.load(path=None, env={}, home=str(tmp_path), database_url=dead, smtp_listen="127.0.0.1:0")
+    service = SmtpGatewayService(config, dead)
+    service.start()
+    try:
+        with smtplib.SMTP(*service.address, timeout=30) as c:
+            c.ehlo()
+            c.mail("alice@example.com")
+            code, text = c.rcpt("12025550123@abc.fax.localhost")
+        assert code == 451 and text.startswith(b"4.3.0 Temporary failure")
+    finally:
+        service.stop_intake()
+        service.stop()
