@@ -150,6 +150,10 @@ def detect_type(data: bytes, declared: str | None = None, filename: str | None =
             f"plain text or an Office document (starts with {data[:8]!r})")
     if not declared_type or declared_type in _GENERIC or declared_type == found:
         return found
+    if found == TEXT and declared_type in ("text/html", "application/xhtml+xml", "text/xml", "application/xml"):
+        raise UnsupportedDocument(f"{declared_type} documents are not supported: send PDF or plain text")
+    if found == TEXT and declared_type.startswith("text/"):
+        return TEXT   # text/csv, text/markdown...: faxed as the text they are
     if found == TEXT and declared_type != TEXT:
         # Text-looking bytes under a binary type: a broken upload or a mislabelled file.
         raise UnsupportedDocument(

@@ -70,3 +70,9 @@ def test_office_containers():
         z.writestr("a.txt", "x")
     with pytest.raises(UnsupportedDocument):
         detect_type(buf.getvalue())
+
+
+def test_other_text_types():
+    assert detect_type(b"a,b\n1,2\n", "text/csv") == "text/plain"
+    with pytest.raises(UnsupportedDocument, match="text/html documents are not supported"):
+        detect_type(b"<html><body>hi</body></html>", "text/html")
