@@ -30,7 +30,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from faxd.spandsp import Control, FaxSession, T38Session, run_pair, run_pair_paced
+from faxd.spandsp import Control, FaxSession, Pacer, PairResult, T38Session, run_pair, run_pair_paced
 from faxd.spandsp.stats import T30Stats
 from faxd.switch.base import Call, FaxOptions, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
@@ -175,6 +175,7 @@ class SoftwareSwitch:
         self._group = gevent.pool.Group()
         self._running = False
         self._scratch = None
+        self._pacer = Pacer()
 
     # --- SwitchBackend
 
@@ -347,7 +348,13 @@ class SoftwareSwitch:
                 inbound.control = control
             if call.hung_up or (inbound is not None and inbound.hung_up):
                 control.cancel()
-            if self.paced:
+            if self.paced and not t38:
+                # Real time on the shared pacer: one C call per 20 ms tick for all paced calls.
+                start = tx.samples
+                self._pacer.add(tx, rx, control).wait()
+                result = PairResult(tx.result(), rx.result() if rx is not None else None,
+                                    (tx.samples - start) / 8000.0, 0.0)
+            elif self.paced:
                 result = run_pair_paced(tx, rx, self.max_call_seconds, control=control)
             else:
                 result = run_pair(tx, rx, self.max_call_seconds, control=control,

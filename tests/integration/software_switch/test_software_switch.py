@@ -250,3 +250,24 @@ def test_two_hundred_calls_do_not_grow_memory(switch, docs):
     run(200)
     grown = _rss_kb() - before
     assert grown < 3000, f"RSS grew by {grown} kB over 200 calls"
+
+
+@pytest.mark.parametrize("t38", ["off", "request"])
+def test_paced_calls_run_in_real_time_and_can_be_cancelled(cfg, docs, t38):
+    sw = SoftwareSwitch(cfg, paced=True)
+    sw.start()
+    try:
+        t = time.monotonic()
+        call = originate(sw, "+15145550000", docs[1], t38=t38)
+        assert isinstance(call.events.get(timeout=5), Answered)
+        gevent.sleep(0.5)
+        # Real time: half a second of line is not even the end of the handshake.
+        assert call.events.empty()
+        call.hangup("ORIGINATOR_CANCEL")
+        out = events_of(call, timeout=10)
+        assert kinds(out) == ["FaxResult", "Hangup"]
+        assert out[0].result_code == 49 and out[0].pages == 0 and out[0].t38 is (t38 == "request")
+        assert out[-1].cause == "ORIGINATOR_CANCEL"
+        assert time.monotonic() - t < 3
+    finally:
+        sw.stop()
