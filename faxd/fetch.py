@@ -68,7 +68,12 @@ def redact(url: str) -> str:
 def request(method: str, url: str, *, headers: dict | None = None, body: bytes | None = None,
             timeout: float = 30.0, max_bytes: int = 8 * 1024 * 1024, allow: tuple[str, ...] = (),
             max_redirects: int = 5) -> Response:
-    """One HTTP request with the address policy, a total deadline, a body limit and redirects."""
+    """One HTTP request with the address policy, a total deadline, a body limit and redirects.
+
+    Redirects are followed up to ``max_redirects`` times (each target checked again); with
+    ``max_redirects=0`` a 3xx answer is returned as it is. Any status is returned: the caller
+    decides what a 404 means.
+    """
     policy = _Policy(allow)
     deadline = time.monotonic() + timeout
     expired = FetchTimeout(f"{method.upper()} {redact(url)} timed out after {timeout:g} s")
@@ -83,8 +88,8 @@ def request(method: str, url: str, *, headers: dict | None = None, body: bytes |
 def _follow(method, url, headers, body, deadline, max_bytes, policy, max_redirects) -> Response:
     for hop in range(max_redirects + 1):
         resp = _one(method, url, headers, body, deadline, max_bytes, policy)
-        if resp.status not in REDIRECTS or "location" not in resp.headers:
-            return resp
+        if resp.status not in REDIRECTS or "location" not in resp.headers or max_redirects == 0:
+            return resp   # max_redirects=0: the caller sees the redirect itself
         if hop == max_redirects:
             raise FetchError(f"{redact(url)} redirected more than {max_redirects} times")
         target = urljoin(url, resp.headers["location"])

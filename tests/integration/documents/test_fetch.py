@@ -116,6 +116,12 @@ def test_too_many_redirects(server):
     assert server.connections == 4
 
 
+def test_redirects_not_followed_when_max_redirects_is_zero(server):
+    server.routes["/go"] = lambda r: (307, {"Location": "/elsewhere"}, b"")
+    resp = fetch.request("POST", server.base + "/go", body=b"{}", allow=ALLOW, max_redirects=0)
+    assert (resp.status, resp.headers["location"], server.connections) == (307, "/elsewhere", 1)
+
+
 def test_slow_url_times_out(server):
     def slow(_r):
         def body():
