@@ -135,6 +135,8 @@ def _classify(status: int, what: str) -> None:
         raise Retry(f"{what} answered HTTP {status}")
     if status == 410:
         raise GiveUp(f"{what} answered HTTP 410 Gone")
+    if 300 <= status < 400:
+        raise GiveUp(f"{what} answered HTTP {status}: redirects are not followed, configure the final URL")
     raise Retry(f"{what} answered HTTP {status}")
 
 
