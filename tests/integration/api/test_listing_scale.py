@@ -20,7 +20,7 @@ def big_account(store):
         c.execute(
             "INSERT INTO jobs (id, account_id, status, to_number, from_number, doc, created, modified) "
             "SELECT md5('big' || g::text), %(a)s, "
-            "  (ARRAY['completed','failed','cancelled','pending'])[1 + g %% 4], '+18884732963', '+18884732963', "
+            "  (ARRAY['completed','failed','cancelled','attaching_files'])[1 + g %% 4], '+18884732963', '+18884732963', "
             "  '{}'::jsonb, now() - g * interval '1 second', now() FROM generate_series(1, %(n)s) g",
             {"a": acct.account_id, "n": ROWS})
         c.execute("ANALYZE jobs")
