@@ -253,3 +253,20 @@ def test_progress_events_reach_webhooks_only(store, config):
         cur.execute("UPDATE jobs SET status = 'pending' WHERE id = %s", (job_id,))
     rows = _queue(store, "outbound_queued", job_id=job_id)
     assert [r["channel"] for r in rows] == ["webhook"]
+
+
+def test_two_notifiers_on_one_database_deliver_each_event_once(store, config, receiver, running):
+    account_id, box = _faxbox(store, {"outbound": {"callback": {"url": receiver.url()}}})
+    job_ids = [_completed_job(store, account_id, box["id"], None) for _ in range(3)]
+    queued = []
+    for job_id in job_ids:
+        for event in ("outbound_queued", "outbound_processing", "outbound_success"):
+            queued += _queue(store, event, job_id=job_id)
+    cfg = _config(config)
+    first, second = running(cfg, store), running(cfg, store)
+    got = [receiver.get()["headers"]["X-Faxd-Event-Id"] for _ in queued]
+    assert sorted(got) == sorted(r["event_id"] for r in queued)
+    first.drain(5)
+    second.drain(5)
+    assert receiver.requests.empty()
+    assert {_row(store, r["id"])["status"] for r in queued} == {"delivered"}

@@ -249,3 +249,20 @@ def test_starttls_when_a_certificate_is_configured(env, tmp_path):
     finally:
         service.stop_intake()
         service.stop()
+
+
+def test_garbage_instead_of_a_mail_is_refused_cleanly(env):
+    junk = b"\r\n".join(os.urandom(60).replace(b"\r", b"").replace(b"\n", b"") for _ in range(200))
+    code, text = _data_refused(env, "alice@example.com", _box_address(env), junk)
+    assert code == 554 and text.startswith("5.6.1")
+
+
+def test_a_mime_bomb_of_empty_parts_is_refused_cleanly(env):
+    parts = "".join(f"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=p{i}.pdf\r\n\r\n\r\n"
+                    for i in range(300))
+    raw = ("From: alice@example.com\r\nSubject: bomb\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n").encode()
+    code, text = _data_refused(env, "alice@example.com", _box_address(env), raw)
+    assert code == 554 and text.startswith("5.6.1 No usable attachment")
+    log = _last_log(env)
+    assert len(log["attachments"]) == 300 and all(a["error"] == "empty attachment" for a in log["attachments"])
