@@ -170,7 +170,9 @@ class Node:
                 call.lost = True
                 call.events.put(ev.SwitchLost(call.call_id))
         if any(c.lost for c in self.calls.values()):
-            self._group.spawn_later(self._reconcile_timeout, self._expire_lost, self.connects)
+            timer = gevent.Greenlet(self._expire_lost, self.connects)
+            self._group.add(timer)
+            timer.start_later(self._reconcile_timeout)
         self._closed.set()
 
     def _expire_lost(self, connects: int) -> None:
@@ -303,6 +305,7 @@ class InboundCall(Call):
             raise ProtocolError("connect reply without Unique-ID")
         self.translator = CallTranslator(self.call_id)
         self.translator.created = True
+        self.translator.ringing = True     # an inbound call rings at our end: no Ringing event
         self.to_number = h.get("Caller-Destination-Number") or h.get("variable_destination_number", "")
         self.from_number = h.get("Caller-Caller-ID-Number", "")
         self.from_name = h.get("Caller-Caller-ID-Name", "")

@@ -59,6 +59,7 @@ Q850 = {"USER_BUSY": "17", "NO_ANSWER": "19", "CALL_REJECTED": "21", "NO_ROUTE_D
         "NORMAL_TEMPORARY_FAILURE": "41", "UNALLOCATED_NUMBER": "1", "INCOMPATIBLE_DESTINATION": "88"}
 CHANNEL_NAME_HEADERS = ("Channel-Name", "Caller-Channel-Name", "variable_channel_name", "Other-Leg-Channel-Name")
 _TIME_HEADERS = re.compile(r"^(Caller-.*-Time|variable_.*_uepoch)$")
+_FAX_INPUTS = {"ident", "header", "use_ecm", "disable_v17", "enable_t38", "enable_t38_request", "timezone"}
 _PAGE = ("spandsp::txfaxpageresult", "spandsp::rxfaxpageresult")
 
 
@@ -129,6 +130,7 @@ class Session:
         self.myevents = False
         self.linger: int | None = None
         self.closed = False
+        self.killing = False
         self._queue: collections.deque[bytes] = collections.deque()
         self._wake = gevent.event.Event()
         self._held = 0
@@ -145,16 +147,17 @@ class Session:
             self._wake.set()
 
     def offer(self, headers: list[tuple[str, str]], hmap: dict, body: str) -> None:
-        if self.closed or not self.authed or not self.wants(hmap):
+        if self.closed or self.killing or not self.authed or not self.wants(hmap):
             return
         if len(self._queue) >= self.emu.queue_limit:
             self.lost += 1
             self.lost_total += 1
             if self.lost >= self.emu.lost_limit:
+                self.killing = True
                 self._queue.clear()
                 self._queue.append(notice("killed listener because of lost events\n"))
                 self._wake.set()
-                self.emu.group.spawn(self._close_after_flush)
+                self.emu.group.spawn(self._kill_slow)
             return
         self.lost = 0
         self.write(frame_event(headers, body, self.fmt))
@@ -188,6 +191,12 @@ class Session:
             pass
         finally:
             self._close_now()
+
+    def _kill_slow(self) -> None:
+        """A consumer that does not read: give the notice a moment, then close regardless."""
+        self._close_after_flush()
+        self.closed_event.wait(1.0)
+        self._close_now()
 
     def _close_after_flush(self) -> None:
         self._queue.append(None)
@@ -602,6 +611,8 @@ class EmuCall:
                 if v.isdigit() and v != "0":
                     v = str(int(v) - start_us + self._start_us)
             elif not skip_fax_values and (k.startswith("fax-") or k.startswith("variable_fax_")):
+                if k[:13] == "variable_fax_" and k[13:] not in _FAX_INPUTS and self.fax.get(e.role) is None:
+                    continue    # mod_spandsp never ran on this leg: none of its output variables exist
                 name = k if k.startswith("fax-") else "fax-" + k[13:].replace("_", "-")
                 if name in state:
                     v = state[name]
@@ -717,7 +728,8 @@ class EmuCall:
                 rx.station_id = self.emu.receiver_ident
         t38 = rx_vars is not None and self._t38(rx_vars)
         if self.emu.dsp:
-            a, b = run_fax(tx, rx, t38=t38, hangup_after_pages=hangup_after, max_seconds=self.emu.max_fax_seconds)
+            self.fax = {"a": None, "b": None}
+            a, b = self.emu.run_fax(tx, rx, t38=t38, hangup_after_pages=hangup_after)
             self.fax = {"a": a, "b": b}
 
     missing_file = False
@@ -1081,6 +1093,7 @@ class ESLEmulator:
         self.accepting = True
         self._subscribed = gevent.event.Event()
         self._server: gevent.server.StreamServer | None = None
+        self._dsp: dict = {}
         self.connections = 0
 
     # -- lifecycle
@@ -1090,7 +1103,21 @@ class ESLEmulator:
         self._server.start()
         return self
 
+    def run_fax(self, tx: FaxSide, rx: FaxSide | None, **kw):
+        """T.30 in a greenlet of its own: a killed call never frees spandsp state under the DSP thread."""
+        from faxd.spandsp import Control
+        control = Control()
+        g = gevent.spawn(run_fax, tx, rx, max_seconds=self.max_fax_seconds, control=control, **kw)
+        self._dsp[g] = control
+        try:
+            return g.get()
+        finally:
+            self._dsp.pop(g, None)
+
     def stop(self) -> None:
+        for g, control in list(self._dsp.items()):
+            control.cancel()
+        gevent.joinall(list(self._dsp), timeout=10)
         if self._server is not None:
             self._server.stop(timeout=1)
         for s in list(self.sessions):

@@ -89,7 +89,7 @@ def timeline(session, sending: bool) -> Timeline:
 
 
 def run_fax(tx: FaxSide, rx: FaxSide | None, *, t38: bool, hangup_after_pages: int = 0,
-            max_seconds: float = 300.0) -> tuple[Timeline, Timeline | None]:
+            max_seconds: float = 300.0, control=None) -> tuple[Timeline, Timeline | None]:
     """Send ``tx.path`` to ``rx`` (None: a far end that answers but never speaks T.30)."""
     from faxd.spandsp import FaxSession, T38Session, run_pair
     if t38:
@@ -104,7 +104,7 @@ def run_fax(tx: FaxSide, rx: FaxSide | None, *, t38: bool, hangup_after_pages: i
         a.set_tx_file(tx.path)
         if b is not None:
             b.set_rx_file(rx.path)
-        run_pair(a, b, max_seconds=max_seconds, hangup_after_pages=hangup_after_pages)
+        run_pair(a, b, max_seconds=max_seconds, hangup_after_pages=hangup_after_pages, control=control)
         return timeline(a, True), (timeline(b, False) if b is not None else None)
     finally:
         a.close()

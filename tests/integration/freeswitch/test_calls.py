@@ -1,0 +1,224 @@
+"""faxd's FreeSWITCH backend against the ESL emulator: real T.30 between the two legs."""
+import glob
+import os
+import uuid
+
+import gevent
+import pytest
+
+from faxd.switch import events as ev
+from faxd.switch.base import FaxOptions, OriginateRequest
+
+from .conftest import collect, only, tiff_pages
+
+
+def request(doc, to="4930987654", **opts):
+    return OriginateRequest(call_id=str(uuid.uuid4()), job_id="job-" + uuid.uuid4().hex[:8], to_number=to,
+                            from_number="+4930123456", from_name="ACME Fax", tiff_path=doc,
+                            options=FaxOptions(station_id="+4930123456", header="ACME Corp", **opts))
+
+
+def test_send_audio_fax(emulator, backend, docs):
+    emu = emulator(routes={"*": "receive"})
+    be = backend(emu)
+    assert be.wait_connected(5)
+    assert be.status() == [{"name": f"freeswitch 127.0.0.1:{emu.address[1]}", "connected": True, "calls": 0}]
+    req = request(docs["3p"])
+    call = be.originate(req)
+    assert call.call_id == req.call_id
+    events = collect(call)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["Answered", "Negotiated", "PageDone", "PageDone", "PageDone", "FaxResult", "Hangup"]
+    r = only(events, ev.FaxResult)
+    assert (r.success, r.result_code, r.result_text, r.pages, r.pages_total) == (True, 0, "OK", 3, 3)
+    assert (r.bit_rate, r.ecm, r.t38, r.remote_station_id, r.resolution) == (14400, True, False, "FS-RECEIVER", "204x196")
+    assert events[-1] == ev.Hangup(req.call_id, "NORMAL_CLEARING", 16)
+    # The far end really received the pages.
+    (received,) = glob.glob(os.path.join(emu.spool, "rxfax-*.tif"))
+    assert tiff_pages(received) == 3
+    # The originate carried our channel variables.
+    v = emu.calls[0].o["variables"]
+    assert v["origination_uuid"] == req.call_id and v["fax_ident"] == "%2B4930123456"
+    assert v["ignore_early_media"] == "true" and v["originate_timeout"] == "60"
+
+
+def test_send_t38_fax(emulator, backend, docs):
+    emu = emulator(routes={"*": "receive"})
+    be = backend(emu)
+    events = collect(be.originate(request(docs["3p"], t38="request")))
+    r = only(events, ev.FaxResult)
+    assert r.success and r.t38 and r.pages == 3
+    assert only(events, ev.Negotiated).t38
+
+
+def test_ecm_off_and_v17_off_reach_spandsp(emulator, backend, docs):
+    emu = emulator(routes={"*": "receive"})
+    be = backend(emu)
+    r = only(collect(be.originate(request(docs["1p"], ecm=False, v17=False, t38="off"))), ev.FaxResult)
+    assert r.success and not r.ecm and r.bit_rate == 9600 and not r.t38
+
+
+def test_receive_through_the_outbound_socket(emulator, backend, docs, rx_dir):
+    emu = emulator(routes={"+12025550100": "socket"})
+    be = backend(emu)
+    received = []
+
+    def reception(call):
+        assert (call.direction, call.to_number, call.from_number) == ("inbound", "+12025550100", "+4930123456")
+        call.answer()
+        path = str(rx_dir / f"{call.call_id}.tif")
+        call.receive_fax(path, FaxOptions(station_id="FAXD-INBOX", t38="accept"))
+        received.append((path, collect(call)))
+    be.on_incoming_call(reception)
+    sender = collect(be.originate(request(docs["3p"], to="+12025550100")))
+    tx = only(sender, ev.FaxResult)
+    assert tx.success and tx.pages == 3 and tx.remote_station_id == "FAXD-INBOX"
+    with gevent.Timeout(10):
+        while not received:
+            gevent.sleep(0.01)
+    path, events = received[0]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["Answered", "Negotiated", "PageDone", "PageDone", "PageDone", "FaxResult", "Hangup"]
+    rx = only(events, ev.FaxResult)
+    assert rx.success and rx.pages == 3 and rx.remote_station_id == "+4930123456" and rx.bit_rate == 14400
+    assert [p.pages for p in events if isinstance(p, ev.PageDone)] == [1, 2, 3]
+    assert tiff_pages(path) == 3
+    # The emulated caller saw faxd's station id as the receiver's.
+    assert emu.calls[0].rx_vars["fax_ident"] == "FAXD-INBOX"
+
+
+def test_inbound_call_rejected_by_the_handler(emulator, backend, docs):
+    emu = emulator(routes={"+12025550199": "socket"})
+    be = backend(emu)
+    be.on_incoming_call(lambda call: call.reject("CALL_REJECTED"))
+    events = collect(be.originate(request(docs["1p"], to="+12025550199")))
+    assert not any(isinstance(e, (ev.Answered, ev.FaxResult)) for e in events)
+    assert events[-1].cause == "CALL_REJECTED"
+
+
+@pytest.mark.parametrize("route,cause,code,pages", [
+    ("busy", "USER_BUSY", None, 0),
+    ("reject:CALL_REJECTED", "CALL_REJECTED", None, 0),
+    ("no_answer", "NO_ANSWER", None, 0),
+    ("unrouted", "NO_ROUTE_DESTINATION", None, 0),
+    ("no_fax", "NORMAL_CLEARING", 2, 0),
+    ("hangup_after:1", "NORMAL_CLEARING", 49, 1),
+])
+def test_injected_failures(emulator, backend, docs, route, cause, code, pages):
+    emu = emulator(routes={"5550000": route})
+    be = backend(emu)
+    events = collect(be.originate(request(docs["3p"], to="5550000")))
+    assert events[-1].cause == cause
+    results = [e for e in events if isinstance(e, ev.FaxResult)]
+    if code is None:
+        assert results == [] and not any(isinstance(e, ev.Answered) for e in events)
+        return
+    (r,) = results
+    assert (r.success, r.result_code, r.pages) == (False, code, pages)
+    assert r.result_text == {2: "Timed out waiting for initial communication",
+                             49: "The call dropped prematurely"}[code]
+
+
+def test_missing_result_event_falls_back_to_channel_variables(emulator, backend, docs):
+    emu = emulator(routes={"*": "no_result"})
+    be = backend(emu)
+    events = collect(be.originate(request(docs["3p"])))
+    r = only(events, ev.FaxResult)
+    assert r.success and r.pages == 3 and r.bit_rate == 14400
+    assert [type(e).__name__ for e in events][-2:] == ["FaxResult", "Hangup"]
+
+
+def test_missing_file_fails_without_t30(emulator, backend, docs, tmp_path):
+    emu = emulator(routes={"*": "receive"})
+    be = backend(emu)
+    events = collect(be.originate(request(str(tmp_path / "nonexistent.tif"))))
+    assert not any(isinstance(e, (ev.Negotiated, ev.FaxResult)) for e in events)
+    assert events[-1].detail == "Cannot send non-existant fax file"
+
+
+def test_connection_dropped_mid_call_resumes_after_reconnect(emulator, backend, docs):
+    emu = emulator(routes={"*": "drop_esl:1"})
+    be = backend(emu)
+    assert be.wait_connected(5)
+    events = collect(be.originate(request(docs["3p"])))
+    kinds = [type(e).__name__ for e in events]
+    # Events in flight when the TCP connection broke are lost (as on a real network); the call is not.
+    assert kinds.count("SwitchLost") == 1 and kinds.index("SwitchLost") > kinds.index("Negotiated")
+    assert [e.pages for e in events if isinstance(e, ev.PageDone)][-1] == 3
+    r = only(events, ev.FaxResult)
+    assert r.success and r.pages == 3
+    assert events[-1].cause == "NORMAL_CLEARING"
+    assert be.nodes[0].connects == 2 and emu.connections == 2
+
+
+def test_call_gone_while_disconnected_ends_as_switch_lost(emulator, backend, docs):
+    emu = emulator(routes={"*": "drop_esl_gone:1"})
+    be = backend(emu)
+    events = collect(be.originate(request(docs["3p"])))
+    assert isinstance(events[-2], ev.SwitchLost)
+    assert events[-1].cause == "SWITCH_LOST" and "ended while" in events[-1].detail
+
+
+def test_cancel_with_uuid_kill(emulator, backend, docs):
+    emu = emulator(routes={"*": "no_answer"}, pace=0.2)
+    be = backend(emu)
+    call = be.originate(request(docs["1p"]))
+    with gevent.Timeout(10):
+        assert isinstance(call.events.get(), ev.Ringing)
+    call.hangup("ORIGINATOR_CANCEL")
+    events = collect(call)
+    assert events[-1].cause == "ORIGINATOR_CANCEL"
+    assert not any(isinstance(e, ev.FaxResult) for e in events)
+
+
+def test_wrong_password_is_reported_and_no_call_is_placed(emulator, backend, docs):
+    emu = emulator()
+    be = backend(emu, password="wrong", connect_wait=0.3)
+    with gevent.Timeout(5):
+        while not be.nodes[0].last_error:
+            gevent.sleep(0.01)
+    assert "refused the password: -ERR invalid" in be.nodes[0].last_error
+    assert be.status()[0]["connected"] is False
+    events = collect(be.originate(request(docs["1p"])))
+    assert [type(e).__name__ for e in events] == ["Hangup"]
+    assert events[0].cause == "NORMAL_TEMPORARY_FAILURE" and "no FreeSWITCH connected" in events[0].detail
+
+
+def test_restart_reattaches_with_find_call(emulator, backend, docs):
+    emu = emulator(routes={"*": "receive"}, pace=0.05)
+    first = backend(emu)
+    req = request(docs["1p"])
+    call = first.originate(req)
+    with gevent.Timeout(10):
+        while not isinstance(call.events.get(), ev.Answered):
+            pass
+    first.stop()                                     # faxd goes away mid-call
+    second = backend(emu)
+    assert second.wait_connected(5)
+    again = second.find_call(req.call_id)
+    assert again is not None and again.call_id == req.call_id
+    assert second.find_call(str(uuid.uuid4())) is None
+    events = collect(again)
+    assert only(events, ev.FaxResult).success
+    assert events[-1].cause == "NORMAL_CLEARING"
+
+
+def test_a_stalled_client_is_cut_off_and_does_not_block_faxd(emulator, backend, docs):
+    emu = emulator(routes={"*": "receive"}, queue_limit=500, lost_limit=100)
+    be = backend(emu)
+    import socket
+    stalled = socket.create_connection(emu.address)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(b"auth ClueCon\n\nevent plain ALL\n\n")   # and never reads again
+    calls = [be.originate(request(docs["1p"], t38="request")) for _ in range(30)]
+    for c in calls:
+        assert only(collect(c), ev.FaxResult).success
+    slow = [s for s in list(emu.sessions) if s.all]
+    assert slow == []                                 # the stalled listener was killed
+    assert be.nodes[0].connects == 1                  # faxd's own connection never was
+    stalled.settimeout(5)
+    data = b""
+    while len(data) < 100:
+        data += stalled.recv(100)
+    stalled.close()
+    assert data.startswith(b"Content-Type: auth/request\n\nContent-Type: command/reply\nReply-Text: +OK accepted\n\n")
