@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from struct import error as struct_error
 
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
@@ -48,14 +49,12 @@ def image_pages(data: bytes, content_type: str, geometry: Geometry, max_pages: i
         raise DocumentTooLarge("the image has too many pixels (decompression bomb)") from None
     except UnidentifiedImageError:
         raise DocumentError(f"the {_name(content_type)} cannot be read: the file is damaged") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct_error) as e:
+    except MemoryError:
+        raise DocumentTooLarge("the image needs more memory than this server allows") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error, KeyError, IndexError, TypeError,
+            ZeroDivisionError) as e:
+        # Pillow's decoders answer malformed files with any of these.
         raise DocumentError(f"the {_name(content_type)} cannot be read: {e}") from None
-
-
-try:
-    from struct import error as struct_error
-except ImportError:  # pragma: no cover
-    struct_error = ValueError
 
 
 def _name(content_type: str) -> str:
