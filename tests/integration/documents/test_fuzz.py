@@ -62,3 +62,29 @@ def test_tiff_parser_never_crashes(data):
         tiff.pages(b"II*\x00" + data)
     except DocumentError:
         pass
+
+
+PDF_SEED = corpus.pdf(2, lines=5)
+
+
+@st.composite
+def mutated_pdf(draw):
+    data = bytearray(PDF_SEED)
+    for _ in range(draw(st.integers(1, 8))):
+        pos = draw(st.integers(0, len(data) - 1))
+        data[pos] = draw(st.sampled_from(b"0123456789 /<>[]()RobjendstreamxrefEOF\n\x00\xff"))
+    return bytes(data)
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "25")), deadline=None,
+          derandomize="FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=mutated_pdf())
+def test_mutated_pdfs(pipeline, data):
+    p, work = pipeline
+    try:
+        doc = p.convert([(data, "application/pdf")])
+        assert 1 <= doc.pages <= 2
+    except DocumentError as e:
+        assert str(e)
+    assert list(work.iterdir()) == []
