@@ -26,6 +26,10 @@ from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
 logger = logging.getLogger(__name__)
 
 
+# Seconds between two writes of a call's live progress.
+PROGRESS_INTERVAL = 0.5
+
+
 class StageTimeout(Exception):
     def __init__(self, stage: Stage):
         super().__init__(f"timed out in stage {stage.value}")
@@ -103,6 +107,8 @@ class Transmission:
         self._spool_file: str | None = None
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
         self._wake = gevent.queue.Queue()
+        self._last_write = 0.0
+        self._flush: gevent.Greenlet | None = None
 
     # --- control from the dispatcher
 
@@ -147,6 +153,8 @@ class Transmission:
             raise
         finally:
             renewer.kill(block=False)
+            if self._flush is not None:
+                self._flush.kill(block=False)
             self._remove_spool()
             if self._aborted and not self._lost:
                 self._return_to_queue()
@@ -252,13 +260,28 @@ class Transmission:
             self.log.exception("hangup after timeout failed")
 
     def _set_progress(self, stage: Stage, text: str, write: bool = True) -> None:
+        """Update the live progress; written at most every PROGRESS_INTERVAL seconds.
+
+        A real fax takes seconds per page, so every page shows; a burst of events (an
+        unpaced software call) costs one write instead of one per event.
+        """
         self._stage = stage
         self._progress.update(stage=stage.value, text=text)
-        if write:
-            try:
-                self._e.store.record_progress(self.job_id, self._e.node, self.attempt, dict(self._progress))
-            except StoreError as e:
-                self.log.warning("progress not recorded: %s", e)
+        if not write:
+            return
+        now = time.monotonic()
+        if now - self._last_write >= PROGRESS_INTERVAL:
+            self._write_progress()
+        elif self._flush is None:
+            self._flush = gevent.spawn_later(PROGRESS_INTERVAL - (now - self._last_write), self._write_progress)
+
+    def _write_progress(self) -> None:
+        self._flush = None
+        self._last_write = time.monotonic()
+        try:
+            self._e.store.record_progress(self.job_id, self._e.node, self.attempt, dict(self._progress))
+        except StoreError as e:
+            self.log.warning("progress not recorded: %s", e)
 
     def _renew_lease(self) -> None:
         lease = self._e.config.lease_seconds

@@ -166,3 +166,6 @@ RETURNING id;
 -- forget_dead_incoming --
 -- Calls whose receiving node died: not live any more.
 DELETE FROM incoming_calls WHERE lease_expires < now() - interval '1 minute';
+
+-- count_final_jobs --
+SELECT count(*) AS n FROM jobs WHERE account_id = %(account_id)s AND status IN ('completed', 'failed', 'cancelled');

@@ -92,7 +92,12 @@ def test_cancel_hangs_up_a_call_in_progress(config, store):
         job_id = store.enqueue_job(acct.account_id, _fax(_number("no_answer")),
                                    documents=[(TEXT, "text/plain", "a.txt")])["id"]
         api.wait(job_id, statuses=("processing",))
-        gevent.sleep(0.3)  # let the call start ringing
+        with gevent.Timeout(10):
+            while True:  # live progress: the call is ringing
+                live = api.call("GET", f"/faxes/outgoing/{job_id}").json()["data"]
+                if live["progress"]["stage"] == "originate" and live["progress"]["text"] == "Dialling":
+                    break
+                gevent.sleep(0.05)
         r = api.call("DELETE", f"/faxes/outgoing/{job_id}")
         assert r.status_code in (200, 202), r.text
         job = api.wait(job_id, timeout=15)
