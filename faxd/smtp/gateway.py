@@ -221,6 +221,12 @@ class Gateway:
             self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
                          translated_number=e164)
             return reply
+        if not (faxbox.get("caller_id") or faxbox.get("numbers")):
+            reply = Reply(550, "5.7.0 This faxbox has no caller ID to send from: set its caller_id "
+                               "or give it a number", "faxbox_without_caller_id")
+            self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
+                         translated_number=e164)
+            return reply
         return Recipient(rcpt_to=rcpt_to, faxbox=faxbox, original_number=local, translated_number=e164)
 
     # --- DATA
@@ -295,7 +301,7 @@ class Gateway:
         """The job as if posted to the API: destination, faxbox identity, subject, receipt to the sender."""
         fb = r.faxbox
         numbers = list(fb.get("numbers") or [])
-        from_number = fb.get("caller_id") or (numbers[0] if numbers else None) or r.translated_number
+        from_number = fb.get("caller_id") or numbers[0]  # check_recipient refuses a faxbox with neither
         doc: dict[str, Any] = {
             "to_number": r.translated_number,
             "from_number": from_number,

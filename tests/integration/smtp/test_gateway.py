@@ -266,3 +266,13 @@ def test_a_mime_bomb_of_empty_parts_is_refused_cleanly(env):
     assert code == 554 and text.startswith("5.6.1 No usable attachment")
     log = _last_log(env)
     assert len(log["attachments"]) == 300 and all(a["error"] == "empty attachment" for a in log["attachments"])
+
+
+def test_a_faxbox_without_caller_id_or_number_cannot_send(env):
+    bare = env["store"].create_faxbox(env["account_id"], {"name": "bare", "smtp_permission_list": ["alice@example.com"]},
+                                      DOMAIN)
+    with _client(env) as c:
+        c.mail("alice@example.com")
+        code, text = c.rcpt("12025550123@" + bare["smtp_email_address"])
+    assert code == 550 and b"5.7.0 This faxbox has no caller ID" in text
+    assert _last_log(env)["errors"][0].startswith("faxbox_without_caller_id: ")
