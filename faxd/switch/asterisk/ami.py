@@ -149,8 +149,7 @@ def encode_action(action: str, headers: Iterable[tuple[str, str]] = (), action_i
 def parse_block(block: bytes) -> Message:
     """One message without its closing empty line."""
     headers = []
-    for raw in block.split(b"\r\n"):
-        line = raw.decode("utf-8", "replace")
+    for line in block.decode("utf-8", "replace").split("\r\n"):
         key, sep, value = line.partition(":")
         if not sep or not key or key != key.strip():
             raise ProtocolError(f"not an AMI header line: {line[:80]!r}")
@@ -168,32 +167,35 @@ class FrameParser:
         self.banner: str | None = None if expect_banner else ""
 
     def feed(self, data: bytes) -> Iterator[Message | str]:
-        """Yields the banner (a str) once, then Messages."""
-        self._buf += data
+        """Yields the banner (a str) once, then Messages. Consume the iterator fully."""
+        buf = self._buf + data if self._buf else data
+        pos = 0
         if self.banner is None:
-            end = self._buf.find(b"\r\n")
+            end = buf.find(b"\r\n")
             if end < 0:
-                if len(self._buf) > 1024:
+                if len(buf) > 1024:
                     raise ProtocolError("no AMI banner")
+                self._buf = buf
                 return
-            line = self._buf[:end].decode("utf-8", "replace")
-            self._buf = self._buf[end + 2:]
+            line = buf[:end].decode("utf-8", "replace")
             if not line.startswith(BANNER_PREFIX):
                 raise ProtocolError(f"not an AMI banner: {line[:80]!r}")
             self.banner = line
+            pos = end + 2
             yield line
         while True:
-            end = self._buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", pos)
             if end < 0:
-                if len(self._buf) > MAX_MESSAGE:
-                    raise ProtocolError("AMI message too large")
-                return
-            block = self._buf[:end]
-            self._buf = self._buf[end + 4:]
+                break
+            block = buf[pos:end]
+            pos = end + 4
             # Blank lines between messages (never sent by Asterisk) are skipped, not fatal.
             block = block.lstrip(b"\r\n")
             if block:
                 yield parse_block(block)
+        self._buf = buf[pos:]
+        if len(self._buf) > MAX_MESSAGE:
+            raise ProtocolError("AMI message too large")
 
 
 def parse_stream(data: bytes, expect_banner: bool = True) -> tuple[str, list[Message]]:

@@ -82,14 +82,28 @@ class AsteriskCall(Call):
 
     # -- inbound decisions (run in the reception's greenlet)
 
+    # A failed action is not raised: the channel is gone (its Hangup is on ``events``) or the
+    # connection dropped (SwitchLost, then the call comes back or ends with SWITCH_LOST); if
+    # Asterisk refused it, the dialplan's own deadline hangs the call up (cause 41).
+
     def answer(self) -> None:
-        self._backend._action(self.link, "Redirect", commands.redirect(self.channel_name, "answer"))
+        self._control("Redirect", commands.redirect(self.channel_name, "answer"))
 
     def receive_fax(self, tiff_path: str, options: FaxOptions) -> None:
         self.state.ecm_requested = options.ecm
         for headers in commands.receive_setup(self.channel_name, tiff_path, options):
-            self._backend._action(self.link, "Setvar", headers)
-        self._backend._action(self.link, "Redirect", commands.redirect(self.channel_name, "receive"))
+            if not self._control("Setvar", headers):
+                return
+        self._control("Redirect", commands.redirect(self.channel_name, "receive"))
+
+    def _control(self, action: str, headers) -> bool:
+        try:
+            self._backend._action(self.link, action, headers)
+            return True
+        except AMIError as e:
+            log = logger.info if self.state.hung_up or self.done else logger.error
+            log("call %s: %s failed: %s", self.call_id, action, e)
+            return False
 
     def reject(self, cause: str = "CALL_REJECTED") -> None:
         self.hangup(cause)

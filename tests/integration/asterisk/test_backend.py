@@ -225,11 +225,14 @@ def test_unknown_number_is_rejected(backend, emulator):
     assert kinds(calls[0].log) == ["Hangup"] and calls[0].log[0].cause == "CALL_REJECTED"
 
 
-def test_caller_hangs_up_before_faxd_decides(backend, emulator):
+def test_caller_hangs_up_before_faxd_decides(backend, emulator, tmp_path):
     calls = []
 
     def handler(call):
         calls.append(call)
+        # Too late: neither raises, the Hangup is on the queue.
+        call.answer()
+        call.receive_fax(str(tmp_path / "never.tif"), FaxOptions())
         call.log = collect(call)
     backend.on_incoming_call(handler)
     emulator.incoming_call("+12025550100", hangup_before_decision=True).done.get(timeout=10)
