@@ -296,8 +296,9 @@ class Session:
 
     def cmd_event(self, rest, headers, body):
         words = rest.split()
+        fmt = self.fmt
         if words and words[0].lower() in ("plain", "json", "xml"):
-            self.fmt = "json" if words[0].lower() == "json" else "plain"
+            fmt = "json" if words[0].lower() == "json" else "plain"
             words = words[1:]
         known = False
         custom = False
@@ -319,6 +320,7 @@ class Session:
         if not known:
             self.write(reply("-ERR no keywords supplied"))
         else:
+            self.fmt = fmt
             self.write(reply(f"+OK event listener enabled {self.fmt}"))
 
     def cmd_nixevent(self, rest, headers, body):
@@ -510,7 +512,9 @@ def parse_originate(arg: str) -> dict:
         app, app_arg = m.group(1), m.group(2)
     elif rest.startswith("&"):
         app = rest[1:].split()[0]
-    number = target.rsplit("/", 1)[-1].split("@", 1)[0]
+    parts = target.split("/")
+    # loopback/<number>[/<context>[/<dialplan>]]; sofia/gateway/<gw>/<number>; sofia/<profile>/<number>@host
+    number = parts[1] if parts[0] == "loopback" and len(parts) > 1 else parts[-1].split("@", 1)[0]
     return {"variables": variables, "target": target, "app": app, "app_arg": app_arg, "number": number}
 
 
@@ -715,7 +719,8 @@ class EmuCall:
         callee = receiver_vars.get("fax_enable_t38", "true") != "false"
         return caller and callee and self.emu.t38
 
-    def _run_fax(self, rx_vars: dict | None, rx_path: str | None, hangup_after: int = 0) -> None:
+    def _run_fax(self, rx_vars: dict | None, rx_path: str | None, hangup_after: int = 0,
+                 max_seconds: float | None = None) -> None:
         tx = self._tx_side()
         if not os.path.exists(tx.path):
             self.fax = {"a": None, "b": None}
@@ -729,7 +734,8 @@ class EmuCall:
         t38 = rx_vars is not None and self._t38(rx_vars)
         if self.emu.dsp:
             self.fax = {"a": None, "b": None}
-            a, b = self.emu.run_fax(tx, rx, t38=t38, hangup_after_pages=hangup_after)
+            a, b = self.emu.run_fax(tx, rx, t38=t38, hangup_after_pages=hangup_after,
+                                    max_seconds=max_seconds or self.emu.max_fax_seconds)
             self.fax = {"a": a, "b": b}
 
     missing_file = False
@@ -750,6 +756,11 @@ class EmuCall:
                 opts["wait_reconnect"] = flow == "drop_esl"
             opts["fax"] = "receive"
             return entries, None, opts
+        if flow == "hangup_after" and int(param or 0) == 0:
+            # The far end answers and hangs up before any fax tone (telephony reference 4.1 case 2).
+            script = recording.load("remote_hangup")
+            opts["fax"] = "dropped_line"
+            return [(script, e) for e in script.entries], None, opts
         if flow == "hangup_after":
             k = int(param or 1)
             audio = recording.load("audio")
@@ -816,6 +827,8 @@ class EmuCall:
             self._run_fax({}, self.rx_path, opts.get("hangup_after", 0))
         elif opts.get("fax") == "silent":
             self._run_fax(None, None)
+        elif opts.get("fax") == "dropped_line":
+            self._run_fax(None, None, max_seconds=4.0)
         if self.missing_file:
             entries = self._missing_file(entries)
         else:
@@ -929,8 +942,9 @@ class EmuCall:
         ents = script.entries
         park = next(i for i, e in enumerate(ents) if e.role == "b" and e.name == "CHANNEL_PARK")
         segments = self._segments(ents, park + 1)
-        for e in ents[:park + 1]:
+        for e in ents[:park]:
             self.emit(script, e)
+        parked = False
         target = self.emu.socket_target
         if len(self.route.split(":")) == 3:
             _, host, port = self.route.split(":")
@@ -950,6 +964,10 @@ class EmuCall:
                 cmd = self.commands.get(timeout=self.emu.socket_timeout)
             except gevent.queue.Empty:
                 cmd = {"call-command": "hangup", "hangup-cause": "RECOVERY_ON_TIMER_EXPIRE"}
+            if not parked:
+                # async mode parks the channel once the socket is up; faxd sees it after myevents.
+                parked = True
+                self.emit(script, ents[park])
             kind = cmd.get("call-command", "execute")
             if kind == "hangup" or (kind == "execute" and cmd.get("execute-app-name") == "hangup"):
                 cause = cmd.get("hangup-cause") or cmd.get("execute-app-arg") or "NORMAL_CLEARING"
@@ -975,6 +993,8 @@ class EmuCall:
                 self.rx_vars[k] = val
                 self._maps.clear()
                 self._emit_generic(script, segments["set"], arg)
+            elif app in segments and app != "hangup":
+                self._emit_segment(script, segments[app], page_index)
             else:
                 self._emit_generic(script, segments["set"], arg, app)
         # After the hangup: wait for faxd's "exit" (linger) or its close.
@@ -1020,9 +1040,10 @@ class EmuCall:
                 elif k == "Application-Data":
                     v = arg
                 out.append((k, v))
-            if app == "set" and "=" in arg:
+            if app == "set" and "=" in arg and e.name == "CHANNEL_EXECUTE_COMPLETE":
                 name, _, val = arg.partition("=")
-                out.append((f"variable_{name}", val))
+                if not any(k == f"variable_{name}" for k, _ in out):
+                    out.append((f"variable_{name}", val))
             hmap = {}
             for k, v in out:
                 hmap.setdefault(k, v)
@@ -1069,7 +1090,7 @@ class ESLEmulator:
                  hostname: str = "vm"):
         self.password = password
         self._bind = (host, port)
-        self.routes = dict(routes or {"*": "receive"})
+        self.routes = dict(routes if routes is not None else {"*": "receive"})
         self.socket_target = socket_target
         self.spool = spool or os.path.join(os.environ.get("TMPDIR", "/tmp"), "faxd-esl-emulator")
         os.makedirs(self.spool, exist_ok=True)
@@ -1107,7 +1128,7 @@ class ESLEmulator:
         """T.30 in a greenlet of its own: a killed call never frees spandsp state under the DSP thread."""
         from faxd.spandsp import Control
         control = Control()
-        g = gevent.spawn(run_fax, tx, rx, max_seconds=self.max_fax_seconds, control=control, **kw)
+        g = gevent.spawn(run_fax, tx, rx, control=control, **kw)
         self._dsp[g] = control
         try:
             return g.get()
