@@ -21,9 +21,12 @@ import email
 import email.policy
 import fnmatch
 import logging
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import gevent.lock
 
 from faxd.errors import StoreError
 
@@ -183,6 +186,9 @@ class Gateway:
         self._detect = detect
         self._convert = convert if convert is not None else self._pipeline_convert
         self._normalize = normalize
+        # Sessions may be many; converters are CPU- and memory-hungry: at most one per core at once
+        # (the others wait their turn; their SMTP clients simply wait for the reply).
+        self._convert_slots = gevent.lock.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
     def _pipeline_convert(self, documents: list[tuple[bytes, str]]):
         from faxd.documents import DocumentPipeline
@@ -264,7 +270,8 @@ class Gateway:
             self._refuse_all(reply, mail_from, recipients, subject, logs)
             return reply
         try:
-            self._convert([(a.data, a.content_type) for a in usable])
+            with self._convert_slots:
+                self._convert([(a.data, a.content_type) for a in usable])
         except StoreError:
             raise
         except Exception as e:  # DocumentError (and its subclasses): the document is the problem

@@ -270,3 +270,17 @@ def test_two_notifiers_on_one_database_deliver_each_event_once(store, config, re
     second.drain(5)
     assert receiver.requests.empty()
     assert {_row(store, r["id"])["status"] for r in queued} == {"delivered"}
+
+
+def test_a_failed_reception_is_emailed_with_the_reason(store, config, sink, running):
+    account_id, box = _faxbox(store, {"inbound": {"email": {"send_to": ["inbox@example.com"]}}})
+    store.save_reception(
+        incoming_id=None, account_id=account_id, faxbox_id=box["id"], call_id="call-2",
+        from_number="+12025550199", from_name="", to_number="+12025550100",
+        rx_result={"success": False, "error_message": "Far end hung up during page 2"},
+        success=False, pages=0, tiff=None, pdf=None)
+    running(_config(config, smtp_relay=sink.address), store)
+    _from, rcpts, msg = sink.get()
+    assert rcpts == ["inbox@example.com"]
+    assert msg["Subject"] == "Fax from +12025550199 not received: Far end hung up during page 2"
+    assert list(msg.iter_attachments()) == []
