@@ -7,6 +7,8 @@ allocations. Numbers with an extension are refused: a fax call cannot dial one.
 """
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
 
@@ -33,6 +35,20 @@ _REASONS = {
 _MAX_INPUT = 64
 
 
+@functools.lru_cache(maxsize=8192)
+def _normalize_text(text: str, region: str | None) -> str:
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except NumberParseException as e:
+        raise InvalidNumber(text, _parse_reason(e)) from None
+    if parsed.extension:
+        raise InvalidNumber(text, "extensions cannot be dialled by a fax call")
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != ValidationResult.IS_POSSIBLE:
+        raise InvalidNumber(text, _REASONS.get(reason, "not a possible number"))
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def normalize(number: object, region: str | None = "US") -> str:
     """Return ``number`` in E.164 (``+18884732963``); raise InvalidNumber otherwise.
 
@@ -46,15 +62,9 @@ def normalize(number: object, region: str | None = "US") -> str:
     if len(text) > _MAX_INPUT:
         raise InvalidNumber(number, "too long")
     try:
-        parsed = phonenumbers.parse(text, region)
-    except NumberParseException as e:
-        raise InvalidNumber(number, _parse_reason(e)) from None
-    if parsed.extension:
-        raise InvalidNumber(number, "extensions cannot be dialled by a fax call")
-    reason = phonenumbers.is_possible_number_with_reason(parsed)
-    if reason != ValidationResult.IS_POSSIBLE:
-        raise InvalidNumber(number, _REASONS.get(reason, "not a possible number"))
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return _normalize_text(text, region)
+    except InvalidNumber as e:
+        raise InvalidNumber(number, e.reason) from None
 
 
 def is_valid(e164: str) -> bool:

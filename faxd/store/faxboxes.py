@@ -9,7 +9,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
 
 # Columns of the faxboxes table that the client document sets.
 COLUMNS = ("name", "caller_name", "caller_id", "fax_header", "fax_identity", "fax_timezone",
@@ -63,12 +63,12 @@ def faxbox_summary(row: dict) -> dict:
 
 class FaxboxesMixin:
     def get_faxbox(self, account_id: str, faxbox_id: str, cur=None) -> dict | None:
-        row = self._one("get_faxbox", {"id": faxbox_id, "account_id": account_id}, cur=cur)
+        params = {"id": faxbox_id, "account_id": account_id}
+        row = self._one("get_faxbox", params, cur=cur) if cur is not None else read_one(self, "get_faxbox", params)
         return faxbox_view(row) if row else None
 
     def list_faxboxes(self, account_id: str, q: ListQuery) -> Page:
-        with self.transaction() as c:
-            page = list_page(c, FAXBOX_LISTING, {"account_id": account_id}, q)
+        page = list_page(self, FAXBOX_LISTING, {"account_id": account_id}, q)
         page.rows = [faxbox_summary(r) for r in page.rows]
         return page
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from faxd.errors import NotFound
 from faxd.models import TxResult, gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
 
 _SYSTEM = frozenset({"id", "status", "created", "modified", "rx_result", "page_count", "faxbox_id",
                      "from_number", "from_name", "to_number", "call_id", "revision"})
@@ -47,7 +47,7 @@ def inbox_summary(row: dict) -> dict:
 
 class InboxMixin:
     def get_inbox_fax(self, account_id: str, fax_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = self._one("get_inbox_fax", {"id": fax_id, "account_id": account_id})
+        row = read_one(self, "get_inbox_fax", {"id": fax_id, "account_id": account_id})
         if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
             return None
         return inbox_view(row)
@@ -56,8 +56,7 @@ class InboxMixin:
         scope = {"account_id": account_id}
         if faxbox_id is not None:
             scope["faxbox_id"] = faxbox_id
-        with self.transaction() as c:
-            page = list_page(c, INBOX_LISTING, scope, q)
+        page = list_page(self, INBOX_LISTING, scope, q)
         page.rows = [inbox_summary(r) for r in page.rows]
         return page
 
@@ -81,4 +80,4 @@ class InboxMixin:
             self._one("delete_inbox_documents", {"id": fax_id, "account_id": account_id}, cur=c)
 
     def get_inbox_document(self, account_id: str, fax_id: str, role: str) -> dict | None:
-        return self._one("get_inbox_document", {"id": fax_id, "account_id": account_id, "role": role})
+        return read_one(self, "get_inbox_document", {"id": fax_id, "account_id": account_id, "role": role})

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
 
 # A row whose lease ran out belongs to a node that died mid-call: not live.
 LIVE = "lease_expires IS NULL OR lease_expires > now()"
@@ -32,7 +32,7 @@ def incoming_view(row: dict) -> dict:
 
 class IncomingMixin:
     def get_incoming_call(self, account_id: str, call_row_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = self._one("get_incoming_call", {"id": call_row_id, "account_id": account_id})
+        row = read_one(self, "get_incoming_call", {"id": call_row_id, "account_id": account_id})
         if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
             return None
         return incoming_view(row)
@@ -41,7 +41,6 @@ class IncomingMixin:
         scope = {"account_id": account_id}
         if faxbox_id is not None:
             scope["faxbox_id"] = faxbox_id
-        with self.transaction() as c:
-            page = list_page(c, INCOMING_LISTING, scope, q, where=LIVE)
+        page = list_page(self, INCOMING_LISTING, scope, q, where=LIVE)
         page.rows = [incoming_view(r) for r in page.rows]
         return page

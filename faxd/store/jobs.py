@@ -13,7 +13,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, autocommit_cursor, list_page, read_one
 
 # Keys the system owns: never taken from a client document, always written from the row.
 SYSTEM_FIELDS = frozenset({
@@ -30,7 +30,8 @@ FOLDERS = {
 JOB_LISTING = Listing(
     table="jobs",
     columns=("id, faxbox_id, status, source, to_number, from_number, attempts, retries, page_count, "
-             "tx_result, created, modified, delivered"),
+             "(tx_result->>'success')::boolean AS tx_success, tx_result->>'error_message' AS tx_error, "
+             "created, modified, delivered"),
     filter_columns={
         "id": "id", "status": "status", "source": "source", "faxbox_id": "faxbox_id",
         "to": "to_number", "to_number": "to_number", "from": "from_number",
@@ -117,11 +118,10 @@ def job_summary(row: dict) -> dict:
         "source": row["source"],
     }
     if row["status"] in OUTBOX_STATUSES:
-        tx = row.get("tx_result") or {}
         out.update(delivered=_undefined(gregorian(row["delivered"])),
                    page_count=row["page_count"] or 0,
-                   success=bool(tx.get("success", False)),
-                   error_message=tx.get("error_message", ""))
+                   success=bool(row["tx_success"]),
+                   error_message=row["tx_error"] or "")
     return out
 
 
@@ -152,13 +152,17 @@ class JobsMixin:
             return job_view(row)
         if cur is not None:
             return run(cur)
+        if not documents:
+            # One INSERT is atomic by itself: no BEGIN/COMMIT round trips.
+            with autocommit_cursor(self) as c:
+                return run(c)
         with self.transaction() as c:
             return run(c)
 
     def get_job(self, account_id: str, job_id: str, *, folder: str | None = None,
                 faxbox_id: str | None = None) -> dict | None:
         """The whole job, or None when it is not in this account (folder, faxbox)."""
-        row = self._one("get_job", {"id": job_id, "account_id": account_id})
+        row = read_one(self, "get_job", {"id": job_id, "account_id": account_id})
         if row is None or not _in_scope(row, folder, faxbox_id):
             return None
         return job_view(row)
@@ -168,8 +172,7 @@ class JobsMixin:
         scope = {"account_id": account_id}
         if faxbox_id is not None:
             scope["faxbox_id"] = faxbox_id
-        with self.transaction() as c:
-            page = list_page(c, JOB_LISTING, scope, q, where=FOLDERS[folder])
+        page = list_page(self, JOB_LISTING, scope, q, where=FOLDERS[folder])
         page.rows = [job_summary(r) for r in page.rows]
         return page
 
@@ -215,7 +218,7 @@ class JobsMixin:
 
     def get_job_document(self, account_id: str, job_id: str, role: str) -> dict | None:
         """The first document of ``role`` ('pdf', 'fax_tiff', 'original') of a job."""
-        return self._one("get_job_document", {"id": job_id, "account_id": account_id, "role": role})
+        return read_one(self, "get_job_document", {"id": job_id, "account_id": account_id, "role": role})
 
     def resubmit_job(self, account_id: str, job_id: str, doc: dict, *,
                      faxbox_id: str | None = None) -> dict:

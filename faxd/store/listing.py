@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg2.extras
 from psycopg2 import sql
 
 from faxd.errors import FaxdError
@@ -88,19 +90,50 @@ def decode_key(key: str) -> tuple[datetime, str]:
     return created, parts[2]
 
 
-def list_page(cur, listing: Listing, scope: dict[str, Any], q: ListQuery,
+@contextlib.contextmanager
+def autocommit_cursor(store, dicts: bool = True):
+    """A cursor outside any transaction, for a single statement.
+
+    psycopg2 opens a transaction with a separate BEGIN and ends it with a COMMIT: three round
+    trips for one SELECT (or one INSERT). A single statement is atomic on its own, so the
+    API's hot reads and its one-row inserts run in autocommit mode: one round trip.
+    """
+    from faxd.store.postgres import wrap_errors
+    factory = psycopg2.extras.RealDictCursor if dicts else None
+    with wrap_errors():
+        with store._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                with conn.cursor(cursor_factory=factory) as cur:
+                    yield cur
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+
+
+def read_one(store, name: str, params: dict) -> dict | None:
+    """Run the named single-row SELECT ``name`` in autocommit mode (one round trip)."""
+    with autocommit_cursor(store) as cur:
+        cur.execute(store.sql(name), params)
+        return cur.fetchone()
+
+
+def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
               where: str | None = None) -> Page:
-    """Run one page of ``listing`` restricted to ``scope`` (column = value) and ``where``."""
+    """One page of ``listing`` restricted to ``scope`` (column = value) and ``where``."""
     query, params = page_sql(listing, scope, q, where)
-    cur.execute(query, params)
-    rows = cur.fetchall()
+    # Plain tuples zipped into dicts: RealDictCursor builds rows cell by cell in Python.
+    with autocommit_cursor(store, dicts=False) as cur:
+        cur.execute(query, params)
+        names = [d.name for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
     next_key = None
     if q.page_size is not None and len(rows) > q.page_size:
         extra = rows[q.page_size]
         next_key = encode_key(extra["created"], extra["id"])
         rows = rows[:q.page_size]
     first = encode_key(rows[0]["created"], rows[0]["id"]) if rows else q.start_key
-    return Page(rows=list(rows), start_key=first, next_start_key=next_key)
+    return Page(rows=rows, start_key=first, next_start_key=next_key)
 
 
 def page_sql(listing: Listing, scope: dict[str, Any], q: ListQuery,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
 
 SMTPLOG_LISTING = Listing(
     table="smtplog",
@@ -30,7 +30,7 @@ def smtplog_view(row: dict) -> dict:
 
 class SmtplogMixin:
     def get_smtplog_entry(self, account_id: str, entry_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = self._one("get_smtplog_entry", {"id": entry_id, "account_id": account_id})
+        row = read_one(self, "get_smtplog_entry", {"id": entry_id, "account_id": account_id})
         if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
             return None
         return smtplog_view(row)
@@ -39,7 +39,6 @@ class SmtplogMixin:
         scope = {"account_id": account_id}
         if faxbox_id is not None:
             scope["faxbox_id"] = faxbox_id
-        with self.transaction() as c:
-            page = list_page(c, SMTPLOG_LISTING, scope, q)
+        page = list_page(self, SMTPLOG_LISTING, scope, q)
         page.rows = [smtplog_view(r) for r in page.rows]
         return page
