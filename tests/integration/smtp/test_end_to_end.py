@@ -7,16 +7,23 @@ import os
 import smtplib
 import socket
 import sys
+import urllib.request
 
 import gevent
 import pytest
 from gevent import subprocess
-from psycopg2.extras import Json
 
 from faxd.store import PostgresStore
 from tests.integration.smtp.helpers import SmtpSink, mail, make_pdf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _api(base: str, method: str, path: str, body: dict, token: str | None = None) -> dict:
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **({"X-Auth-Token": token} if token else {})})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
 
 
 def _free_port() -> int:
@@ -45,11 +52,12 @@ def daemon(dsn, tmp_path):
                 assert line, "faxd run exited:\n" + "".join(lines)
                 lines.append(line)
                 if "API listening" in line:
+                    api = line.strip().rpartition(" ")[2]
                     break
         drain = gevent.spawn(lambda: [lines.append(l.decode(errors="replace")) for l in proc.stdout])
         with open(home / "bootstrap.json") as f:
             boot = json.load(f)
-        yield {"sink": sink, "smtp": ("127.0.0.1", smtp_port), "boot": boot, "lines": lines}
+        yield {"sink": sink, "smtp": ("127.0.0.1", smtp_port), "boot": boot, "lines": lines, "api": api}
     finally:
         proc.terminate()
         try:
@@ -68,11 +76,13 @@ def test_email_becomes_a_fax_and_both_ends_get_their_email(daemon, dsn):
     boot, sink = daemon["boot"], daemon["sink"]
     store = PostgresStore(dsn, pool_size=2)
     try:
-        with store.transaction() as cur:
-            cur.execute("UPDATE faxboxes SET smtp_permission_list = %s, notifications = %s RETURNING smtp_email_address",
-                        (Json(["alice@example.com"]),
-                         Json({"inbound": {"email": {"send_to": ["inbox@example.com"]}}}),))
-            domain = cur.fetchone()["smtp_email_address"]
+        # the faxbox settings come from the API, as a user would set them
+        token = _api(daemon["api"], "PUT", "/v2/api_auth", {"data": {"api_key": boot["api_key"]}})["auth_token"]
+        box = _api(daemon["api"], "PATCH", f"/v2/accounts/{boot['account_id']}/faxboxes/{boot['faxbox_id']}",
+                   {"data": {"smtp_permission_list": ["alice@example.com"],
+                             "notifications": {"inbound": {"email": {"send_to": ["inbox@example.com"]}}}}},
+                   token)["data"]
+        domain = box["smtp_email_address"]
         pdf = make_pdf("end to end")
         # 1. a fax to an outside number (the software line's remote machine receives it)
         # 2. a fax to the bootstrap faxbox's own number: it comes back into its inbox
