@@ -228,6 +228,12 @@ class AMIEmulator:
         self.reject_logins = False
         self.fax_gate = gevent.event.Event()
         self.fax_gate.set()
+        # step_pages: T.30 stops after each page until release_page() (live progress tests).
+        self.step_pages = False
+        self._page_lock = _real_lock()
+        self._page_lock.acquire()
+        self._running: dict[str, tuple[Channel, str, list]] = {}   # res_fax session id -> channel, op, files
+        self._live: dict[str, object] = {}                         # session id -> T30Stats so far
         self.faxes_in_progress = 0
         self.fax_started = gevent.event.Event()
         self.sessions: list[_Session] = []
@@ -346,6 +352,25 @@ class AMIEmulator:
             ch.redirect = (msg.get("Context"), msg.get("Exten"), int(msg.get("Priority") or 1))
             ch.wakeup.set()
             reply("Success", ("Message", "Redirect successful"))
+        elif action == "faxsession":
+            sid = msg.get("SessionNumber")
+            running = self._running.get(sid)
+            if running is None:
+                return reply("Error", ("Message", "Session not found"))
+            reply("Success", ("Message", "FAXSession event will follow"))
+            ch, op, files = running
+            st = self._live.get(sid)
+            pages_tx = getattr(st, "pages_tx", 0)
+            pages_rx = getattr(st, "pages_rx", 0)
+            session.send([("Event", "FAXSession"), *aid, ("SessionNumber", sid), ("Operation", op),
+                          ("State", "Active"),
+                          ("ErrorCorrectionMode", "Yes" if getattr(st, "ecm", False) else "No"),
+                          ("DataRate", str(getattr(st, "bit_rate", 0))),
+                          ("ImageResolution", f"{getattr(st, 'x_resolution', 0)}x{getattr(st, 'y_resolution', 0)}"),
+                          ("PageNumber", str((pages_rx if op == "receive" else pages_tx) + 1)),
+                          ("FileName", files[0] if files else ""),
+                          ("PagesTransmitted", str(pages_tx)), ("PagesReceived", str(pages_rx)),
+                          ("TotalBadLines", str(getattr(st, "bad_rows", 0)))])
         elif action == "coreshowchannels":
             reply("Success", ("EventList", "start"), ("Message", "Channels will follow"))
             live = [c for c in self.channels.values() if not c.gone]
@@ -824,8 +849,9 @@ class AMIEmulator:
         if t38:
             self._fax_status(ch, op, "T.38 Negotiated", local_id, files)
         self._fax_status(ch, op, "Allocating Resources", local_id, files)
-        ch.fax_details["sessionid"] = str(next(self._fax_sessions))
+        ch.fax_details["sessionid"] = sid = str(next(self._fax_sessions))
         ch.fax_details["filename"] = files[0] if files else ""
+        self._running[sid] = (ch, op, list(files))
         self._fax_vars(ch, [("FAXSTATUS", ""), ("FAXERROR", ""), ("FAXSTATUSSTRING", ""), ("REMOTESTATIONID", ""),
                             ("LOCALSTATIONID", local_id), ("FAXMODE", "T38" if t38 else "audio"),
                             ("FAXPAGES", "0")])
@@ -837,6 +863,7 @@ class AMIEmulator:
                             ("LOCALSTATIONID", local_id), ("FAXMODE", mode), ("FAXPAGES", "0")])
 
     def _fax_final(self, ch: Channel, run: FaxRun, files, event: str) -> None:
+        self._running.pop(ch.fax_details.get("sessionid", ""), None)
         pairs = [("FAXSTATUS", run.status)]
         if run.error or ch.fax_details.get("FAXERROR"):
             # res_fax writes FAXERROR only when details->error is set (an earlier HANGUP pass counts).
@@ -857,6 +884,22 @@ class AMIEmulator:
         return dict(station_id=local_id[:20], header=ch.faxopt.get("headerinfo", "") if sending else "",
                     ecm=ch.faxopt.get("ecm", "yes") == "yes", v17=int(maxrate or 14400) > 9600)
 
+    def release_page(self) -> None:
+        """step_pages: let the T.30 session held after a page go on."""
+        self._page_lock.release()
+
+    def _live_listener(self, ch: Channel):
+        """Runs in the DSP thread: keep the session's statistics for FAXSession; in step mode,
+        hold T.30 after each page until the test releases it."""
+        sid = ch.fax_details.get("sessionid", "")
+
+        def listener(session, event):
+            if event.kind in ("phase_b", "phase_d"):
+                self._live[sid] = event.stats
+            if event.kind == "phase_d" and self.step_pages:
+                self._page_lock.acquire()
+        return listener
+
     def _wait_gate(self, ch: Channel) -> None:
         self.faxes_in_progress += 1
         self.fax_started.set()
@@ -871,7 +914,8 @@ class AMIEmulator:
         from faxd.spandsp.session import Control, FaxSession, T38Session, run_pair
         cls = T38Session if t38 else FaxSession
         extra = {"paced": False} if t38 else {}
-        tx = cls(calling=True, **self._session_opts(ours, local_id, True), **extra)
+        tx = cls(calling=True, listener=self._live_listener(ours), **self._session_opts(ours, local_id, True),
+                 **extra)
         rx = cls(calling=False, station_id=far_id[:20], ecm=far.ecm, **extra)
         try:
             tx.set_tx_file(files[0])
@@ -1004,7 +1048,8 @@ class AMIEmulator:
         from faxd.spandsp.session import Control, FaxSession, T38Session, run_pair
         cls = T38Session if t38 else FaxSession
         extra = {"paced": False} if t38 else {}
-        rx = cls(calling=False, **self._session_opts(ch, local_id, False), **extra)
+        rx = cls(calling=False, listener=self._live_listener(ch), **self._session_opts(ch, local_id, False),
+                 **extra)
         tx = cls(calling=True, station_id=call.station_id[:20], ecm=call.ecm, **extra)
         try:
             tx.set_tx_file(call.tiff)
@@ -1046,6 +1091,12 @@ def _fax_run(stats, local_id: str, mode: str, sending: bool) -> FaxRun:
                   status_string="OK" if ok else text, remote_station_id=stats.remote_station_id,
                   local_station_id=local_id, bit_rate=stats.bit_rate or 14400, resolution=res,
                   pages=pages, mode=mode)
+
+
+def _real_lock():
+    """A lock of the OS thread library (the DSP thread blocks on it; gevent's would not do)."""
+    from gevent import monkey
+    return monkey.get_original("_thread", "allocate_lock")()
 
 
 def _int(value: str | None) -> int:

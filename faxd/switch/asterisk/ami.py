@@ -217,7 +217,7 @@ EventHandler = Callable[[Message], None]
 class _Pending:
     __slots__ = ("action", "result", "events", "collect")
 
-    def __init__(self, action: str, collect: bool):
+    def __init__(self, action: str, collect: bool | str):
         self.action = action
         self.result = gevent.event.AsyncResult()
         self.events: list[Message] = []
@@ -351,6 +351,13 @@ class AMIConnection:
         aid = msg.action_id
         pending = self._pending.get(aid) if aid else None
         if msg.is_event:
+            if pending is not None and isinstance(pending.collect, str):
+                if msg.event == pending.collect:
+                    del self._pending[aid]
+                    pending.result.set(msg)
+                    return
+                self._on_event(msg)
+                return
             if pending is not None and pending.collect:
                 if msg.get("EventList").lower() == "complete":
                     del self._pending[aid]
@@ -366,6 +373,8 @@ class AMIConnection:
         if msg.get("Response") == "Error":
             del self._pending[aid]
             pending.result.set_exception(ActionFailed(pending.action, msg))
+        elif isinstance(pending.collect, str):
+            pass  # the answer follows as one event with this ActionID
         elif pending.collect and msg.get("EventList").lower() == "start":
             pass  # the list follows as events with this ActionID
         else:
@@ -378,7 +387,7 @@ class AMIConnection:
         return f"{self._id_prefix}-{next(self._ids)}"
 
     def send_action(self, action: str, headers: Iterable[tuple[str, str]] = (),
-                    action_id: str | None = None, collect: bool = False) -> gevent.event.AsyncResult:
+                    action_id: str | None = None, collect: bool | str = False) -> gevent.event.AsyncResult:
         """Send one action; the AsyncResult gets its Response (or the list of events, ``collect``)."""
         if self.closed:
             raise NotConnected(f"{self.name}: not connected")
@@ -413,3 +422,15 @@ class AMIConnection:
             return result.get(timeout=timeout)
         except gevent.Timeout:
             raise AMIError(f"{self.name}: no complete list for {action} within {timeout} s") from None
+
+    def action_event(self, action: str, event: str, headers: Iterable[tuple[str, str]] = (),
+                     timeout: float | None = 10.0) -> Message:
+        """An action acknowledged with ``Response: Success`` and answered by one ``event``
+        carrying its ActionID (``FAXSession``)."""
+        aid = self.next_action_id()
+        result = self.send_action(action, headers, action_id=aid, collect=event)
+        try:
+            return result.get(timeout=timeout)
+        except gevent.Timeout:
+            self._pending.pop(aid, None)
+            raise AMIError(f"{self.name}: no {event} event for {action} within {timeout} s") from None

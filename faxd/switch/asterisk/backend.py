@@ -132,7 +132,7 @@ class AsteriskBackend:
     name = "asterisk"
 
     def __init__(self, config, *, connect_timeout: float = 5.0, backoff: tuple[float, float] = (0.1, 5.0),
-                 action_timeout: float = 10.0, failure_grace: float = 5.0,
+                 action_timeout: float = 10.0, failure_grace: float = 5.0, progress_interval: float = 5.0,
                  new_call_id: Callable[[], str] = new_id):
         self.config = config
         self._links = [_Link(url) for url in config.ami_url]
@@ -140,6 +140,7 @@ class AsteriskBackend:
         self._backoff = backoff
         self._action_timeout = action_timeout
         self._failure_grace = failure_grace
+        self._progress_interval = progress_interval
         self._new_call_id = new_call_id
         self._calls: dict[str, AsteriskCall] = {}
         self._by_uid: dict[str, AsteriskCall] = {}
@@ -289,6 +290,8 @@ class AsteriskBackend:
                 override = ("ORIGINATOR_CANCEL", 16) if call.direction == "outbound" else None
             out.append(call.state.hangup(override))
         call._put(out)
+        if self._progress_interval > 0 and any(isinstance(e, ev.Negotiated) for e in out):
+            self._spawn(self._follow_pages, call)
 
     def _originate_response(self, call: AsteriskCall, msg: Message) -> None:
         if msg.get("Response") == "Success":
@@ -311,6 +314,34 @@ class AsteriskBackend:
             return
         name, q850 = call.originate_failure
         call._put([ev.Hangup(call.call_id, cause=name, q850=q850, detail=f"OriginateResponse Reason {reason}")])
+
+    def _follow_pages(self, call: AsteriskCall) -> None:
+        """Live pages: poll res_fax's ``FAXSession`` (the spandsp statistics of the running
+        session) while the fax runs. Asterisk has no per-page event; without this, pages
+        are only known at the end. An Asterisk that refuses the action just means no live
+        progress."""
+        link = call.link
+        try:
+            sid = self._action(link, "Getvar", commands.getvar(call.channel_name, "FAXOPT(sessionid)")).get("Value")
+        except AMIError:
+            return
+        if not sid:
+            return
+        while not call.done and not call.state.result_sent:
+            gevent.sleep(self._progress_interval)
+            if call.done or call.state.result_sent:
+                return
+            conn = link.conn
+            if conn is None or conn.closed:
+                continue
+            try:
+                info = conn.action_event("FAXSession", "FAXSession", [("SessionNumber", sid)],
+                                         timeout=self._action_timeout)
+            except ActionFailed:
+                return          # the session is over (or the action unknown)
+            except AMIError:
+                continue
+            call._put(call.state.progress(info))
 
     def _failure_deadline(self, call: AsteriskCall) -> None:
         gevent.sleep(self._failure_grace)

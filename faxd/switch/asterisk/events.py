@@ -201,6 +201,11 @@ class FaxChannel:
         self.hangup_event: Message | None = None
         self.user_event: dict[str, str] = {}
         self.result: ev.FaxResult | None = None
+        # Live figures from the FAXSession action (res_fax_spandsp), when the backend polls it.
+        self.pages_reported = 0
+        self.live_ecm: bool | None = None
+        self.live_bit_rate = 0
+        self.live_bad_rows = 0
 
     # -- the result, in Asterisk's terms
 
@@ -231,7 +236,10 @@ class FaxChannel:
         code, text = map_fax_error(o.status, o.error, o.status_string, self.hangup_requested)
         reached_phase_b = o.pages > 0 or bool(o.remote_station_id) or bool(resolution_dpi(o.resolution))
         ecm_text = self.user_event.get("FAXECM", "")
-        ecm = (ecm_text == "yes") if ecm_text else self.ecm_requested
+        if self.live_ecm is not None:
+            ecm = self.live_ecm                  # what spandsp negotiated
+        else:
+            ecm = (ecm_text == "yes") if ecm_text else self.ecm_requested
         return ev.FaxResult(
             call_id=self.call_id,
             success=o.status == "SUCCESS",
@@ -245,6 +253,7 @@ class FaxChannel:
             # policy then tries audio).
             t38=o.mode == "T38" or o.error == "T38_NEG_ERROR",
             remote_station_id=o.remote_station_id,
+            bad_rows=self.live_bad_rows,
             resolution=resolution_dpi(o.resolution),
             extra={
                 "asterisk_status": o.status, "asterisk_error": o.error,
@@ -329,11 +338,30 @@ class FaxChannel:
         result = self.fax_result()
         self.result = result
         out: list = []
-        if result.pages > 0:
+        if result.pages > self.pages_reported:
+            self.pages_reported = result.pages
             out.append(ev.PageDone(call_id=self.call_id, pages=result.pages,
-                                   pages_total=self.pages_total, bit_rate=result.bit_rate))
+                                   pages_total=self.pages_total, bit_rate=result.bit_rate,
+                                   bad_rows=self.live_bad_rows))
         out.append(result)
         return out
+
+    def progress(self, session: Message) -> list:
+        """A ``FAXSession`` answer (res_fax_spandsp's live T.30 statistics) -> PageDone."""
+        if self.result_sent or self.hung_up:
+            return []
+        pages = max(_int(session.get("PagesTransmitted")), _int(session.get("PagesReceived")))
+        rate = _int(session.get("DataRate"))
+        if session.get("ErrorCorrectionMode"):
+            self.live_ecm = session.get("ErrorCorrectionMode").lower() == "yes"
+        if rate:
+            self.live_bit_rate = rate
+        self.live_bad_rows = _int(session.get("TotalBadLines"))
+        if pages <= self.pages_reported:
+            return []
+        self.pages_reported = pages
+        return [ev.PageDone(call_id=self.call_id, pages=pages, pages_total=self.pages_total,
+                            bit_rate=self.live_bit_rate, bad_rows=self.live_bad_rows)]
 
     def refresh(self, values: dict[str, str]) -> None:
         """Values read with Getvar after a reconnect (VarSets may have been missed)."""

@@ -326,3 +326,59 @@ def test_login_failure_is_reported_and_retried(emulator, tmp_path):
         assert h.cause == "NORMAL_TEMPORARY_FAILURE"
     finally:
         b.stop()
+
+
+def _next(call, kind, timeout=10):
+    with gevent.Timeout(timeout):
+        while True:
+            e = call.events.get()
+            if isinstance(e, kind):
+                return e
+
+
+def test_live_pages_while_sending(emulator, tmp_path, fax_docs):
+    """Asterisk has no per-page event: the backend polls FAXSession and reports each page as it goes."""
+    emulator.far_ends[NUMBER] = FarEnd("fax")
+    emulator.step_pages = True
+    b = make_backend(emulator, tmp_path, progress_interval=0.02)
+    b.start()
+    try:
+        assert b.wait_connected(5)
+        call = b.originate(request(fax_docs))
+        for n in (1, 2, 3):
+            page = _next(call, ev.PageDone)       # T.30 is held right after page n
+            assert (page.pages, page.bit_rate) == (n, 14400)
+            emulator.release_page()
+        result = _next(call, ev.FaxResult)
+        assert result.success and result.pages == 3 and result.ecm is True
+        assert isinstance(call.events.get(timeout=10), ev.Hangup)
+    finally:
+        b.stop()
+    polls = [a for a in emulator.actions if a.get("Action") == "FAXSession"]
+    assert polls and polls[0].get("SessionNumber")
+
+
+def test_live_pages_while_receiving(emulator, tmp_path):
+    emulator.step_pages = True
+    b = make_backend(emulator, tmp_path, progress_interval=0.02)
+    calls = []
+
+    def handler(call):
+        calls.append(call)
+        call.answer()
+        call.receive_fax(str(tmp_path / "in.tif"), FaxOptions(station_id="FAXD"))
+    b.on_incoming_call(handler)
+    b.start()
+    try:
+        assert b.wait_connected(5)
+        inc = emulator.incoming_call("+12025550100")
+        with gevent.Timeout(10):
+            while not calls:
+                gevent.sleep(0.01)
+        for n in (1, 2, 3):
+            assert _next(calls[0], ev.PageDone).pages == n
+            emulator.release_page()
+        assert inc.done.get(timeout=10).pages == 3
+        assert _next(calls[0], ev.FaxResult).success
+    finally:
+        b.stop()
