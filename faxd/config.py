@@ -194,6 +194,8 @@ class Config:
     spool_dir: str | None = setting(None, _opt_str, "spool directory shared with the switch (default $FAXD_HOME/spool)")
     ami_url: tuple[str, ...] = setting(("ami://faxd:faxd@127.0.0.1:5038",), _url_list("ami"), "Asterisk AMI")
     asterisk_dial: str = setting("PJSIP/{number}@trunk", _str, "Asterisk channel for outbound faxes")
+    asterisk_progress_interval: float = setting(
+        5.0, _non_negative_float, "seconds between FAXSession polls for live pages on Asterisk (0: off)")
     smtp_listen: tuple[str, int] | None = setting(("127.0.0.1", 2525), _opt_listen,
                                                   "SMTP gateway listen address (empty: no gateway)")
     smtp_domain: str = setting("fax.localhost", _str,
