@@ -183,9 +183,16 @@ def _one(method, url, headers, body, deadline, max_bytes, policy) -> Response:
     try:
         if scheme == "https":
             ctx = ssl.create_default_context()
-            sock = ctx.wrap_socket(sock, server_hostname=host)
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=host)
+            except ssl.SSLError as e:
+                raise FetchError(f"TLS error with {host}: {e.reason or e}: {getattr(e, 'verify_message', '')}"
+                                 .rstrip(": ")) from None
+            except OSError as e:
+                raise FetchError(f"TLS handshake with {host} failed: {e.strerror or e}") from None
         conn = http.client.HTTPConnection(host, port, timeout=_left(deadline))
         conn.sock = sock
+        resp = None
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         send_headers = dict(headers)
         if parts.username is not None and not any(k.lower() == "authorization" for k in send_headers):
@@ -217,6 +224,10 @@ def _one(method, url, headers, body, deadline, max_bytes, policy) -> Response:
             raise FetchError(f"{method} {redact(url)} failed: {type(e).__name__}: {e}") from None
         except ssl.SSLError as e:
             raise FetchError(f"TLS error with {host}: {e.reason or e}") from None
+        finally:
+            if resp is not None:
+                resp.close()
+            conn.close()
     finally:
         sock.close()
 

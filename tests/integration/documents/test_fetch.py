@@ -184,3 +184,32 @@ def test_pipeline_fetch_errors(tmp_path, server):
     with pytest.raises(fetch.FetchRefused):
         refusing.fetch(server.base + "/missing")
     assert server.connections == 2
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for that address."""
+    import subprocess
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    s = Server()
+    s._server.stop()
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    s._server = StreamServer(("127.0.0.1", 0), s._handle, ssl_context=ctx)
+    s._server.start()
+    s.base = f"https://127.0.0.1:{s._server.server_port}"
+    s.routes["/doc"] = lambda r: (200, {}, b"over tls")
+    yield s, cert
+    s.stop()
+
+
+def test_https_verifies_the_certificate(tls_server, monkeypatch):
+    server, cert = tls_server
+    with pytest.raises(FetchError, match="TLS error with 127.0.0.1: CERTIFICATE_VERIFY_FAILED"):
+        fetch.request("GET", server.base + "/doc", allow=ALLOW)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))   # trust it: the request goes through
+    assert fetch.request("GET", server.base + "/doc", allow=ALLOW).body == b"over tls"
