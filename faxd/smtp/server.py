@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 BUSY = b"421 4.3.2 Too many connections to the fax gateway, try again later\r\n"
 TEMPORARY = "451 4.3.0 Temporary failure of the fax gateway (database unavailable), try again later"
 INTERNAL = "451 4.3.0 Internal error of the fax gateway, try again later"
+# Each accepted recipient becomes a fax job. Over the cap the reply is 452 (RFC 5321 §4.5.3.1.10):
+# the client sends the remaining recipients in another transaction.
+MAX_RECIPIENTS = 50
 
 
 class Bridge:
@@ -54,11 +57,13 @@ class Bridge:
 
         def work():
             try:
-                value = fn(*args)
+                value, error = fn(*args), None
             except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
-                loop.call_soon_threadsafe(settle, None, e)
-            else:
-                loop.call_soon_threadsafe(settle, value, None)
+                value, error = None, e
+            try:
+                loop.call_soon_threadsafe(settle, value, error)
+            except RuntimeError:  # the loop closed meanwhile (shutdown): nobody is waiting
+                pass
 
         self._pool.spawn(work)
         return await fut
@@ -76,11 +81,14 @@ class FaxEnvelope(Envelope):
 class Handler:
     """aiosmtpd hooks: each asks the gateway (in a greenlet) and answers with its reply."""
 
-    def __init__(self, gateway: Gateway, bridge: Bridge):
+    def __init__(self, gateway: Gateway, bridge: Bridge, max_bytes: int):
         self._gateway = gateway
         self._bridge = bridge
+        self._max_bytes = max_bytes
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if len(envelope.recipients) >= MAX_RECIPIENTS:
+            return f"452 4.5.3 Too many recipients: at most {MAX_RECIPIENTS} faxes per email"
         try:
             result = await self._bridge.call(self._gateway.check_recipient, envelope.mail_from or "", address)
         except StoreError as e:
@@ -109,7 +117,7 @@ class Handler:
         try:
             reply = await self._bridge.call(self._gateway.refuse_too_large, mail_from, recipients, rcpt_to)
         except StoreError:
-            reply = Reply(552, f"5.3.4 Message too large: at most {self._gateway._config.smtp_max_bytes} bytes")
+            reply = Reply(552, f"5.3.4 Message too large: this gateway accepts at most {self._max_bytes} bytes")
         return str(reply)
 
     async def handle_exception(self, error):
@@ -170,7 +178,7 @@ class SmtpServer:
     def __init__(self, config, gateway: Gateway, *, bridge: Bridge | None = None):
         self._config = config
         self._bridge = bridge or Bridge(max(4, config.smtp_max_sessions))
-        self._handler = Handler(gateway, self._bridge)
+        self._handler = Handler(gateway, self._bridge, config.smtp_max_bytes)
         self._tls = tls_context(config.smtp_tls_cert, config.smtp_tls_key)
         self._active = 0
         self._server: asyncio.base_events.Server | None = None

@@ -276,3 +276,12 @@ def test_a_faxbox_without_caller_id_or_number_cannot_send(env):
         code, text = c.rcpt("12025550123@" + bare["smtp_email_address"])
     assert code == 550 and b"5.7.0 This faxbox has no caller ID" in text
     assert _last_log(env)["errors"][0].startswith("faxbox_without_caller_id: ")
+
+
+def test_recipients_over_the_cap_get_452(env):
+    from faxd.smtp.server import MAX_RECIPIENTS
+    with _client(env) as c:
+        c.mail("alice@example.com")
+        codes = [c.rcpt(_box_address(env, f"1202555{1000 + i}"))[0] for i in range(MAX_RECIPIENTS + 1)]
+        c.rset()
+    assert codes == [250] * MAX_RECIPIENTS + [452]
