@@ -76,7 +76,8 @@ class FarEnd:
     """What answers a number.
 
     kind: ``fax`` (receives), ``hangup`` (answers, hangs up ``after`` s later), ``silent``,
-    ``busy``, ``none`` (no such extension / SIP 404), ``t38_refuse`` (answers, refuses T.38).
+    ``busy``, ``none`` (no such extension / SIP 404), ``t38_refuse`` (answers, refuses T.38),
+    ``noanswer`` (a trunk rings until the Originate's Timeout).
     """
     kind: str = "fax"
     station_id: str = ""
@@ -596,6 +597,17 @@ class AMIEmulator:
         self._caller_setup(ch, msg)
         self._dial_event("DialBegin", ch, ("DialString", f"{number}@{endpoint}"))
         far = self.far_end(number)
+        if far.kind == "noanswer" and not loop:
+            # 180 Ringing until the Originate's Timeout (scaled like every wait here).
+            ch.newstate(5)
+            ch._idle = False
+            ch.wakeup.wait(timeout=int(msg.get("Timeout") or 30000) / 1000.0 * self.wait_scale)
+            if ch.hung_up_by_manager:
+                ch.event("HangupRequest", "call,all", ("Cause", str(ch.hangup_cause)))
+            self._dial_event("DialEnd", ch, ("DialStatus", "CANCEL" if ch.hung_up_by_manager else "NOANSWER"))
+            self._originate_response(msg, None, False, 1 if ch.hung_up_by_manager else 3)
+            ch.hangup(ch.hangup_cause or 0)
+            return
         if far.kind in ("none", "busy") or ch.hung_up_by_manager:
             cause, tech = (17, "486") if far.kind == "busy" else (1, "404")
             if ch.hung_up_by_manager:

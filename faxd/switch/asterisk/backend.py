@@ -132,7 +132,7 @@ class AsteriskBackend:
     name = "asterisk"
 
     def __init__(self, config, *, connect_timeout: float = 5.0, backoff: tuple[float, float] = (0.1, 5.0),
-                 action_timeout: float = 10.0, failure_grace: float = 5.0, progress_interval: float = 5.0,
+                 action_timeout: float = 10.0, failure_grace: float = 5.0, progress_interval: float | None = None,
                  new_call_id: Callable[[], str] = new_id):
         self.config = config
         self._links = [_Link(url) for url in config.ami_url]
@@ -140,7 +140,8 @@ class AsteriskBackend:
         self._backoff = backoff
         self._action_timeout = action_timeout
         self._failure_grace = failure_grace
-        self._progress_interval = progress_interval
+        self._progress_interval = (getattr(config, "asterisk_progress_interval", 5.0)
+                                   if progress_interval is None else progress_interval)
         self._new_call_id = new_call_id
         self._calls: dict[str, AsteriskCall] = {}
         self._by_uid: dict[str, AsteriskCall] = {}
@@ -286,8 +287,8 @@ class AsteriskBackend:
             out = [e for e in out if not isinstance(e, ev.Hangup)]
             override = call.originate_failure
             cancelled_fax = call.state.result is None or not call.state.result.success
-            if override is None and call.cancel_cause and cancelled_fax:
-                override = ("ORIGINATOR_CANCEL", 16) if call.direction == "outbound" else None
+            if call.cancel_cause and cancelled_fax and call.direction == "outbound":
+                override = ("ORIGINATOR_CANCEL", 16)
             out.append(call.state.hangup(override))
         call._put(out)
         if self._progress_interval > 0 and any(isinstance(e, ev.Negotiated) for e in out):
@@ -312,7 +313,7 @@ class AsteriskBackend:
             return
         if call.state.hung_up:
             return
-        name, q850 = call.originate_failure
+        name, q850 = ("ORIGINATOR_CANCEL", 16) if call.cancel_cause else call.originate_failure
         call._put([ev.Hangup(call.call_id, cause=name, q850=q850, detail=f"OriginateResponse Reason {reason}")])
 
     def _follow_pages(self, call: AsteriskCall) -> None:

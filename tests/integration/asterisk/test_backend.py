@@ -382,3 +382,34 @@ def test_live_pages_while_receiving(emulator, tmp_path):
         assert _next(calls[0], ev.FaxResult).success
     finally:
         b.stop()
+
+
+def test_ring_no_answer(emulator, tmp_path, fax_docs):
+    emulator.far_ends[NUMBER] = FarEnd("noanswer")
+    emulator.wait_scale = 0.01                       # the 30 s ring timeout lasts 0.3 s
+    b = make_backend(emulator, tmp_path, dial="PJSIP/{number}@trunk")
+    b.start()
+    try:
+        assert b.wait_connected(5)
+        events = collect(b.originate(request(fax_docs)))
+    finally:
+        b.stop()
+    assert kinds(events) == ["Ringing", "Hangup"]
+    assert (events[-1].cause, events[-1].q850) == ("NO_ANSWER", 19)
+    assert job_state(events) == "pending"
+
+
+def test_cancel_while_ringing(emulator, tmp_path, fax_docs):
+    emulator.far_ends[NUMBER] = FarEnd("noanswer")
+    b = make_backend(emulator, tmp_path, dial="PJSIP/{number}@trunk")
+    b.start()
+    try:
+        assert b.wait_connected(5)
+        call = b.originate(request(fax_docs))
+        assert isinstance(call.events.get(timeout=10), ev.Ringing)
+        call.hangup("ORIGINATOR_CANCEL")
+        events = collect(call)
+    finally:
+        b.stop()
+    assert events[-1].cause == "ORIGINATOR_CANCEL"
+    assert job_state(events, cancelled=True) == "cancelled"
