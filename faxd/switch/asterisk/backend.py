@@ -288,7 +288,8 @@ class AsteriskBackend:
             override = call.originate_failure
             cancelled_fax = call.state.result is None or not call.state.result.success
             if call.cancel_cause and cancelled_fax and call.direction == "outbound":
-                override = ("ORIGINATOR_CANCEL", 16)
+                # We hung up (cancel, stage deadline): our reason is the call's cause.
+                override = (call.cancel_cause, commands.cause_number(call.cancel_cause))
             out.append(call.state.hangup(override))
         call._put(out)
         if self._progress_interval > 0 and any(isinstance(e, ev.Negotiated) for e in out):
@@ -313,7 +314,8 @@ class AsteriskBackend:
             return
         if call.state.hung_up:
             return
-        name, q850 = ("ORIGINATOR_CANCEL", 16) if call.cancel_cause else call.originate_failure
+        name, q850 = ((call.cancel_cause, commands.cause_number(call.cancel_cause)) if call.cancel_cause
+                      else call.originate_failure)
         call._put([ev.Hangup(call.call_id, cause=name, q850=q850, detail=f"OriginateResponse Reason {reason}")])
 
     def _follow_pages(self, call: AsteriskCall) -> None:
@@ -394,8 +396,9 @@ class AsteriskBackend:
             if conn is None or not link.connected:
                 raise NotConnected(f"{link.name}: not connected")
             if call.cancel_cause:
-                call._put([ev.Hangup(call.call_id, cause="ORIGINATOR_CANCEL", q850=16,
-                                     detail="cancelled before the call was placed")])
+                call._put([ev.Hangup(call.call_id, cause=call.cancel_cause,
+                                     q850=commands.cause_number(call.cancel_cause),
+                                     detail="hung up before the call was placed")])
                 return
             aid = f"originate-{call.call_id}"
             self._by_action[aid] = call

@@ -14,14 +14,16 @@ CONTROL_CONTEXT = "faxd-control"
 INBOUND_CONTEXT = "faxd-inbound"
 INCOMING_USEREVENT = "FaxdIncoming"
 
-# Q.850 numbers Asterisk's Hangup action accepts for the neutral cause names faxd uses.
-HANGUP_CAUSE_NUMBERS = {
-    "NORMAL_CLEARING": 16, "ORIGINATOR_CANCEL": 16, "MANAGER_REQUEST": 16,
-    "USER_BUSY": 17, "NO_ANSWER": 19, "CALL_REJECTED": 21, "UNALLOCATED_NUMBER": 1,
-    "NO_ROUTE_DESTINATION": 3, "NORMAL_TEMPORARY_FAILURE": 41, "SWITCH_CONGESTION": 42,
-    "NORMAL_CIRCUIT_CONGESTION": 34, "INCOMPATIBLE_DESTINATION": 88, "FACILITY_REJECTED": 29,
-    "SYSTEM_SHUTDOWN": 41, "NORMAL_UNSPECIFIED": 31,
-}
+# Causes without a Q.850 number of their own (FreeSWITCH's 4xx/7xx/8xx ones) -> what the
+# Hangup action sends instead.
+_NON_Q850 = {"ORIGINATOR_CANCEL": 16, "MANAGER_REQUEST": 16, "SYSTEM_SHUTDOWN": 41, "LOSE_RACE": 16,
+             "ALLOTTED_TIMEOUT": 102, "PROGRESS_TIMEOUT": 102, "MEDIA_TIMEOUT": 102}
+
+
+def cause_number(cause: str) -> int:
+    """A neutral cause name -> the Q.850 number for Asterisk's Hangup action (16 if unknown)."""
+    from faxd.switch.asterisk.events import Q850_NUMBERS
+    return _NON_Q850.get(cause) or Q850_NUMBERS.get(cause, 16)
 
 
 def app_arg(value: str) -> str:
@@ -115,7 +117,7 @@ def originate(request: OriginateRequest, dial_template: str) -> Headers:
 
 
 def hangup(channel: str, cause: str = "NORMAL_CLEARING") -> Headers:
-    return [("Channel", channel), ("Cause", str(HANGUP_CAUSE_NUMBERS.get(cause, 16)))]
+    return [("Channel", channel), ("Cause", str(cause_number(cause)))]
 
 
 def getvar(channel: str, variable: str) -> Headers:

@@ -97,6 +97,8 @@ Q850_NAMES: dict[int, str] = {
     111: "PROTOCOL_ERROR", 127: "INTERWORKING",
 }
 
+Q850_NUMBERS: dict[str, int] = {name: number for number, name in Q850_NAMES.items()}
+
 # OriginateResponse ``Reason`` (Asterisk's AST_CONTROL_* of the outbound dial).
 REASON_CAUSES: dict[int, tuple[str, int]] = {
     1: ("NORMAL_CLEARING", 16),          # hung up before answer

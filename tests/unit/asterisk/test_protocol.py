@@ -77,3 +77,12 @@ def test_fax_error_mapping():
     assert resolution_dpi("8031x7700") == "204x196"
     assert resolution_dpi("8031x3850") == "204x98"
     assert resolution_dpi("0x0") == ""
+
+
+def test_hangup_cause_numbers():
+    assert commands.hangup("PJSIP/x-1", "CALL_REJECTED") == [("Channel", "PJSIP/x-1"), ("Cause", "21")]
+    assert commands.cause_number("UNALLOCATED_NUMBER") == 1
+    assert commands.cause_number("ORIGINATOR_CANCEL") == 16
+    assert commands.cause_number("RECOVERY_ON_TIMER_EXPIRE") == 102
+    assert commands.cause_number("NORMAL_TEMPORARY_FAILURE") == 41
+    assert commands.cause_number("SOMETHING_ELSE") == 16
