@@ -406,26 +406,22 @@ def dsp_pool() -> gevent.threadpool.ThreadPool:
         return _pool
 
 
-_niced = threading.local()
-DSP_NICE = 10
+_rt_pool = None
 
 
-def _lower_priority() -> None:
-    """Unpaced DSP work is batch work: its threads yield the CPU to the hub's thread, whose
-    timers (paced calls, sockets, the API) must stay on time. Linux applies nice per thread."""
-    if getattr(_niced, "done", False):
-        return
-    _niced.done = True
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DSP_NICE)
-    except (OSError, AttributeError):
-        pass
+def realtime_pool() -> gevent.threadpool.ThreadPool:
+    """Threads for paced (real-time) DSP work, apart from :func:`dsp_pool` so that a queue of
+    unpaced calls never delays a tick."""
+    global _rt_pool
+    with _pool_lock:
+        if _rt_pool is None:
+            _rt_pool = gevent.threadpool.ThreadPool(max(1, min(2, os.cpu_count() or 1)))
+        return _rt_pool
 
 
 def _drive(a: _Endpoint, b: _Endpoint | None, max_blocks: int, chunk: int, ctl: Control,
            hangup_after_pages: int, hangup_delay_blocks: int) -> tuple[float, int]:
     """The loop, run in one thread: C calls of ``chunk`` blocks until phase E or a limit."""
-    _lower_priority()
     run = lib.faxd_t38_run if a.t38 else lib.faxd_audio_run
     bep = b._ep if b is not None else ffi.NULL
     c = ctl._ctl
@@ -581,7 +577,7 @@ def run_pair_paced(a: FaxSession | T38Session, b: FaxSession | T38Session | None
 
 class Pacer:
     """Real time for many audio calls at once: one greenlet ticks every 20 ms and runs one
-    block of every registered pair in a single C call (faxd_audio_tick), in :func:`dsp_pool`,
+    block of every registered pair in a single C call (faxd_audio_tick), in :func:`realtime_pool`,
     split into ``shards`` parallel C calls. Far cheaper than one greenlet per call, and the
     hub stays free while the DSP runs. Callbacks fire in a worker thread (use :func:`to_hub`).
 
@@ -620,7 +616,7 @@ class Pacer:
 
     def _run(self) -> None:
         deadline = self._clock()
-        pool = dsp_pool()
+        pool = realtime_pool()
         while self._pairs:
             deadline += self.frame
             delay = deadline - self._clock()

@@ -396,3 +396,47 @@ class SoftwareSwitch:
             except OSError:
                 self._scratch = tempfile.gettempdir()
         return self._scratch
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m faxd.switch.software NUMBER FAX.tif [--t38] [--no-ecm] [--paced]``: one call on
+    the software switch, every event printed as a JSON line. NUMBER may be a reserved test
+    number; any other number reaches the built-in remote fax machine."""
+    import argparse
+    import dataclasses
+    import json
+    import uuid
+
+    from faxd.config import Config
+    p = argparse.ArgumentParser(prog="python -m faxd.switch.software", description=main.__doc__)
+    p.add_argument("number")
+    p.add_argument("tiff")
+    p.add_argument("--t38", action="store_true", help="request T.38")
+    p.add_argument("--no-ecm", dest="ecm", action="store_false")
+    p.add_argument("--paced", action="store_true", help="real time")
+    p.add_argument("--ring-timeout", type=float, default=5.0)
+    args = p.parse_args(argv)
+    config = Config.load()
+    sw = SoftwareSwitch(config, paced=args.paced)
+    sw.start()
+    req = OriginateRequest(str(uuid.uuid4()), "cli", args.number, "+12025550199", "faxd", args.tiff,
+                           FaxOptions(station_id=config.station_id[:20], ecm=args.ecm,
+                                      t38="request" if args.t38 else "off"),
+                           ring_timeout=args.ring_timeout)
+    call = sw.originate(req)
+    ok = False
+    while True:
+        ev = call.events.get()
+        print(json.dumps({"event": type(ev).__name__, **dataclasses.asdict(ev)}), flush=True)
+        if isinstance(ev, FaxResult):
+            ok = ev.success
+        if isinstance(ev, Hangup):
+            break
+    sw.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from faxd.green import patch
+    patch()
+    raise SystemExit(main())

@@ -243,7 +243,8 @@ def _rss_kb():
 def test_two_hundred_calls_do_not_grow_memory(switch, docs):
     def run(n):
         for i in range(n):
-            r = result(events_of(originate(switch, "+15145550000", docs[1], t38="request" if i % 2 else "off")))
+            r = result(events_of(originate(switch, "+15145550000", docs["small"],
+                                           t38="request" if i % 2 else "off")))
             assert r.success
     run(20)
     before = _rss_kb()
