@@ -96,6 +96,7 @@ def main(argv) -> int:
     print(f"{args.calls} concurrent calls, {count} events, {len(data) / 1e6:.1f} MB, {args.runs} runs (medians)")
     print(f"  parse only      {count / p:10.0f} events/s  ({p * 1e6 / count:.1f} us/event)")
     print(f"  parse + route   {count / r:10.0f} events/s  ({r * 1e6 / count:.1f} us/event)")
-    print(f"  routing costs   {r / p:.2f}x the framing alone; one fax call = {len(data) // count * 0 + count // args.calls}"
-          f" events -> {count / args.calls * r / count * 1e3:.2f} ms of reader time per call")
+    per_call = count // args.calls
+    print(f"  routing costs   {r / p:.2f}x the framing alone; one fax call = {per_call} events"
+          f" -> {r / args.calls * 1e3:.2f} ms of reader time per call")
     return 0

@@ -15,6 +15,9 @@ far-end exten      behaviour (as recorded)
 anything else      no such extension (Local) / SIP 404 (PJSIP)
 =================  ==========================================================
 
+Not recorded, for faxd's tests: ``far_ends[number] = FarEnd("noanswer")`` (a trunk rings
+until the Originate's Timeout: ``Reason: 3``) and ``FarEnd("t38_refuse")``.
+
 Dial strings: ``Local/<exten>@<context>`` makes a Local pair (``;1`` runs the Originate's
 application); ``PJSIP/<exten>@to-b`` loops back into this "Asterisk" through the recorded
 endpoints ``to-b``/``from-a``; any other ``PJSIP/<number>@<endpoint>`` is a trunk whose far

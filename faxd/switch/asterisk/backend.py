@@ -354,10 +354,17 @@ class AsteriskBackend:
 
     def _incoming(self, link: _Link, msg: Message) -> None:
         did = msg.get("DID") or msg.get("Exten")
+
+        def known(value: str) -> str:
+            return "" if value == "<unknown>" else value
         call = AsteriskCall(self, link, self._new_call_id(), "inbound", msg.uniqueid, to_number=did,
-                            from_number=msg.get("CallerIDNum"), from_name=msg.get("CallerIDName"))
+                            from_number=known(msg.get("CallerIDNum")), from_name=known(msg.get("CallerIDName")))
         call.state.exists = True
         call.state.channel = msg.get("Channel")
+        if msg.get("ChannelState") == "6":
+            # The site answered before sending the call to faxd (fax detection, IVR).
+            call.state.answered = True
+            call._put([ev.Answered(call.call_id)])
         self._calls[call.call_id] = call
         self._by_uid[call.uniqueid] = call
         if self._handler is None or self._stopping:
