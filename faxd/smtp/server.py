@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import ssl
 from typing import Any, Callable
 
 import gevent.pool
 from aiosmtpd.smtp import SMTP, Envelope
 
-from faxd.errors import StoreError
+from faxd.errors import StartupError, StoreError
 from faxd.smtp.gateway import Gateway, Recipient, Reply
 
 logger = logging.getLogger(__name__)
@@ -212,8 +213,12 @@ class SmtpServer:
     async def start(self) -> tuple[str, int]:
         host, port = self._config.smtp_listen
         self._idle = asyncio.Event()
-        self._server = await asyncio.get_running_loop().create_server(self._factory, host, port,
-                                                                      reuse_address=True)
+        try:
+            self._server = await asyncio.get_running_loop().create_server(self._factory, host, port,
+                                                                          reuse_address=True)
+        except OSError as e:
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise StartupError(f"cannot listen on {host}:{port} (FAXD_SMTP_LISTEN): {reason}") from None
         return self._server.sockets[0].getsockname()[:2]
 
     async def stop(self, grace: float) -> None:

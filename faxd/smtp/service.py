@@ -98,7 +98,7 @@ class SmtpGatewayService(Service):
         proc = subprocess.Popen([sys.executable, "-m", "faxd.smtp"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         self._proc = proc
-        self._group.spawn(self._forward_stderr, proc)
+        reader = self._group.spawn(self._forward_stderr, proc)
         line = b""
         with gevent.Timeout(self._start_timeout, False):
             line = proc.stdout.readline()
@@ -110,8 +110,10 @@ class SmtpGatewayService(Service):
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
-            gevent.sleep(0)  # let the stderr reader collect the child's last words
-            detail = " / ".join(l for l in self._stderr_tail if l) or f"exit status {proc.returncode}"
+            reader.join(timeout=2)  # the child's last words (EOF follows its exit)
+            errors = [l.partition("faxd: error: ")[2] for l in self._stderr_tail if "faxd: error: " in l]
+            detail = errors[-1] if errors else (" / ".join(l for l in self._stderr_tail if l)
+                                                or f"exit status {proc.returncode}")
             raise StartupError(f"SMTP gateway did not start: {detail}")
         host, port = msg["smtp_listening"]
         self.address = (host, int(port))
@@ -120,7 +122,7 @@ class SmtpGatewayService(Service):
     def _forward_stderr(self, proc) -> None:
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
-            self._stderr_tail.append(line.partition(": error: ")[2] or line)
+            self._stderr_tail.append(line)
             sys.stderr.write(line + "\n")
 
     def _supervise(self) -> None:

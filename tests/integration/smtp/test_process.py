@@ -61,3 +61,21 @@ def test_a_database_outage_is_a_temporary_refusal(tmp_path):
     finally:
         service.stop_intake()
         service.stop()
+
+
+def test_a_busy_port_fails_faxd_run_start_with_a_clear_line(tmp_path):
+    import socket
+
+    import pytest
+
+    from faxd.errors import StartupError
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = Config.load(path=None, env={}, home=str(tmp_path), smtp_listen=f"127.0.0.1:{port}")
+        service = SmtpGatewayService(config, "postgresql://postgres@127.0.0.1:1/nodb")
+        with pytest.raises(StartupError) as e:
+            service.start()
+    assert f"cannot listen on 127.0.0.1:{port} (FAXD_SMTP_LISTEN): Address already in use" in str(e.value)
+    assert "Traceback" not in str(e.value)
