@@ -196,6 +196,8 @@ class Config:
     asterisk_dial: str = setting("PJSIP/{number}@trunk", _str, "Asterisk channel for outbound faxes")
     asterisk_progress_interval: float = setting(
         5.0, _non_negative_float, "seconds between FAXSession polls for live pages on Asterisk (0: off)")
+    asterisk_inbound: bool = setting(
+        True, _bool, "take inbound fax calls from Asterisk (with several faxd nodes on one Asterisk: one node)")
     smtp_listen: tuple[str, int] | None = setting(("127.0.0.1", 2525), _opt_listen,
                                                   "SMTP gateway listen address (empty: no gateway)")
     smtp_domain: str = setting("fax.localhost", _str,
