@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import falcon
+import falcon.media
+import orjson
 
 from api import openapi
 from api.body import multipart_handler
@@ -38,6 +40,9 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
     multipart = multipart_handler(config.max_upload_bytes)
     app.req_options.media_handlers["multipart/mixed"] = multipart
     app.req_options.media_handlers["multipart/form-data"] = multipart
+    # orjson: several times faster than json for the listings' 50-row bodies.
+    json_handler = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     add_handlers(app)
 
     app.add_route("/health", HealthResource(health or Health(store)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from faxd.errors import NotFound
-from faxd.models import TxResult, gregorian
+from faxd.models import gregorian
+from faxd.store.jobs import tx_view
 from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
 
 _SYSTEM = frozenset({"id", "status", "created", "modified", "rx_result", "page_count", "faxbox_id",
@@ -28,7 +29,7 @@ def inbox_view(row: dict) -> dict:
     out.update(
         id=row["id"], status=row["status"], faxbox_id=row["faxbox_id"], call_id=row["call_id"],
         from_number=row["from_number"], from_name=row["from_name"], to_number=row["to_number"],
-        page_count=row["page_count"], rx_result=TxResult.from_dict(row["rx_result"]).to_dict(),
+        page_count=row["page_count"], rx_result=tx_view(row["rx_result"]),
         created=gregorian(row["created"]), modified=gregorian(row["modified"]),
         _rev=row["revision"],
     )

@@ -12,7 +12,7 @@ from psycopg2.extras import Json
 
 from faxd import ids
 from faxd.errors import Conflict, NotFound
-from faxd.models import OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
+from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
 from faxd.store.listing import ListQuery, Listing, Page, autocommit_cursor, list_page, read_one
 
 # Keys the system owns: never taken from a client document, always written from the row.
@@ -31,7 +31,8 @@ JOB_LISTING = Listing(
     table="jobs",
     columns=("id, faxbox_id, status, source, to_number, from_number, attempts, retries, page_count, "
              "(tx_result->>'success')::boolean AS tx_success, tx_result->>'error_message' AS tx_error, "
-             "created, modified, delivered"),
+             "floor(extract(epoch FROM modified))::bigint AS modified_s, "
+             "floor(extract(epoch FROM delivered))::bigint AS delivered_s"),
     filter_columns={
         "id": "id", "status": "status", "source": "source", "faxbox_id": "faxbox_id",
         "to": "to_number", "to_number": "to_number", "from": "from_number",
@@ -49,6 +50,23 @@ _STAGE_TEXT = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
+
+
+_TX_DEFAULTS = TxResult().to_dict()
+_TX_FIELDS = frozenset(TxResult.__dataclass_fields__)
+
+
+def tx_view(stored: dict | None) -> dict:
+    """tx_result as shown: every field (zeroed when unknown) plus the Kazoo 4.x aliases.
+
+    Same shape as ``TxResult.from_dict(stored).to_dict()``, without dataclass round trips.
+    """
+    out = dict(_TX_DEFAULTS)
+    if stored:
+        out.update((k, v) for k, v in stored.items() if k in _TX_FIELDS)
+        out.update(remote_station_id=out["fax_receiver_id"], transfer_rate=out["fax_speed"],
+                   ecm_used=out["fax_error_correction"], transferred_pages=out["pages_sent"])
+    return out
 
 
 def _undefined(value):
@@ -81,7 +99,7 @@ def job_view(row: dict) -> dict:
         from_number=row["from_number"],
         retries=row["retries"],
         attempts=row["attempts"],
-        tx_result=TxResult.from_dict(row.get("tx_result")).to_dict(),
+        tx_result=tx_view(row.get("tx_result")),
         progress=progress_view(row),
         created=gregorian(row["created"]),
         modified=gregorian(row["modified"]),
@@ -112,13 +130,14 @@ def job_summary(row: dict) -> dict:
         "from": row["from_number"],
         "attempts": row["attempts"],
         "retries": row["retries"],
-        "created": gregorian(row["created"]),
-        "modified": gregorian(row["modified"]),
+        "created": row["created_us"] // 1_000_000 + GREGORIAN_OFFSET,
+        "modified": row["modified_s"] + GREGORIAN_OFFSET,
         "faxbox_id": row["faxbox_id"],
         "source": row["source"],
     }
     if row["status"] in OUTBOX_STATUSES:
-        out.update(delivered=_undefined(gregorian(row["delivered"])),
+        delivered = row["delivered_s"]
+        out.update(delivered="undefined" if delivered is None else delivered + GREGORIAN_OFFSET,
                    page_count=row["page_count"] or 0,
                    success=bool(row["tx_success"]),
                    error_message=row["tx_error"] or "")

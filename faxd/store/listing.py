@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg2.extras
-from psycopg2 import sql
 
 from faxd.errors import FaxdError
 
@@ -67,7 +66,11 @@ class Listing:
 
 
 def encode_key(created: datetime, row_id: str) -> str:
-    micros = (created - EPOCH) // _MICRO
+    return encode_key_us((created - EPOCH) // _MICRO, row_id)
+
+
+def encode_key_us(micros: int, row_id: str) -> str:
+    """The start key of a row created ``micros`` microseconds after the Unix epoch."""
     raw = f"{_KEY_PREFIX}:{micros}:{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -130,60 +133,78 @@ def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
     next_key = None
     if q.page_size is not None and len(rows) > q.page_size:
         extra = rows[q.page_size]
-        next_key = encode_key(extra["created"], extra["id"])
+        next_key = encode_key_us(extra["created_us"], extra["id"])
         rows = rows[:q.page_size]
-    first = encode_key(rows[0]["created"], rows[0]["id"]) if rows else q.start_key
+    first = encode_key_us(rows[0]["created_us"], rows[0]["id"]) if rows else q.start_key
     return Page(rows=rows, start_key=first, next_start_key=next_key)
 
 
 def page_sql(listing: Listing, scope: dict[str, Any], q: ListQuery,
-             where: str | None = None) -> tuple[sql.Composed, list]:
+             where: str | None = None) -> tuple[str, list]:
     """The statement and parameters of one page (one row more than asked, to know if more follow).
 
+    Rows carry ``created_us`` (microseconds since the Unix epoch), the exact sort key.
     ``where`` is a literal SQL condition from the caller's code (never client input); it is
-    kept literal so that PostgreSQL can match it to a partial index's predicate.
+    kept literal so that PostgreSQL can match it to a partial index's predicate. Column and
+    table names come from code too; client values travel only as parameters.
     """
-    conds: list[sql.Composable] = []
-    params: list[Any] = []
-    for column, value in scope.items():
-        conds.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-        params.append(value)
-    if where:
-        conds.append(sql.SQL("(" + where + ")"))
+    params: list[Any] = list(scope.values())
     if q.created_from is not None:
-        conds.append(sql.SQL("created >= %s"))
         params.append(q.created_from)
     if q.created_to is not None:
-        conds.append(sql.SQL("created <= %s"))
         params.append(q.created_to)
     for name, value in q.filters.items():
-        conds.append(_filter(listing, name))
         if name in listing.filter_columns:
             params.append(value)
         else:
             params.extend([name.split("."), value])
     if q.start_key is not None:
-        created, row_id = decode_key(q.start_key)
-        op = ">=" if q.ascending else "<="
-        conds.append(sql.SQL("(created, id) " + op + " (%s, %s)"))
-        params.extend([created, row_id])
-    order = "ASC" if q.ascending else "DESC"
-    query = sql.SQL("SELECT {cols} FROM {table} WHERE {conds} ORDER BY created {o}, id {o}").format(
-        cols=sql.SQL(listing.columns), table=sql.Identifier(listing.table),
-        conds=sql.SQL(" AND ").join(conds) if conds else sql.SQL("true"), o=sql.SQL(order))
+        params.extend(decode_key(q.start_key))
     if q.page_size is not None:
-        query = query + sql.SQL(" LIMIT %s")
         params.append(q.page_size + 1)
+    shape = (listing.table, listing.columns, tuple(scope), where, q.created_from is not None,
+             q.created_to is not None, tuple(q.filters), q.start_key is not None, q.ascending,
+             q.page_size is not None)
+    query = _SHAPES.get(shape)
+    if query is None:
+        query = _compose(listing, shape)
+        if len(_SHAPES) > 1000:
+            _SHAPES.clear()
+        _SHAPES[shape] = query
     return query, params
 
 
-def _filter(listing: Listing, name: str) -> sql.Composable:
+_SHAPES: dict[tuple, str] = {}
+
+
+def _compose(listing: Listing, shape: tuple) -> str:
+    (table, columns, scope_columns, where, has_from, has_to, filters, has_key, ascending,
+     limited) = shape
+    conds = [f'"{column}" = %s' for column in scope_columns]
+    if where:
+        conds.append("(" + where + ")")
+    if has_from:
+        conds.append("created >= %s")
+    if has_to:
+        conds.append("created <= %s")
+    conds += [_filter(listing, name) for name in filters]
+    if has_key:
+        conds.append("(created, id) " + (">=" if ascending else "<=") + " (%s, %s)")
+    order = "ASC" if ascending else "DESC"
+    query = (f'SELECT {columns}, (extract(epoch FROM created) * 1000000)::bigint AS created_us '
+             f'FROM "{table}" WHERE {" AND ".join(conds) or "true"} ORDER BY created {order}, id {order}')
+    if limited:
+        query += " LIMIT %s"
+    return query
+
+
+def _filter(listing: Listing, name: str) -> str:
     if not _FIELD.match(name):
         raise InvalidListQuery(f"filter_{name}", "format", "not a field name")
     column = listing.filter_columns.get(name)
     if column is not None:
-        return sql.SQL("CAST({} AS text) = %s").format(sql.Identifier(column))
+        return f'CAST("{column}" AS text) = %s'
     if listing.doc_column is None:
         known = ", ".join(sorted(listing.filter_columns))
         raise InvalidListQuery(f"filter_{name}", "enum", f"cannot filter on {name}; fields: {known}")
-    return sql.SQL("{} #>> %s::text[] = %s").format(sql.Identifier(listing.doc_column))
+    return f'"{listing.doc_column}" #>> %s::text[] = %s'
