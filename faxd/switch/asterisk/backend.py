@@ -26,7 +26,6 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from faxd.ids import new_id
 from faxd.switch import events as ev
 from faxd.switch.asterisk import commands
 from faxd.switch.asterisk.ami import (ActionFailed, AMIConnection, AMIError, AuthFailed, Message,
@@ -132,8 +131,8 @@ class AsteriskBackend:
     name = "asterisk"
 
     def __init__(self, config, *, connect_timeout: float = 5.0, backoff: tuple[float, float] = (0.1, 5.0),
-                 action_timeout: float = 10.0, failure_grace: float = 5.0, progress_interval: float | None = None,
-                 new_call_id: Callable[[], str] = new_id):
+                 action_timeout: float = 10.0, failure_grace: float = 5.0,
+                 progress_interval: float | None = None):
         self.config = config
         self._links = [_Link(url) for url in config.ami_url]
         self._connect_timeout = connect_timeout
@@ -142,7 +141,7 @@ class AsteriskBackend:
         self._failure_grace = failure_grace
         self._progress_interval = (getattr(config, "asterisk_progress_interval", 5.0)
                                    if progress_interval is None else progress_interval)
-        self._new_call_id = new_call_id
+        self._inbound = getattr(config, "asterisk_inbound", True)
         self._calls: dict[str, AsteriskCall] = {}
         self._by_uid: dict[str, AsteriskCall] = {}
         self._by_action: dict[str, AsteriskCall] = {}
@@ -277,8 +276,11 @@ class AsteriskBackend:
         uid = msg.uniqueid
         call = self._by_uid.get(uid) if uid else None
         if call is None:
-            if name == "UserEvent" and msg.get("UserEvent") == commands.INCOMING_USEREVENT:
+            if (name == "UserEvent" and msg.get("UserEvent") == commands.INCOMING_USEREVENT
+                    and self._inbound and self._handler is not None and not self._stopping):
                 self._incoming(link, msg)
+            # Otherwise the call is not ours to take: another faxd node may, or the
+            # dialplan's deadline refuses it (cause 41) so the sender tries again.
             return
         if name == "Newchannel" and call.cancel_cause and not call.state.exists:
             self._spawn(self._hangup_quietly, call, call.cancel_cause)
@@ -357,7 +359,10 @@ class AsteriskBackend:
 
         def known(value: str) -> str:
             return "" if value == "<unknown>" else value
-        call = AsteriskCall(self, link, self._new_call_id(), "inbound", msg.uniqueid, to_number=did,
+        # The call id is derived from the channel, so that every faxd node names it alike (the
+        # inbox keeps one row per call id).
+        call_id = f"asterisk-{link.host}-{link.port}-{msg.uniqueid}"
+        call = AsteriskCall(self, link, call_id, "inbound", msg.uniqueid, to_number=did,
                             from_number=known(msg.get("CallerIDNum")), from_name=known(msg.get("CallerIDName")))
         call.state.exists = True
         call.state.channel = msg.get("Channel")
@@ -367,10 +372,6 @@ class AsteriskBackend:
             call._put([ev.Answered(call.call_id)])
         self._calls[call.call_id] = call
         self._by_uid[call.uniqueid] = call
-        if self._handler is None or self._stopping:
-            logger.warning("%s: incoming fax for %s but nothing takes calls; rejecting", link.name, did)
-            self._spawn(self._hangup_quietly, call, "NORMAL_TEMPORARY_FAILURE")
-            return
         self._handlers.spawn(self._run_handler, call)
 
     def _run_handler(self, call: AsteriskCall) -> None:

@@ -413,3 +413,38 @@ def test_cancel_while_ringing(emulator, tmp_path, fax_docs):
         b.stop()
     assert events[-1].cause == "ORIGINATOR_CANCEL"
     assert job_state(events, cancelled=True) == "cancelled"
+
+
+def test_two_nodes_one_takes_inbound(emulator, tmp_path):
+    """Several faxd nodes on one Asterisk: the one with asterisk_inbound takes the call, the
+    other leaves it alone (it neither answers nor refuses it)."""
+    taker = make_backend(emulator, tmp_path)
+    other_config = Config.load(env={}, home=str(tmp_path / "home2"), ami_url=(emulator.url(),),
+                               asterisk_inbound=False)
+    other = AsteriskBackend(other_config, connect_timeout=2, backoff=(0.05, 0.2))
+    taken, ignored = [], []
+
+    def handler(into):
+        def run(call):
+            into.append(call)
+            call.answer()
+            call.receive_fax(str(tmp_path / f"in-{len(into)}.tif"), FaxOptions())
+            call.log = collect(call)
+        return run
+    taker.on_incoming_call(handler(taken))
+    other.on_incoming_call(handler(ignored))
+    taker.start()
+    other.start()
+    try:
+        assert taker.wait_connected(5) and other.wait_connected(5)
+        run = emulator.incoming_call("+12025550100").done.get(timeout=30)
+        assert run.status == "SUCCESS"
+        with gevent.Timeout(10):
+            while not taken or not hasattr(taken[0], "log"):
+                gevent.sleep(0.01)
+    finally:
+        taker.stop()
+        other.stop()
+    assert ignored == []
+    assert taken[0].call_id == f"asterisk-127.0.0.1-{emulator.port}-{emulator.all_channels[-1].uniqueid}"
+    assert [a.get("Action") for a in emulator.actions].count("Redirect") == 2
