@@ -149,4 +149,5 @@ def test_tiffinfo_and_libtiff_read_every_page(pipeline, tmp_path):
     assert out.count("Image Width: 1728") == 3
     assert out.count("min-is-white") == 3
     assert out.count("CCITT Group 4") == 3
-    assert Image.open(path).n_frames == 3
+    with Image.open(path) as im:
+        assert im.n_frames == 3

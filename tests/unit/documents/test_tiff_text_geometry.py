@@ -27,9 +27,9 @@ def test_write_bilevel_round_trips_through_pillow(tmp_path):
     data = path.read_bytes()
     pages = tiff.pages(data)
     assert [(p.width, p.length, p.photometric, p.resolution) for p in pages] == [(1728, 50, 0, "204x98")] * 2
-    im = Image.open(path)
-    assert im.n_frames == 2
-    assert im.convert("1").tobytes() == page.tobytes()
+    with Image.open(path) as im:
+        assert im.n_frames == 2
+        assert im.convert("1").tobytes() == page.tobytes()
 
 
 def test_pages_refuses_broken_structures():
