@@ -66,11 +66,8 @@ class Message:
     __slots__ = ("headers", "_first")
 
     def __init__(self, headers: Iterable[tuple[str, str]]):
-        self.headers: list[tuple[str, str]] = list(headers)
-        first: dict[str, str] = {}
-        for k, v in self.headers:
-            first.setdefault(k, v)
-        self._first = first
+        self.headers: list[tuple[str, str]] = headers if isinstance(headers, list) else list(headers)
+        self._first = dict(reversed(self.headers))      # the first value of a repeated key wins
 
     def get(self, key: str, default: str = "") -> str:
         return self._first.get(key, default)
@@ -148,14 +145,15 @@ def encode_action(action: str, headers: Iterable[tuple[str, str]] = (), action_i
 
 def parse_block(block: bytes) -> Message:
     """One message without its closing empty line."""
-    headers = []
+    headers: list[tuple[str, str]] = []
+    append = headers.append
     for line in block.decode("utf-8", "replace").split("\r\n"):
-        key, sep, value = line.partition(":")
-        if not sep or not key or key != key.strip():
-            raise ProtocolError(f"not an AMI header line: {line[:80]!r}")
-        if value.startswith(" "):
-            value = value[1:]
-        headers.append((key, value))
+        key, sep, value = line.partition(": ")
+        if not sep:
+            key, sep, value = line.partition(":")       # "Key:" with nothing after it
+            if not sep or not key:
+                raise ProtocolError(f"not an AMI header line: {line[:80]!r}")
+        append((key, value))
     return Message(headers)
 
 
