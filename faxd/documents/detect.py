@@ -85,6 +85,8 @@ def sniff(data: bytes, filename: str | None = None) -> str | None:
         return GIF
     if data.startswith(b"{\\rtf"):
         return RTF
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return TEXT   # UTF-16 with a byte order mark (Windows "Unicode" text)
     if data.startswith(_OLE2):
         return _ole2_type(filename)
     if data.startswith(b"PK\x03\x04"):

@@ -67,6 +67,7 @@ class DocumentPipeline:
         geometry = Geometry.of(paper or self._config.paper, resolution or self._config.resolution)
         if not inputs:
             raise DocumentError("no document to convert")
+        inputs = [(bytes(data), declared) for data, declared in inputs]   # memoryview from the database
         limit = self._config.max_upload_bytes
         for n, (data, _declared) in enumerate(inputs, 1):
             if len(data) > limit:

@@ -15,6 +15,7 @@ from faxd.documents.errors import ConversionTimeout, DocumentError
 logger = logging.getLogger(__name__)
 
 MEMORY_LIMIT = 1 << 30          # address space of a converter process (bytes)
+FILE_LIMIT = 1 << 30            # largest file a converter may write (a runaway PostScript program)
 CPU_SLACK = 5                   # RLIMIT_CPU = timeout + this, a backstop if the kill were missed
 
 
@@ -23,6 +24,7 @@ def _limits(memory: int, cpu: int):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
     return apply
 
 

@@ -21,8 +21,11 @@ MARGIN_INCHES = 0.5
 
 
 def decode(data: bytes, charset: str | None = None) -> str:
-    """Text from bytes: UTF-8 (with or without BOM) unless a charset was declared."""
+    """Text from bytes: UTF-8 (with or without BOM), UTF-16 with a BOM, or the declared charset."""
     encoding = "utf-8-sig"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"   # the byte order mark says so, whatever was declared
+        charset = None
     if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
         try:
             encoding = codecs.lookup(charset).name

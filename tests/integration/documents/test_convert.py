@@ -151,3 +151,9 @@ def test_tiffinfo_and_libtiff_read_every_page(pipeline, tmp_path):
     assert out.count("CCITT Group 4") == 3
     with Image.open(path) as im:
         assert im.n_frames == 3
+
+
+def test_utf16_text_and_memoryview_input(pipeline):
+    # Notepad's "Unicode" text, and bytes as psycopg2 hands them out of a bytea column.
+    doc = pipeline.convert([(memoryview("Grüße aus dem Fax\n".encode("utf-16")), "text/plain")])
+    check_fax(doc, 1)

@@ -13,6 +13,7 @@ from tests.unit.documents import corpus
     (corpus.encode(corpus.text_image((10, 10)), "TIFF"), "image/tiff"),
     (corpus.encode(corpus.text_image((10, 10)), "GIF"), "image/gif"),
     ("Grüße, fax\n".encode(), "text/plain"),
+    ("Grüße, fax\n".encode("utf-16"), "text/plain"),
     (b"{\\rtf1 hello}", "application/rtf"),
 ])
 def test_the_bytes_decide(data, expected):

@@ -62,6 +62,7 @@ def test_paginate_wraps_and_breaks():
 def test_decode():
     assert decode("héllo".encode()) == "héllo"
     assert decode(b"\xef\xbb\xbfbom") == "bom"
+    assert decode("Grüße".encode("utf-16")) == "Grüße"
     assert decode("h\xe9llo".encode("latin-1"), "ISO-8859-1") == "héllo"
     with pytest.raises(DocumentError, match=r"not valid UTF-8: byte 0xe9 at offset 1"):
         decode("h\xe9llo".encode("latin-1"))
