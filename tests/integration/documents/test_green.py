@@ -29,4 +29,4 @@ def test_hub_is_not_blocked_by_a_big_conversion(tmp_path):
     assert doc.pages == 3
     worst = max(b - a for a, b in zip(stamps, stamps[1:]))
     # Run on the hub, the image step alone would stall every other greenlet for about a second.
-    assert took > 0.3 and worst < 0.5, (took, worst)
+    assert took > 0.3 and worst < 0.75, (took, worst)
