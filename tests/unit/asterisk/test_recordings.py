@@ -115,9 +115,11 @@ def test_getvar_answers_match_the_parsed_outcome():
 
 EXPECTED_SENDER = {
     # recording: (success, result_code, result_text, pages, bit_rate, t38, remote id, hangup cause, detail)
-    "sendfax-local-success.ami.txt": (True, 0, "OK", 3, 14400, False, "RX-1000", "NORMAL_CLEARING", "16 Normal Clearing"),
+    "sendfax-local-success.ami.txt": (True, 0, "OK", 3, 14400, False, "RX-1000", "NORMAL_CLEARING",
+                                      "16 Normal Clearing"),
     "sendfax-pjsip-t38-success.ami.txt": (True, 0, "OK", 3, 14400, True, "RX-2000", "NORMAL_CLEARING", "0 Unknown"),
-    "sendfax-local-getvar.ami.txt": (True, 0, "OK", 1, 14400, False, "RX-4000", "NORMAL_CLEARING", "16 Normal Clearing"),
+    "sendfax-local-getvar.ami.txt": (True, 0, "OK", 1, 14400, False, "RX-4000", "NORMAL_CLEARING",
+                                     "16 Normal Clearing"),
     "sendfax-hangup-early.ami.txt": (False, 49, "The call dropped prematurely", 0, 0, False, "", "NORMAL_CLEARING",
                                      "16 Normal Clearing"),
     "sendfax-pjsip-hangup-early.ami.txt": (False, 49, "error negotiating T.38", 0, 0, True, "", "NORMAL_CLEARING",
