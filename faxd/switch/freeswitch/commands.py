@@ -7,8 +7,7 @@ from faxd.switch.freeswitch.esl import url_encode
 # Channel events that tell a fax call's story, plus the bgapi results.
 CHANNEL_EVENTS = (
     "CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
-    "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE",
-    "BACKGROUND_JOB",
+    "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB",
 )
 TX_SUBCLASSES = ("spandsp::txfaxnegociateresult", "spandsp::txfaxpageresult", "spandsp::txfaxresult")
 RX_SUBCLASSES = ("spandsp::rxfaxnegociateresult", "spandsp::rxfaxpageresult", "spandsp::rxfaxresult")

@@ -13,6 +13,7 @@ import re
 import socket
 from collections import deque
 from typing import Callable, Iterator
+from urllib.parse import quote as _quote
 
 import gevent
 import gevent.event
@@ -65,6 +66,8 @@ def url_encode(value: str) -> str:
     """Encode ``value`` with FreeSWITCH's set; a ``%XX`` already present stays as it is."""
     if not _NEEDS_ENCODING.search(value):
         return value
+    if "%" not in value:
+        return _quote(value, safe="!$'()*,-./_~")
     raw = value.encode("utf-8")
     out = []
     n = len(raw)
@@ -161,24 +164,58 @@ class Event:
         return f"<Event {self.key} {self.unique_id}>"
 
 
+class Headers(dict):
+    """Header name -> value, URL-decoded on first access (an event has 100-250 headers and a
+    reader needs a dozen of them)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> str:
+        value = dict.__getitem__(self, key)
+        if type(value) is bytes:
+            value = url_decode_bytes(value)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def items(self):
+        return [(k, self[k]) for k in dict.keys(self)]
+
+    def values(self):
+        return [self[k] for k in dict.keys(self)]
+
+    def copy(self) -> dict:
+        return dict(self.items())
+
+    def __iter__(self):
+        return dict.__iter__(self)
+
+    def __eq__(self, other) -> bool:
+        return dict(self.items()) == (dict(other.items()) if isinstance(other, dict) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+_LINE = re.compile(rb"^([^:\n]+):[ ]?([^\n]*?)\r?$", re.M)
+
+
 def _parse_header_block(block: bytes, decode: bool) -> tuple[dict[str, str], list[str]]:
-    headers: dict[str, str] = {}
-    names: list[str] = []
-    for line in block.split(b"\n"):
-        if not line:
-            continue
-        if line[-1:] == b"\r":
-            line = line[:-1]
-        name, sep, value = line.partition(b":")
-        if not sep:
-            continue
-        if value[:1] == b" ":
-            value = value[1:]
-        key = name.decode("latin-1")
-        names.append(key)
-        if key not in headers:
-            headers[key] = url_decode_bytes(value) if decode else value.decode("utf-8", "replace")
-    return headers, names
+    pairs = _LINE.findall(block)
+    names = [k.decode("latin-1") for k, _ in pairs]
+    if decode:
+        values = [v for _, v in pairs]
+    else:
+        values = [v.decode("utf-8", "replace") for _, v in pairs]
+    # Duplicate names (Hangup-Cause twice) carry equal values; the last one is kept.
+    return Headers(zip(names, values)), names
 
 
 def parse_event(message: Message) -> Event:

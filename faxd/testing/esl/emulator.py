@@ -87,6 +87,21 @@ def frame_event(headers: list[tuple[str, str]], body: str, fmt: str) -> bytes:
     return f"Content-Length: {len(inner)}\nContent-Type: {ctype}\n\n".encode() + inner
 
 
+def frame_plain(lines: list[bytes], body: str) -> bytes:
+    """frame_event for plain, from header lines already encoded."""
+    if body:
+        b = body.encode()
+        inner = b"".join(lines) + f"Content-Length: {len(b)}\n\n".encode() + b
+    else:
+        inner = b"".join(lines) + b"\n"
+    return f"Content-Length: {len(inner)}\nContent-Type: text/event-plain\n\n".encode() + inner
+
+
+_DYNAMIC = {"Event-Sequence", "Event-Date-Timestamp", "Event-Date-Local", "Event-Date-GMT", "Job-Command-Arg",
+            "Application-Response", "Hangup-Cause", "variable_hangup_cause", "variable_last_bridge_hangup_cause",
+            "variable_hangup_cause_q850", "FreeSWITCH-Hostname", "FreeSWITCH-Switchname"}
+
+
 def reply(text: str, extra: dict | None = None) -> bytes:
     lines = ["Content-Type: command/reply", f"Reply-Text: {text}"]
     for k, v in (extra or {}).items():
@@ -146,7 +161,7 @@ class Session:
             self._queue.append(data)
             self._wake.set()
 
-    def offer(self, headers: list[tuple[str, str]], hmap: dict, body: str) -> None:
+    def offer(self, headers: list[tuple[str, str]], hmap: dict, body: str, plain: bytes | None = None) -> None:
         if self.closed or self.killing or not self.authed or not self.wants(hmap):
             return
         if len(self._queue) >= self.emu.queue_limit:
@@ -160,7 +175,7 @@ class Session:
                 self.emu.group.spawn(self._kill_slow)
             return
         self.lost = 0
-        self.write(frame_event(headers, body, self.fmt))
+        self.write(plain if plain is not None and self.fmt == "plain" else frame_event(headers, body, self.fmt))
 
     def wants(self, h: dict) -> bool:
         name = h.get("Event-Name", "")
@@ -595,10 +610,14 @@ class EmuCall:
         now_us = int(now * 1e6)
         state = self.fax_state.get(e.role or "", {})
         out = []
+        enc = []
         skip_fax_values = not self.emu.dsp
-        for k, v in e.headers:
-            if k == "Content-Length":
+        for item in self.emu.template(script, e, exact, rx):
+            if item[0] is not None:
+                out.append((item[1], item[2]))
+                enc.append(item[0])
                 continue
+            _, k, v = item
             if k == "Event-Sequence":
                 v = str(next(self.emu.sequence))
             elif k == "Event-Date-Timestamp":
@@ -636,15 +655,21 @@ class EmuCall:
             if v == "":
                 continue
             out.append((k, v))
+            enc.append(f"{k}: {url_encode(v)}\n".encode())
         hmap = {}
         for k, v in out:
-            hmap.setdefault(k, v)
+            if k not in hmap:
+                hmap[k] = v
+        self._enc = enc
         return out, hmap, e.body
 
     # -- emission
 
     def emit(self, script: recording.Script, e: recording.Entry, cause: str | None = None, body: str | None = None) -> None:
-        headers, hmap, ebody = self.render(script, e, cause)
+        if self.emu.nobody_wants(e, self.a_uuid if e.role == "a" else self.b_uuid if e.role == "b" else ""):
+            headers, hmap, ebody = None, None, e.body     # nobody listens: keep the state, skip the work
+        else:
+            headers, hmap, ebody = self.render(script, e, cause)
         if e.name == "BACKGROUND_JOB":
             ebody = body if body is not None else (f"+OK {self.a_uuid}\n" if self.answered
                                                    else f"-ERR {cause or self.cause}\n")
@@ -662,7 +687,8 @@ class EmuCall:
                 self.alive_a = False
             elif e.role == "b":
                 self.alive_b = False
-        self.emu.broadcast(headers, hmap, ebody)
+        if headers is not None:
+            self.emu.broadcast(headers, hmap, ebody, self._enc)
         if (e.role == "b" and e.name == "CHANNEL_HANGUP_COMPLETE" and self.socket_session is not None
                 and self.socket_session.linger is not None):
             s = self.socket_session
@@ -1115,6 +1141,7 @@ class ESLEmulator:
         self._subscribed = gevent.event.Event()
         self._server: gevent.server.StreamServer | None = None
         self._dsp: dict = {}
+        self._templates: dict = {}
         self.connections = 0
 
     # -- lifecycle
@@ -1164,6 +1191,7 @@ class ESLEmulator:
         if not self.accepting:
             sock.close()
             return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.sndbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
         self.connections += 1
@@ -1173,11 +1201,43 @@ class ESLEmulator:
 
     # -- events
 
-    def broadcast(self, headers: list, hmap: dict, body: str) -> None:
-        subscribed = False
+    def nobody_wants(self, e, uid: str) -> bool:
+        quick = {"Event-Name": e.name, "Unique-ID": uid}
+        if e.name == "CUSTOM":
+            quick["Event-Subclass"] = e.key
+        for s in self.sessions:
+            if s.filters or (s.authed and s.wants(quick)):
+                return False
+        return True
+
+    def broadcast(self, headers: list, hmap: dict, body: str, enc: list | None = None) -> None:
+        plain = None
         for s in list(self.sessions):
-            s.offer(headers, hmap, body)
-        del subscribed
+            if enc is not None and s.fmt == "plain" and not s.closed and s.authed and s.wants(hmap):
+                if plain is None:
+                    plain = frame_plain(enc, body)
+                s.offer(headers, hmap, body, plain)
+            else:
+                s.offer(headers, hmap, body)
+
+    def template(self, script, e, exact: dict, rx) -> list:
+        """A recorded event split into headers that never change (pre-encoded) and those that do."""
+        key = (script.name, id(e))
+        t = self._templates.get(key)
+        if t is not None:
+            return t
+        t = []
+        for k, v in e.headers:
+            if k == "Content-Length":
+                continue
+            dynamic = (k in _DYNAMIC or _TIME_HEADERS.match(k) or k.startswith("fax-") or k.startswith("variable_fax_")
+                       or v in exact or rx.search(v) or v == "")
+            if dynamic:
+                t.append((None, k, v))
+            else:
+                t.append((f"{k}: {url_encode(v)}\n".encode(), k, v))
+        self._templates[key] = t
+        return t
 
     def drop_connections(self, accept: bool = True) -> None:
         """Cut every inbound ESL connection (no notice); ``accept=False`` refuses reconnects."""
