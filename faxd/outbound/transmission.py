@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -163,7 +162,7 @@ class Transmission:
 
     def _prepare(self) -> None:
         self._stage = Stage.PREPARE
-        tiff = self._e.store.get_fax_tiff(self.job_id)
+        tiff = self.job.get("fax_tiff")
         if tiff is None:
             raise RuntimeError("the job has no fax TIFF")
         spool = self._e.config.spool_path
@@ -175,21 +174,31 @@ class Transmission:
     def _originate(self) -> None:
         self._stage = Stage.ORIGINATE
         doc = self.job.get("doc") or {}
-        call_id = str(uuid.uuid4())
+        call_id = self.job["call_id"]  # chosen and recorded by the claim
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id})
-        self._e.store.start_attempt(self.job_id, self.attempt, self._e.node, call_id, self._e.switch_name)
-        faxbox = self._e.store.faxbox_settings(self.job["faxbox_id"]) if self.job.get("faxbox_id") else None
+        faxbox = None
+        if self.job.get("faxbox_id"):
+            faxbox = {"fax_identity": self.job.get("faxbox_identity"), "fax_header": self.job.get("faxbox_header"),
+                      "media": self.job.get("faxbox_media") or {}}
         request = OriginateRequest(
             call_id=call_id, job_id=self.job_id, to_number=self.job["to_number"],
             from_number=self.job["from_number"], from_name=self.job.get("from_name") or "",
             tiff_path=self._spool_file,
             options=fax_options(self._e.config, doc, faxbox, self.job.get("force_audio", False)),
             ring_timeout=self._e.timeouts.originate)
-        self._set_progress(Stage.ORIGINATE, "Dialling")
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
         self._call = self._e.switch.originate(request)
         if self._cancelled:
             self._call.hangup("ORIGINATOR_CANCEL")
+        # The claim already shows "Dialling"; the notifications wait until the call is placed.
+        self._last_write = time.monotonic()
+        gevent.spawn(self._attempt_started)
+
+    def _attempt_started(self) -> None:
+        try:
+            self._e.store.attempt_started(self.job_id)
+        except StoreError as e:
+            self.log.warning("processing notifications not queued: %s", e)
 
     def _next_event(self, timeout: float):
         """The next call event, or raise StageTimeout; a cancel wakes us at once."""

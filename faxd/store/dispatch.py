@@ -24,13 +24,18 @@ class DispatchMixin:
     # --- outbound: claim and leases
 
     def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> dict | None:
-        """Claim the next runnable job within every limit, or None."""
+        """Claim the next runnable job within every limit, or None.
+
+        The row carries the attempt's ``call_id`` (recorded before dialling, so that a node
+        taking over can find the call) and the ``fax_tiff`` bytes.
+        """
         for _ in range(3):
             try:
-                with self.transaction() as c:
-                    self._one("lock_claims", cur=c)
-                    return self._one("claim_next_job", {"node": node, "switch": switch,
-                                                        "max_channels": max_channels, "lease": lease}, cur=c)
+                row = self._one("claim_next_job", {"node": node, "switch": switch,
+                                                   "max_channels": max_channels, "lease": lease})
+                if row is not None and row["fax_tiff"] is not None:
+                    row["fax_tiff"] = bytes(row["fax_tiff"])
+                return row
             except psycopg2.errors.UniqueViolation:
                 # Another writer put a call on that number between our check and our update
                 # (the unique index is the last guard); try again with the next candidate.
@@ -44,11 +49,9 @@ class DispatchMixin:
         row = self._one("next_run_after")
         return None if row is None or row["seconds"] is None else float(row["seconds"])
 
-    def start_attempt(self, job_id: str, attempt: int, node: str, call_id: str, switch: str) -> None:
+    def attempt_started(self, job_id: str) -> None:
+        """The call is placed: queue the 'processing' notifications (off the dialling path)."""
         with self.transaction() as c:
-            self._one("start_attempt", {"job_id": job_id, "attempt": attempt, "node": node,
-                                        "call_id": call_id, "switch": switch}, cur=c)
-            self._one("set_job_call", {"id": job_id, "call_id": call_id, "node": node, "attempt": attempt}, cur=c)
             self._notify(c, "outbound_processing", job_id=job_id)
 
     def renew_lease(self, job_id: str, node: str, attempt: int, lease: float) -> tuple[bool, bool]:
@@ -85,13 +88,6 @@ class DispatchMixin:
 
     def cancel_requested_jobs(self, node: str) -> list[str]:
         return [r["id"] for r in self._all("cancel_requested_jobs", {"node": node})]
-
-    def faxbox_settings(self, faxbox_id: str) -> dict | None:
-        return self._one("faxbox_settings", {"id": faxbox_id})
-
-    def get_fax_tiff(self, job_id: str) -> bytes | None:
-        row = self._one("get_fax_tiff", {"job_id": job_id})
-        return bytes(row["data"]) if row else None
 
     # --- attaching: fetch and convert, then pending
 

@@ -1,51 +1,10 @@
--- lock_claims --
--- One claim at a time across every node: the limits (per account, per number, per switch)
--- are counted and applied without races; a claim takes a few milliseconds.
-SELECT pg_advisory_xact_lock(hashtext('faxd_claim'));
-
 -- claim_next_job --
--- The next runnable job within every limit, fairest first (the account with fewest calls up).
-WITH running AS (
-    SELECT account_id, count(*) AS n FROM jobs WHERE status = 'processing' GROUP BY account_id
-), candidate AS (
-    SELECT j.id
-      FROM jobs j
-      JOIN accounts a ON a.id = j.account_id
-      LEFT JOIN running r ON r.account_id = j.account_id
-     WHERE j.status = 'pending'
-       AND j.run_after <= now()
-       AND coalesce(r.n, 0) < a.max_outbound
-       AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.status = 'processing' AND b.to_number = j.to_number)
-       AND (SELECT count(*) FROM jobs c WHERE c.status = 'processing' AND c.switch = %(switch)s) < %(max_channels)s
-     ORDER BY coalesce(r.n, 0), j.run_after, j.created
-     LIMIT 1
-     FOR UPDATE OF j SKIP LOCKED
-)
-UPDATE jobs j
-   SET status = 'processing', lease_owner = %(node)s,
-       lease_expires = now() + make_interval(secs => %(lease)s),
-       attempts = j.attempts + 1, switch = %(switch)s, call_id = NULL, modified = now(),
-       revision = j.revision + 1,
-       progress = jsonb_build_object('stage', 'prepare', 'pages_sent', 0, 'pages_total', coalesce(j.page_count, 0),
-                                     'fax_speed', 0, 'text', 'Preparing the call')
-  FROM candidate
- WHERE j.id = candidate.id
-RETURNING j.id, j.account_id, j.faxbox_id, j.status, j.to_number, j.from_number, j.to_name, j.from_name,
-          j.retries, j.attempts, j.doc, j.page_count, j.force_audio, j.not_fax_failures, j.created,
-          j.cancel_requested;
+-- See faxd_claim_job in schema.sql: one round trip from wake-up to a call ready to dial.
+SELECT * FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s);
 
 -- next_run_after --
 -- Seconds until the earliest waiting retry is due (NULL: none waiting).
 SELECT extract(epoch FROM min(run_after) - now()) AS seconds FROM jobs WHERE status = 'pending';
-
--- start_attempt --
-INSERT INTO job_attempts (job_id, attempt, node, call_id, switch)
-VALUES (%(job_id)s, %(attempt)s, %(node)s, %(call_id)s, %(switch)s)
-ON CONFLICT (job_id, attempt) DO UPDATE SET node = EXCLUDED.node, call_id = EXCLUDED.call_id;
-
--- set_job_call --
-UPDATE jobs SET call_id = %(call_id)s, modified = now()
- WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
 -- renew_lease --
 -- False (no row) when the attempt is no longer ours (another node, or a recovery, took it over).
@@ -96,12 +55,6 @@ DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;
 
 -- cancel_requested_jobs --
 SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = %(node)s AND cancel_requested;
-
--- faxbox_settings --
-SELECT id, account_id, fax_identity, fax_header, media, fax_timezone FROM faxboxes WHERE id = %(id)s;
-
--- get_fax_tiff --
-SELECT data FROM documents WHERE job_id = %(job_id)s AND role = 'fax_tiff' ORDER BY seq LIMIT 1;
 
 -- claim_attaching_job --
 -- A job whose document must be fetched and converted (lease-guarded like a call).

@@ -145,14 +145,14 @@ def test_database_restart_mid_run_loses_nothing_and_api_answers_503(config, tmp_
         _wait_for(lambda: _counts(store, job_ids).get("completed", 0) >= 2, what="some faxes")
         pg.stop()
         r = requests.get(f"{node.base_url}/v2/accounts/{acct.account_id}/faxes/outbox",
-                         headers={"X-Auth-Token": token}, timeout=10)
+                         headers={"X-Auth-Token": token}, timeout=30)
         assert r.status_code == 503 and r.headers.get("Retry-After")
         assert requests.get(node.base_url + "/health", timeout=10).status_code == 503
         gevent.sleep(1.0)
         pg.start()
         _check_honest(store, acct.account_id, job_ids)
         r = requests.get(f"{node.base_url}/v2/accounts/{acct.account_id}/faxes/outbox?paginate=false",
-                         headers={"X-Auth-Token": token}, timeout=10)
+                         headers={"X-Auth-Token": token}, timeout=30)
         assert r.status_code == 200
         assert {j["id"] for j in r.json()["data"]} == set(job_ids)
     finally:
