@@ -261,6 +261,14 @@ class AMIEmulator:
         return self
 
     def stop(self) -> None:
+        if self.step_pages:
+            # A DSP thread may be held after a page: let it finish.
+            self.step_pages = False
+            try:
+                self._page_lock.release()
+            except RuntimeError:
+                pass
+        self.fax_gate.set()
         if self._server is not None:
             self._server.stop(timeout=1)
         for s in list(self.sessions):
@@ -653,6 +661,19 @@ class AMIEmulator:
         want_t38 = t38_possible and far.t38 and far.kind == "fax"
         ours.application, ours.app_data = "SendFAX", data
         local_id = ours.faxopt.get("localstationid") or ours.vars.get("LOCALSTATIONID") or "unknown"
+        if not all(os.access(f, os.R_OK) for f in files):
+            # res_fax checks the files before anything else (not recorded: from its source):
+            # FILE_ERROR, no FAXStatus, no SendFAX event, the application fails.
+            self._originate_response(msg, ours, True, 4)
+            self._fax_vars(ours, [("FAXSTATUS", "FAILED"), ("FAXERROR", "FILE_ERROR"),
+                                  ("FAXSTATUSSTRING", "error reading file"), ("REMOTESTATIONID", ""),
+                                  ("LOCALSTATIONID", local_id), ("FAXMODE", "audio"), ("FAXPAGES", "0")])
+            if far_ch is not None:
+                far_ch.event("HangupRequest", "call,all", ("Cause", "16"))
+            ours.hangup(0)
+            if far_ch is not None:
+                far_ch.hangup(16)
+            return
         self._fax_presets(ours, local_id, receive=False)
         self._originate_response(msg, ours, True, 4)
 

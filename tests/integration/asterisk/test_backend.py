@@ -448,3 +448,15 @@ def test_two_nodes_one_takes_inbound(emulator, tmp_path):
     assert ignored == []
     assert taken[0].call_id == f"asterisk-127.0.0.1-{emulator.port}-{emulator.all_channels[-1].uniqueid}"
     assert [a.get("Action") for a in emulator.actions].count("Redirect") == 2
+
+
+def test_document_asterisk_cannot_read_fails_without_retry(backend, emulator, tmp_path):
+    """The spool directory not shared with Asterisk: FILE_ERROR, a document problem (41), final."""
+    emulator.far_ends[NUMBER] = FarEnd("fax")
+    req = request(str(tmp_path / "not-shared"))
+    events = collect(backend.originate(req))
+    assert kinds(events) == ["Answered", "FaxResult", "Hangup"]
+    r = events[1]
+    assert (r.success, r.result_code, r.result_text) == (False, 41, "error reading file")
+    assert r.extra["asterisk_error"] == "FILE_ERROR"
+    assert job_state(events) == "failed"
