@@ -46,9 +46,15 @@ class NotificationsMixin:
         self._one("wake_notifier", cur=cur)
         return written
 
+    def _async_commit(self, name: str, params: dict, rows: bool = False):
+        """Run ``name`` in its own transaction that does not wait for the WAL flush."""
+        with self.transaction() as cur:
+            self._one("notifications_async_commit", cur=cur)
+            return self._all(name, params, cur=cur) if rows else self._one(name, params, cur=cur)
+
     def claim_due_notifications(self, limit: int = 20, lease: float = 300.0) -> list[dict]:
         """Take up to ``limit`` due notifications; each is retried after ``lease`` if not settled."""
-        return self._all("claim_due_notifications", {"limit": limit, "lease": lease})
+        return self._async_commit("claim_due_notifications", {"limit": limit, "lease": lease}, rows=True)
 
     def next_notification_due(self) -> float | None:
         """Seconds until the next pending notification is due (<= 0: now); None when none is pending."""
@@ -56,10 +62,10 @@ class NotificationsMixin:
         return None if row is None or row["seconds"] is None else float(row["seconds"])
 
     def mark_notification_delivered(self, notification_id: int) -> None:
-        self._one("mark_notification_delivered", {"id": notification_id})
+        self._async_commit("mark_notification_delivered", {"id": notification_id})
 
     def mark_notification_retry(self, notification_id: int, delay: float, error: str) -> None:
-        self._one("mark_notification_retry", {"id": notification_id, "delay": delay, "error": error[:2000]})
+        self._async_commit("mark_notification_retry", {"id": notification_id, "delay": delay, "error": error[:2000]})
 
     def mark_notification_final(self, notification_id: int, status: str, error: str) -> None:
         """End a notification as ``failed`` (gave up) or ``undeliverable`` (no way to send it)."""

@@ -40,11 +40,14 @@ RETURNING id, event_id, channel, event, target;
 -- Delivered at commit: the notifier wakes without polling.
 SELECT pg_notify('faxd_notifications', '');
 
+-- notifications_async_commit --
+-- This transaction's commit does not wait for the WAL flush. Used for claims and delivery
+-- marks: losing one in a crash only means the row is due again (one more, de-duplicable delivery).
+SELECT set_config('synchronous_commit', 'off', true);
+
 -- claim_due_notifications --
 -- Take due rows and push next_attempt past a lease: a delivery that dies with its process
 -- is tried again after the lease (webhook receivers de-duplicate by event_id).
--- No wait for the WAL flush: a claim lost in a crash only makes the row due again.
-SET LOCAL synchronous_commit TO off;
 UPDATE notifications n
 SET attempts = n.attempts + 1,
     next_attempt = now() + make_interval(secs => %(lease)s)
@@ -62,13 +65,10 @@ SELECT EXTRACT(EPOCH FROM (min(next_attempt) - now()))::float8 AS seconds
 FROM notifications WHERE status = 'pending';
 
 -- mark_notification_delivered --
--- No wait for the WAL flush: a mark lost in a crash means one more (de-duplicable) delivery.
-SET LOCAL synchronous_commit TO off;
 UPDATE notifications SET status = 'delivered', delivered = now(), last_error = NULL
 WHERE id = %(id)s;
 
 -- mark_notification_retry --
-SET LOCAL synchronous_commit TO off;
 UPDATE notifications SET next_attempt = now() + make_interval(secs => %(delay)s), last_error = %(error)s
 WHERE id = %(id)s AND status = 'pending';
 
