@@ -423,7 +423,10 @@ class AsteriskBackend:
             return call
         for link in self._links:
             if not link.connected:
-                continue
+                # Lease recovery runs right after start-up: give the login a moment.
+                link.up.wait(timeout=self._connect_timeout)
+                if not link.connected:
+                    continue
             try:
                 info = self._channels(link).get(call_id)
             except AMIError:
