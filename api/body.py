@@ -1,10 +1,9 @@
 """Reading request bodies: JSON (whatever curl -d labels it) and multipart (mixed or form-data)."""
 from __future__ import annotations
 
-import json
-
 import falcon
 import falcon.media
+import orjson
 
 from api.envelope import unwrap
 from api.errors import KazooError, field_error
@@ -42,10 +41,9 @@ def read_json(req: falcon.Request, *, required: bool = True) -> dict | None:
 
 def parse_json(raw: bytes):
     try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        msg = f"malformed JSON: {e}" if isinstance(e, ValueError) else "malformed JSON: nested too deeply"
-        raise KazooError(falcon.HTTP_400, "invalid json", {"message": msg}) from None
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise KazooError(falcon.HTTP_400, "invalid json", {"message": f"malformed JSON: {e}"}) from None
     _check_text(doc)
     return doc
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import orjson
 from psycopg2.extras import Json
 
 from faxd import ids
@@ -50,6 +51,10 @@ _STAGE_TEXT = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
+
+
+def _dumps(obj) -> str:
+    return orjson.dumps(obj).decode()
 
 
 _TX_DEFAULTS = TxResult().to_dict()
@@ -163,7 +168,7 @@ class JobsMixin:
                 "status": status, "source": source, "origin_id": origin_id,
                 "to_number": doc["to_number"], "from_number": doc["from_number"],
                 "to_name": doc.get("to_name"), "from_name": doc.get("from_name"),
-                "retries": doc.get("retries", 1), "doc": Json(client_doc),
+                "retries": doc.get("retries", 1), "doc": Json(client_doc, dumps=_dumps),
             }, cur=c)
             for seq, (data, content_type, filename) in enumerate(documents):
                 self.add_document(account_id, job_id=job_id, role="original", seq=seq,
