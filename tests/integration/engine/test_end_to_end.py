@@ -109,3 +109,16 @@ def test_jobs_to_one_number_run_one_at_a_time_and_do_not_hold_up_others(config, 
         assert a["ended"] <= b["started"], "two calls to one number overlapped"
     # Queued after the whole chain, the other numbers' jobs still went out while it ran.
     assert others_started < spans[-1]["started"], "jobs to other numbers waited for the busy number"
+
+
+def test_shutdown_returns_unfinished_calls_to_the_queue(config, store):
+    acct = store.create_account("acme")
+    with running(fast(config, originate_timeout=60, shutdown_grace=0.5)) as d:
+        job_id = enqueue(store, acct.account_id, _number("no_answer"), retries=1)
+        with gevent.Timeout(30):
+            while store.get_job(acct.account_id, job_id)["status"] != "processing":
+                gevent.sleep(0.05)
+        gevent.sleep(0.2)
+    job = store.get_job(acct.account_id, job_id)
+    assert job["status"] == "pending"
+    assert job["attempts"] == 0 and job["attempt_history"] == []
