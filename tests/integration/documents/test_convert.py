@@ -157,3 +157,22 @@ def test_utf16_text_and_memoryview_input(pipeline):
     # Notepad's "Unicode" text, and bytes as psycopg2 hands them out of a bytea column.
     doc = pipeline.convert([(memoryview("Grüße aus dem Fax\n".encode("utf-16")), "text/plain")])
     check_fax(doc, 1)
+
+
+@pytest.mark.parametrize("mode, fmt", [("I;16", "PNG"), ("I;16", "TIFF"), ("F", "TIFF"), ("LA", "PNG"),
+                                       ("P", "PNG"), ("1", "PNG"), ("RGBA", "PNG")])
+def test_image_modes(pipeline, mode, fmt):
+    base = corpus.text_image((600, 800)).convert("L")
+    if mode == "I;16":
+        im = base.convert("I").point(lambda v: v * 257).convert("I;16")   # 16-bit grey, full range
+    else:
+        im = base.convert(mode)
+    page = check_fax(pipeline.convert([(corpus.encode(im, fmt), None)]), 1)[0]
+    assert 0.15 < black_ratio(page) < 0.35
+
+
+def test_parallel_conversions_do_not_interfere(pipeline):
+    import gevent
+    jobs = [gevent.spawn(pipeline.convert, [(corpus.pdf(n), None)]) for n in (1, 2, 3)]
+    gevent.joinall(jobs, raise_error=True)
+    assert [j.value.pages for j in jobs] == [1, 2, 3]
