@@ -105,8 +105,6 @@ class FaxRun:
 
 
 class Channel:
-    _counters: dict[str, itertools.count] = {}
-
     def __init__(self, emu: "AMIEmulator", name: str, uniqueid: str, linkedid: str, state: int,
                  context: str, exten: str, priority: int = 1):
         self.emu = emu
@@ -1163,3 +1161,36 @@ def _split_args(value: str) -> list[str]:
             cur.append(ch)
     out.append("".join(cur))
     return [p for p in out if p]
+
+
+def main(argv=None) -> int:
+    """``python -m faxd.testing.ami_emulator [--port 5038] [--rx-dir DIR]``: an emulated
+    Asterisk to point ``faxd run`` at (FAXD_SWITCH=asterisk, FAXD_ASTERISK_DIAL=Local/{number}@fax)."""
+    import argparse
+
+    from faxd.green import patch
+    patch()
+    ap = argparse.ArgumentParser(prog="python -m faxd.testing.ami_emulator")
+    ap.add_argument("--port", type=int, default=5038)
+    ap.add_argument("--user", default="faxd")
+    ap.add_argument("--secret", default="faxd")
+    ap.add_argument("--rx-dir", default="/tmp", help="where the emulated far end keeps received faxes")
+    ap.add_argument("--answer-all", action="store_true",
+                    help="every number is a fax machine (default: the recorded dialplan's rx<digits> ...)")
+    args = ap.parse_args(argv)
+    emu = AMIEmulator({args.user: args.secret}, port=args.port, rx_dir=args.rx_dir)
+    if args.answer_all:
+        emu.far_end = lambda exten, _fe=emu.far_end: emu.far_ends.get(exten) or FarEnd("fax", station_id="EMULATED")
+    emu.start()
+    print(f"AMI emulator listening on {emu.url()}", flush=True)
+    try:
+        gevent.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
