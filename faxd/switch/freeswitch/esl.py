@@ -386,6 +386,8 @@ class Connection:
                     break
                 for msg in reader.feed(data):
                     self._dispatch(msg)
+                # recv() does not yield while data keeps coming: let the calls' greenlets run.
+                gevent.sleep(0)
         except (OSError, ProtocolError) as e:
             exc = e
         except gevent.GreenletExit:
