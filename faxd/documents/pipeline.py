@@ -121,7 +121,10 @@ class DocumentPipeline:
         if ctype == detect.PDF:
             pages = _in_thread(ghostscript.pdf_pages, data)
             if pages > max_pages:
-                raise DocumentTooLarge(f"the PDF has {pages} pages (the limit is {self._config.max_pages})")
+                before = self._config.max_pages - max_pages
+                raise DocumentTooLarge(f"the PDF has {pages} pages" + (
+                    f", after {before} pages of the documents before it" if before else "")
+                    + f" (the limit is {self._config.max_pages})")
             return self._ghostscript(data, "PDF", g, path, workdir, max_pages, deadline, n)
         if ctype == detect.POSTSCRIPT:
             return self._ghostscript(data, "PostScript", g, path, workdir, max_pages, deadline, n)

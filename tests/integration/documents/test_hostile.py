@@ -53,7 +53,8 @@ def test_pdf_with_10000_pages_is_refused_before_rendering(pipeline):
 
 def test_page_limit_counts_every_input(tmp_path):
     p, work = make_pipeline(tmp_path, max_pages="3")
-    with pytest.raises(DocumentTooLarge, match="limit is 3"):
+    with pytest.raises(DocumentTooLarge, match="the PDF has 2 pages, after 2 pages of the documents before it "
+                                               "\\(the limit is 3\\)"):
         p.convert([(corpus.pdf(2), None), (corpus.pdf(2), None)])
     with pytest.raises(DocumentTooLarge, match="limit is 3"):
         p.convert([(b"x\f" * 5, "text/plain")])
