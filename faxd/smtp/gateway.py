@@ -172,10 +172,10 @@ def safe_subject(value: Any) -> str | None:
 # --- the gateway
 
 class Gateway:
-    """Policy of the email-to-fax gateway. ``convert(documents)`` validates the documents
-    (list of ``(data, content_type)``) and raises ``DocumentError`` when they cannot be faxed."""
+    """Policy of the email-to-fax gateway. ``pipeline`` is the document pipeline
+    (``convert(inputs, paper=...)`` raising ``DocumentError``, ``tiff_to_pdf(tiff)``)."""
 
-    def __init__(self, config, store, *, detect: Callable | None = None, convert: Callable | None = None,
+    def __init__(self, config, store, *, pipeline=None, detect: Callable | None = None,
                  normalize: Callable | None = None):
         self._config = config
         self._store = store
@@ -183,16 +183,15 @@ class Gateway:
             from faxd.documents import detect_type as detect
         if normalize is None:
             from faxd.numbers import normalize
+        if pipeline is None:
+            from faxd.documents import DocumentPipeline
+            pipeline = DocumentPipeline(config)
         self._detect = detect
-        self._convert = convert if convert is not None else self._pipeline_convert
+        self._pipeline = pipeline
         self._normalize = normalize
         # Sessions may be many; converters are CPU- and memory-hungry: at most one per core at once
         # (the others wait their turn; their SMTP clients simply wait for the reply).
         self._convert_slots = gevent.lock.BoundedSemaphore(max(1, os.cpu_count() or 1))
-
-    def _pipeline_convert(self, documents: list[tuple[bytes, str]]):
-        from faxd.documents import DocumentPipeline
-        return DocumentPipeline(self._config).convert(documents)
 
     # --- RCPT
 
@@ -269,9 +268,13 @@ class Gateway:
             reply = Reply(554, text[:400], "no_attachment")
             self._refuse_all(reply, mail_from, recipients, subject, logs)
             return reply
+        # Convert now, so the sender hears about a bad document in the SMTP reply; the jobs
+        # then carry the result and skip the attacher (one conversion per mail, not two).
+        paper = recipients[0].faxbox.get("account_paper") if recipients else None
         try:
             with self._convert_slots:
-                self._convert([(a.data, a.content_type) for a in usable])
+                converted = self._pipeline.convert([(a.data, a.content_type) for a in usable], paper=paper)
+                pdf = self._pipeline.tiff_to_pdf(converted.tiff)
         except StoreError:
             raise
         except Exception as e:  # DocumentError (and its subclasses): the document is the problem
@@ -291,7 +294,11 @@ class Gateway:
                            for a in attachments if a.error],
                 "smtp_text": "2.0.0 Queued as fax job {job_id}",
             })
-        rows = self._store.accept_smtp_mail(entries, documents)
+        fax = {"tiff": converted.tiff, "pdf": pdf, "pages": converted.pages, "width": converted.width,
+               "resolution": converted.resolution}
+        if len({r.faxbox.get("account_paper") for r in recipients}) > 1:
+            fax = None  # faxboxes of accounts with different paper sizes: let the attacher convert each
+        rows = self._store.accept_smtp_mail(entries, documents, fax=fax)
         ids = ", ".join(r["job_id"] for r in rows)
         return Reply(250, f"2.0.0 Queued as fax job{'s' if len(rows) > 1 else ''} {ids}")
 

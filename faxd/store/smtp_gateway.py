@@ -46,14 +46,17 @@ class SmtpGatewayMixin:
 
     def accept_smtp_mail(self, recipients: Sequence[dict[str, Any]],
                          documents: Sequence[tuple[bytes, str, str | None]], *,
-                         smtp_code: int = 250) -> list[dict]:
+                         fax: dict | None = None, smtp_code: int = 250) -> list[dict]:
         """Queue one job per recipient and log each, all in one transaction.
 
         ``recipients``: dicts with ``faxbox`` (the row of :meth:`faxbox_for_smtp_domain`),
         ``doc`` (the validated job document), ``mail_from``, ``rcpt_to``, ``subject``,
         ``original_number``, ``translated_number``, ``attachments``, ``smtp_text``
-        (may hold ``{job_id}``). Returns the smtplog rows (each with its ``job_id``).
-        Either every job and log row is written or none is.
+        (may hold ``{job_id}``). ``fax``, when the documents are already converted:
+        ``{"tiff", "pdf", "pages", "width", "resolution"}``; the jobs then go straight to
+        ``pending`` with their fax TIFF and PDF, as the attacher would leave them.
+        Returns the smtplog rows (each with its ``job_id``). Either every job and log row is
+        written or none is.
         """
         rows = []
         with self.transaction() as cur:
@@ -62,6 +65,15 @@ class SmtpGatewayMixin:
                 job = self.enqueue_job(faxbox["account_id"], r["doc"], faxbox_id=faxbox["id"],
                                        source="smtp", documents=list(documents), cur=cur)
                 job_id = job["id"]
+                if fax is not None:
+                    self.add_document(faxbox["account_id"], job_id=job_id, role="fax_tiff",
+                                      content_type="image/tiff", data=fax["tiff"], pages=fax["pages"],
+                                      width=fax["width"], resolution=fax["resolution"], filename="fax.tif",
+                                      cur=cur)
+                    self.add_document(faxbox["account_id"], job_id=job_id, role="pdf",
+                                      content_type="application/pdf", data=fax["pdf"], pages=fax["pages"],
+                                      filename="fax.pdf", cur=cur)
+                    self._one("smtp_job_ready", {"id": job_id, "pages": fax["pages"]}, cur=cur)
                 rows.append(self.record_smtp_attempt(
                     mail_from=r["mail_from"], rcpt_to=r["rcpt_to"], account_id=faxbox["account_id"],
                     faxbox_id=faxbox["id"], subject=r.get("subject"),

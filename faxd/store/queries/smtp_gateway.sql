@@ -2,10 +2,11 @@
 -- The faxbox whose generated or custom address is this domain, with its inbound numbers.
 SELECT f.id, f.account_id, f.name, f.caller_name, f.caller_id, f.fax_header, f.fax_identity,
        f.fax_timezone, f.retries, f.smtp_email_address, f.custom_smtp_email_address,
-       f.smtp_permission_list, f.notifications, f.media, f.doc,
+       f.smtp_permission_list, f.notifications, f.media, f.doc, a.paper AS account_paper,
        COALESCE((SELECT array_agg(n.number ORDER BY n.created, n.number)
                  FROM numbers n WHERE n.faxbox_id = f.id), '{}') AS numbers
 FROM faxboxes f
+JOIN accounts a ON a.id = f.account_id
 WHERE f.smtp_email_address = lower(%(domain)s)
    OR lower(f.custom_smtp_email_address) = lower(%(domain)s)
 ORDER BY (f.smtp_email_address = lower(%(domain)s)) DESC
@@ -24,3 +25,13 @@ RETURNING id, account_id, faxbox_id, mail_from, rcpt_to, subject, original_numbe
 SELECT id, account_id, faxbox_id, mail_from, rcpt_to, subject, original_number, translated_number,
        attachments, job_id, errors, smtp_code, smtp_text, created
 FROM smtplog WHERE id = %(id)s;
+
+-- smtp_job_ready --
+-- The gateway converted the documents before accepting the mail: the job skips the attacher
+-- (same end state as attach_done; the status change wakes the dispatchers).
+UPDATE jobs SET status = 'pending', page_count = %(pages)s::int, run_after = now(), modified = now(),
+       revision = revision + 1,
+       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::int,
+                                     'fax_speed', 0, 'text', 'Waiting to be sent')
+ WHERE id = %(id)s AND status = 'attaching_files'
+RETURNING id;

@@ -96,8 +96,12 @@ def test_a_pdf_and_an_image_become_one_job_in_order(env):
     assert [(a["filename"], a["content_type"], a["accepted"]) for a in log["attachments"]] == [
         ("invoice.pdf", "application/pdf", True), ("stamp.png", "image/png", True)]
     job = _rows(env, "SELECT * FROM jobs WHERE id = %s", log["job_id"])[0]
-    assert (job["source"], job["status"], job["to_number"], job["from_number"]) == \
-        ("smtp", "attaching_files", "+12025550123", "+12025550100")
+    # converted once, by the gateway: the job is ready to dial, with its fax TIFF and PDF
+    assert (job["source"], job["status"], job["to_number"], job["from_number"], job["page_count"]) == \
+        ("smtp", "pending", "+12025550123", "+12025550100", 2)
+    tiff = env["store"].get_document(job_id=job["id"], role="fax_tiff")
+    assert tiff["pages"] == 2 and tiff["width"] == 1728 and tiff["data"][:4] in (b"II*\x00", b"MM\x00*")
+    assert env["store"].get_document(job_id=job["id"], role="pdf")["data"].startswith(b"%PDF")
     assert job["faxbox_id"] == env["box"]["id"] and job["account_id"] == env["account_id"]
     assert job["doc"]["subject"] == "Invoice 42"
     assert job["doc"]["notifications"]["email"]["send_to"] == ["Alice@Example.com"]
