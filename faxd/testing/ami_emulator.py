@@ -227,6 +227,8 @@ class AMIEmulator:
         self.uptime = uptime
         self.wait_scale = wait_scale          # dialplan Wait(n) lasts n * wait_scale seconds
         self.far_ends: dict[str, FarEnd] = {}
+        # Site contexts whose extensions Dial() a trunk: {"faxd-out": "PJSIP/{exten}@trunk"}.
+        self.dial_contexts: dict[str, str] = {}
         self.reject_logins = False
         self.fax_gate = gevent.event.Event()
         self.fax_gate.set()
@@ -571,6 +573,8 @@ class AMIEmulator:
         two.event("NewCallerid", "call,all", ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
         two.event("NewConnectedLine", "call,all")
         far = self.far_end(exten)
+        if context in self.dial_contexts and not one.hung_up_by_manager:
+            return self._local_dial(msg, one, two, exten, context, far)
         if far.kind == "none" or one.hung_up_by_manager:
             two.hangup(0)
             self._originate_response(msg, None, False, 0)
@@ -592,6 +596,44 @@ class AMIEmulator:
         one.newstate(6)
         self._dial_event("DialEnd", one, ("DialStatus", "ANSWER"))
         self._after_answer(msg, one, two, far, tech="Local")
+
+    def _local_dial(self, msg: Message, one: Channel, two: Channel, exten: str, context: str, far: FarEnd) -> None:
+        """A site context that Dial()s a trunk (``dial_contexts``; not recorded): the trunk leg is a
+        third channel with the call's Linkedid, and only it carries the network's cause."""
+        self.broadcast([("Event", "LocalBridge"), ("Privilege", "call,all"), *one.block("LocalOne"),
+                        *two.block("LocalTwo"), ("Context", context), ("Exten", exten),
+                        ("LocalOptimization", "Yes")])
+        self._dial_event("DialBegin", one, ("DialString", f"{exten}@{context}"))
+        target = self.dial_contexts[context].replace("{exten}", exten)
+        two.newexten("Dial", target)
+        endpoint = target.split("@", 1)[1] if "@" in target else "trunk"
+        trunk = self._channel(self._chan_name(f"PJSIP/{endpoint}", "PJSIP"), self._new_uid(), one.uniqueid, 0,
+                              context, "s")
+        trunk.event("Newchannel", "call,all")
+        self._caller_setup(trunk, msg)
+
+        def dial(name, *extra):
+            self.broadcast([("Event", name), ("Privilege", "call,all"), *two.block(), *trunk.block("Dest"), *extra])
+        dial("DialBegin", ("DialString", target.split("/", 1)[1]))
+        if far.kind in ("none", "busy"):
+            cause, tech, status, reason = ((17, "486", "BUSY", 5) if far.kind == "busy"
+                                           else (1, "404", "CHANUNAVAIL", 1))
+            trunk.event("HangupRequest", "call,all", ("Cause", str(cause)), ("TechCause", tech))
+            dial("DialEnd", ("DialStatus", status))
+            trunk.hangup(cause, tech)
+            two.hangup(cause)
+            self._dial_event("DialEnd", one, ("DialStatus", status))
+            self._originate_response(msg, None, False, reason)
+            one.hangup(0)
+            return
+        trunk.newstate(6)
+        dial("DialEnd", ("DialStatus", "ANSWER"))
+        two.newstate(6)
+        one.newstate(6)
+        self._dial_event("DialEnd", one, ("DialStatus", "ANSWER"))
+        self._after_answer(msg, one, None, far, tech="Local")
+        trunk.hangup(16)
+        two.hangup(16)
 
     def _originate_pjsip(self, msg: Message, number: str, endpoint: str, variables) -> None:
         uid = msg.get("ChannelId") or self._new_uid()

@@ -30,7 +30,7 @@ from faxd.switch import events as ev
 from faxd.switch.asterisk import commands
 from faxd.switch.asterisk.ami import (ActionFailed, AMIConnection, AMIError, AuthFailed, Message,
                                       NotConnected)
-from faxd.switch.asterisk.events import NO_ROUTE, REASON_CAUSES, FaxChannel, _int
+from faxd.switch.asterisk.events import NO_ROUTE, REASON_CAUSES, FaxChannel, _int, cause_name
 from faxd.switch.base import Call, FaxOptions, OriginateRequest
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class AsteriskCall(Call):
         self.state = FaxChannel(call_id, uniqueid, ecm=ecm)
         self._backend = backend
         self.originate_failure: tuple[str, int] | None = None
+        self.linked_causes: list[int] = []
         self.cancel_cause: str | None = None
         self.lost = False
         self.done = False
@@ -275,6 +276,12 @@ class AsteriskBackend:
             return
         uid = msg.uniqueid
         call = self._by_uid.get(uid) if uid else None
+        if call is None and msg.linkedid in self._by_uid:
+            # Another channel of the same call (the ;2 half of a Local pair, the trunk leg a
+            # site context Dial()ed): its Hangup cause is what the network said.
+            if name == "Hangup":
+                self._by_uid[msg.linkedid].linked_causes.append(_int(msg.get("Cause")))
+            return
         if call is None:
             if (name == "UserEvent" and msg.get("UserEvent") == commands.INCOMING_USEREVENT
                     and self._inbound and self._handler is not None and not self._stopping):
@@ -288,6 +295,10 @@ class AsteriskBackend:
         if name == "Hangup":
             out = [e for e in out if not isinstance(e, ev.Hangup)]
             override = call.originate_failure
+            if override is not None:
+                specific = [c for c in call.linked_causes if c not in (0, 16)]
+                if specific:
+                    override = (cause_name(specific[0]), specific[0])
             cancelled_fax = call.state.result is None or not call.state.result.success
             if call.cancel_cause and cancelled_fax and call.direction == "outbound":
                 # We hung up (cancel, stage deadline): our reason is the call's cause.

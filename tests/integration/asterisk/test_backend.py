@@ -460,3 +460,27 @@ def test_document_asterisk_cannot_read_fails_without_retry(backend, emulator, tm
     assert (r.success, r.result_code, r.result_text) == (False, 41, "error reading file")
     assert r.extra["asterisk_error"] == "FILE_ERROR"
     assert job_state(events) == "failed"
+
+
+@pytest.mark.parametrize("kind,cause,state", [("fax", "NORMAL_CLEARING", "completed"),
+                                              ("none", "UNALLOCATED_NUMBER", "failed"),
+                                              ("busy", "USER_BUSY", "pending")])
+def test_dial_through_a_site_context(emulator, tmp_path, fax_docs, kind, cause, state):
+    """FAXD_ASTERISK_DIAL=Local/{number}@faxd-out, whose extension Dial()s the trunk: the trunk
+    leg is a third channel, found by its Linkedid, and its cause is the call's."""
+    emulator.dial_contexts["faxd-out"] = "PJSIP/{exten}@trunk"
+    emulator.far_ends[NUMBER] = FarEnd(kind, station_id="VIA-TRUNK")
+    b = make_backend(emulator, tmp_path, dial="Local/{number}@faxd-out")
+    b.start()
+    try:
+        assert b.wait_connected(5)
+        events = collect(b.originate(request(fax_docs, pages=1)))
+    finally:
+        b.stop()
+    assert events[-1].cause == cause
+    assert job_state(events) == state
+    if kind == "fax":
+        r = next(e for e in events if isinstance(e, ev.FaxResult))
+        assert r.success and r.remote_station_id == "VIA-TRUNK"
+    trunk = [c for c in emulator.all_channels if c.name.startswith("PJSIP/trunk")]
+    assert len(trunk) == 1 and trunk[0].linkedid == emulator.all_channels[0].uniqueid
