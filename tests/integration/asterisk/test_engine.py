@@ -67,3 +67,28 @@ def test_fax_received_through_asterisk_lands_in_the_inbox(config, store, emulato
     assert rx["fax_receiver_id"] == "SENDER-9"
     hangups = [a for a in emulator.actions if a.get("Action") == "Hangup"]
     assert hangups and hangups[-1].get("Cause") in ("1", "21")
+
+
+def test_incoming_progress_is_live(config, store, emulator, tmp_path):
+    """/faxes/incoming shows the pages while they arrive (live pages from FAXSession)."""
+    boot = store.bootstrap("+12025550100", "fax.localhost", "faxd")
+    emulator.step_pages = True
+    c = asterisk(config, emulator, tmp_path).replace(asterisk_progress_interval=0.05)
+
+    def pages_received():
+        with store.transaction() as cur:
+            cur.execute("SELECT progress FROM incoming_calls WHERE account_id = %s", (boot.account_id,))
+            rows = cur.fetchall()
+        return [(r["progress"] or {}).get("pages_received") for r in rows]
+
+    with running(c):
+        with gevent.Timeout(10):
+            while not any(s.logged_in for s in emulator.sessions):
+                gevent.sleep(0.02)
+        inc = emulator.incoming_call("+12025550100")
+        for n in (1, 2, 3):
+            with gevent.Timeout(20):
+                while n not in pages_received():
+                    gevent.sleep(0.05)
+            emulator.release_page()        # T.30 was held after page n
+        assert inc.done.get(timeout=30).pages == 3
