@@ -6,11 +6,13 @@
    terminals, packets in memory), no ECM, interleaved: C program (bench/c/faxpair.c, compiled
    here with gcc into bench/bin/), then faxd (FaxSession/T38Session + run_pair), N times.
    Medians, the ratio of medians (goal <= 1.05) and pages per CPU-second.
-2. Memory per call pair: N audio pairs held at the end of page 1 (the receiver's page buffer
-   at its peak), RSS growth / N (goal <= 1.2 MB).
+2. Memory per call pair: N pairs held at the end of page 1 (the receiver's page buffer at
+   its peak), RSS growth / N in a fresh process (goal <= 1.2 MB), and the same for the C
+   program (faxpair -m N).
 3. Real-time paced audio calls per core: N pairs in the V.17 image phase, paced by one
-   faxd Pacer (every 20 ms one block of every pair, in the DSP threads); CPU per call-second
-   of line time -> calls one core carries (goal >= 500), with the lateness of a 20 ms ticker.
+   faxd Pacer (C threads: every 20 ms one block of every pair); CPU per call-second of line
+   time -> calls one core carries (goal >= 500), with the lateness of a 20 ms ticker
+   greenlet; the C program paces the same number of pairs the same way (faxpair -p N -P).
 """
 from __future__ import annotations
 
@@ -169,6 +171,7 @@ def paced(doc: str, tmp: str, pairs: int, seconds: float) -> dict:
         "cpu_fraction_of_one_core": round(cpu / wall, 3),
         "kept_up": round(call_seconds / (pairs * wall), 3),
         "calls_per_core": int(1 / cpu_per_call_second) if cpu_per_call_second else None,
+        "late_ticks": pacer.late_ticks,
         "ticker_p50_ms": round(lateness[len(lateness) // 2] * 1000, 2),
         "ticker_p99_ms": round(lateness[int(len(lateness) * 0.99)] * 1000, 2),
         "goal_ge_500": (1 / cpu_per_call_second) >= 500 if cpu_per_call_second else False,
@@ -199,12 +202,20 @@ def main(argv) -> int:
                                     "--pairs", str(args.pairs), "--doc", doc],
                                    check=True, capture_output=True, text=True, cwd=os.path.dirname(HERE))
             result[f"memory_{kind}"] = json.loads(child.stdout)
-        result["cpu"] = compare(doc, tmp, args.runs)
-        print(f"  memory: {result['memory_audio']['mb_per_pair']} MB per audio pair, "
+        c_mem = subprocess.run([BIN, "-m", str(args.pairs), doc], check=True, capture_output=True, text=True)
+        result["memory_audio_c"] = json.loads(c_mem.stdout)
+        print(f"  memory: {result['memory_audio']['mb_per_pair']} MB per audio pair "
+              f"(C program: {result['memory_audio_c']['mb_per_pair']} MB), "
               f"{result['memory_t38']['mb_per_pair']} MB per T.38 pair", flush=True)
+        result["cpu"] = compare(doc, tmp, args.runs)
+        c_img = subprocess.run([BIN, "-p", str(args.paced_pairs), "-P", doc], check=True, capture_output=True,
+                               text=True)
+        result["image_phase_c"] = json.loads(c_img.stdout)
         result["paced"] = paced(doc, tmp, args.paced_pairs, args.paced_seconds)
+        result["paced"]["c_paced_calls_per_core"] = result["image_phase_c"]["calls_per_core"]
         print(f"  paced: {result['paced']['calls_per_core']} real-time audio calls per core "
-              f"({args.paced_pairs} pairs used {result['paced']['cpu_fraction_of_one_core'] * 100:.0f}% of a core)",
+              f"({args.paced_pairs} pairs used {result['paced']['cpu_fraction_of_one_core'] * 100:.0f}% of a core; "
+              f"the C program pacing the same pairs: {result['image_phase_c']['calls_per_core']})",
               flush=True)
     print(json.dumps(result, indent=2))
     return 0

@@ -4,6 +4,10 @@
  *   faxpair [-t] [-e] [-n] [-r RUNS] [-o OUT.tif] IN.tif
  *     -t  T.38 terminals (paced, IFP packets passed in memory) instead of audio
  *     -e  ECM on        -n  no V.17 (9600 max)      -r  runs (default 1)
+ *     -m N  memory: hold N audio pairs at the end of page 1, print RSS growth per pair
+ *     -p N  image-phase cost: N audio pairs 10 s into the call, then 10 s more of each;
+ *           prints CPU per second of line time and the calls one core could carry
+ *     -P    with -p: paced, one block of every pair per 20 ms tick (10 s of wall time)
  *
  * Prints one JSON object per run: {"cpu": s, "wall": s, "sim": s, "tx": code, "rx": code, "pages": n}
  */
@@ -25,6 +29,24 @@ typedef struct {
     uint8_t buf[1 << 20];
     int len;
 } queue_t;
+
+static int phase_d(t30_state_t *s, void *user_data, int result)
+{
+    (*(int *) user_data)++;
+    return 0;
+}
+
+static long rss_kb(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
 
 static void phase_e(t30_state_t *s, void *user_data, int code)
 {
@@ -73,18 +95,107 @@ static void setup(t30_state_t *t, const char *ident, int ecm, int v17, end_t *e)
     t30_set_phase_e_handler(t, phase_e, e);
 }
 
+/* Hold n audio pairs at the end of page 1 (the receiver's page buffer at its peak). */
+static int memory(const char *in, int n)
+{
+    long before = rss_kb();
+    int i;
+    for (i = 0; i < n; i++) {
+        char out[256];
+        int16_t abuf[BLOCK], bbuf[BLOCK];
+        int pages = 0;
+        end_t ea = {0, -1}, eb = {0, -1};
+        fax_state_t *a = fax_init(NULL, 1), *b = fax_init(NULL, 0);
+        long blocks = 0;
+        fax_set_transmit_on_idle(a, 1);
+        fax_set_transmit_on_idle(b, 1);
+        setup(fax_get_t30_state(a), "SENDER", 0, 1, &ea);
+        setup(fax_get_t30_state(b), "RECEIVER", 0, 1, &eb);
+        t30_set_phase_d_handler(fax_get_t30_state(b), phase_d, &pages);
+        snprintf(out, sizeof(out), "/tmp/faxpair-mem-%d-%d.tif", (int) getpid(), i);
+        t30_set_tx_file(fax_get_t30_state(a), in, -1, -1);
+        t30_set_rx_file(fax_get_t30_state(b), out, -1);
+        while (pages < 1 && blocks++ < 100000) {
+            fax_tx(a, abuf, BLOCK);
+            fax_tx(b, bbuf, BLOCK);
+            fax_rx(a, bbuf, BLOCK);
+            fax_rx(b, abuf, BLOCK);
+        }
+        unlink(out);
+    }
+    printf("{\"pairs\": %d, \"rss_growth_mb\": %.1f, \"mb_per_pair\": %.3f}\n", n,
+           (rss_kb() - before) / 1024.0, (rss_kb() - before) / 1024.0 / n);
+    return 0;
+}
+
+static int image_phase(const char *in, int n, int paced)
+{
+    struct timespec next;
+    fax_state_t **a = calloc(n, sizeof(*a)), **b = calloc(n, sizeof(*b));
+    end_t *e = calloc(2 * n, sizeof(*e));
+    int16_t abuf[BLOCK], bbuf[BLOCK];
+    int i, k;
+    double c0, cpu;
+    char out[256];
+    for (i = 0; i < n; i++) {
+        a[i] = fax_init(NULL, 1);
+        b[i] = fax_init(NULL, 0);
+        fax_set_transmit_on_idle(a[i], 1);
+        fax_set_transmit_on_idle(b[i], 1);
+        setup(fax_get_t30_state(a[i]), "SENDER", 0, 1, &e[2 * i]);
+        setup(fax_get_t30_state(b[i]), "RECEIVER", 0, 1, &e[2 * i + 1]);
+        snprintf(out, sizeof(out), "/tmp/faxpair-img-%d-%d.tif", (int) getpid(), i);
+        t30_set_tx_file(fax_get_t30_state(a[i]), in, -1, -1);
+        t30_set_rx_file(fax_get_t30_state(b[i]), out, -1);
+        for (k = 0; k < 500; k++) {
+            fax_tx(a[i], abuf, BLOCK); fax_tx(b[i], bbuf, BLOCK);
+            fax_rx(a[i], bbuf, BLOCK); fax_rx(b[i], abuf, BLOCK);
+        }
+    }
+    c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (k = 0; k < 500; k++) {
+        if (paced) {                 /* real time: one block of every pair per 20 ms tick */
+            next.tv_nsec += 20000000L;
+            if (next.tv_nsec >= 1000000000L) {
+                next.tv_nsec -= 1000000000L;
+                next.tv_sec++;
+            }
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        }
+        for (i = 0; i < n; i++) {
+            fax_tx(a[i], abuf, BLOCK); fax_tx(b[i], bbuf, BLOCK);
+            fax_rx(a[i], bbuf, BLOCK); fax_rx(b[i], abuf, BLOCK);
+        }
+    }
+    cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    printf("{\"pairs\": %d, \"paced\": %d, \"cpu_per_call_second_ms\": %.4f, \"calls_per_core\": %d}\n",
+           n, paced, cpu / (n * 10.0) * 1000, (int) (n * 10.0 / cpu));
+    for (i = 0; i < n; i++) {
+        fax_free(a[i]);
+        fax_free(b[i]);
+        snprintf(out, sizeof(out), "/tmp/faxpair-img-%d-%d.tif", (int) getpid(), i);
+        unlink(out);
+    }
+    free(a); free(b); free(e);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int opt, t38 = 0, ecm = 0, v17 = 1, runs = 1, r;
+    int opt, t38 = 0, ecm = 0, v17 = 1, runs = 1, r, hold = 0, img = 0, paced = 0;
     const char *out = "/dev/null";
     char outbuf[256];
-    while ((opt = getopt(argc, argv, "tenr:o:")) != -1) {
+    while ((opt = getopt(argc, argv, "tenr:o:m:p:P")) != -1) {
         switch (opt) {
         case 't': t38 = 1; break;
         case 'e': ecm = 1; break;
         case 'n': v17 = 0; break;
         case 'r': runs = atoi(optarg); break;
         case 'o': out = optarg; break;
+        case 'm': hold = atoi(optarg); break;
+        case 'p': img = atoi(optarg); break;
+        case 'P': paced = 1; break;
         default:
             fprintf(stderr, "usage: faxpair [-t] [-e] [-n] [-r RUNS] [-o OUT.tif] IN.tif\n");
             return 2;
@@ -94,6 +205,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: faxpair [-t] [-e] [-n] [-r RUNS] [-o OUT.tif] IN.tif\n");
         return 2;
     }
+    if (hold > 0)
+        return memory(argv[optind], hold);
+    if (img > 0)
+        return image_phase(argv[optind], img, paced);
     if (strcmp(out, "/dev/null") == 0) {
         snprintf(outbuf, sizeof(outbuf), "/tmp/faxpair-%d.tif", (int) getpid());
         out = outbuf;

@@ -7,6 +7,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 
 #define FAXD_BLOCK 160          /* samples per 20 ms block at 8000 samples/s */
 
@@ -37,6 +39,8 @@ typedef struct faxd_ep_s {
     uint16_t rx_seq;            /* next sequence number given to packets delivered to this endpoint */
     int16_t buf[FAXD_BLOCK];    /* last transmitted audio block */
     int buf_len;
+    volatile int paced;         /* 1 while a pacer thread owns this endpoint */
+    volatile int cancel;        /* set by Python: the pacer terminates the pair at its next tick */
 } faxd_ep_t;
 
 static int faxd_py_phase_b(void *handle, int result);
@@ -321,4 +325,153 @@ static int faxd_probe_tiff(const char *path, int *out)
     out[3] = t4_tx_get_y_resolution(t4);
     t4_tx_free(t4);
     return 0;
+}
+
+
+/* --- the pacer: a C thread that runs one 20 ms block of every registered audio pair per tick,
+ * by an absolute deadline (CLOCK_MONOTONIC), with no Python on the per-frame path.
+ * Python adds pairs (they are merged at the start of the next tick) and watches ep->paced:
+ * the thread clears it when a pair finished (both ends at phase E) or was cancelled. */
+
+typedef struct faxd_pacer_s {
+    pthread_mutex_t lock;       /* guards pending and running; never held while DSP runs */
+    faxd_ep_t **pending;
+    int n_pending, cap_pending;
+    faxd_ep_t **active;         /* owned by the thread */
+    int n_active, cap_active;
+    volatile int running;
+    volatile int64_t ticks;
+    volatile int64_t late_ticks;
+    volatile int64_t blocks;
+    volatile int64_t pairs;     /* pairs currently owned */
+} faxd_pacer_t;
+
+static int faxd_grow(faxd_ep_t ***arr, int *cap, int need)
+{
+    if (need > *cap) {
+        int c = *cap ? *cap : 64;
+        faxd_ep_t **n;
+        while (c < need)
+            c *= 2;
+        n = (faxd_ep_t **) realloc(*arr, c * sizeof(faxd_ep_t *));
+        if (n == NULL)
+            return -1;
+        *arr = n;
+        *cap = c;
+    }
+    return 0;
+}
+
+static void faxd_ts_add(struct timespec *t, long ns)
+{
+    t->tv_nsec += ns;
+    while (t->tv_nsec >= 1000000000L) {
+        t->tv_nsec -= 1000000000L;
+        t->tv_sec++;
+    }
+}
+
+static void *faxd_pacer_main(void *arg)
+{
+    faxd_pacer_t *p = (faxd_pacer_t *) arg;
+    struct timespec next, now;
+    int idle = 0, i, j;
+
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (;;) {
+        faxd_ts_add(&next, 20000000L);
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - next.tv_sec) * 1000000000L + (now.tv_nsec - next.tv_nsec) > 20000000L)
+            p->late_ticks++;
+        pthread_mutex_lock(&p->lock);
+        if (p->n_pending) {
+            if (faxd_grow(&p->active, &p->cap_active, p->n_active + p->n_pending) == 0) {
+                memcpy(p->active + p->n_active, p->pending, p->n_pending * sizeof(faxd_ep_t *));
+                p->n_active += p->n_pending;
+                p->n_pending = 0;
+            }
+        }
+        if (p->n_active == 0) {
+            if (++idle > 50) {          /* one idle second: the thread ends; add() starts another */
+                p->running = 0;
+                pthread_mutex_unlock(&p->lock);
+                return NULL;
+            }
+        } else {
+            idle = 0;
+        }
+        pthread_mutex_unlock(&p->lock);
+        /* active[] holds pairs: a, b (b may be NULL) */
+        for (i = 0, j = 0; i < p->n_active; i += 2) {
+            faxd_ep_t *a = p->active[i], *b = p->active[i + 1];
+            if (a->cancel || (b && b->cancel)) {
+                if (!a->done)
+                    t30_terminate(a->t30);
+                if (b && !b->done)
+                    t30_terminate(b->t30);
+            }
+            if (a->done && faxd_ep_is_done(b)) {
+                __atomic_store_n(&a->paced, 0, __ATOMIC_RELEASE);
+                if (b)
+                    __atomic_store_n(&b->paced, 0, __ATOMIC_RELEASE);
+                continue;
+            }
+            faxd_audio_run(a, b, 1, NULL);
+            p->blocks++;
+            p->active[j++] = a;
+            p->active[j++] = b;
+        }
+        p->n_active = j;
+        p->pairs = j / 2;
+        p->ticks++;
+    }
+    return NULL;
+}
+
+static faxd_pacer_t *faxd_pacer_new(void)
+{
+    faxd_pacer_t *p = (faxd_pacer_t *) calloc(1, sizeof(*p));
+    if (p)
+        pthread_mutex_init(&p->lock, NULL);
+    return p;
+}
+
+/* Hand a pair to the pacer (from the next tick). Returns 0, or -1 (out of memory / no thread). */
+static int faxd_pacer_add(faxd_pacer_t *p, faxd_ep_t *a, faxd_ep_t *b)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->lock);
+    if (faxd_grow(&p->pending, &p->cap_pending, p->n_pending + 2) < 0) {
+        rc = -1;
+    } else {
+        a->paced = 1;
+        if (b)
+            b->paced = 1;
+        p->pending[p->n_pending++] = a;
+        p->pending[p->n_pending++] = b;
+        if (!p->running) {
+            pthread_t t;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &attr, faxd_pacer_main, p) == 0) {
+                p->running = 1;
+            } else {
+                p->n_pending -= 2;
+                a->paced = 0;
+                if (b)
+                    b->paced = 0;
+                rc = -1;
+            }
+            pthread_attr_destroy(&attr);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int faxd_ep_paced(faxd_ep_t *ep)
+{
+    return __atomic_load_n(&ep->paced, __ATOMIC_ACQUIRE);
 }

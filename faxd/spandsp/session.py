@@ -406,19 +406,6 @@ def dsp_pool() -> gevent.threadpool.ThreadPool:
         return _pool
 
 
-_rt_pool = None
-
-
-def realtime_pool() -> gevent.threadpool.ThreadPool:
-    """Threads for paced (real-time) DSP work, apart from :func:`dsp_pool` so that a queue of
-    unpaced calls never delays a tick."""
-    global _rt_pool
-    with _pool_lock:
-        if _rt_pool is None:
-            _rt_pool = gevent.threadpool.ThreadPool(max(1, min(2, os.cpu_count() or 1)))
-        return _rt_pool
-
-
 def _drive(a: _Endpoint, b: _Endpoint | None, max_blocks: int, chunk: int, ctl: Control,
            hangup_after_pages: int, hangup_delay_blocks: int) -> tuple[float, int]:
     """The loop, run in one thread: C calls of ``chunk`` blocks until phase E or a limit."""
@@ -576,79 +563,89 @@ def run_pair_paced(a: FaxSession | T38Session, b: FaxSession | T38Session | None
 
 
 class Pacer:
-    """Real time for many audio calls at once: one greenlet ticks every 20 ms and runs one
-    block of every registered pair in a single C call (faxd_audio_tick), in :func:`realtime_pool`,
-    split into ``shards`` parallel C calls. Far cheaper than one greenlet per call, and the
-    hub stays free while the DSP runs. Callbacks fire in a worker thread (use :func:`to_hub`).
+    """Real time for many audio calls at once, with no Python on the per-frame path.
+
+    ``threads`` C threads (one per core, at most 2 by default) each wake every 20 ms by an
+    absolute deadline and run one block of every pair they own (helper.c, faxd_pacer_*).
+    A greenlet here only hands pairs over, passes cancellations and, every ``poll`` seconds,
+    releases the pairs the C side has finished. T.30 callbacks fire in the C thread: a
+    listener must only record, or use :func:`to_hub`.
 
         pacer = Pacer(); done = pacer.add(tx, rx); done.wait()   # gevent.event.Event
     """
 
     frame = BLOCK / SAMPLE_RATE
+    poll = 0.05
 
-    def __init__(self, shards: int | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, threads: int | None = None):
         import gevent.event
         self._event_cls = gevent.event.Event
+        n = threads or max(1, min(2, os.cpu_count() or 1))
+        self._c = []
+        for _ in range(n):
+            p = lib.faxd_pacer_new()
+            if p == ffi.NULL:
+                raise SpandspError("could not allocate a pacer")
+            self._c.append(p)        # lives as long as the process may run its thread
         self._pairs: list[tuple[FaxSession, FaxSession | None, object, Control]] = []
-        self._shards = shards or max(1, min(2, os.cpu_count() or 1))
-        self._clock = clock
         self._greenlet = None
-        self.ticks = 0
-        self.late_ticks = 0            # ticks that started a whole frame late (overload)
-        self.blocks = 0
+        self._next = 0
 
     def add(self, a: FaxSession, b: FaxSession | None, control: Control | None = None):
         """Pace ``a``-``b`` from the next tick; returns an Event set when both reached phase E
-        (or ``control`` was cancelled: the ends are then terminated)."""
+        (after ``control.cancel()`` the ends are terminated first: 49 mid-call)."""
         if a.t38 or (b is not None and b.t38):
             raise ValueError("Pacer runs audio pairs; T.38 endpoints use run_pair_paced")
         a._enter()
         if b is not None:
             b._enter()
+        c = self._c[self._next % len(self._c)]
+        self._next += 1
+        if lib.faxd_pacer_add(c, a._ep, b._ep if b is not None else ffi.NULL) < 0:
+            a._leave()
+            if b is not None:
+                b._leave()
+            raise SpandspError("could not start the pacer thread")
         done = self._event_cls()
         self._pairs.append((a, b, done, control or Control()))
         if self._greenlet is None or self._greenlet.dead:
-            self._greenlet = gevent.spawn(self._run)
+            self._greenlet = gevent.spawn(self._watch)
         return done
 
     def __len__(self) -> int:
         return len(self._pairs)
 
-    def _run(self) -> None:
-        deadline = self._clock()
-        pool = realtime_pool()
+    @property
+    def ticks(self) -> int:
+        return max(int(c.ticks) for c in self._c)
+
+    @property
+    def late_ticks(self) -> int:
+        """Ticks that started more than a frame late (the threads could not keep up)."""
+        return sum(int(c.late_ticks) for c in self._c)
+
+    @property
+    def blocks(self) -> int:
+        """Pair-blocks run so far (one per pair per tick)."""
+        return sum(int(c.blocks) for c in self._c)
+
+    def _watch(self) -> None:
         while self._pairs:
-            deadline += self.frame
-            delay = deadline - self._clock()
-            if delay > 0:
-                gevent.sleep(delay)
-            elif -delay > self.frame:
-                self.late_ticks += 1
-            pairs = list(self._pairs)
-            eps = ffi.new("faxd_ep_t *[]", 2 * len(pairs))
-            for i, (a, b, _, _) in enumerate(pairs):
-                eps[2 * i] = a._ep
-                eps[2 * i + 1] = b._ep if b is not None else ffi.NULL
-            n = len(pairs)
-            per = -(-n // self._shards)
-            jobs = [pool.spawn(lib.faxd_audio_tick, eps + 2 * k, min(per, n - k)) for k in range(0, n, per)]
-            for j in jobs:
-                self.blocks += j.get()
-            self.ticks += 1
+            gevent.sleep(self.poll)
             keep = []
-            for a, b, done, ctl in pairs:
+            for a, b, done, ctl in self._pairs:
                 if ctl.cancelled:
-                    for ep in (a, b):
-                        if ep is not None and not ep.done:
-                            ep.terminate()
-                if a.done and (b is None or b.done):
-                    a._leave()
+                    a._ep.cancel = 1
                     if b is not None:
-                        b._leave()
-                    done.set()
-                else:
+                        b._ep.cancel = 1
+                if lib.faxd_ep_paced(a._ep):
                     keep.append((a, b, done, ctl))
-            self._pairs = keep + self._pairs[len(pairs):]
+                    continue
+                a._leave()
+                if b is not None:
+                    b._leave()
+                done.set()
+            self._pairs = keep
 
 
 # --- documents

@@ -30,7 +30,8 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from faxd.spandsp import Control, FaxSession, Pacer, PairResult, T38Session, run_pair, run_pair_paced
+from faxd.spandsp import (Control, DocumentError, FaxSession, Pacer, PairResult, T38Session, probe_tiff,
+                          run_pair, run_pair_paced)
 from faxd.spandsp.stats import T30Stats
 from faxd.switch.base import Call, FaxOptions, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
@@ -69,6 +70,19 @@ TEST_NUMBERS: dict[str, TestLine] = {t.number: t for t in (
     TestLine("+12025550108", "reject", "rejects the call: Hangup CALL_REJECTED (21)"),
     TestLine("+12025550109", "unallocated", "number not in service: Hangup UNALLOCATED_NUMBER (1)"),
 )}
+
+
+# T.30 completion codes that mean "this document cannot be sent" (resolution, size, TIFF/F).
+DOCUMENT_CODES = frozenset({11, 12, 41, 42, 43, 44, 45, 46, 47})
+
+
+def _document_problem(path: str) -> str:
+    """Why spandsp refused the document, in words (FaxResult.extra["detail"])."""
+    try:
+        probe_tiff(path)
+    except DocumentError as e:
+        return e.detail
+    return ""
 
 
 def _digits(number: str) -> str:
@@ -360,7 +374,8 @@ class SoftwareSwitch:
                 result = run_pair(tx, rx, self.max_call_seconds, control=control,
                                   hangup_after_pages=hangup_after_pages)
             pump.flush()
-            self._emit_result(call, result.a, t38)
+            detail = _document_problem(req.tiff_path) if result.a.completion_code in DOCUMENT_CODES else ""
+            self._emit_result(call, result.a, t38, detail)
             if inbound is not None and result.b is not None:
                 self._emit_result(inbound, result.b, t38)
         finally:
@@ -378,14 +393,17 @@ class SoftwareSwitch:
         self._hangup(call, cause)
 
     @staticmethod
-    def _emit_result(call: SoftwareCall, st: T30Stats, t38: bool) -> None:
+    def _emit_result(call: SoftwareCall, st: T30Stats, t38: bool, detail: str = "") -> None:
         sending = call.direction == "outbound"
+        extra = {"encoding": st.encoding, "ecm_retries": st.ecm_retries, "image_size": st.image_size}
+        if detail:
+            extra["detail"] = detail
         call._emit(FaxResult(
             call.call_id, success=st.success, result_code=st.completion_code, result_text=st.completion_text,
             pages=st.pages_tx if sending else st.pages_rx, pages_total=st.pages_in_file if sending else 0,
             bit_rate=st.bit_rate, ecm=st.ecm, t38=t38, remote_station_id=st.remote_station_id,
             bad_rows=st.bad_rows, resolution=st.resolution,
-            extra={"encoding": st.encoding, "ecm_retries": st.ecm_retries, "image_size": st.image_size}))
+            extra=extra))
 
     def _scratch_dir(self) -> str:
         if self._scratch is None:

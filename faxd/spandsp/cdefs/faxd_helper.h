@@ -21,8 +21,19 @@ typedef struct {
     int q_len;
     int q_packets;
     uint16_t rx_seq;
+    int paced;
+    int cancel;
     ...;
 } faxd_ep_t;
+
+typedef struct {
+    int running;
+    int64_t ticks;
+    int64_t late_ticks;
+    int64_t blocks;
+    int64_t pairs;
+    ...;
+} faxd_pacer_t;
 
 faxd_ep_t *faxd_ep_new_audio(int calling_party);
 faxd_ep_t *faxd_ep_new_t38(int calling_party, int config);
@@ -37,6 +48,9 @@ int faxd_t38_take(faxd_ep_t *ep, uint8_t *out, int max_len);
 int faxd_t38_rx(faxd_ep_t *ep, const uint8_t *buf, int len, int seq_no);
 int faxd_t38_advance(faxd_ep_t *ep, int samples);
 int faxd_probe_tiff(const char *path, int *out);
+faxd_pacer_t *faxd_pacer_new(void);
+int faxd_pacer_add(faxd_pacer_t *p, faxd_ep_t *a, faxd_ep_t *b);
+int faxd_ep_paced(faxd_ep_t *ep);
 
 extern "Python" int faxd_py_phase_b(void *handle, int result);
 extern "Python" int faxd_py_phase_d(void *handle, int result);

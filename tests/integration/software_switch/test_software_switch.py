@@ -197,6 +197,7 @@ def test_a_bad_document_fails_with_spandsp_code_and_the_switch_survives(switch, 
     out = events_of(originate(switch, "+15145550000", str(gray)))
     r = result(out)
     assert (r.result_code, r.result_text) == (41, "TIFF/F file cannot be opened")
+    assert "1-bit" in r.extra["detail"] and str(gray) in r.extra["detail"]
     assert result(events_of(originate(switch, "+15145550000", docs[1]))).success
 
 
