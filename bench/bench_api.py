@@ -90,19 +90,29 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def wrk(url: str, seconds: float, script: str | None = None, headers=()) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: float, script: str | None = None, headers=(), server_pid: int | None = None) -> dict:
     cmd = ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds:g}s", "--latency"]
     for h in headers:
         cmd += ["-H", h]
     if script:
         cmd += ["-s", script]
+    cpu0 = _cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    cpu = _cpu_seconds(server_pid) - cpu0 if server_pid else 0.0
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     return {"rps": rps, "p50": p50, "p99": p99, "non2xx": int(bad.group(1)) if bad else 0,
+            "cpu_ms": 1000 * cpu / max(total, 1),
             "socket_errors": errors.group(0) if errors else ""}
 
 
@@ -175,10 +185,11 @@ def main(argv) -> int:
         results = {name: [] for name in cases}
         for rnd in range(args.rounds):
             for name, case in cases.items():
-                r = wrk(seconds=args.seconds, **case)
+                r = wrk(seconds=args.seconds, server_pid=proc.pid, **case)
                 results[name].append(r)
                 print(f"round {rnd + 1} {name:13s} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
-                      f"p99 {r['p99']:6.2f} ms  non-2xx {r['non2xx']} {r['socket_errors']}", flush=True)
+                      f"p99 {r['p99']:6.2f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
+                      f"non-2xx {r['non2xx']} {r['socket_errors']}", flush=True)
         bare = statistics.median(r["rps"] for r in results["bare"])
         print(f"\nmedians over {args.rounds} rounds, wrk -t2 -c{CONCURRENCY} -d{args.seconds:g}s, loopback:")
         summary = {}
@@ -186,9 +197,11 @@ def main(argv) -> int:
             rps = statistics.median(r["rps"] for r in rs)
             p50 = statistics.median(r["p50"] for r in rs)
             p99 = statistics.median(r["p99"] for r in rs)
+            cpu = statistics.median(r["cpu_ms"] for r in rs)
             summary[name] = {"rps": round(rps), "ratio_to_bare": round(rps / bare, 3),
-                             "p50_ms": round(p50, 2), "p99_ms": round(p99, 2)}
-            print(f"  {name:13s} {rps:8.0f} req/s  {rps / bare:6.1%} of bare  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+                             "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "server_cpu_ms": round(cpu, 3)}
+            print(f"  {name:13s} {rps:8.0f} req/s  {rps / bare:6.1%} of bare  p50 {p50:6.2f} ms  "
+                  f"p99 {p99:6.2f} ms  server CPU {cpu:5.2f} ms/req")
         goals = {
             "put_faxes >= 40% of bare": summary["put_faxes"]["ratio_to_bare"] >= 0.40,
             "outbox_list >= 30% of bare": summary["outbox_list"]["ratio_to_bare"] >= 0.30,
