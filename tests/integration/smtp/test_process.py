@@ -79,3 +79,35 @@ def test_a_busy_port_fails_faxd_run_start_with_a_clear_line(tmp_path):
             service.start()
     assert f"cannot listen on 127.0.0.1:{port} (FAXD_SMTP_LISTEN): Address already in use" in str(e.value)
     assert "Traceback" not in str(e.value)
+
+
+def test_the_gateway_dies_with_a_killed_daemon(tmp_path):
+    """PR_SET_PDEATHSIG: kill -9 of the supervising process takes the gateway child with it."""
+    import gevent.socket
+
+    script = (
+        "from faxd.green import patch; patch()\n"
+        "import sys, gevent\n"
+        "from faxd.config import Config\n"
+        "from faxd.smtp.service import SmtpGatewayService\n"
+        f"c = Config.load(path=None, env={{}}, home={str(tmp_path)!r}, smtp_listen='127.0.0.1:0')\n"
+        "s = SmtpGatewayService(c, 'postgresql://postgres@127.0.0.1:1/nodb')\n"
+        "s.start()\n"
+        "print(s.pid, flush=True)\n"
+        "gevent.sleep(300)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=_env(), stdout=subprocess.PIPE)
+    try:
+        with gevent.Timeout(30):
+            child = int(parent.stdout.readline())
+        pidfd = os.pidfd_open(child)
+        parent.kill()
+        parent.wait()
+        gevent.socket.wait_read(pidfd, timeout=15)  # readable once the child has exited
+        os.close(pidfd)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if "child" in locals() and os.path.exists(f"/proc/{child}") and "faxd.smtp" in open(f"/proc/{child}/cmdline").read():
+            os.kill(child, 9)  # the test failed: do not leave the orphan behind
+    assert not os.path.exists(f"/proc/{child}/cmdline") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
