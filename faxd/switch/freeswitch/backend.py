@@ -82,13 +82,14 @@ class Node:
     """One FreeSWITCH reached over an inbound Event Socket connection."""
 
     def __init__(self, url: str, group: gevent.pool.Group, *, backoff: tuple[float, float] = (0.1, 5.0),
-                 reconcile_timeout: float = 60.0, connect_timeout: float = 5.0):
+                 reconcile_timeout: float = 60.0, connect_timeout: float = 5.0, command_timeout: float = 10.0):
         self.host, self.port, self._password = parse_esl_url(url)
         self.name = f"freeswitch {self.host}:{self.port}"
         self._group = group
         self._backoff = backoff
         self._reconcile_timeout = reconcile_timeout
         self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
         self.conn: Connection | None = None
         self.connected = gevent.event.Event()
         self.calls: dict[str, OutboundCall] = {}
@@ -97,6 +98,7 @@ class Node:
         self._running = False
         self._loop: gevent.Greenlet | None = None
         self._closed = gevent.event.Event()
+        self._tombstones: dict[str, str] = {}
         self.connects = 0
 
     # -- lifecycle
@@ -213,6 +215,10 @@ class Node:
             return
         call = self.calls.get(h.get("Unique-ID", ""))
         if call is None:
+            if self._tombstones and h.get("Event-Name") == "CHANNEL_CREATE":
+                cause = self._tombstones.pop(h.get("Unique-ID", ""), None)
+                if cause:
+                    self.kill(h["Unique-ID"], cause)
             return
         if call.lost:
             call.lost = False     # events flow again: the call is alive
@@ -242,11 +248,12 @@ class Node:
             raise NotConnected(f"{self.name} is not connected")
         return conn.api(command, timeout=timeout)
 
-    def bgapi(self, command: str, job_uuid: str, timeout: float = 10.0) -> str:
+    def bgapi(self, command: str, job_uuid: str, timeout: float | None = None) -> str:
         conn = self.conn
         if conn is None:
             raise NotConnected(f"{self.name} is not connected")
-        return conn.send("bgapi " + command, {"Job-UUID": job_uuid}, timeout=timeout).reply_text
+        return conn.send("bgapi " + command, {"Job-UUID": job_uuid},
+                         timeout=timeout or self._command_timeout).reply_text
 
     def kill(self, call_id: str, cause: str) -> None:
         def run():
@@ -270,6 +277,9 @@ class Node:
                 call.events.put(ev.SwitchLost(call.call_id))
             return
         except ESLError as e:
+            # No reply in time: FreeSWITCH may still run the originate later. The job is told now;
+            # a channel that shows up afterwards is killed (see _on_event).
+            self._tombstones[call.call_id] = "NORMAL_TEMPORARY_FAILURE"
             self._forget(call, call.translator.force_hangup("NORMAL_TEMPORARY_FAILURE", str(e)))
             return
         if reply.startswith("-ERR"):
@@ -377,10 +387,11 @@ class FreeSwitchBackend:
     name = "freeswitch"
 
     def __init__(self, config, *, backoff: tuple[float, float] = (0.1, 5.0), reconcile_timeout: float = 60.0,
-                 connect_wait: float = 5.0, listen: tuple[str, int] | None = None):
+                 connect_wait: float = 5.0, command_timeout: float = 10.0, listen: tuple[str, int] | None = None):
         self._config = config
         self._group = gevent.pool.Group()
-        self._nodes = [Node(url, self._group, backoff=backoff, reconcile_timeout=reconcile_timeout)
+        self._nodes = [Node(url, self._group, backoff=backoff, reconcile_timeout=reconcile_timeout,
+                            command_timeout=command_timeout)
                        for url in config.esl_url]
         self._listen = listen if listen is not None else config.esl_listen
         self._server: gevent.server.StreamServer | None = None

@@ -269,6 +269,7 @@ class Session:
                 if not data:
                     break
                 for cmd, headers, body in reader.feed(data):
+                    self.emu.running.wait()       # a stalled FreeSWITCH reads nothing
                     self.handle(cmd, headers, body)
                     if self.closed:
                         break
@@ -1142,6 +1143,8 @@ class ESLEmulator:
         self._server: gevent.server.StreamServer | None = None
         self._dsp: dict = {}
         self._templates: dict = {}
+        self.running = gevent.event.Event()
+        self.running.set()
         self.connections = 0
 
     # -- lifecycle
@@ -1238,6 +1241,13 @@ class ESLEmulator:
                 t.append((f"{k}: {url_encode(v)}\n".encode(), k, v))
         self._templates[key] = t
         return t
+
+    def stall(self) -> None:
+        """Stop answering commands (a FreeSWITCH that hangs); events already running go on."""
+        self.running.clear()
+
+    def resume(self) -> None:
+        self.running.set()
 
     def drop_connections(self, accept: bool = True) -> None:
         """Cut every inbound ESL connection (no notice); ``accept=False`` refuses reconnects."""

@@ -222,3 +222,27 @@ def test_a_stalled_client_is_cut_off_and_does_not_block_faxd(emulator, backend, 
         data += stalled.recv(100)
     stalled.close()
     assert data.startswith(b"Content-Type: auth/request\n\nContent-Type: command/reply\nReply-Text: +OK accepted\n\n")
+
+
+def test_a_stalled_freeswitch_blocks_neither_the_caller_nor_other_greenlets(emulator, backend, docs):
+    emu = emulator(routes={"*": "receive"}, pace=0.1)
+    be = backend(emu, command_timeout=0.5)
+    assert be.wait_connected(5)
+    emu.stall()
+    ticks = []
+    ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.01)) for _ in range(1000)])
+    import time
+    t0 = time.monotonic()
+    call = be.originate(request(docs["1p"]))
+    assert time.monotonic() - t0 < 0.05               # originate returns at once
+    events = collect(call, timeout=5)
+    assert [type(e).__name__ for e in events] == ["Hangup"]
+    assert events[0].cause == "NORMAL_TEMPORARY_FAILURE" and "no reply to bgapi" in events[0].detail
+    assert len(ticks) > 20                             # the hub kept running meanwhile
+    ticker.kill()
+    emu.resume()                                       # the late originate runs; faxd kills that channel
+    with gevent.Timeout(5):
+        while not emu.calls:
+            gevent.sleep(0.01)
+    assert emu.wait_idle(10)
+    assert emu.calls[0].kill_cause == "NORMAL_TEMPORARY_FAILURE"
