@@ -163,13 +163,18 @@ class JobsMixin:
         def run(c):
             job_id = ids.new_id()
             client_doc = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
-            row = self._one("insert_job", {
+            row = {
                 "id": job_id, "account_id": account_id, "faxbox_id": faxbox_id,
                 "status": status, "source": source, "origin_id": origin_id,
                 "to_number": doc["to_number"], "from_number": doc["from_number"],
                 "to_name": doc.get("to_name"), "from_name": doc.get("from_name"),
                 "retries": doc.get("retries", 1), "doc": Json(client_doc, dumps=_dumps),
-            }, cur=c)
+            }
+            created = self._one("insert_job", row, cur=c)["created"]
+            # The new row as the database now holds it (column defaults of schema.sql).
+            row.update(doc=client_doc, attempts=0, tx_result={}, progress={}, page_count=None,
+                       revision=1, created=created, modified=created, delivered=None,
+                       attempt_history=[])
             for seq, (data, content_type, filename) in enumerate(documents):
                 self.add_document(account_id, job_id=job_id, role="original", seq=seq,
                                   content_type=content_type, data=data, filename=filename, cur=c)

@@ -1,11 +1,10 @@
 -- insert_job --
+-- Returns only what the database decides; the caller has the rest of the row in hand.
 INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
                   to_name, from_name, retries, doc)
 VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(status)s, %(source)s, %(origin_id)s, %(to_number)s,
         %(from_number)s, %(to_name)s, %(from_name)s, %(retries)s, %(doc)s)
-RETURNING id, account_id, faxbox_id, status, source, origin_id, to_number, from_number, to_name,
-          from_name, retries, attempts, doc, tx_result, progress, page_count, error, cancel_requested,
-          revision, created, modified, delivered, '[]'::jsonb AS attempt_history;
+RETURNING created;
 
 -- get_job --
 -- The whole job with each attempt's own tx_result (times as Gregorian seconds).

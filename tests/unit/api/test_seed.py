@@ -87,6 +87,7 @@ def test_get_outgoing_job(client, acct):
         assert key in data, key
     assert data["delivered"] == "undefined"
     assert isinstance(data["created"], int)
+    assert data == job      # the PUT's answer is the row as stored
     assert set(TX_RESULT_TYPES) <= set(data["tx_result"])
     assert data["progress"]["stage"] == "queued"
 
