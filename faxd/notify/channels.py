@@ -39,6 +39,10 @@ class Undeliverable(DeliveryError):
     """faxd has no way to send this kind of notification (not configured)."""
 
 
+class MessageTooLarge(GiveUp):
+    """The relay refused the message for its size (552 / 5.3.4)."""
+
+
 def parse_relay(relay: str) -> tuple[str, int, str | None, str | None]:
     """``[user:password@]host[:port]`` -> (host, port, user, password); port 25 by default."""
     parts = urllib.parse.urlsplit("//" + relay.strip().removeprefix("smtp://"))
@@ -54,8 +58,11 @@ def parse_relay(relay: str) -> tuple[str, int, str | None, str | None]:
 
 
 def build_email(event: str, payload: dict, to: str, sender: str,
-                pdf: bytes | None) -> EmailMessage:
+                pdf: bytes | None, omitted_pdf: int | None = None) -> EmailMessage:
     subject, body = templates.email(event, payload, has_pdf=pdf is not None)
+    if omitted_pdf:
+        body += (f"\nThe fax as PDF ({omitted_pdf} bytes) was too large for the mail server; "
+                 f"get it from the fax API (fax id {payload.get('fax_id')}).\n")
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -98,6 +105,8 @@ class EmailChannel:
             raise (GiveUp(err) if 500 <= code < 600 else Retry(err)) from None
         except smtplib.SMTPResponseException as e:
             err = f"relay {host}:{port} answered {e.smtp_code} {e.smtp_error!r}"
+            if e.smtp_code == 552:
+                raise MessageTooLarge(err) from None
             raise (GiveUp(err) if 500 <= e.smtp_code < 600 and e.smtp_code != 530 else Retry(err)) from None
         except (OSError, smtplib.SMTPException) as e:
             raise Retry(f"relay {host}:{port} unavailable: {e}") from None

@@ -202,7 +202,15 @@ class NotificationService(Service):
         elif channel == "email":
             pdf = self._pdf(row, event)
             msg = channels.build_email(event, payload, row["target"], self._sender, pdf)
-            self.email.send(msg, row["target"])
+            try:
+                self.email.send(msg, row["target"])
+            except channels.MessageTooLarge:
+                if pdf is None:
+                    raise
+                # the notice matters more than the attachment: send it without the PDF
+                msg = channels.build_email(event, payload, row["target"], self._sender, None,
+                                           omitted_pdf=len(pdf))
+                self.email.send(msg, row["target"])
         else:
             raise channels.GiveUp(f"unknown channel {channel!r}")
 

@@ -3,6 +3,7 @@ real NotificationService to a real SMTP sink (aiosmtpd) and real HTTP receivers 
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -284,3 +285,21 @@ def test_a_failed_reception_is_emailed_with_the_reason(store, config, sink, runn
     assert rcpts == ["inbox@example.com"]
     assert msg["Subject"] == "Fax from +12025550199 not received: Far end hung up during page 2"
     assert list(msg.iter_attachments()) == []
+
+
+def test_a_pdf_too_large_for_the_relay_is_left_out_not_the_notice(store, config, running):
+    sink = SmtpSink(max_bytes=20_000).start()
+    try:
+        account_id, box = _faxbox(store, {"outbound": {"email": {"send_to": ["ops@example.com"]}}})
+        big_pdf = b"%PDF-1.4\n" + os.urandom(40_000)
+        job_id = _completed_job(store, account_id, box["id"], big_pdf)
+        [row] = _queue(store, "outbound_success", job_id=job_id)
+        service = running(_config(config, smtp_relay=sink.address), store)
+        _from, rcpts, msg = sink.get()
+        assert list(msg.iter_attachments()) == []
+        assert f"too large for the mail server; get it from the fax API (fax id {job_id})" in \
+            msg.get_body(("plain",)).get_content()
+        service.drain(5)
+        assert _row(store, row["id"])["status"] == "delivered"
+    finally:
+        sink.stop()

@@ -51,14 +51,16 @@ class SmtpSink:
     """A real SMTP server (aiosmtpd, in its own process: see sink.py) on 127.0.0.1; what it
     receives arrives in a queue as (mail_from, rcpt_tos, parsed message)."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, max_bytes: int = 32 * 1024 * 1024):
         self._port = port
+        self._max_bytes = max_bytes
         self._proc = None
         self.messages: gevent.queue.Queue = gevent.queue.Queue()
 
     def start(self) -> "SmtpSink":
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        self._proc = subprocess.Popen([sys.executable, "-m", "tests.integration.smtp.sink", str(self._port)],
+        self._proc = subprocess.Popen([sys.executable, "-m", "tests.integration.smtp.sink", str(self._port),
+                                       str(self._max_bytes)],
                                       cwd=root, stdout=subprocess.PIPE)
         with gevent.Timeout(20):
             self.port = json.loads(self._proc.stdout.readline())["port"]
