@@ -19,6 +19,7 @@ on restart.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import tempfile
@@ -37,6 +38,7 @@ from faxd.switch.base import Call, FaxOptions, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
 
 log = logging.getLogger(__name__)
+_serial = itertools.count(1)
 
 # Q.850 cause codes of the FreeSWITCH cause names we emit.
 Q850 = {
@@ -353,10 +355,13 @@ class SoftwareSwitch:
                 rx = cls(False, station_id=(rx_opts.station_id or self._config.station_id)[:20],
                          ecm=rx_opts.ecm, v17=rx_opts.v17, t6=rx_opts.t6 and rx_opts.ecm, listener=rx_listener)
                 if rx_path is None:
-                    fd, tmp = tempfile.mkstemp(prefix="faxd-remote-", suffix=".tif", dir=self._scratch_dir())
-                    os.close(fd)
-                    rx_path = tmp
+                    # spandsp creates the file; the name is unique by construction.
+                    tmp = rx_path = os.path.join(self._scratch_dir(),
+                                                 f"faxd-remote-{os.getpid()}-{next(_serial)}.tif")
                 rx.set_rx_file(rx_path)
+            # Many calls may start in the same loop iteration: let timers and I/O run between
+            # their set-ups.
+            gevent.sleep(0)
             control = call.control
             if inbound is not None:
                 inbound.control = control
