@@ -11,12 +11,13 @@ Baseline, interleaved in the same run for each N: the same streams with the cons
 database write (parse + route only). The knee is the first N where p99 >= 100 ms or faxd needs
 more than 0.9 of a core.
 
-    python -m bench esl [--calls 500,1000,2000] [--pace 1.0] [--ramp 10] [--baseline/--no-baseline]
+    python -m bench esl [--calls 500,1000,2000] [--pace 1.0] [--ramp 10] [--commit group|each] [--no-baseline]
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import resource
 import shutil
@@ -28,10 +29,12 @@ import time
 import uuid
 
 import gevent
+import gevent.event
 import gevent.lock
 import gevent.pool
 import psycopg2
 import psycopg2.extensions
+import psycopg2.extras
 
 from faxd.config import Config
 from faxd.switch import events as ev
@@ -80,7 +83,55 @@ class Database:
             finally:
                 self._free.append(conn)
 
+    def start_group_commit(self, writers: int = 2) -> None:
+        """Writers that commit whatever is pending in one transaction (group commit)."""
+        self._pending: list = []
+        self._wake = gevent.event.Event()
+        self._writers = [gevent.spawn(self._writer) for _ in range(writers)]
+
+    def submit(self, effect: tuple) -> gevent.event.Event:
+        """``effect`` = (call_id, stage, pages or None, result JSON or None)."""
+        done = gevent.event.Event()
+        self._pending.append((effect, done))
+        self._wake.set()
+        return done
+
+    def _writer(self) -> None:
+        while True:
+            self._wake.wait()
+            batch, self._pending = self._pending[:1000], self._pending[1000:]
+            if not self._pending:
+                self._wake.clear()
+            if not batch:
+                continue
+            # One statement per batch: the latest state of each call, and how many events it had.
+            rows: dict[str, list] = {}
+            for (call_id, stage, pages, result), _ in batch:
+                row = rows.setdefault(call_id, [call_id, stage, pages, result, 0])
+                row[1] = stage
+                row[2] = pages if pages is not None else row[2]
+                row[3] = result if result is not None else row[3]
+                row[4] += 1
+            with self._sem:
+                conn = self._free.pop()
+                try:
+                    with conn.cursor() as cur:
+                        psycopg2.extras.execute_values(
+                            cur, "UPDATE calls c SET stage = v.stage, pages = COALESCE(v.pages, c.pages), "
+                                 "result = COALESCE(v.result, c.result), events = c.events + v.n, modified = now() "
+                                 "FROM (VALUES %s) AS v(call_id, stage, pages, result, n) "
+                                 "WHERE c.call_id = v.call_id",
+                            list(rows.values()), template="(%s::uuid, %s, %s::int, %s::jsonb, %s::int)",
+                            page_size=1000)
+                    conn.commit()
+                finally:
+                    self._free.append(conn)
+            for _, done in batch:
+                done.set()
+
     def close(self) -> None:
+        for w in getattr(self, "_writers", []):
+            w.kill()
         for c in self._free:
             c.close()
         conn = psycopg2.connect(self.admin)
@@ -88,6 +139,16 @@ class Database:
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         conn.close()
+
+
+def _state(event) -> tuple:
+    """(call_id, stage, pages, result) this event leaves the call in."""
+    if isinstance(event, ev.PageDone):
+        return (event.call_id, "pages", event.pages, None)
+    if isinstance(event, ev.FaxResult):
+        return (event.call_id, "result", event.pages,
+                json.dumps({"success": event.success, "code": event.result_code}))
+    return (event.call_id, type(event).__name__.lower(), None, None)
 
 
 def _effect(event) -> tuple[str, tuple]:
@@ -141,7 +202,10 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
             event = call.events.get(timeout=600)
             if db is not None:
                 sql, params = _effect(event)
-                db.execute(sql, params)
+                if args.group_commit:
+                    db.submit(_state(event)).wait()
+                else:
+                    db.execute(sql, params)
             q = arrivals.get(call_id)
             if q:
                 delays.append(time.perf_counter() - q.popleft())
@@ -176,11 +240,14 @@ def main(argv) -> int:
     p = argparse.ArgumentParser(prog="python -m bench esl")
     p.add_argument("--calls", default="500,1000,2000")
     p.add_argument("--pace", type=float, default=1.0, help="1.0 = the recorded real-time pace")
-    p.add_argument("--ramp", type=float, default=10.0, help="seconds over which each step's calls start")
+    p.add_argument("--ramp", type=float, default=20.0, help="seconds over which each step's calls start")
     p.add_argument("--no-baseline", action="store_true")
-    p.add_argument("--database-url", default=os.environ.get("FAXD_BENCH_DATABASE_URL")
-                   or os.environ.get("FAXD_TEST_DATABASE_URL"))
+    p.add_argument("--commit", choices=("group", "each"), default="group",
+                   help="group: pending effects share one transaction (default); each: one commit per event")
+    p.add_argument("--database-url", default=os.environ.get("FAXD_BENCH_DATABASE_URL"),
+                   help="default: an embedded PostgreSQL of its own (no other load on it)")
     args = p.parse_args(argv)
+    args.group_commit = args.commit == "group"
     import psycopg2.extras  # noqa: F401  (Json)
     tmp = tempfile.mkdtemp(prefix="faxd-bench-esl-")
     pg = None
@@ -199,6 +266,8 @@ def main(argv) -> int:
         line = emu.stdout.readline().split()
         emu_url = f"esl://:ClueCon@{line[1]}"
         db = Database(admin)
+        if args.group_commit:
+            db.start_group_commit()
         rows = []
         try:
             for n in [int(x) for x in args.calls.split(",")]:

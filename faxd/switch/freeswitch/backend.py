@@ -453,6 +453,8 @@ class FreeSwitchBackend:
         line = commands.originate(request, self._config.dial_string)
         node = self._pick_node()
         call = OutboundCall(node or self._nodes[0], request, request.call_id)
+        if node is not None:
+            node.calls[call.call_id] = call     # counts for the next pick; no event can slip by
         self._group.spawn(self._originate, call, line, node)
         return call
 

@@ -246,3 +246,28 @@ def test_a_stalled_freeswitch_blocks_neither_the_caller_nor_other_greenlets(emul
             gevent.sleep(0.01)
     assert emu.wait_idle(10)
     assert emu.calls[0].kill_cause == "NORMAL_TEMPORARY_FAILURE"
+
+
+def test_two_freeswitch_nodes_share_the_calls(emulator, docs, tmp_path):
+    from faxd.config import Config
+    from faxd.switch.freeswitch.backend import FreeSwitchBackend
+    one, two = emulator(routes={"*": "receive"}), emulator(routes={"*": "receive"}, password="other")
+    config = Config.load(path=None, env={}, home=str(tmp_path / "h"), esl_url=f"{one.url},{two.url}",
+                         esl_listen="127.0.0.1:0")
+    be = FreeSwitchBackend(config, backoff=(0.05, 0.5))
+    be.start()
+    try:
+        assert be.wait_connected(5)
+        assert [s["connected"] for s in be.status()] == [True, True]
+        calls = [be.originate(request(docs["1p"], t38="request")) for _ in range(6)]
+        results = [only(collect(c), ev.FaxResult) for c in calls]
+        assert all(r.success for r in results)
+        assert len(one.calls) >= 1 and len(two.calls) >= 1 and len(one.calls) + len(two.calls) == 6
+        two.stop()                                    # one node goes away: the other carries on
+        with gevent.Timeout(5):
+            while be.status()[1]["connected"]:
+                gevent.sleep(0.01)
+        r = only(collect(be.originate(request(docs["1p"], t38="request"))), ev.FaxResult)
+        assert r.success and len(one.calls) + len(two.calls) == 7
+    finally:
+        be.stop()
