@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import gevent.event
+import gevent.pool
 import orjson
+import psycopg2.errors
+import psycopg2.extras
 from psycopg2.extras import Json
 
 from faxd import ids
@@ -161,32 +165,38 @@ class JobsMixin:
         fields kept). Returns the job as the API shows it.
         """
         def run(c):
-            job_id = ids.new_id()
-            client_doc = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
-            row = {
-                "id": job_id, "account_id": account_id, "faxbox_id": faxbox_id,
-                "status": status, "source": source, "origin_id": origin_id,
-                "to_number": doc["to_number"], "from_number": doc["from_number"],
-                "to_name": doc.get("to_name"), "from_name": doc.get("from_name"),
-                "retries": doc.get("retries", 1), "doc": Json(client_doc, dumps=_dumps),
-            }
+            row = self._new_job_row(account_id, doc, faxbox_id, source, origin_id, status)
             created = self._one("insert_job", row, cur=c)["created"]
-            # The new row as the database now holds it (column defaults of schema.sql).
-            row.update(doc=client_doc, attempts=0, tx_result={}, progress={}, page_count=None,
-                       revision=1, created=created, modified=created, delivered=None,
-                       attempt_history=[])
             for seq, (data, content_type, filename) in enumerate(documents):
-                self.add_document(account_id, job_id=job_id, role="original", seq=seq,
+                self.add_document(account_id, job_id=row["id"], role="original", seq=seq,
                                   content_type=content_type, data=data, filename=filename, cur=c)
-            return job_view(row)
+            return job_view(_stored(row, created))
         if cur is not None:
             return run(cur)
-        if not documents:
-            # One INSERT is atomic by itself: no BEGIN/COMMIT round trips.
-            with autocommit_cursor(self) as c:
+        try:
+            if not documents:
+                # No documents: the job is one row, inserted with whatever other jobs are
+                # being queued at this moment (one statement, one commit for all of them).
+                row = self._new_job_row(account_id, doc, faxbox_id, source, origin_id, status)
+                created = _batcher(self).insert(row)
+                return job_view(_stored(row, created))
+            with self.transaction() as c:
                 return run(c)
-        with self.transaction() as c:
-            return run(c)
+        except psycopg2.errors.ForeignKeyViolation:
+            # Only the faxbox can vanish between the caller's check and the insert.
+            raise NotFound(f"faxbox {faxbox_id} not found (deleted meanwhile)") from None
+
+    @staticmethod
+    def _new_job_row(account_id, doc, faxbox_id, source, origin_id, status) -> dict:
+        """The insert_job parameters of a new job."""
+        client_doc = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
+        return {
+            "id": ids.new_id(), "account_id": account_id, "faxbox_id": faxbox_id,
+            "status": status, "source": source, "origin_id": origin_id,
+            "to_number": doc["to_number"], "from_number": doc["from_number"],
+            "to_name": doc.get("to_name"), "from_name": doc.get("from_name"),
+            "retries": doc.get("retries", 1), "doc": Json(client_doc, dumps=_dumps),
+        }
 
     def get_job(self, account_id: str, job_id: str, *, folder: str | None = None,
                 faxbox_id: str | None = None) -> dict | None:
@@ -279,6 +289,76 @@ class JobsMixin:
             if c.rowcount != 1:
                 raise Conflict(f"fax {inbox_id} has no document left to forward (its attachments were deleted)")
             return job
+
+
+def _stored(row: dict, created) -> dict:
+    """A new job's row as the database now holds it (the column defaults of schema.sql)."""
+    return dict(row, doc=row["doc"].adapted, attempts=0, tx_result={}, progress={}, page_count=None,
+                revision=1, created=created, modified=created, delivered=None, attempt_history=[])
+
+
+_INSERT_COLUMNS = ("id", "account_id", "faxbox_id", "status", "source", "origin_id", "to_number",
+                   "from_number", "to_name", "from_name", "retries", "doc")
+
+
+class InsertBatcher:
+    """Jobs queued at the same moment share one multi-row INSERT: one round trip, one commit.
+
+    The first caller starts a flusher greenlet; callers that arrive while its INSERT is in
+    flight are queued and go in the next statement, so nobody waits for a timer and a burst
+    of N requests costs about one commit instead of N. A failed batch is retried row by
+    row, so one bad row (say, a faxbox deleted meanwhile) fails only its own request.
+    """
+
+    def __init__(self, store, max_batch: int = 100):
+        self._store = store
+        self._max_batch = max_batch
+        self._pending: list[tuple[dict, gevent.event.AsyncResult]] = []
+        self._running = False
+        self._group = gevent.pool.Group()
+
+    def insert(self, row: dict):
+        """Insert one jobs row; return its ``created`` time."""
+        result = gevent.event.AsyncResult()
+        self._pending.append((row, result))
+        if not self._running:
+            self._running = True
+            self._group.spawn(self._flush)
+        return result.get()
+
+    def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[:self._max_batch]
+                del self._pending[:self._max_batch]
+                try:
+                    created = self._insert([row for row, _ in batch])
+                except Exception:  # greenlet boundary: each waiter gets its own outcome below
+                    for row, result in batch:
+                        try:
+                            result.set(self._insert([row])[row["id"]])
+                        except Exception as e:
+                            result.set_exception(e)
+                else:
+                    for row, result in batch:
+                        result.set(created[row["id"]])
+        finally:
+            self._running = False
+
+    def _insert(self, rows: list[dict]) -> dict:
+        with autocommit_cursor(self._store, dicts=False) as c:
+            out = psycopg2.extras.execute_values(
+                c, self._store.sql("insert_jobs"),
+                [tuple(row[k] for k in _INSERT_COLUMNS) for row in rows],
+                page_size=len(rows), fetch=True)
+        return dict(out)
+
+
+def _batcher(store) -> InsertBatcher:
+    batcher = store.__dict__.get("_job_insert_batcher")
+    if batcher is None:
+        batcher = store.__dict__["_job_insert_batcher"] = InsertBatcher(store)
+    return batcher
 
 
 def _in_scope(row: dict, folder: str | None, faxbox_id: str | None) -> bool:

@@ -6,6 +6,13 @@ VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(status)s, %(source)s, %(origin_
         %(from_number)s, %(to_name)s, %(from_name)s, %(retries)s, %(doc)s)
 RETURNING created;
 
+-- insert_jobs --
+-- Several jobs in one statement (psycopg2.extras.execute_values fills VALUES %s).
+INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
+                  to_name, from_name, retries, doc)
+VALUES %s
+RETURNING id, created;
+
 -- get_job --
 -- The whole job with each attempt's own tx_result (times as Gregorian seconds).
 SELECT j.id, j.account_id, j.faxbox_id, j.status, j.source, j.origin_id, j.to_number, j.from_number,
