@@ -398,11 +398,14 @@ _pool_lock = threading.Lock()
 
 
 def dsp_pool() -> gevent.threadpool.ThreadPool:
-    """faxd's own threadpool for DSP work (not the hub's, which DNS resolution shares)."""
+    """faxd's own threadpool for unpaced DSP work (not the hub's, which DNS resolution shares).
+
+    One thread fewer than there are cores (at least one): the hub's thread keeps a core of
+    its own, so timers, sockets and the API stay on time while unpaced calls run."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = gevent.threadpool.ThreadPool(max(2, os.cpu_count() or 2))
+            _pool = gevent.threadpool.ThreadPool(max(1, (os.cpu_count() or 2) - 1))
         return _pool
 
 

@@ -218,7 +218,7 @@ def test_fifty_concurrent_calls_keep_the_hub_responsive(switch, docs):
     """A 10 ms ticker greenlet stays on time while 50 calls run. The machine's own noise
     (other processes) is measured first with the same ticker and allowed for."""
     idle = []
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 2.0
     _ticker(idle, lambda: time.monotonic() < deadline)
     lateness = []
     done = []
