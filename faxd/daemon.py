@@ -299,6 +299,8 @@ class Daemon:
 
     def _service_crashed(self, service: Service):
         def crashed(g: gevent.Greenlet) -> None:
+            if self._stop_requested.is_set():
+                return  # killed while stopping: not a crash
             logger.critical("service %s crashed: %r", service.name, g.exception,
                             exc_info=(type(g.exception), g.exception, g.exception.__traceback__))
             self._exit_code = 1
@@ -310,8 +312,9 @@ class Daemon:
         gevent.signal_handler(signal.SIGINT, self.request_stop)
 
     def _shutdown(self) -> None:
-        for g in self._watched:
-            g.unlink_all()
+        # NOTE: no unlink_all() on the watched greenlets: a greenlet in a gevent Group would
+        # then never leave it and Group.kill() would wait for ever.
+        self._stop_requested.set()
         services = list(reversed(self._services))
         for s in services:
             s.stop_intake()

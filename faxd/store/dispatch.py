@@ -116,6 +116,7 @@ class DispatchMixin:
                               filename="fax.tif", cur=c)
             self.add_document(job["account_id"], job_id=job["id"], role="pdf", content_type="application/pdf",
                               data=pdf, pages=pages, filename="fax.pdf", cur=c)
+            self._notify(c, "outbound_queued", job_id=job["id"])
             return True
 
     def attach_failed(self, job: dict, node: str, error: str, tx_result: dict) -> bool:

@@ -74,18 +74,18 @@ SELECT seq, content_type, filename, data FROM documents
 SELECT a.paper, j.doc FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j.id = %(job_id)s;
 
 -- attach_done --
-UPDATE jobs SET status = 'pending', page_count = %(pages)s, lease_owner = NULL, lease_expires = NULL,
+UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
        run_after = now(), modified = now(), revision = revision + 1,
-       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s,
+       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
                                      'fax_speed', 0, 'text', 'Waiting to be sent')
  WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
 RETURNING id;
 
 -- attach_failed --
-UPDATE jobs SET status = 'failed', tx_result = %(tx_result)s, error = %(error)s, lease_owner = NULL,
+UPDATE jobs SET status = 'failed', tx_result = %(tx_result)s, error = %(error)s::text, lease_owner = NULL,
        lease_expires = NULL, delivered = now(), modified = now(), revision = revision + 1,
        progress = jsonb_build_object('stage', 'prepare', 'pages_sent', 0, 'pages_total', 0,
-                                     'fax_speed', 0, 'text', %(error)s)
+                                     'fax_speed', 0, 'text', %(error)s::text)
  WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
 RETURNING id;
 

@@ -63,6 +63,10 @@ def test_every_named_query_prepares_against_the_schema(dsn):
                     params.append(m.group(1))
                 return f"${params.index(m.group(1)) + 1}"
             text = re.sub(r"%\((\w+)\)s", placeholder, sql).replace("%%", "%")
+            if "VALUES %s" in text:  # psycopg2.extras.execute_values: one row of the listed columns
+                columns = re.search(r"INSERT INTO \w+ \(([^)]*)\)", text).group(1).split(",")
+                row = ", ".join(f"${len(params) + i + 1}" for i in range(len(columns)))
+                text = text.replace("VALUES %s", f"VALUES ({row})")
             try:
                 with conn.cursor() as cur:
                     cur.execute(f"PREPARE q AS {text}")
