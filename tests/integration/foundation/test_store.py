@@ -82,17 +82,36 @@ def test_bootstrap_happens_once(store):
     assert store.count_accounts() == 1
 
 
-def test_lost_connections_become_store_unavailable_then_recover(store, pg_admin_dsn, db_name):
-    assert store.ping()
+def _terminate_backends(pg_admin_dsn, db_name):
     admin = psycopg2.connect(pg_admin_dsn)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid()", (db_name,))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (db_name,))
+            if cur.fetchone()[0] == 0:
+                break
+            time.sleep(0.02)
     admin.close()
+
+
+def test_connections_the_server_closed_are_not_handed_out_again(store, pg_admin_dsn, db_name):
+    """After a server restart (here: every backend terminated) the next query just works."""
+    gevent.joinall([gevent.spawn(store.ping) for _ in range(3)])  # several idle connections
+    _terminate_backends(pg_admin_dsn, db_name)
+    assert store.count_accounts() == 0
+    assert store.ping()
+
+
+def test_a_query_cut_by_the_server_is_store_unavailable(store, pg_admin_dsn, db_name):
+    def cut():
+        gevent.sleep(0.3)
+        _terminate_backends(pg_admin_dsn, db_name)
+    g = gevent.spawn(cut)
     with pytest.raises(StoreUnavailable):
         with store.transaction() as cur:
-            cur.execute("SELECT 1")
-    # The broken connection was dropped from the pool; the next query reconnects.
+            cur.execute("SELECT pg_sleep(5)")
+    g.join()
     assert store.ping()
-    assert store.count_accounts() == 0
