@@ -5,7 +5,7 @@ import pytest
 
 from api.app import create_app
 from faxd.daemon import ApiServer
-from tests.unit.api.conftest import URL_JOB, acct, app, client, config, dsn, other, store  # noqa: F401
+from tests.unit.api.conftest import acct, app, client, config, dsn, other, store  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

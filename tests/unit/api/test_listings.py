@@ -1,11 +1,8 @@
 """Listings: page_size, start_key/next_start_key, paginate=false, ascending, created range, filters."""
 from __future__ import annotations
 
-import json
-
 from faxd.models import gregorian
 from faxd.store.listing import ListQuery, decode_key, encode_key
-from tests.unit.api.conftest import URL_JOB
 
 
 def _seed_jobs(store, account_id, n, *, start="2026-01-01", status="completed", step="1 minute"):
