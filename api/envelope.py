@@ -80,8 +80,10 @@ class Envelope:
         page = resp.context.get("page")
         if page is not None:
             body["page_size"] = len(data)
+            # Kazoo's keys are view keys, JSON arrays (the seed shows ["{START_KEY}"]); ours
+            # wrap one opaque string the same way. Either form is accepted back.
             if page.start_key is not None:
-                body["start_key"] = page.start_key
+                body["start_key"] = [page.start_key]
             if page.next_start_key is not None:
-                body["next_start_key"] = page.next_start_key
+                body["next_start_key"] = [page.next_start_key]
         resp.media = body

@@ -230,7 +230,8 @@ def _envelope(data: dict, listing: bool = False) -> dict:
         "request_id": STR, "revision": STR, "timestamp": STR, "version": STR, "auth_token": STR,
     }
     if listing:
-        props.update(page_size=_int(0), start_key=STR, next_start_key=STR)
+        key = {"type": "array", "items": STR, "minItems": 1, "maxItems": 1}
+        props.update(page_size=_int(0), start_key=key, next_start_key=key)
     return {"type": "object", "required": ["data", "status", "request_id", "revision"], "properties": props}
 
 
@@ -259,7 +260,8 @@ def _param(name: str, where: str = "path", schema: dict | None = None, descripti
 
 LIST_PARAMS = [
     _param("page_size", "query", _int(1, 1000), "rows per page (default 50)"),
-    _param("start_key", "query", STR, "the next_start_key of the previous page"),
+    _param("start_key", "query", STR,
+           "the next_start_key of the previous page: its string, or the array as JSON"),
     _param("paginate", "query", BOOL, "false: every row at once"),
     _param("ascending", "query", BOOL, "oldest first"),
     _param("created_from", "query", _int(62167219200, 62167219200 + 32503680000), "Gregorian seconds"),

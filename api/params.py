@@ -2,6 +2,7 @@
 created_from/created_to (Gregorian seconds) and filter_<field>."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import falcon
@@ -43,6 +44,19 @@ def _int(req: falcon.Request, name: str, lo: int, hi: int) -> int | None:
     return n
 
 
+def _start_key(value: str | None) -> str | None:
+    """The opaque key, given bare or as the JSON array the listings answer with."""
+    if not value or not value.startswith("["):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not (isinstance(parsed, list) and len(parsed) == 1 and isinstance(parsed[0], str)):
+        raise field_error("start_key", "format", "not a start key this server gave out")
+    return parsed[0]
+
+
 def list_query(req: falcon.Request) -> ListQuery:
     paginate = _bool(req, "paginate", True)
     page_size = _int(req, "page_size", 1, MAX_PAGE_SIZE)
@@ -58,7 +72,7 @@ def list_query(req: falcon.Request) -> ListQuery:
             if not is_storable(value) or len(value) > 1024:
                 raise field_error(key, "format", "not a value that can be searched for")
             filters[key[7:]] = value
-    start_key = req.get_param("start_key")
+    start_key = _start_key(req.get_param("start_key"))
     return ListQuery(
         page_size=page_size if paginate else None,
         start_key=start_key if start_key else None,

@@ -105,13 +105,15 @@ def autocommit_cursor(store, dicts: bool = True):
     factory = psycopg2.extras.RealDictCursor if dicts else None
     with wrap_errors():
         with store._pool.connection() as conn:
-            conn.autocommit = True
+            previous = conn.autocommit      # pooled connections may already be autocommit
+            if not previous:
+                conn.autocommit = True
             try:
                 with conn.cursor(cursor_factory=factory) as cur:
                     yield cur
             finally:
-                if not conn.closed:
-                    conn.autocommit = False
+                if not conn.closed and conn.autocommit != previous:
+                    conn.autocommit = previous
 
 
 def read_one(store, name: str, params: dict) -> dict | None:

@@ -72,7 +72,7 @@ def test_get_outgoing_listing(client, acct):
     job = _queue(client, acct)
     body = _success(client.simulate_get(acct.base + "/faxes/outgoing", headers=acct.headers))
     assert isinstance(body["page_size"], int) and body["page_size"] == 1
-    assert "start_key" in body
+    assert isinstance(body["start_key"], list) and isinstance(body["start_key"][0], str)
     [row] = body["data"]
     assert row["id"] == job["id"] and row["status"] == "attaching_files"
     assert row["from"] == "+18884732963" and row["to"] == "+18884732963"

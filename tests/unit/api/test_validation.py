@@ -190,7 +190,7 @@ def test_unknown_routes_methods_and_ids(client, acct):
 
 @pytest.mark.parametrize("query,param", [
     ("page_size=0", "page_size"), ("page_size=100000", "page_size"), ("page_size=x", "page_size"),
-    ("start_key=nonsense", "start_key"), ("ascending=maybe", "ascending"), ("paginate=2", "paginate"),
+    ("start_key=nonsense", "start_key"), ("start_key=%5B1%5D", "start_key"), ("start_key=%5Bx", "start_key"), ("ascending=maybe", "ascending"), ("paginate=2", "paginate"),
     ("created_from=-5", "created_from"), ("created_to=1e9", "created_to"),
     ("filter_bad%20name=1", "filter_bad name"),
 ])
