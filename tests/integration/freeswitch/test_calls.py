@@ -58,7 +58,8 @@ def test_ecm_off_and_v17_off_reach_spandsp(emulator, backend, docs):
     assert r.success and not r.ecm and r.bit_rate == 9600 and not r.t38
 
 
-def test_receive_through_the_outbound_socket(emulator, backend, docs, rx_dir):
+@pytest.mark.parametrize("t38", ["off", "request"])
+def test_receive_through_the_outbound_socket(emulator, backend, docs, rx_dir, t38):
     emu = emulator(routes={"+12025550100": "socket"})
     be = backend(emu)
     received = []
@@ -70,9 +71,10 @@ def test_receive_through_the_outbound_socket(emulator, backend, docs, rx_dir):
         call.receive_fax(path, FaxOptions(station_id="FAXD-INBOX", t38="accept"))
         received.append((path, collect(call)))
     be.on_incoming_call(reception)
-    sender = collect(be.originate(request(docs["3p"], to="+12025550100")))
+    sender = collect(be.originate(request(docs["3p"], to="+12025550100", t38=t38)))
     tx = only(sender, ev.FaxResult)
     assert tx.success and tx.pages == 3 and tx.remote_station_id == "FAXD-INBOX"
+    assert tx.t38 is (t38 == "request")
     with gevent.Timeout(10):
         while not received:
             gevent.sleep(0.01)
@@ -81,6 +83,7 @@ def test_receive_through_the_outbound_socket(emulator, backend, docs, rx_dir):
     assert kinds == ["Answered", "Negotiated", "PageDone", "PageDone", "PageDone", "FaxResult", "Hangup"]
     rx = only(events, ev.FaxResult)
     assert rx.success and rx.pages == 3 and rx.remote_station_id == "+4930123456" and rx.bit_rate == 14400
+    assert rx.t38 is (t38 == "request")
     assert [p.pages for p in events if isinstance(p, ev.PageDone)] == [1, 2, 3]
     assert tiff_pages(path) == 3
     # The emulated caller saw faxd's station id as the receiver's.
