@@ -18,6 +18,19 @@ from faxd.errors import StoreUnavailable
 logger = logging.getLogger(__name__)
 
 
+def _abort(conn) -> bool:
+    """Roll back whatever the connection is in; False (and closed) when that fails."""
+    if conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        return True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK")
+        return True
+    except psycopg2.Error:
+        conn.close()
+        return False
+
+
 def _readable(conn) -> bool:
     try:
         return bool(select.select([conn.fileno()], [], [], 0)[0])
@@ -43,6 +56,9 @@ class ConnectionPool:
     def _connect(self):
         conn = psycopg2.connect(self._dsn, connect_timeout=self._connect_timeout,
                                 application_name="faxd")
+        # Autocommit: a single statement is one round trip (psycopg2 would otherwise send
+        # BEGIN and COMMIT around it); transactions say BEGIN themselves.
+        conn.autocommit = True
         return conn
 
     @contextlib.contextmanager
@@ -66,10 +82,7 @@ class ConnectionPool:
             yield conn
         except BaseException:
             if conn is not None and not conn.closed:
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
-                    conn.close()
+                _abort(conn)
             raise
         finally:
             if conn is not None:
@@ -80,11 +93,8 @@ class ConnectionPool:
                         # are most likely dead too; reconnect afresh instead of failing again.
                         self._drop_idle()
                 elif conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-                    try:
-                        conn.rollback()
+                    if _abort(conn):
                         self._idle.append(conn)
-                    except psycopg2.Error:
-                        conn.close()
                 else:
                     self._idle.append(conn)
             self._sem.release()

@@ -60,9 +60,18 @@ class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, Docu
         """A cursor (rows as dicts) inside one transaction: commit on success."""
         with wrap_errors():
             with self._pool.connection() as conn:
-                with conn:
-                    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                        yield cur
+                with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                    cur.execute("BEGIN")
+                    yield cur  # an exception leaves the transaction open: the pool rolls it back
+                    cur.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _statement(self):
+        """A cursor for one statement on an autocommit connection: one round trip."""
+        with wrap_errors():
+            with self._pool.connection() as conn:
+                with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                    yield cur
 
     @staticmethod
     def sql(name: str) -> str:
@@ -72,7 +81,7 @@ class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, Docu
         if cur is not None:
             cur.execute(_QUERIES[name], params)
             return cur.fetchone() if cur.description else None
-        with self.transaction() as c:
+        with self._statement() as c:
             c.execute(_QUERIES[name], params)
             return c.fetchone() if c.description else None
 
@@ -80,7 +89,7 @@ class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, Docu
         if cur is not None:
             cur.execute(_QUERIES[name], params)
             return cur.fetchall()
-        with self.transaction() as c:
+        with self._statement() as c:
             c.execute(_QUERIES[name], params)
             return c.fetchall()
 
