@@ -17,6 +17,7 @@ import gevent.queue
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.models import Stage
+from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
 from faxd.switch.base import FaxOptions, OriginateRequest
@@ -190,9 +191,12 @@ class Transmission:
         self._call = self._e.switch.originate(request)
         if self._cancelled:
             self._call.hangup("ORIGINATOR_CANCEL")
-        # The claim already shows "Dialling"; the notifications wait until the call is placed.
+        # The claim already shows "Dialling"; the notifications wait until the call is placed,
+        # and cost nothing when nobody listens for them.
         self._last_write = time.monotonic()
-        gevent.spawn(self._attempt_started)
+        if notify_plan.plan("outbound_processing", {"doc": doc, "faxbox_notifications": self.job.get(
+                "faxbox_notifications")}):
+            gevent.spawn(self._attempt_started)
 
     def _attempt_started(self) -> None:
         try:

@@ -70,11 +70,9 @@ class DispatchMixin:
             row = self._one("release_job", {
                 "id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
                 "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
-                "not_fax_failures": not_fax_failures, "error": error}, cur=c)
+                "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome}, cur=c)
             if row is None:
                 return False
-            self._one("finish_attempt", {"job_id": job_id, "attempt": attempt, "outcome": outcome, "node": node,
-                                         "tx_result": Json(tx_result)}, cur=c)
             self._notify(c, _EVENTS[status], job_id=job_id)
             return True
 

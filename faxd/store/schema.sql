@@ -147,7 +147,8 @@ CREATE FUNCTION faxd_claim_job(p_node text, p_switch text, p_max_channels intege
 RETURNS TABLE (id text, account_id text, faxbox_id text, status text, to_number text, from_number text,
                to_name text, from_name text, retries integer, attempts integer, doc jsonb, page_count integer,
                force_audio boolean, not_fax_failures integer, created timestamptz, cancel_requested boolean,
-               call_id text, fax_tiff bytea, faxbox_identity text, faxbox_header text, faxbox_media jsonb)
+               call_id text, fax_tiff bytea, faxbox_identity text, faxbox_header text, faxbox_media jsonb,
+               faxbox_notifications jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
@@ -188,7 +189,7 @@ BEGIN
            c.retries, c.attempts, c.doc, c.page_count, c.force_audio, c.not_fax_failures, c.created,
            c.cancel_requested, c.call_id,
            (SELECT d.data FROM documents d WHERE d.job_id = c.id AND d.role = 'fax_tiff' ORDER BY d.seq LIMIT 1),
-           f.fax_identity, f.fax_header, f.media
+           f.fax_identity, f.fax_header, f.media, f.notifications
       FROM claimed c LEFT JOIN faxboxes f ON f.id = c.faxbox_id;
 END;
 $$;

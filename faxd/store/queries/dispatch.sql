@@ -16,23 +16,26 @@ RETURNING cancel_requested;
 UPDATE jobs SET progress = %(progress)s, modified = now(), revision = revision + 1
  WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
--- finish_attempt --
--- An upsert: an attempt interrupted before its call started has no row yet.
-INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result)
-VALUES (%(job_id)s, %(attempt)s, %(node)s, now(), %(outcome)s, %(tx_result)s)
-ON CONFLICT (job_id, attempt) DO UPDATE
-   SET ended = now(), outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result;
-
 -- release_job --
--- End the attempt: final (to the outbox) or back to pending for a retry. Only the lease owner may.
-UPDATE jobs
-   SET status = %(status)s, tx_result = %(tx_result)s, progress = %(progress)s,
-       run_after = coalesce(%(run_after)s, run_after), force_audio = %(force_audio)s,
-       not_fax_failures = %(not_fax_failures)s, error = %(error)s,
-       lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
-       delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END
- WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing'
-RETURNING id, status;
+-- End the attempt: final (to the outbox) or back to pending for a retry, and record the
+-- attempt's outcome. Only the owner of this attempt may.
+WITH released AS (
+    UPDATE jobs
+       SET status = %(status)s, tx_result = %(tx_result)s, progress = %(progress)s,
+           run_after = coalesce(%(run_after)s, run_after), force_audio = %(force_audio)s,
+           not_fax_failures = %(not_fax_failures)s, error = %(error)s,
+           lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
+           delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END
+     WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing'
+    RETURNING id, status
+), attempt AS (
+    -- An upsert: an attempt interrupted before its call started may have no row yet.
+    INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result)
+    SELECT id, %(attempt)s, %(node)s, now(), %(outcome)s, %(tx_result)s FROM released
+    ON CONFLICT (job_id, attempt) DO UPDATE
+       SET ended = now(), outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result
+)
+SELECT id, status FROM released;
 
 -- take_expired_leases --
 -- Jobs whose worker stopped renewing: this node takes them over.

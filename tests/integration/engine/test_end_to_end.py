@@ -124,3 +124,13 @@ def test_shutdown_returns_unfinished_calls_to_the_queue(config, store):
     job = store.get_job(acct.account_id, job_id)
     assert job["status"] == "pending"
     assert job["attempts"] == 0 and job["attempt_history"] == []
+
+
+def test_every_state_change_is_queued_for_webhooks_with_the_change(config, store):
+    acct = store.create_account("acme")
+    with running(fast(config)):
+        job_id = enqueue(store, acct.account_id, REMOTE,
+                         notifications={"webhook": {"url": "http://127.0.0.1:9/hook"}})
+        wait_final(store, acct.account_id, [job_id])
+    events = [n["event"] for n in store.list_notifications(job_id=job_id) if n["channel"] == "webhook"]
+    assert events == ["outbound_queued", "outbound_processing", "outbound_success"]
