@@ -78,15 +78,17 @@ class Dispatcher(Service):
     # --- claiming
 
     def _claim_loop(self) -> None:
+        """Claim until nothing is runnable, then wait for a NOTIFY, a finished call or the tick.
+
+        The tick (``dispatch_tick``) is also the clock of delayed retries: a retry goes out
+        within one tick of its ``run_after``.
+        """
         while self._accepting:
             self._wake.clear()
             wait = self._e.config.dispatch_tick
             try:
                 while self._accepting and self._claim_one():
                     pass
-                due = self._e.store.seconds_to_next_retry()
-                if due is not None and due > 0:
-                    wait = min(wait, due)
             except StoreError as e:
                 logger.warning("dispatcher: %s", e)
                 wait = min(2.0, max(wait, 0.5))

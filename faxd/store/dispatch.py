@@ -45,10 +45,6 @@ class DispatchMixin:
     def count_final_jobs(self, account_id: str) -> int:
         return self._one("count_final_jobs", {"account_id": account_id})["n"]
 
-    def seconds_to_next_retry(self) -> float | None:
-        row = self._one("next_run_after")
-        return None if row is None or row["seconds"] is None else float(row["seconds"])
-
     def attempt_started(self, job_id: str) -> None:
         """The call is placed: queue the 'processing' notifications (off the dialling path)."""
         with self.transaction() as c:

@@ -2,10 +2,6 @@
 -- See faxd_claim_job in schema.sql: one round trip from wake-up to a call ready to dial.
 SELECT * FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s);
 
--- next_run_after --
--- Seconds until the earliest waiting retry is due (NULL: none waiting).
-SELECT extract(epoch FROM min(run_after) - now()) AS seconds FROM jobs WHERE status = 'pending';
-
 -- renew_lease --
 -- False (no row) when the attempt is no longer ours (another node, or a recovery, took it over).
 UPDATE jobs SET lease_expires = now() + make_interval(secs => %(lease)s)
