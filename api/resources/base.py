@@ -79,12 +79,10 @@ def send_attachment(req: falcon.Request, resp: falcon.Response, fetch, fax_id: s
 
 
 def tiff_to_pdf(data: bytes) -> bytes:
-    """Wrap a fax TIFF in a PDF without re-encoding (img2pdf), off the hub."""
-    import img2pdf
-
-    def convert():
-        return img2pdf.convert(data)
+    """Wrap a fax TIFF in a PDF without re-encoding (the document pipeline's), off the hub."""
+    from faxd.documents import DocumentError
+    from faxd.documents.pipeline import tiff_to_pdf as render
     try:
-        return gevent.get_hub().threadpool.spawn(convert).get()
-    except Exception as e:  # img2pdf raises assorted errors on a damaged TIFF
+        return gevent.get_hub().threadpool.spawn(render, data).get()
+    except DocumentError as e:
         raise KazooError(falcon.HTTP_422, f"the fax TIFF could not be turned into a PDF: {e}") from None

@@ -234,6 +234,7 @@ class JobsMixin:
                 self._one("notify_job_cancel", params, cur=c)
             else:
                 self._one("cancel_waiting_job", params, cur=c)
+                self.queue_notifications(c, "outbound_cancelled", job_id=job_id)
             return job_view(self._one("get_job", params, cur=c))
 
     def delete_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> None:

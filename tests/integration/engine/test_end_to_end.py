@@ -134,3 +134,12 @@ def test_every_state_change_is_queued_for_webhooks_with_the_change(config, store
         wait_final(store, acct.account_id, [job_id])
     events = [n["event"] for n in store.list_notifications(job_id=job_id) if n["channel"] == "webhook"]
     assert events == ["outbound_queued", "outbound_processing", "outbound_success"]
+
+
+def test_cancelling_a_waiting_job_queues_its_notifications(store):
+    acct = store.create_account("acme")
+    job = store.enqueue_job(acct.account_id, {"to_number": REMOTE, "from_number": "+12025550100",
+                                              "notifications": {"webhook": {"url": "http://127.0.0.1:9/h"}}},
+                            documents=[(b"x", "text/plain", "a.txt")])
+    assert store.cancel_job(acct.account_id, job["id"])["status"] == "cancelled"
+    assert [n["event"] for n in store.list_notifications(job_id=job["id"])] == ["outbound_cancelled"]
