@@ -248,7 +248,6 @@ def main(argv) -> int:
                    help="default: an embedded PostgreSQL of its own (no other load on it)")
     args = p.parse_args(argv)
     args.group_commit = args.commit == "group"
-    import psycopg2.extras  # noqa: F401  (Json)
     tmp = tempfile.mkdtemp(prefix="faxd-bench-esl-")
     pg = None
     try:

@@ -31,7 +31,7 @@ from faxd.switch import events as ev
 from faxd.switch.base import Call, FaxOptions, OriginateRequest
 from faxd.switch.freeswitch import commands
 from faxd.switch.freeswitch.esl import (
-    AuthFailed, Connection, ESLError, Event, Message, NotConnected, ProtocolError,
+    AuthFailed, Connection, ESLError, Event, NotConnected, ProtocolError,
 )
 from faxd.switch.freeswitch.events import CallTranslator
 

@@ -30,7 +30,6 @@ import re
 import socket
 import time
 import uuid as uuidlib
-from typing import Callable
 
 import gevent
 import gevent.event
