@@ -70,3 +70,18 @@ def test_jobs_and_inbox_through_freeswitch(config, store, tmp_path):
     assert fax["rx_result"]["success"] is True and fax["rx_result"]["pages_sent"] == 1
     assert fax["rx_result"]["fax_receiver_id"] == "+15550001"        # the sender's TSI
     assert fax["documents"] >= 1                                       # the received TIFF was kept
+
+
+def test_a_dropped_event_socket_loses_no_job(config, store, tmp_path):
+    emu = ESLEmulator(routes={"*": "drop_esl:1"}, spool=str(tmp_path / "fs")).start()
+    acct = store.create_account("acme")
+    cfg = fast(config, switch="freeswitch", esl_url=(emu.url,), esl_listen=("127.0.0.1", _free_port()))
+    try:
+        with running(cfg):
+            job_id = enqueue(store, acct.account_id, "+12025550199", pages=2)
+            job = wait_final(store, acct.account_id, [job_id], timeout=60)[job_id]
+    finally:
+        emu.stop()
+    assert emu.connections == 2                       # the connection really dropped and came back
+    assert job["status"] == "completed", job["tx_result"]
+    assert job["tx_result"]["pages_sent"] == 2 and job["attempts"] == 1
