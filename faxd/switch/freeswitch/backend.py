@@ -45,6 +45,58 @@ def parse_esl_url(url: str) -> tuple[str, int, str]:
     return parts.hostname or "127.0.0.1", parts.port or 8021, password
 
 
+class SpoolServer:
+    """Outbound TIFFs over HTTP for a FreeSWITCH on another host: one unguessable URL per call,
+    valid while the call lasts (``GET <base>/spool/<token>.tif``)."""
+
+    def __init__(self, listen: tuple[str, int], base_url: str | None = None):
+        import gevent.pywsgi
+        self._files: dict[str, str] = {}
+        self._server = gevent.pywsgi.WSGIServer(listen, self._app, log=None, error_log=logger,
+                                                spawn=gevent.pool.Pool(1000))
+        self._base = base_url
+        self.hits = 0
+
+    def start(self) -> None:
+        self._server.start()
+        if self._base is None:
+            host, port = self._server.address[:2]
+            self._base = f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.stop(timeout=1)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._server.address[:2]
+
+    def publish(self, path: str) -> tuple[str, str]:
+        token = uuid.uuid4().hex + uuid.uuid4().hex
+        self._files[token] = path
+        return token, f"{self._base.rstrip('/')}/spool/{token}.tif"
+
+    def withdraw(self, token: str) -> None:
+        self._files.pop(token, None)
+
+    def _app(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        token = path[len("/spool/"):-len(".tif")] if path.startswith("/spool/") and path.endswith(".tif") else ""
+        fname = self._files.get(token)
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or fname is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        try:
+            size = os.path.getsize(fname)
+            f = open(fname, "rb")
+        except OSError:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        self.hits += 1
+        start_response("200 OK", [("Content-Type", "image/tiff"), ("Content-Length", str(size)),
+                                  ("Cache-Control", "no-store")])
+        return iter(lambda: f.read(65536), b"") if environ["REQUEST_METHOD"] == "GET" else [b""]
+
+
 class OutboundCall(Call):
     """A fax call faxd placed with ``bgapi originate``."""
 
@@ -60,6 +112,7 @@ class OutboundCall(Call):
         self.job_uuid = ""
         self.lost = False
         self.kill_cause: str | None = None
+        self.on_finish: Callable[[], None] | None = None
 
     def _deliver(self, items: list) -> None:
         for item in items:
@@ -234,11 +287,17 @@ class Node:
             self.calls.pop(call.call_id, None)
             if call.job_uuid:
                 self.jobs.pop(call.job_uuid, None)
+            if call.on_finish is not None:
+                call.on_finish()
+                call.on_finish = None
 
     def _forget(self, call: OutboundCall, items: list) -> None:
         call.lost = False
         self._deliver(call, items)
         self.calls.pop(call.call_id, None)
+        if call.on_finish is not None:
+            call.on_finish()
+            call.on_finish = None
 
     # -- commands
 
@@ -387,8 +446,11 @@ class FreeSwitchBackend:
     name = "freeswitch"
 
     def __init__(self, config, *, backoff: tuple[float, float] = (0.1, 5.0), reconcile_timeout: float = 60.0,
-                 connect_wait: float = 5.0, command_timeout: float = 10.0, listen: tuple[str, int] | None = None):
+                 connect_wait: float = 5.0, command_timeout: float = 10.0, listen: tuple[str, int] | None = None,
+                 spool_http_listen: tuple[str, int] | None = None, spool_url: str | None = None):
         self._config = config
+        # FreeSWITCH on other hosts: serve each outbound TIFF over HTTP instead of sharing spool_dir.
+        self._spool = SpoolServer(spool_http_listen, spool_url) if spool_http_listen else None
         self._group = gevent.pool.Group()
         self._nodes = [Node(url, self._group, backoff=backoff, reconcile_timeout=reconcile_timeout,
                             command_timeout=command_timeout)
@@ -410,8 +472,14 @@ class FreeSwitchBackend:
             return None
         return self._server.address[:2]
 
+    @property
+    def spool_server(self) -> SpoolServer | None:
+        return self._spool
+
     def start(self) -> None:
         self._stopping = False
+        if self._spool is not None:
+            self._spool.start()
         for node in self._nodes:
             node.start()
         if self._listen is not None:
@@ -436,6 +504,8 @@ class FreeSwitchBackend:
             call.conn.close()
         for node in self._nodes:
             node.stop()
+        if self._spool is not None:
+            self._spool.stop()
         self._group.kill(block=True, timeout=2)
 
     def status(self) -> list[dict]:
@@ -450,9 +520,16 @@ class FreeSwitchBackend:
         return min(up, key=lambda n: len(n.calls))
 
     def originate(self, request: OriginateRequest) -> Call:
-        line = commands.originate(request, self._config.dial_string)
+        token = None
+        if self._spool is not None:
+            token, url = self._spool.publish(request.tiff_path)
+            line = commands.originate(request, self._config.dial_string, url=url)
+        else:
+            line = commands.originate(request, self._config.dial_string)
         node = self._pick_node()
         call = OutboundCall(node or self._nodes[0], request, request.call_id)
+        if token is not None:
+            call.on_finish = lambda: self._spool.withdraw(token)
         if node is not None:
             node.calls[call.call_id] = call     # counts for the next pick; no event can slip by
         self._group.spawn(self._originate, call, line, node)

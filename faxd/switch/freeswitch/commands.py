@@ -62,11 +62,26 @@ def dial_target(dial_string: str, number: str) -> str:
     return dial_string.replace("{number}", number).replace("{digits}", digits)
 
 
-def originate(request: OriginateRequest, dial_string: str, tiff_path: str | None = None) -> str:
-    """The API line (without ``bgapi``) that dials and runs ``txfax`` on answer."""
-    path = tiff_path or request.tiff_path
-    if any(c in path for c in " \n)"):
-        raise ValueError(f"spool path {path!r} must not contain spaces or ')'")
+def http_get(url: str) -> str:
+    """txfax's argument for a TIFF FreeSWITCH fetches over HTTP: mod_http_cache's ``http_get``
+    API returns the path of a local cached copy, which is what txfax (libtiff) can open."""
+    if any(c in url for c in " \n()'{}"):
+        raise ValueError(f"spool URL {url!r} must not contain spaces, quotes, braces or parentheses")
+    return "${http_get(" + url + ")}"
+
+
+def originate(request: OriginateRequest, dial_string: str, tiff_path: str | None = None,
+              url: str | None = None) -> str:
+    """The API line (without ``bgapi``) that dials and runs ``txfax`` on answer.
+
+    ``url``: FreeSWITCH cannot see the spool directory and fetches the TIFF from there instead.
+    """
+    if url is not None:
+        path = http_get(url)
+    else:
+        path = tiff_path or request.tiff_path
+        if any(c in path for c in " \n)"):
+            raise ValueError(f"spool path {path!r} must not contain spaces or ')'")
     variables = {
         "origination_uuid": request.call_id,
         "ignore_early_media": "true",

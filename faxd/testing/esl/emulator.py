@@ -719,9 +719,28 @@ class EmuCall:
 
     # -- the flows
 
+    def _fetch_http(self) -> None:
+        """``${http_get(URL)}`` as txfax's argument: mod_http_cache fetches it to a local file."""
+        arg = self.o["app_arg"]
+        m = re.fullmatch(r"\$\{http_get\((.+)\)\}", arg)
+        if not m:
+            return
+        import urllib.request
+        local = os.path.join(self.emu.spool, f"http_cache-{self.a_uuid}.tif")
+        try:
+            with urllib.request.urlopen(m.group(1), timeout=10) as r, open(local, "wb") as f:
+                f.write(r.read())
+        except OSError:
+            local = ""          # http_get fails: txfax gets no file
+        self.o["app_arg"] = local
+        self.fetched = local
+
+    fetched = ""
+
     def run(self) -> None:
         self.emu.calls_by_uuid[self.a_uuid] = self
         try:
+            self._fetch_http()
             flow = self.flow
             if flow == "socket":
                 self.run_socket()

@@ -281,3 +281,23 @@ def test_two_freeswitch_nodes_share_the_calls(emulator, docs, tmp_path):
         assert r.success and len(one.calls) + len(two.calls) == 7
     finally:
         be.stop()
+
+
+def test_freeswitch_on_another_host_fetches_the_tiff_over_http(emulator, backend, docs):
+    import urllib.error
+    import urllib.request
+    emu = emulator(routes={"*": "receive"})
+    be = backend(emu, spool_http_listen=("127.0.0.1", 0))
+    req = request(docs["3p"])
+    events = collect(be.originate(req))
+    r = only(events, ev.FaxResult)
+    assert r.success and r.pages == 3
+    call = emu.calls[0]
+    url = call.arg.split("&txfax(${http_get(", 1)[1].rsplit(")}", 1)[0]
+    assert url.startswith(f"http://127.0.0.1:{be.spool_server.address[1]}/spool/") and url.endswith(".tif")
+    assert call.fetched and call.fetched != req.tiff_path        # txfax read FreeSWITCH's own copy
+    assert open(call.fetched, "rb").read() == open(req.tiff_path, "rb").read()
+    assert be.spool_server.hits == 1
+    with pytest.raises(urllib.error.HTTPError) as e:             # the URL dies with the call
+        urllib.request.urlopen(url, timeout=5)
+    assert e.value.code == 404

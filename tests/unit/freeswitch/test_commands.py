@@ -78,3 +78,10 @@ def test_sendmsg_builders():
 def test_esl_url():
     assert parse_esl_url("esl://:ClueCon@127.0.0.1:8021") == ("127.0.0.1", 8021, "ClueCon")
     assert parse_esl_url("esl://:p%40ss@fs1:9000") == ("fs1", 9000, "p@ss")
+
+
+def test_originate_with_a_spool_url():
+    line = commands.originate(request(), "sofia/gateway/gw1/{digits}", url="http://faxd:8085/spool/ab12.tif")
+    assert line.endswith(" &txfax(${http_get(http://faxd:8085/spool/ab12.tif)})")
+    with pytest.raises(ValueError):
+        commands.http_get("http://faxd/spool/a b.tif")
