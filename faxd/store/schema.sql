@@ -182,8 +182,10 @@ BEGIN
          WHERE j.id = candidate.id
         RETURNING j.*
     ), attempt AS (
-        INSERT INTO job_attempts (job_id, attempt, node, call_id, switch)
-        SELECT c.id, c.attempts, p_node, c.call_id, p_switch FROM claimed c
+        -- clock_timestamp(): the moment the claim sees the queue (after the lock), not the
+        -- start of the transaction, so attempt intervals agree with what other claims saw.
+        INSERT INTO job_attempts (job_id, attempt, node, call_id, switch, started)
+        SELECT c.id, c.attempts, p_node, c.call_id, p_switch, clock_timestamp() FROM claimed c
     )
     SELECT c.id, c.account_id, c.faxbox_id, c.status, c.to_number, c.from_number, c.to_name, c.from_name,
            c.retries, c.attempts, c.doc, c.page_count, c.force_audio, c.not_fax_failures, c.created,

@@ -27,9 +27,9 @@ WITH released AS (
 ), attempt AS (
     -- An upsert: an attempt interrupted before its call started may have no row yet.
     INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result)
-    SELECT id, %(attempt)s, %(node)s, now(), %(outcome)s, %(tx_result)s FROM released
+    SELECT id, %(attempt)s, %(node)s, clock_timestamp(), %(outcome)s, %(tx_result)s FROM released
     ON CONFLICT (job_id, attempt) DO UPDATE
-       SET ended = now(), outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result
+       SET ended = EXCLUDED.ended, outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result
 )
 SELECT id, status FROM released;
 
