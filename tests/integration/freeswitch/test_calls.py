@@ -301,3 +301,22 @@ def test_freeswitch_on_another_host_fetches_the_tiff_over_http(emulator, backend
     with pytest.raises(urllib.error.HTTPError) as e:             # the URL dies with the call
         urllib.request.urlopen(url, timeout=5)
     assert e.value.code == 404
+
+
+def test_freeswitch_restart_reconnects_and_fails_calls_it_forgot(emulator, backend, docs):
+    first = emulator(routes={"*": "receive"}, pace=0.2)
+    be = backend(first)
+    assert be.wait_connected(5)
+    call = be.originate(request(docs["1p"]))
+    with gevent.Timeout(10):
+        while not isinstance(call.events.get(), ev.Answered):
+            pass
+    port = first.address[1]
+    first.stop()                                       # FreeSWITCH goes down with the call
+    second = emulator(routes={"*": "receive"}, port=port)
+    events = collect(call)
+    assert isinstance(events[0], ev.SwitchLost)
+    assert events[-1].cause == "SWITCH_LOST"           # the new FreeSWITCH has no such channel
+    assert be.nodes[0].connects == 2
+    r = only(collect(be.originate(request(docs["1p"], t38="request"))), ev.FaxResult)
+    assert r.success and len(second.calls) == 1
