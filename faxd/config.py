@@ -188,6 +188,11 @@ class Config:
                                        "FreeSWITCH Event Socket(s), comma separated")
     esl_listen: tuple[str, int] = setting(("127.0.0.1", 8084), _listen,
                                           "listener for FreeSWITCH's outbound socket (inbound calls)")
+    spool_http_listen: tuple[str, int] | None = setting(
+        None, _opt_listen, "serve outbound TIFFs over HTTP on host:port for a FreeSWITCH on another host "
+                           "(unset: FreeSWITCH reads spool_dir)")
+    spool_url: str | None = setting(None, _opt_str,
+                                    "base URL FreeSWITCH uses to reach spool_http_listen (default http://host:port)")
     dial_string: str = setting("sofia/gateway/default/{number}", _str, "FreeSWITCH dial string for outbound faxes")
     t38: str = setting("accept", _choice("accept", "request", "off"),
                        "T.38 on outbound calls (a faxbox's media.fax_option overrides)")

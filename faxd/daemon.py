@@ -223,7 +223,8 @@ class Daemon:
             return SoftwareSwitch(self.config, lambda number: store.faxbox_for_number(number) is not None)
         if kind == "freeswitch":
             from faxd.switch.freeswitch.backend import FreeSwitchBackend
-            return FreeSwitchBackend(self.config)
+            return FreeSwitchBackend(self.config, spool_http_listen=self.config.spool_http_listen,
+                                     spool_url=self.config.spool_url)
         from faxd.switch.asterisk.backend import AsteriskBackend
         return AsteriskBackend(self.config)
 
