@@ -46,7 +46,7 @@ class Service:
 
 
 class NoDelayHandler(gevent.pywsgi.WSGIHandler):
-    """Disable Nagle's algorithm on each connection.
+    """Disable Nagle's algorithm on each connection; skip the unused access log line.
 
     gevent.pywsgi writes a response in more than one send(); with Nagle on, the second waits
     for the client's delayed ACK and every keep-alive request takes about 40 ms (measured:
@@ -59,6 +59,10 @@ class NoDelayHandler(gevent.pywsgi.WSGIHandler):
         except OSError:
             pass  # not TCP (a Unix socket)
         return super().handle()
+
+    def log_request(self):
+        # The access log is off (log=None), but pywsgi would still format every line.
+        pass
 
 
 class ApiServer(Service):
