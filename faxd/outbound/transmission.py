@@ -194,8 +194,8 @@ class Transmission:
         # The claim already shows "Dialling"; the notifications wait until the call is placed,
         # and cost nothing when nobody listens for them.
         self._last_write = time.monotonic()
-        if notify_plan.plan("outbound_processing", {"doc": doc, "faxbox_notifications": self.job.get(
-                "faxbox_notifications")}):
+        if notify_plan.plan("outbound_processing", {"doc": doc, "status": "processing",
+                                                     "faxbox_notifications": self.job.get("faxbox_notifications")}):
             gevent.spawn(self._attempt_started)
 
     def _attempt_started(self) -> None:
@@ -348,7 +348,8 @@ class Transmission:
                     self.job_id, self._e.node, self.attempt, status=decision.status, outcome=decision.outcome,
                     tx_result=result.to_dict(), progress=progress, run_after=decision.run_after,
                     force_audio=decision.force_audio, not_fax_failures=not_fax,
-                    error=None if result.success else result.error_message)
+                    error=None if result.success else result.error_message,
+                    notify=self._listened(decision.status))
                 if written:
                     self.log.info("attempt %d: %s (%s)", self.attempt, decision.status,
                                   result.error_message or "ok")
@@ -359,6 +360,15 @@ class Transmission:
                 self.log.warning("result not written yet (%s); retrying", e)
         # The lease expires; the node that takes it over counts this attempt as interrupted.
         self.log.error("could not write the result of attempt %d", self.attempt)
+
+    def _listened(self, status: str) -> bool:
+        """Whether anyone (email, SMS, webhook) hears about this job reaching ``status``."""
+        if "faxbox_notifications" not in self.job:
+            return True  # a job taken over from another node: let the store look it up
+        event = {"completed": "outbound_success", "failed": "outbound_failure",
+                 "cancelled": "outbound_cancelled", "pending": "outbound_queued"}[status]
+        return bool(notify_plan.plan(event, {"doc": self.job.get("doc") or {}, "status": status,
+                                             "faxbox_notifications": self.job.get("faxbox_notifications")}))
 
     def _return_to_queue(self) -> None:
         try:

@@ -60,8 +60,12 @@ class DispatchMixin:
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: str, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
-                    force_audio: bool = False, not_fax_failures: int = 0, error: str | None = None) -> bool:
-        """End an attempt; False when the job was no longer ours (taken over, nothing written)."""
+                    force_audio: bool = False, not_fax_failures: int = 0, error: str | None = None,
+                    notify: bool = True) -> bool:
+        """End an attempt; False when the job was no longer ours (taken over, nothing written).
+
+        ``notify=False`` skips the notification planning when the caller knows nobody listens.
+        """
         with self.transaction() as c:
             row = self._one("release_job", {
                 "id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
@@ -69,7 +73,8 @@ class DispatchMixin:
                 "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome}, cur=c)
             if row is None:
                 return False
-            self._notify(c, _EVENTS[status], job_id=job_id)
+            if notify:
+                self._notify(c, _EVENTS[status], job_id=job_id)
             return True
 
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[dict]:
