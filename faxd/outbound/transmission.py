@@ -166,9 +166,8 @@ class Transmission:
         tiff = self.job.get("fax_tiff")
         if tiff is None:
             raise RuntimeError("the job has no fax TIFF")
-        spool = self._e.config.spool_path
-        os.makedirs(spool, exist_ok=True)
-        self._spool_file = os.path.join(spool, f"tx-{self.job_id}-{self.attempt}.tif")
+        # The daemon created the spool directory at start-up.
+        self._spool_file = os.path.join(self._e.config.spool_path, f"tx-{self.job_id}-{self.attempt}.tif")
         with open(self._spool_file, "wb") as f:
             f.write(tiff)
 
