@@ -36,8 +36,8 @@ class StageTimeout(Exception):
         self.stage = stage
 
 
-class LeaseLost(Exception):
-    """Another node took this job over; stop without writing."""
+class MissingDocument(Exception):
+    """The job's fax TIFF is gone (its documents were deleted)."""
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Transmission:
         self._hangup: Hangup | None = None
         self._spool_file: str | None = None
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
-        self._wake = gevent.queue.Queue()
+        self._missing_document = False
         self._last_write = 0.0
         self._flush: gevent.Greenlet | None = None
 
@@ -120,7 +120,6 @@ class Transmission:
         self.log.info("cancel requested")
         if self._call is not None:
             self._call.hangup("ORIGINATOR_CANCEL")
-        self._wake.put("cancel")
 
     def abort(self) -> None:
         """Shutdown: hang up and give the job back to the queue (attempt not counted)."""
@@ -145,9 +144,9 @@ class Transmission:
             error = f"timeout: no progress in stage {e.stage.value}"
             self.log.warning("%s", error)
             self._hang_up_and_wait()
-        except LeaseLost:
-            self.log.warning("lease lost: another node took this job over")
-            self._lost = True
+        except MissingDocument as e:
+            error = str(e)
+            self._missing_document = True
         except gevent.GreenletExit:
             self._aborted = True
             raise
@@ -165,7 +164,7 @@ class Transmission:
         self._stage = Stage.PREPARE
         tiff = self.job.get("fax_tiff")
         if tiff is None:
-            raise RuntimeError("the job has no fax TIFF")
+            raise MissingDocument("the job has no fax document any more (its attachments were deleted)")
         # The daemon created the spool directory at start-up.
         self._spool_file = os.path.join(self._e.config.spool_path, f"tx-{self.job_id}-{self.attempt}.tif")
         with open(self._spool_file, "wb") as f:
@@ -305,10 +304,10 @@ class Transmission:
                 self.log.warning("lease not renewed: %s", e)
                 continue
             if not ours:
+                # Another node took the attempt over (and re-attaches to the call if the switch
+                # still has it): follow the call to its end but write nothing.
+                self.log.warning("lease lost: another node took this job over")
                 self._lost = True
-                self._wake.put("lost")
-                if self._call is not None:
-                    pass  # the new owner re-attaches to the call; leave it up
                 return
             if cancel:
                 self.cancel()
@@ -324,6 +323,8 @@ class Transmission:
             error = "cancelled by user"
         result = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=self._elapsed(),
                                  pages_total=self._pages_total, error=error)
+        if self._missing_document:
+            result.result_code, result.result_text = 41, "TIFF/F file cannot be opened"  # permanent
         not_fax = self.job.get("not_fax_failures", 0)
         decision = self._e.policy.decide(
             retries=self.job.get("retries"), attempts=self.attempt, result=result, now=self._e.now(),

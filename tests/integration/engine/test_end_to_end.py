@@ -143,3 +143,14 @@ def test_cancelling_a_waiting_job_queues_its_notifications(store):
                             documents=[(b"x", "text/plain", "a.txt")])
     assert store.cancel_job(acct.account_id, job["id"])["status"] == "cancelled"
     assert [n["event"] for n in store.list_notifications(job_id=job["id"])] == ["outbound_cancelled"]
+
+
+def test_a_job_whose_document_vanished_fails_without_retrying(config, store):
+    acct = store.create_account("acme")
+    job_id = enqueue_ready(store, acct.account_id, REMOTE, converted_fax(config), retries=3)
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM documents WHERE job_id = %s", (job_id,))
+    with running(fast(config)):
+        job = wait_final(store, acct.account_id, [job_id])[job_id]
+    assert job["status"] == "failed" and job["attempts"] == 1
+    assert "no fax document" in job["tx_result"]["error_message"]
