@@ -67,14 +67,21 @@ class Reception:
 
     def _follow(self) -> None:
         timeout = self._config.negotiate_timeout + self._config.originate_timeout
+        renew_every = max(1.0, self._config.lease_seconds / 3)
+        last_event = time.monotonic()
         while True:
             try:
-                event = self.call.events.get(timeout=timeout)
+                event = self.call.events.get(timeout=min(renew_every, max(0.0, last_event + timeout
+                                                                          - time.monotonic())))
             except gevent.queue.Empty:
+                if time.monotonic() - last_event < timeout:
+                    self._update()  # a long page: keep the live row's lease
+                    continue
                 self.log.warning("no progress for %.0fs: hanging up", timeout)
                 self.call.hangup("RECOVERY_ON_TIMER_EXPIRE")
-                timeout = 30
+                timeout, last_event = 30, time.monotonic()
                 continue
+            last_event = time.monotonic()
             if isinstance(event, Negotiated):
                 self._update(stage="negotiate", fax_speed=event.bit_rate,
                              text=f"Negotiated {event.bit_rate} bps{' ECM' if event.ecm else ''}"
