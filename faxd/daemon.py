@@ -46,7 +46,8 @@ class Service:
 
 
 class NoDelayHandler(gevent.pywsgi.WSGIHandler):
-    """Disable Nagle's algorithm on each connection; skip the unused access log line.
+    """Disable Nagle's algorithm on each connection, take turns between keep-alive
+    connections, and skip the unused access log line.
 
     gevent.pywsgi writes a response in more than one send(); with Nagle on, the second waits
     for the client's delayed ACK and every keep-alive request takes about 40 ms (measured:
@@ -59,6 +60,13 @@ class NoDelayHandler(gevent.pywsgi.WSGIHandler):
         except OSError:
             pass  # not TCP (a Unix socket)
         return super().handle()
+
+    def handle_one_request(self):
+        result = super().handle_one_request()
+        # A keep-alive connection whose next request is already buffered would be served again
+        # without yielding, starving the others: p99 110 ms vs 10 ms at 32 connections.
+        gevent.sleep(0)
+        return result
 
     def log_request(self):
         # The access log is off (log=None), but pywsgi would still format every line.
