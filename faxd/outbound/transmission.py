@@ -6,7 +6,6 @@ companion greenlet; a lost lease (another node took over) stops this worker with
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
 from faxd.switch.base import FaxOptions, OriginateRequest
+from faxd.switch.spool import SpoolFile
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone, Ringing, SwitchLost
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class Transmission:
                               fax_speed=0, text="Preparing the call")
         self._fax: FaxResult | None = None
         self._hangup: Hangup | None = None
-        self._spool_file: str | None = None
+        self._spool = None                 # SpoolFile or the switch's staged document
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
         self._missing_document = False
         self._last_write = 0.0
@@ -165,10 +165,13 @@ class Transmission:
         tiff = self.job.get("fax_tiff")
         if tiff is None:
             raise MissingDocument("the job has no fax document any more (its attachments were deleted)")
-        # The daemon created the spool directory at start-up.
-        self._spool_file = os.path.join(self._e.config.spool_path, f"tx-{self.job_id}-{self.attempt}.tif")
-        with open(self._spool_file, "wb") as f:
-            f.write(tiff)
+        name = f"tx-{self.job_id}-{self.attempt}.tif"
+        stage = getattr(self._e.switch, "stage_document", None)
+        if stage is not None:
+            self._spool = stage(name, tiff)
+        else:
+            # The daemon created the spool directory at start-up.
+            self._spool = SpoolFile(self._e.config.spool_path, name, tiff)
 
     def _originate(self) -> None:
         self._stage = Stage.ORIGINATE
@@ -182,7 +185,7 @@ class Transmission:
         request = OriginateRequest(
             call_id=call_id, job_id=self.job_id, to_number=self.job["to_number"],
             from_number=self.job["from_number"], from_name=self.job.get("from_name") or "",
-            tiff_path=self._spool_file,
+            tiff_path=self._spool.path,
             options=fax_options(self._e.config, doc, faxbox, self.job.get("force_audio", False)),
             ring_timeout=self._e.timeouts.originate)
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
@@ -378,8 +381,6 @@ class Transmission:
             self.log.warning("not returned to the queue (%s); its lease will expire", e)
 
     def _remove_spool(self) -> None:
-        if self._spool_file:
-            try:
-                os.unlink(self._spool_file)
-            except FileNotFoundError:
-                pass
+        if self._spool is not None:
+            self._spool.release()
+            self._spool = None

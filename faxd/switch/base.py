@@ -25,7 +25,7 @@ class OriginateRequest:
     to_number: str                # E.164
     from_number: str
     from_name: str
-    tiff_path: str                # fax TIFF in the spool directory
+    tiff_path: str                # fax TIFF (spool directory, or the switch's staged document)
     options: FaxOptions = field(default_factory=FaxOptions)
     ring_timeout: float = 60.0    # seconds before an unanswered call is given up (originate_timeout)
 
@@ -80,3 +80,7 @@ class SwitchBackend(Protocol):
     def find_call(self, call_id: str) -> Call | None:
         """Re-attach to a call this node (or a crashed one) started, if the switch still has it."""
         ...
+
+    # Optional: ``stage_document(name, data)`` -> an object with ``path`` and ``release()``, for
+    # a switch that reads the outbound TIFF somewhere other than the spool directory (the
+    # software switch keeps it in memory). Without it the engine writes a faxd.switch.spool.SpoolFile.

@@ -36,6 +36,7 @@ from faxd.spandsp import (Control, DocumentError, FaxSession, Pacer, PairResult,
 from faxd.spandsp.stats import T30Stats
 from faxd.switch.base import Call, FaxOptions, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
+from faxd.switch.spool import MemoryFile, SpoolFile, memory_files_work
 
 log = logging.getLogger(__name__)
 _serial = itertools.count(1)
@@ -192,6 +193,7 @@ class SoftwareSwitch:
         self._running = False
         self._scratch = None
         self._pacer = Pacer()
+        self._in_memory = memory_files_work()
 
     # --- SwitchBackend
 
@@ -214,6 +216,12 @@ class SoftwareSwitch:
 
     def find_call(self, call_id: str) -> Call | None:
         return self._calls.get(call_id)
+
+    def stage_document(self, name: str, data: bytes):
+        """Both ends run in this process: the outbound TIFF stays in memory (faxd.switch.spool)."""
+        if self._in_memory:
+            return MemoryFile(name, data)
+        return SpoolFile(self._scratch_dir(), name, data)
 
     def originate(self, request: OriginateRequest) -> Call:
         call = SoftwareCall(self, request.call_id, "outbound", request.to_number,
@@ -355,9 +363,10 @@ class SoftwareSwitch:
                 rx = cls(False, station_id=(rx_opts.station_id or self._config.station_id)[:20],
                          ecm=rx_opts.ecm, v17=rx_opts.v17, t6=rx_opts.t6 and rx_opts.ecm, listener=rx_listener)
                 if rx_path is None:
-                    # spandsp creates the file; the name is unique by construction.
-                    tmp = rx_path = os.path.join(self._scratch_dir(),
-                                                 f"faxd-remote-{os.getpid()}-{next(_serial)}.tif")
+                    # The remote machine discards what it receives: in memory when possible.
+                    name = f"faxd-remote-{os.getpid()}-{next(_serial)}.tif"
+                    tmp = MemoryFile(name) if self._in_memory else SpoolFile(self._scratch_dir(), name)
+                    rx_path = tmp.path
                 rx.set_rx_file(rx_path)
             # Many calls may start in the same loop iteration: let timers and I/O run between
             # their set-ups.
@@ -388,10 +397,7 @@ class SoftwareSwitch:
             if rx is not None:
                 rx.close()
             if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                tmp.release()
         cause = call.cause or (inbound.cause if inbound is not None else None) or "NORMAL_CLEARING"
         if inbound is not None:
             self._hangup(inbound, cause)

@@ -1,0 +1,28 @@
+"""Where an outbound TIFF waits during its call: spool files and in-memory files."""
+import os
+
+from faxd.switch.spool import MemoryFile, SpoolFile, memory_files_work
+
+
+def test_spool_file_is_written_and_released(tmp_path):
+    f = SpoolFile(str(tmp_path), "tx-1.tif", b"II*\x00data")
+    assert open(f.path, "rb").read() == b"II*\x00data"
+    f.release()
+    assert not os.path.exists(f.path)
+    f.release()  # twice is harmless
+
+
+def test_memory_file_is_readable_and_writable_by_path_and_leaves_no_file(tmp_path):
+    assert memory_files_work()
+    before = set(os.listdir(tmp_path))
+    f = MemoryFile("tx-2.tif", b"x" * 100_000)
+    with open(f.path, "rb") as g:
+        assert g.read() == b"x" * 100_000
+    # A writer opening the path again (libtiff writing a received fax) truncates it.
+    with open(f.path, "wb") as g:
+        g.write(b"received")
+    assert f.size() == len(b"received")
+    fd = int(f.path.rsplit("/", 1)[1])
+    f.release()
+    assert not os.path.exists(f.path) or os.readlink(f"/proc/self/fd/{fd}") != "/memfd:tx-2.tif (deleted)"
+    assert set(os.listdir(tmp_path)) == before
