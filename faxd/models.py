@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 # Kazoo shows times as Gregorian seconds: Unix time + 62167219200.
@@ -66,7 +66,8 @@ class TxResult:
 
     def to_dict(self) -> dict:
         """Kazoo 3.x names plus the Kazoo 4.x aliases, so clients of either generation work."""
-        d = asdict(self)
+        # Flat fields of plain types: a shallow dict (dataclasses.asdict deep-copies each one).
+        d = dict(self.__dict__)
         d.update(
             remote_station_id=self.fax_receiver_id,
             transfer_rate=self.fax_speed,

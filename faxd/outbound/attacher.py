@@ -38,8 +38,10 @@ class Attacher(Service):
         # A conversion plus a fetch must fit in the lease, or another node would start it again.
         self._lease = config.convert_timeout + config.fetch_timeout + 60
 
-    def wake(self, _payload=None) -> None:
-        self._wake.set()
+    def wake(self, payload=None) -> None:
+        """NOTIFY payload: the job's new status; a job that is already pending needs no attaching."""
+        if payload != "pending":
+            self._wake.set()
 
     def start(self):
         self._greenlet = gevent.spawn(self._loop)

@@ -19,6 +19,9 @@ from faxd.outbound.transmission import Engine, Transmission
 
 logger = logging.getLogger(__name__)
 
+# Seconds during which ended calls are gathered into one new claim.
+COALESCE = 0.02
+
 
 class Dispatcher(Service):
     name = "dispatcher"
@@ -30,10 +33,25 @@ class Dispatcher(Service):
         self._running: dict[str, Transmission] = {}
         self._accepting = True
         self._greenlets: list[gevent.Greenlet] = []
+        self._pending_wake: gevent.Greenlet | None = None
 
     # --- wake-ups (called from the listener greenlet: cheap)
 
-    def wake(self, _payload=None) -> None:
+    def wake(self, payload=None) -> None:
+        """A job became runnable (NOTIFY payload: its status; None: wake regardless)."""
+        if payload != "attaching_files":
+            self._wake.set()
+
+    def _call_ended(self) -> None:
+        """A channel (and maybe an account's or a number's turn) is free: claim again soon.
+
+        Calls that end within COALESCE of each other share one claim instead of one each.
+        """
+        if self._pending_wake is None:
+            self._pending_wake = gevent.spawn_later(COALESCE, self._fire_wake)
+
+    def _fire_wake(self) -> None:
+        self._pending_wake = None
         self._wake.set()
 
     def cancel(self, job_id: str | None) -> None:
@@ -65,6 +83,8 @@ class Dispatcher(Service):
         self._pool.join(timeout=timeout)
 
     def stop(self):
+        if self._pending_wake is not None:
+            self._pending_wake.kill(block=False)
         for g in self._greenlets:
             g.kill(block=True, timeout=2)
         for t in list(self._running.values()):
@@ -118,7 +138,7 @@ class Dispatcher(Service):
                 t.log.exception("transmission crashed")
             finally:
                 self._running.pop(t.job_id, None)
-                self._wake.set()
+                self._call_ended()
         self._pool.spawn(run)
 
     # --- recovery of other nodes' (or our own previous life's) jobs

@@ -66,15 +66,16 @@ class DispatchMixin:
 
         ``notify=False`` skips the notification planning when the caller knows nobody listens.
         """
+        params = {"id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
+                  "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
+                  "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome}
+        if not notify:
+            # The job and its attempt row change in one statement: atomic without BEGIN/COMMIT.
+            return self._one("release_job", params) is not None
         with self.transaction() as c:
-            row = self._one("release_job", {
-                "id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
-                "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
-                "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome}, cur=c)
-            if row is None:
+            if self._one("release_job", params, cur=c) is None:
                 return False
-            if notify:
-                self._notify(c, _EVENTS[status], job_id=job_id)
+            self._notify(c, _EVENTS[status], job_id=job_id)
             return True
 
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[dict]:

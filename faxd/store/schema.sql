@@ -117,7 +117,7 @@ CREATE UNIQUE INDEX jobs_one_call_per_number_idx ON jobs (to_number) WHERE statu
 CREATE FUNCTION faxd_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.status IN ('pending', 'attaching_files') THEN
-        PERFORM pg_notify('faxd_jobs', NEW.account_id);
+        PERFORM pg_notify('faxd_jobs', NEW.status);
     END IF;
     RETURN NULL;
 END;
