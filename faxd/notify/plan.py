@@ -93,6 +93,8 @@ def plan(event: str, row: dict) -> list[tuple[str, str, dict]]:
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}")
     blocks = settings_for(event, row)
+    if not any(blocks) and event != "smtp_refused":
+        return []  # nothing configured: the common case, on every call
     out: list[tuple[str, str, dict]] = []
     final_failure = event != "outbound_failure" or row.get("status") in ("failed", None)
     if event in EMAIL_EVENTS and final_failure:
