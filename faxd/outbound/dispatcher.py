@@ -16,6 +16,7 @@ from faxd.errors import StoreError
 from faxd.models import Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
+from faxd.store.dispatch import BLOCKED
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Dispatcher(Service):
         self._accepting = True
         self._greenlets: list[gevent.Greenlet] = []
         self._pending_wake: gevent.Greenlet | None = None
+        self._blocked = True               # until a claim says otherwise
 
     # --- wake-ups (called from the listener greenlet: cheap)
 
@@ -43,11 +45,12 @@ class Dispatcher(Service):
             self._wake.set()
 
     def _call_ended(self) -> None:
-        """A channel (and maybe an account's or a number's turn) is free: claim again soon.
-
-        Calls that end within COALESCE of each other share one claim instead of one each.
+        """A channel (and maybe an account's or a number's turn) is free: claim again soon if
+        the last claim saw due jobs waiting for a limit. (Nothing waiting: new work arrives by
+        NOTIFY, delayed retries by the tick.) Calls that end within COALESCE of each other
+        share one claim instead of one each.
         """
-        if self._pending_wake is None:
+        if self._blocked and self._pending_wake is None:
             self._pending_wake = gevent.spawn_later(COALESCE, self._fire_wake)
 
     def _fire_wake(self) -> None:
@@ -117,7 +120,8 @@ class Dispatcher(Service):
     def _claim_one(self) -> bool:
         job = self._e.store.claim_next_job(self._e.node, self._e.switch_name, self._e.config.max_channels,
                                            self._e.config.lease_seconds)
-        if job is None:
+        if job is None or job == BLOCKED:
+            self._blocked = job == BLOCKED
             return False
         self._spawn(Transmission(self._e, job))
         if job.get("cancel_requested"):

@@ -16,6 +16,8 @@ from faxd import ids
 
 logger = logging.getLogger(__name__)
 
+BLOCKED = "blocked"
+
 _EVENTS = {"completed": "outbound_success", "failed": "outbound_failure",
            "cancelled": "outbound_cancelled", "pending": "outbound_queued"}
 
@@ -23,24 +25,30 @@ _EVENTS = {"completed": "outbound_success", "failed": "outbound_failure",
 class DispatchMixin:
     # --- outbound: claim and leases
 
-    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> dict | None:
-        """Claim the next runnable job within every limit, or None.
+    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> dict | str | None:
+        """Claim the next runnable job within every limit.
 
-        The row carries the attempt's ``call_id`` (recorded before dialling, so that a node
+        Returns the job, or ``BLOCKED`` when due jobs wait only for a limit (a channel, the
+        account's ``max_outbound``, a call to the same number), or None when nothing is due.
+        The job carries the attempt's ``call_id`` (recorded before dialling, so that a node
         taking over can find the call) and the ``fax_tiff`` bytes.
         """
         for _ in range(3):
             try:
                 row = self._one("claim_next_job", {"node": node, "switch": switch,
                                                    "max_channels": max_channels, "lease": lease})
-                if row is not None and row["fax_tiff"] is not None:
-                    row["fax_tiff"] = bytes(row["fax_tiff"])
-                return row
             except psycopg2.errors.UniqueViolation:
                 # Another writer put a call on that number between our check and our update
                 # (the unique index is the last guard); try again with the next candidate.
                 continue
-        return None
+            if row is None:
+                return None
+            if row["id"] is None:
+                return BLOCKED
+            if row["fax_tiff"] is not None:
+                row["fax_tiff"] = bytes(row["fax_tiff"])
+            return row
+        return BLOCKED
 
     def count_final_jobs(self, account_id: str) -> int:
         return self._one("count_final_jobs", {"account_id": account_id})["n"]

@@ -193,6 +193,15 @@ BEGIN
            (SELECT d.data FROM documents d WHERE d.job_id = c.id AND d.role = 'fax_tiff' ORDER BY d.seq LIMIT 1),
            f.fax_identity, f.fax_header, f.media, f.notifications
       FROM claimed c LEFT JOIN faxboxes f ON f.id = c.faxbox_id;
+    IF NOT FOUND AND EXISTS (SELECT 1 FROM jobs p WHERE p.status = 'pending' AND p.run_after <= now()) THEN
+        -- Nothing claimable, yet jobs are due: they wait for a limit (channels, the account's
+        -- max_outbound, a number's call in progress). Say so, so that the dispatcher claims
+        -- again when one of its calls ends; otherwise only a NOTIFY or the tick brings work.
+        RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, 'blocked'::text, NULL::text, NULL::text,
+                            NULL::text, NULL::text, NULL::integer, NULL::integer, NULL::jsonb, NULL::integer,
+                            NULL::boolean, NULL::integer, NULL::timestamptz, NULL::boolean, NULL::text,
+                            NULL::bytea, NULL::text, NULL::text, NULL::jsonb, NULL::jsonb;
+    END IF;
 END;
 $$;
 

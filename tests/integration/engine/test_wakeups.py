@@ -6,6 +6,7 @@ import psycopg2
 
 from faxd.outbound.attacher import Attacher
 from faxd.outbound.dispatcher import Dispatcher
+from faxd.store.dispatch import BLOCKED
 
 from .harness import job_doc
 
@@ -58,3 +59,28 @@ def test_dispatcher_ignores_attaching_jobs_and_attacher_ignores_ready_ones(confi
     d.wake(None)
     a.wake("acct-123")
     assert d._wake.is_set() and a._wake.is_set()
+
+
+def _ready_job(store, account_id, number):
+    with store.transaction() as cur:
+        job = store.enqueue_job(account_id, job_doc(number), status="pending", cur=cur)
+        store.add_document(account_id, job_id=job["id"], role="fax_tiff", content_type="image/tiff",
+                           data=b"II*\x00", pages=1, cur=cur)
+    return job["id"]
+
+
+def test_a_claim_that_finds_nothing_says_whether_due_jobs_wait_for_a_limit(store):
+    acct = store.create_account("limits")
+    with store.transaction() as cur:
+        cur.execute("UPDATE accounts SET max_outbound = 1 WHERE id = %s", (acct.account_id,))
+    assert store.claim_next_job("n1", "software", 10, 30) is None          # nothing due
+    first = _ready_job(store, acct.account_id, "+12025559001")
+    _ready_job(store, acct.account_id, "+12025559002")
+    claimed = store.claim_next_job("n1", "software", 10, 30)
+    assert claimed["id"] == first and claimed["fax_tiff"] == b"II*\x00"
+    assert store.claim_next_job("n1", "software", 10, 30) == BLOCKED       # max_outbound = 1
+    store.release_job(first, "n1", 1, status="completed", outcome="completed", tx_result={}, progress={},
+                      notify=False)
+    second = store.claim_next_job("n1", "software", 10, 30)
+    assert second["to_number"] == "+12025559002"
+    assert store.claim_next_job("n1", "software", 10, 30) is None          # queue empty again
