@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 
 import gevent.lock
+import gevent.monkey
 import psycopg2
 import psycopg2.extensions
 
@@ -31,9 +31,14 @@ def _abort(conn) -> bool:
         return False
 
 
+# The unpatched select: a zero-timeout poll never blocks, and gevent's version would cost a
+# trip through the hub on every query.
+_select = gevent.monkey.get_original("select", "select")
+
+
 def _readable(conn) -> bool:
     try:
-        return bool(select.select([conn.fileno()], [], [], 0)[0])
+        return bool(_select([conn.fileno()], [], [], 0)[0])
     except (OSError, ValueError, psycopg2.Error):
         return True
 
