@@ -231,8 +231,7 @@ class Daemon:
         kind = self.config.switch
         if kind == "software":
             from faxd.switch.software import SoftwareSwitch
-            store = self.store
-            return SoftwareSwitch(self.config, lambda number: store.faxbox_for_number(number) is not None)
+            return SoftwareSwitch(self.config, self.store.is_local_number)
         if kind == "freeswitch":
             from faxd.switch.freeswitch.backend import FreeSwitchBackend
             return FreeSwitchBackend(self.config, spool_http_listen=self.config.spool_http_listen,

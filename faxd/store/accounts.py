@@ -92,6 +92,10 @@ class AccountsMixin:
     def faxbox_for_number(self, number: str) -> dict | None:
         return self._one("faxbox_for_number", {"number": number})
 
+    def is_local_number(self, number: str) -> bool:
+        """Whether a faxbox on this server owns ``number`` (the software switch's routing)."""
+        return self._one("is_local_number", {"number": number})["local"]
+
     # --- nodes (liveness of faxd processes, for lease takeover)
 
     def heartbeat(self, node_id: str) -> None:

@@ -46,6 +46,9 @@ SELECT n.number, n.account_id, n.faxbox_id, f.name, f.fax_identity, f.fax_header
   FROM numbers n JOIN faxboxes f ON f.id = n.faxbox_id
  WHERE n.number = %(number)s;
 
+-- is_local_number --
+SELECT EXISTS (SELECT 1 FROM numbers WHERE number = %(number)s) AS local;
+
 -- upsert_node --
 INSERT INTO nodes (id, hostname, pid) VALUES (%(id)s, %(hostname)s, %(pid)s)
 ON CONFLICT (id) DO UPDATE SET heartbeat = now();
