@@ -34,6 +34,7 @@ FOLDERS = {
 
 JOB_LISTING = Listing(
     table="jobs",
+    # job_summary unpacks these in this order.
     columns=("id, faxbox_id, status, source, to_number, from_number, attempts, retries, page_count, "
              "(tx_result->>'success')::boolean AS tx_success, tx_result->>'error_message' AS tx_error, "
              "floor(extract(epoch FROM modified))::bigint AS modified_s, "
@@ -130,26 +131,30 @@ def job_view(row: dict) -> dict:
     return out
 
 
-def job_summary(row: dict) -> dict:
-    """A listing row: the fields Kazoo's listings show, plus the outcome once final."""
+def job_summary(row: tuple) -> dict:
+    """A listing row: the fields Kazoo's listings show, plus the outcome once final.
+
+    ``row`` is a result tuple of JOB_LISTING (its columns in order, then created_us).
+    """
+    (id_, faxbox_id, status, source, to_number, from_number, attempts, retries, page_count,
+     tx_success, tx_error, modified_s, delivered_s, created_us) = row
     out = {
-        "id": row["id"],
-        "status": row["status"],
-        "to": row["to_number"],
-        "from": row["from_number"],
-        "attempts": row["attempts"],
-        "retries": row["retries"],
-        "created": row["created_us"] // 1_000_000 + GREGORIAN_OFFSET,
-        "modified": row["modified_s"] + GREGORIAN_OFFSET,
-        "faxbox_id": row["faxbox_id"],
-        "source": row["source"],
+        "id": id_,
+        "status": status,
+        "to": to_number,
+        "from": from_number,
+        "attempts": attempts,
+        "retries": retries,
+        "created": created_us // 1_000_000 + GREGORIAN_OFFSET,
+        "modified": modified_s + GREGORIAN_OFFSET,
+        "faxbox_id": faxbox_id,
+        "source": source,
     }
-    if row["status"] in OUTBOX_STATUSES:
-        delivered = row["delivered_s"]
-        out.update(delivered="undefined" if delivered is None else delivered + GREGORIAN_OFFSET,
-                   page_count=row["page_count"] or 0,
-                   success=bool(row["tx_success"]),
-                   error_message=row["tx_error"] or "")
+    if status in OUTBOX_STATUSES:
+        out["delivered"] = "undefined" if delivered_s is None else delivered_s + GREGORIAN_OFFSET
+        out["page_count"] = page_count or 0
+        out["success"] = bool(tx_success)
+        out["error_message"] = tx_error or ""
     return out
 
 
@@ -211,9 +216,7 @@ class JobsMixin:
         scope = {"account_id": account_id}
         if faxbox_id is not None:
             scope["faxbox_id"] = faxbox_id
-        page = list_page(self, JOB_LISTING, scope, q, where=FOLDERS[folder])
-        page.rows = [job_summary(r) for r in page.rows]
-        return page
+        return list_page(self, JOB_LISTING, scope, q, where=FOLDERS[folder], row=job_summary)
 
     def cancel_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> dict:
         """Cancel a job that has not finished.

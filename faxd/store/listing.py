@@ -13,10 +13,12 @@ import base64
 import binascii
 import contextlib
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg2.errors
 import psycopg2.extras
 
 from faxd.errors import FaxdError
@@ -119,25 +121,88 @@ def autocommit_cursor(store, dicts: bool = True):
 def read_one(store, name: str, params: dict) -> dict | None:
     """Run the named single-row SELECT ``name`` in autocommit mode (one round trip)."""
     with autocommit_cursor(store) as cur:
-        cur.execute(store.sql(name), params)
+        execute_prepared(cur, store.sql(name), params)
         return cur.fetchone()
 
 
-def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
-              where: str | None = None) -> Page:
-    """One page of ``listing`` restricted to ``scope`` (column = value) and ``where``."""
-    query, params = page_sql(listing, scope, q, where)
-    # Plain tuples zipped into dicts: RealDictCursor builds rows cell by cell in Python.
-    with autocommit_cursor(store, dicts=False) as cur:
+# Statements prepared on each pooled connection: {connection: {query text: statement name}}.
+_PREPARED: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
+_MAX_PREPARED = 200
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+def execute_prepared(cur, query: str, params: dict | list | tuple) -> None:
+    """``cur.execute(query, params)`` through a server-side prepared statement, planned once.
+
+    The API's hot reads (listings, one job) are short index scans whose planning cost more
+    PostgreSQL CPU than their execution (0.05 of 0.1 ms for a 50-row page), and planning is
+    repeated on every request. Each pooled connection prepares a statement the first time
+    it runs it, and runs it with a generic plan from then on: ``plan_cache_mode =
+    force_generic_plan``, because with ``LIMIT $n`` the planner's estimate for a generic
+    plan is always worse than a custom one and it would re-plan forever. The statements
+    are index scans whose plan does not depend on the values. Only prepared statements are
+    affected by the setting, and faxd prepares no others.
+    """
+    if "%%" in query:       # literal percent signs: not worth translating
         cur.execute(query, params)
+        return
+    conn = cur.connection
+    names = _PREPARED.get(conn)
+    if names is None:
+        cur.execute("SET plan_cache_mode = force_generic_plan")
+        names = _PREPARED[conn] = {}
+    if isinstance(params, dict):
+        order: list[str] = []
+        positional = _NAMED.sub(lambda m: f"${_position(order, m.group(1))}", query)
+        values = [params[k] for k in order]
+    else:
+        pieces = query.split("%s")
+        positional = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+        values = list(params)
+    name = names.get(query)
+    if name is None:
+        if len(names) >= _MAX_PREPARED:
+            cur.execute("DEALLOCATE ALL")
+            names.clear()
+        name = f"faxd_api_{len(names)}"
+        cur.execute(f"PREPARE {name} AS {positional}")
+        names[query] = name
+    args = f" ({', '.join(['%s'] * len(values))})" if values else ""
+    try:
+        cur.execute(f"EXECUTE {name}{args}", values)
+    except psycopg2.errors.InvalidSqlStatementName:
+        # The session lost its statements (DISCARD ALL, a pooler in between): prepare anew.
+        _PREPARED.pop(conn, None)
+        execute_prepared(cur, query, params)
+
+
+def _position(order: list[str], key: str) -> int:
+    if key not in order:
+        order.append(key)
+    return order.index(key) + 1
+
+
+def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
+              where: str | None = None, row=None) -> Page:
+    """One page of ``listing`` restricted to ``scope`` (column = value) and ``where``.
+
+    ``row`` builds a page row from a result tuple (columns in ``listing.columns`` order,
+    then ``created_us``); without it rows are dicts of the columns.
+    """
+    query, params = page_sql(listing, scope, q, where)
+    # Plain tuples: RealDictCursor builds rows cell by cell in Python.
+    with autocommit_cursor(store, dicts=False) as cur:
+        execute_prepared(cur, query, params)
         names = [d.name for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        tuples = cur.fetchall()
+    i_id, i_us = names.index("id"), len(names) - 1
     next_key = None
-    if q.page_size is not None and len(rows) > q.page_size:
-        extra = rows[q.page_size]
-        next_key = encode_key_us(extra["created_us"], extra["id"])
-        rows = rows[:q.page_size]
-    first = encode_key_us(rows[0]["created_us"], rows[0]["id"]) if rows else q.start_key
+    if q.page_size is not None and len(tuples) > q.page_size:
+        extra = tuples[q.page_size]
+        next_key = encode_key_us(extra[i_us], extra[i_id])
+        del tuples[q.page_size:]
+    first = encode_key_us(tuples[0][i_us], tuples[0][i_id]) if tuples else q.start_key
+    rows = [row(t) for t in tuples] if row is not None else [dict(zip(names, t)) for t in tuples]
     return Page(rows=rows, start_key=first, next_start_key=next_key)
 
 
