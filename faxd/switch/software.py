@@ -160,16 +160,24 @@ class _EventPump:
         self._q: collections.deque = collections.deque()
         self._loop = (hub or gevent.get_hub()).loop
         self._lock = threading.Lock()
+        self._scheduled = False
 
     def push(self, fn, *args) -> None:
-        self._q.append((fn, args))
-        self._loop.run_callback_threadsafe(self.flush)
+        # One wake-up of the hub per burst of callbacks, not one per callback.
+        with self._lock:
+            self._q.append((fn, args))
+            wake = not self._scheduled
+            self._scheduled = True
+        if wake:
+            self._loop.run_callback_threadsafe(self.flush)
 
     def flush(self) -> None:
         with self._lock:
-            while self._q:
-                fn, args = self._q.popleft()
-                fn(*args)
+            self._scheduled = False
+            items = list(self._q)
+            self._q.clear()
+        for fn, args in items:
+            fn(*args)
 
 
 class SoftwareSwitch:
