@@ -36,15 +36,20 @@ def strip_private(doc: dict) -> tuple[dict, object]:
 
 
 def _list_revision(items: list) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    for item in items:
-        if isinstance(item, dict):
-            h.update(f"{item.get('id')}:{item.get('modified', item.get('created'))};".encode())
-    return h.hexdigest()
+    """md5 over each row's ``id:modified;`` (``created`` when a row has no ``modified``)."""
+    parts = [f"{item.get('id')}:{item['modified'] if 'modified' in item else item.get('created')};"
+             for item in items if isinstance(item, dict)]
+    return hashlib.md5("".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+_stamp: list = [None, ""]     # [Unix second, its text]: formatted once a second, not per request
 
 
 def _timestamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    now = int(time.time())
+    if now != _stamp[0]:
+        _stamp[:] = [now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))]
+    return _stamp[1]
 
 
 class Envelope:

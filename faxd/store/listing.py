@@ -125,7 +125,7 @@ def read_one(store, name: str, params: dict) -> dict | None:
         return cur.fetchone()
 
 
-# Statements prepared on each pooled connection: {connection: {query text: statement name}}.
+# Statements prepared on each pooled connection: {connection: {query text: its EXECUTE}}.
 _PREPARED: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
 _MAX_PREPARED = 200
 _NAMED = re.compile(r"%\((\w+)\)s")
@@ -146,40 +146,53 @@ def execute_prepared(cur, query: str, params: dict | list | tuple) -> None:
     if "%%" in query:       # literal percent signs: not worth translating
         cur.execute(query, params)
         return
-    conn = cur.connection
-    names = _PREPARED.get(conn)
-    if names is None:
-        cur.execute("SET plan_cache_mode = force_generic_plan")
-        names = _PREPARED[conn] = {}
-    if isinstance(params, dict):
-        order: list[str] = []
-        positional = _NAMED.sub(lambda m: f"${_position(order, m.group(1))}", query)
-        values = [params[k] for k in order]
-    else:
-        pieces = query.split("%s")
-        positional = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
-        values = list(params)
-    name = names.get(query)
-    if name is None:
-        if len(names) >= _MAX_PREPARED:
-            cur.execute("DEALLOCATE ALL")
-            names.clear()
-        name = f"faxd_api_{len(names)}"
-        cur.execute(f"PREPARE {name} AS {positional}")
-        names[query] = name
-    args = f" ({', '.join(['%s'] * len(values))})" if values else ""
-    try:
-        cur.execute(f"EXECUTE {name}{args}", values)
-    except psycopg2.errors.InvalidSqlStatementName:
-        # The session lost its statements (DISCARD ALL, a pooler in between): prepare anew.
-        _PREPARED.pop(conn, None)
-        execute_prepared(cur, query, params)
+    statement = _STATEMENTS.get(query)
+    if statement is None:
+        statement = _STATEMENTS[query] = _positional(query)
+        if len(_STATEMENTS) > 2000:
+            _STATEMENTS.clear()
+    positional, keys = statement
+    values = [params[k] for k in keys] if keys is not None else params
+    for attempt in (1, 2):
+        conn = cur.connection
+        names = _PREPARED.get(conn)
+        if names is None:
+            cur.execute("SET plan_cache_mode = force_generic_plan")
+            names = _PREPARED[conn] = {}
+        execute = names.get(query)
+        if execute is None:
+            if len(names) >= _MAX_PREPARED:
+                cur.execute("DEALLOCATE ALL")
+                names.clear()
+            name = f"faxd_api_{len(names)}"
+            cur.execute(f"PREPARE {name} AS {positional}")
+            execute = names[query] = f"EXECUTE {name}" + (f" ({', '.join(['%s'] * len(values))})" if values else "")
+        try:
+            cur.execute(execute, values)
+            return
+        except psycopg2.errors.InvalidSqlStatementName:
+            # The session lost its statements (DISCARD ALL, a pooler in between): prepare anew.
+            _PREPARED.pop(conn, None)
+            if attempt == 2:
+                raise
 
 
-def _position(order: list[str], key: str) -> int:
-    if key not in order:
-        order.append(key)
-    return order.index(key) + 1
+# {query text: (its text with $n placeholders, the names of its parameters in $n order or
+# None for positional %s parameters)}
+_STATEMENTS: dict[str, tuple[str, list[str] | None]] = {}
+
+
+def _positional(query: str) -> tuple[str, list[str] | None]:
+    if "%(" in query:
+        keys: list[str] = []
+
+        def number(m) -> str:
+            if m.group(1) not in keys:
+                keys.append(m.group(1))
+            return f"${keys.index(m.group(1)) + 1}"
+        return _NAMED.sub(number, query), keys
+    pieces = query.split("%s")
+    return pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1)), None
 
 
 def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
