@@ -28,6 +28,7 @@ import gevent.event
 import gevent.lock
 
 from faxd.errors import FaxdError
+from faxd.switch.stream import StreamConnection
 
 logger = logging.getLogger(__name__)
 
@@ -222,25 +223,22 @@ class _Pending:
         self.collect = collect
 
 
-class AMIConnection:
+class AMIConnection(StreamConnection):
     """One logged-in AMI session with one reader greenlet."""
+
+    protocol_errors = (ProtocolError,)
 
     def __init__(self, sock: socket.socket, on_event: EventHandler | None = None,
                  on_close: Callable[[BaseException | None], None] | None = None,
                  name: str = "ami", id_prefix: str = "faxd"):
-        self.sock = sock
-        self.name = name
+        super().__init__(sock, on_close, name)
         self.banner = ""
         self._on_event = on_event or (lambda m: None)
-        self._on_close = on_close
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self._write_lock = gevent.lock.Semaphore()
         self._banner = gevent.event.AsyncResult()
-        self._reader: gevent.Greenlet | None = None
-        self.closed = False
-        self.close_reason: BaseException | None = None
 
     @classmethod
     def connect(cls, host: str, port: int, username: str, secret: str, timeout: float = 10.0,
@@ -270,26 +268,11 @@ class AMIConnection:
 
     # -- lifecycle
 
-    def start(self, group=None) -> None:
-        spawn = group.spawn if group is not None else gevent.spawn
-        self._reader = spawn(self._read_loop)
-
     def wait_banner(self, timeout: float) -> str:
         try:
             return self._banner.get(timeout=timeout)
         except gevent.Timeout:
             raise ProtocolError(f"no AMI banner within {timeout} s") from None
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self._shutdown(None)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        if self._reader is not None and self._reader is not gevent.getcurrent():
-            self._reader.kill(block=False)
 
     def logoff(self, timeout: float = 2.0) -> None:
         """Polite goodbye (``Response: Goodbye``), then close."""
@@ -299,51 +282,30 @@ class AMIConnection:
             pass
         self.close()
 
-    def _shutdown(self, exc: BaseException | None) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.close_reason = exc
-        err = exc if isinstance(exc, AMIError) else NotConnected(
+    def _error(self, exc: BaseException | None) -> BaseException:
+        return exc if isinstance(exc, AMIError) else NotConnected(
             f"{self.name}: connection lost" + (f": {exc}" if exc else ""))
+
+    def _fail_waiters(self, err: BaseException) -> None:
         pending, self._pending = self._pending, {}
         for p in pending.values():
             if not p.result.ready():
                 p.result.set_exception(err)
         if not self._banner.ready():
             self._banner.set_exception(err)
-        if self._on_close is not None:
-            try:
-                self._on_close(exc)
-            except Exception:  # greenlet boundary: a close handler must not kill the reader
-                logger.exception("%s: close handler failed", self.name)
 
     # -- reading
 
-    def _read_loop(self) -> None:
-        parser = FrameParser()
-        exc: BaseException | None = None
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    break
-                for item in parser.feed(data):
-                    if isinstance(item, str):
-                        self.banner = item
-                        self._banner.set(item)
-                    else:
-                        self._dispatch(item)
-        except (OSError, ProtocolError) as e:
-            exc = e
-        except gevent.GreenletExit:
-            pass
-        finally:
-            self._shutdown(exc)
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+    def _new_parser(self) -> FrameParser:
+        return FrameParser()
+
+    def _feed(self, parser: FrameParser, data: bytes) -> Iterator[Message | str]:
+        for item in parser.feed(data):
+            if isinstance(item, str):
+                self.banner = item
+                self._banner.set(item)
+            else:
+                yield item
 
     def _dispatch(self, msg: Message) -> None:
         aid = msg.action_id

@@ -20,6 +20,7 @@ import gevent.event
 import gevent.lock
 
 from faxd.errors import FaxdError
+from faxd.switch.stream import StreamConnection
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ EventHandler = Callable[[Event], None]
 NoticeHandler = Callable[[Message], None]
 
 
-class Connection:
+class Connection(StreamConnection):
     """One Event Socket connection (either direction) with one reader greenlet.
 
     Replies (``command/reply``, ``api/response``) are matched to commands in order. Events go
@@ -321,83 +322,42 @@ class Connection:
     route (put into a queue). ``on_close(exc)`` runs once when the connection ends.
     """
 
+    protocol_errors = (ProtocolError,)
+
     def __init__(self, sock: socket.socket, on_event: EventHandler | None = None,
                  on_notice: NoticeHandler | None = None,
                  on_close: Callable[[BaseException | None], None] | None = None,
                  name: str = "esl"):
-        self.sock = sock
-        self.name = name
+        super().__init__(sock, on_close, name)
         self._on_event = on_event or (lambda e: None)
         self._on_notice = on_notice or (lambda m: None)
-        self._on_close = on_close
         self._waiting: deque[gevent.event.AsyncResult] = deque()
         self._write_lock = gevent.lock.Semaphore()
-        self._reader: gevent.Greenlet | None = None
-        self.closed = False
-        self.close_reason: BaseException | None = None
         self._first = gevent.event.AsyncResult()   # first unsolicited frame (auth/request, connect)
 
     # -- lifecycle
-
-    def start(self, group=None) -> None:
-        spawn = group.spawn if group is not None else gevent.spawn
-        self._reader = spawn(self._read_loop)
 
     def wait_greeting(self, timeout: float) -> Message:
         """The first frame FreeSWITCH sends on an inbound connection (auth/request)."""
         return self._first.get(timeout=timeout)
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self._shutdown(None)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def _shutdown(self, exc: BaseException | None) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.close_reason = exc
+    def _error(self, exc: BaseException | None) -> BaseException:
         err = exc if exc is not None else NotConnected("connection closed")
-        if not isinstance(err, ESLError):
-            err = NotConnected(f"connection lost: {err}")
+        return err if isinstance(err, ESLError) else NotConnected(f"connection lost: {err}")
+
+    def _fail_waiters(self, err: BaseException) -> None:
         while self._waiting:
             self._waiting.popleft().set_exception(err)
         if not self._first.ready():
             self._first.set_exception(err)
-        if self._on_close is not None:
-            try:
-                self._on_close(exc)
-            except Exception:  # greenlet boundary: a close handler must not kill the reader
-                logger.exception("%s: close handler failed", self.name)
 
     # -- reading
 
-    def _read_loop(self) -> None:
-        reader = FrameReader()
-        exc: BaseException | None = None
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    break
-                for msg in reader.feed(data):
-                    self._dispatch(msg)
-                # recv() does not yield while data keeps coming: let the calls' greenlets run.
-                gevent.sleep(0)
-        except (OSError, ProtocolError) as e:
-            exc = e
-        except gevent.GreenletExit:
-            pass
-        finally:
-            self._shutdown(exc)
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+    def _new_parser(self) -> "FrameReader":
+        return FrameReader()
+
+    def _feed(self, parser: "FrameReader", data: bytes) -> Iterator[Message]:
+        return parser.feed(data)
 
     def _dispatch(self, msg: Message) -> None:
         ct = msg.headers.get("Content-Type")
