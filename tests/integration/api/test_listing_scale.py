@@ -8,7 +8,7 @@ import pytest
 
 from faxd.store.inbox import INBOX_LISTING
 from faxd.store.jobs import FOLDERS, JOB_LISTING
-from faxd.store.listing import ListQuery, page_sql
+from faxd.store.listing import ListQuery, _positional, page_sql
 
 ROWS = 100_000
 
@@ -71,3 +71,19 @@ def test_page_fetch_is_fast(store, big_account):
 def test_inbox_listing_plan(store, big_account):
     nodes, _ = _plan(store, INBOX_LISTING, {"account_id": big_account}, ListQuery(page_size=50))
     assert "Sort" not in {n["Node Type"] for n in nodes}
+
+
+def test_first_pages_settle_on_a_generic_plan(store, big_account):
+    """The listing's prepared statement stops being planned per request, and stays a scan."""
+    for _ in range(8):
+        store.list_jobs(big_account, "outbox", ListQuery(page_size=50))
+    query, _ = page_sql(JOB_LISTING, {"account_id": big_account}, ListQuery(page_size=50), FOLDERS["outbox"])
+    with store._pool.connection() as conn, conn.cursor() as cur:   # the connection just used
+        cur.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement = 'PREPARE ' || name || ' AS ' || %s", (_positional(query)[0],))
+        (name, generic, custom), = cur.fetchall()
+        assert generic >= 3 and custom <= 5, (generic, custom)
+        cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name} (%s)", (big_account,))
+        plan = json.dumps(cur.fetchone()[0])
+    assert '"Index Name": "jobs_outbox_idx"' in plan and "$1" in plan, plan   # generic: $1 unbound
+    assert '"Sort"' not in plan and '"Seq Scan"' not in plan, plan

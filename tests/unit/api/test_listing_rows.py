@@ -81,15 +81,14 @@ def _statements(store):
         return cur.fetchall()
 
 
-def test_listings_run_prepared_generic_plans(client, acct, store):
+def test_listings_run_prepared_statements_with_generic_plans(client, acct, store):
     _insert(store, acct.id, None)
     url = f"{acct.base}/faxes/outbox?page_size=2"
     first = client.simulate_get(url, headers=acct.headers).json
-    for _ in range(6):
+    for _ in range(9):
         assert client.simulate_get(url, headers=acct.headers).json["data"] == first["data"]
-    statements = _statements(store)
-    assert statements and all(custom == 0 for _name, _generic, custom in statements)
-    assert max(generic for _name, generic, _custom in statements) >= 6
+    # PostgreSQL plans the first five executions for their values, then keeps a generic plan.
+    assert max(generic for _name, generic, _custom in _statements(store)) >= 5
 
 
 def test_listings_survive_lost_prepared_statements(client, acct, store):
