@@ -12,6 +12,7 @@ import time
 import uuid
 
 import falcon
+import orjson
 
 from faxd import __version__ as VERSION
 
@@ -70,9 +71,16 @@ class Envelope:
                 resp.set_header("ETag", f'"{revision}"')
         elif isinstance(data, list):
             # Listing rows are built field by field from columns: nothing private to strip.
-            revision = _list_revision(data)
+            page = resp.context.get("page")
+            if page is not None and page.rows is data:
+                # Encoded once per page: a page the listing cache serves again reuses it.
+                if page.rendered is None:
+                    page.rendered = (orjson.Fragment(orjson.dumps(data)), _list_revision(data))
+                rows, revision = page.rendered
+            else:
+                rows, revision = data, _list_revision(data)
         body = {
-            "data": data,
+            "data": rows if isinstance(data, list) else data,
             "revision": str(revision) if revision is not None else "undefined",
             "request_id": req.context.request_id,
             "status": "success",

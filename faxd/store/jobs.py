@@ -18,7 +18,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
-from faxd.store.listing import ListQuery, Listing, Page, autocommit_cursor, list_page, read_one
+from faxd.store.listing import ListQuery, Listing, Page, PageCache, autocommit_cursor, list_page, read_one
 
 # Keys the system owns: never taken from a client document, always written from the row.
 SYSTEM_FIELDS = frozenset({
@@ -216,7 +216,8 @@ class JobsMixin:
         scope = {"account_id": account_id}
         if faxbox_id is not None:
             scope["faxbox_id"] = faxbox_id
-        return list_page(self, JOB_LISTING, scope, q, where=FOLDERS[folder], row=job_summary)
+        return list_page(self, JOB_LISTING, scope, q, where=FOLDERS[folder], row=job_summary,
+                         cache=_page_cache(self))
 
     def cancel_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> dict:
         """Cancel a job that has not finished.
@@ -363,6 +364,14 @@ def _batcher(store) -> InsertBatcher:
     if batcher is None:
         batcher = store.__dict__["_job_insert_batcher"] = InsertBatcher(store)
     return batcher
+
+
+def _page_cache(store) -> PageCache:
+    """The store's cache of job listing pages (clients poll their first outbox page)."""
+    cache = store.__dict__.get("_job_page_cache")
+    if cache is None:
+        cache = store.__dict__["_job_page_cache"] = PageCache()
+    return cache
 
 
 def _in_scope(row: dict, folder: str | None, faxbox_id: str | None) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 
 from faxd.models import GREGORIAN_OFFSET
+from faxd.store.jobs import JOB_LISTING
+from faxd.store.listing import ListQuery, Page, PageCache, _fingerprint, page_sql
 
 # 2026-01-01T00:00:00Z as Unix seconds.
 T0 = 1767225600
@@ -85,7 +87,7 @@ def test_listings_run_prepared_statements_with_generic_plans(client, acct, store
     _insert(store, acct.id, None)
     url = f"{acct.base}/faxes/outbox?page_size=2"
     first = client.simulate_get(url, headers=acct.headers).json
-    for _ in range(9):
+    for _ in range(12):
         assert client.simulate_get(url, headers=acct.headers).json["data"] == first["data"]
     # PostgreSQL plans the first five executions for their values, then keeps a generic plan.
     assert max(generic for _name, generic, _custom in _statements(store)) >= 5
@@ -104,3 +106,86 @@ def test_listings_survive_lost_prepared_statements(client, acct, store):
     assert _statements(store)   # prepared anew
     job = client.simulate_get(f"{acct.base}/faxes/outbox/{acct.id}j3", headers=acct.headers)
     assert job.status_code == 200 and job.json["data"]["status"] == "completed"
+
+
+# --- the page cache: a page polled again is served from memory only while its rows are unchanged
+
+
+def _page(client, acct, query="page_size=2"):
+    r = client.simulate_get(f"{acct.base}/faxes/outbox?{query}", headers=acct.headers)
+    assert r.status_code == 200, r.text
+    return r.json
+
+
+def _sql(store, statement, params=()):
+    with store.transaction() as c:
+        c.execute(statement, params)
+
+
+def test_cached_page_is_served_while_unchanged(client, acct, store):
+    _insert(store, acct.id, None)
+    first = store.list_jobs(acct.id, "outbox", ListQuery(page_size=2))
+    assert store.list_jobs(acct.id, "outbox", ListQuery(page_size=2)) is first
+    # Another page, another account: other entries.
+    assert store.list_jobs(acct.id, "outbox", ListQuery(page_size=3)) is not first
+
+
+def test_any_change_to_a_cached_page_is_seen(client, acct, store):
+    _insert(store, acct.id, None)
+    before = _page(client, acct)
+    assert [r["id"] for r in before["data"]] == [acct.id + "j5", acct.id + "j4"]
+    again = _page(client, acct)          # served from the cache
+    assert again["data"] == before["data"] and again["revision"] == before["revision"]
+    assert again["next_start_key"] == before["next_start_key"]
+
+    # An update that leaves modified as it was: only the row version tells.
+    _sql(store, "UPDATE jobs SET tx_result = tx_result || '{\"error_message\": \"no answer\"}' "
+                "WHERE id = %s", (acct.id + "j4",))
+    after = _page(client, acct)
+    assert after["data"][1]["error_message"] == "no answer"
+    assert after["data"][0] == before["data"][0] and after["revision"] == before["revision"]
+
+    # The row after the page (it gives next_start_key) changes: deleted.
+    assert after["next_start_key"] == before["next_start_key"]
+    _sql(store, "DELETE FROM jobs WHERE id = %s", (acct.id + "j3",))
+    after = _page(client, acct)
+    assert "next_start_key" not in after
+    assert [r["id"] for r in after["data"]] == [acct.id + "j5", acct.id + "j4"]
+
+    # A newer fax arrives: the first page shifts.
+    _sql(store, "INSERT INTO jobs (id, account_id, status, to_number, from_number, created) "
+                "VALUES (%s, %s, 'failed', '+12025550199', '+18884732963', now())", (acct.id + "j9", acct.id))
+    after = _page(client, acct)
+    assert [r["id"] for r in after["data"]] == [acct.id + "j9", acct.id + "j5"]
+    assert after["revision"] != before["revision"] and after["next_start_key"]
+
+    # A row of the page leaves the folder (back to outgoing).
+    _sql(store, "UPDATE jobs SET status = 'pending' WHERE id = %s", (acct.id + "j9",))
+    assert [r["id"] for r in _page(client, acct)["data"]] == [acct.id + "j5", acct.id + "j4"]
+
+
+def test_page_cache_bounds():
+    now = [0.0]
+    cache = PageCache(max_entries=2, max_age=10, clock=lambda: now[0])
+    pages = [Page(rows=[], start_key=None, next_start_key=None) for _ in range(3)]
+    cache.put(("a",), "fa", pages[0])
+    cache.put(("b",), "fb", pages[1])
+    assert cache.get(("a",)) == ("fa", pages[0])      # a is now the most recently used
+    cache.put(("c",), "fc", pages[2])                  # evicts b, the least recently used
+    assert cache.get(("b",)) is None and len(cache) == 2
+    now[0] = 10.0
+    assert cache.get(("a",)) is None and cache.get(("c",)) is None
+
+
+def test_fingerprint_matches_the_database(store, acct):
+    """The fingerprint computed from a page's rows equals the fingerprint query's."""
+    _insert(store, acct.id, None)
+    q = ListQuery(page_size=50)
+    versioned, params = page_sql(JOB_LISTING, {"account_id": acct.id}, q, mode="versioned")
+    fingerprint, _ = page_sql(JOB_LISTING, {"account_id": acct.id}, q, mode="fingerprint")
+    with store.transaction() as c:
+        c.execute(versioned, params)
+        versions = [r["row_version"] for r in c.fetchall()]
+        c.execute(fingerprint, params)
+        expected = c.fetchone()["md5"]
+    assert len(versions) == 5 and _fingerprint(versions) == expected
