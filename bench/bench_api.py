@@ -5,7 +5,11 @@ Measures, interleaved in rounds, requests/s and p50/p99 latency of
   - ``GET /bench/bare``: a bare Falcon endpoint on the same server (the ceiling);
   - ``PUT /v2/accounts/{id}/faxes``: JSON job with a URL document;
   - ``GET /v2/accounts/{id}/faxes/outbox?page_size=50`` on an account with 100,000 faxes;
-  - ``GET /v2/accounts/{id}/faxes/outgoing/{fax_id}``.
+  - ``GET /v2/accounts/{id}/faxes/outgoing/{fax_id}``;
+and, for information, the same listing with a different ``created_to`` on every request
+(``outbox_uncached``): pages the listing cache has not seen, what a page costs the first
+time (the benchmark's listing asks the same first page again and again, as polling clients
+do, so after the first request it is served from the cache while its rows are unchanged).
 Goals: PUT >= 40% and the listing >= 30% of the bare endpoint's req/s; p99 < 50 ms.
 
 Usage: python -m bench api [--rounds N] [--seconds S] [--faxes N]
@@ -171,12 +175,23 @@ def main(argv) -> int:
                     f"wrk.body = {json.dumps(json.dumps(JOB))}\n"
                     'wrk.headers["Content-Type"] = "application/json"\n'
                     f'wrk.headers["X-Auth-Token"] = "{token}"\n')
+        uncached_lua = os.path.join(tmp, "uncached.lua")
+        newest = int(time.time()) + 62167219200
+        with open(uncached_lua, "w") as f:
+            # created_to anywhere in the account's 100,000 seconds: a page not seen before.
+            f.write(f'wrk.headers["X-Auth-Token"] = "{token}"\n'
+                    "math.randomseed(os.time())\n"
+                    "request = function()\n"
+                    f'  return wrk.format("GET", "/v2/accounts/{acct.account_id}/faxes/outbox?page_size=50'
+                    f'&created_to=" .. ({newest} - math.random(0, {args.faxes}))) \n'
+                    "end\n")
         auth = [f"X-Auth-Token: {token}"]
         cases = {
             "bare": dict(url=f"{base}/bench/bare"),
             "put_faxes": dict(url=acct_url + "/faxes", script=put_lua),
             "outbox_list": dict(url=acct_url + "/faxes/outbox?page_size=50", headers=auth),
             "outgoing_get": dict(url=f"{acct_url}/faxes/outgoing/{job_id}", headers=auth),
+            "outbox_uncached": dict(url=acct_url + "/faxes/outbox", script=uncached_lua),
         }
         for name, case in cases.items():   # warm-up (and a check that each answers 2xx)
             r = wrk(seconds=1, **case)
@@ -187,7 +202,7 @@ def main(argv) -> int:
             for name, case in cases.items():
                 r = wrk(seconds=args.seconds, server_pid=proc.pid, **case)
                 results[name].append(r)
-                print(f"round {rnd + 1} {name:13s} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
+                print(f"round {rnd + 1} {name:15s} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
                       f"p99 {r['p99']:6.2f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
                       f"non-2xx {r['non2xx']} {r['socket_errors']}", flush=True)
         bare = statistics.median(r["rps"] for r in results["bare"])
@@ -200,12 +215,13 @@ def main(argv) -> int:
             cpu = statistics.median(r["cpu_ms"] for r in rs)
             summary[name] = {"rps": round(rps), "ratio_to_bare": round(rps / bare, 3),
                              "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "server_cpu_ms": round(cpu, 3)}
-            print(f"  {name:13s} {rps:8.0f} req/s  {rps / bare:6.1%} of bare  p50 {p50:6.2f} ms  "
+            print(f"  {name:15s} {rps:8.0f} req/s  {rps / bare:6.1%} of bare  p50 {p50:6.2f} ms  "
                   f"p99 {p99:6.2f} ms  server CPU {cpu:5.2f} ms/req")
         goals = {
             "put_faxes >= 40% of bare": summary["put_faxes"]["ratio_to_bare"] >= 0.40,
             "outbox_list >= 30% of bare": summary["outbox_list"]["ratio_to_bare"] >= 0.30,
-            "p99 < 50 ms (all)": all(s["p99_ms"] < 50 for s in summary.values()),
+            "p99 < 50 ms (all)": all(s["p99_ms"] < 50 for name, s in summary.items()
+                                     if name != "outbox_uncached"),
         }
         for goal, ok in goals.items():
             print(f"  goal {goal}: {'met' if ok else 'NOT met'}")

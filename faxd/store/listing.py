@@ -75,7 +75,8 @@ class PageCache:
     PostgreSQL and returns one value instead of 50 rows of 14 columns, which is most of what
     the API spends on a listing that clients poll. Entries live at most ``max_age``
     seconds (so an xid can never come round again within one) and pages over ``max_rows``
-    rows are not kept.
+    rows are not kept. A page is kept from the second time it is asked for within
+    ``max_age``: pages asked for once (a client paging through) cost nothing more.
     """
 
     def __init__(self, max_entries: int = 128, max_age: float = 60.0, max_rows: int = 200,
@@ -85,6 +86,18 @@ class PageCache:
         self._max_age = max_age
         self._clock = clock
         self._entries: dict[tuple, tuple[str | None, Page, float]] = {}
+        self._seen: dict[tuple, float] = {}     # keys asked for once: {key: until when}
+
+    def wanted(self, key: tuple) -> bool:
+        """Whether to keep the page of ``key`` (asked for before, within max_age)."""
+        now = self._clock()
+        until = self._seen.pop(key, None)
+        if until is not None and until > now:
+            return True
+        if len(self._seen) >= 8 * self._max_entries:
+            self._seen.clear()
+        self._seen[key] = now + self._max_age
+        return False
 
     def get(self, key: tuple) -> tuple[str | None, Page] | None:
         entry = self._entries.pop(key, None)
@@ -263,7 +276,10 @@ def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
                 (fingerprint,) = cur.fetchone()
             if fingerprint == hit[0]:
                 return hit[1]
-        query = page_sql(listing, scope, q, where, mode="versioned")[0]
+        elif not cache.wanted(key):
+            key = None
+        if key is not None:
+            query = page_sql(listing, scope, q, where, mode="versioned")[0]
     # Plain tuples: RealDictCursor builds rows cell by cell in Python.
     with autocommit_cursor(store, dicts=False) as cur:
         execute_prepared(cur, query, params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from faxd.models import GREGORIAN_OFFSET
-from faxd.store.jobs import JOB_LISTING
+from faxd.store.jobs import JOB_LISTING, _page_cache
 from faxd.store.listing import ListQuery, Page, PageCache, _fingerprint, page_sql
 
 # 2026-01-01T00:00:00Z as Unix seconds.
@@ -124,16 +124,22 @@ def _sql(store, statement, params=()):
 
 def test_cached_page_is_served_while_unchanged(client, acct, store):
     _insert(store, acct.id, None)
+    cached = len(_page_cache(store))
     first = store.list_jobs(acct.id, "outbox", ListQuery(page_size=2))
-    assert store.list_jobs(acct.id, "outbox", ListQuery(page_size=2)) is first
-    # Another page, another account: other entries.
-    assert store.list_jobs(acct.id, "outbox", ListQuery(page_size=3)) is not first
+    assert len(_page_cache(store)) == cached          # asked for once: not kept
+    second = store.list_jobs(acct.id, "outbox", ListQuery(page_size=2))
+    assert second is not first and second == first and len(_page_cache(store)) == cached + 1
+    assert store.list_jobs(acct.id, "outbox", ListQuery(page_size=2)) is second
+    # Another page: another entry.
+    store.list_jobs(acct.id, "outbox", ListQuery(page_size=3))
+    assert store.list_jobs(acct.id, "outbox", ListQuery(page_size=3)) is not second
 
 
 def test_any_change_to_a_cached_page_is_seen(client, acct, store):
     _insert(store, acct.id, None)
     before = _page(client, acct)
     assert [r["id"] for r in before["data"]] == [acct.id + "j5", acct.id + "j4"]
+    assert _page(client, acct)["data"] == before["data"]     # kept from this second time on
     again = _page(client, acct)          # served from the cache
     assert again["data"] == before["data"] and again["revision"] == before["revision"]
     assert again["next_start_key"] == before["next_start_key"]
@@ -175,6 +181,10 @@ def test_page_cache_bounds():
     assert cache.get(("b",)) is None and len(cache) == 2
     now[0] = 10.0
     assert cache.get(("a",)) is None and cache.get(("c",)) is None
+    # Kept from the second time a page is asked for within max_age.
+    assert not cache.wanted(("d",)) and cache.wanted(("d",)) and not cache.wanted(("e",))
+    now[0] = 20.0
+    assert not cache.wanted(("e",))
 
 
 def test_fingerprint_matches_the_database(store, acct):
