@@ -6,12 +6,12 @@ Layers: ``cdefs/`` + ``helper.c`` (declarations of what we call, the C helper lo
 """
 from faxd.spandsp.errors import CallbackError, DocumentError, SpandspError, T30Error
 from faxd.spandsp.session import (BLOCK, SAMPLE_RATE, Control, FaxSession, Pacer, PairResult, PhaseEvent,
-                                  T38Session, TiffInfo, dsp_pool, frame_name, probe_tiff, run_pair,
-                                  run_pair_paced, step_pair, to_hub)
+                                  T38Session, TiffInfo, dsp_pool, frame_name, probe_tiff, release_heap,
+                                  run_pair, run_pair_paced, step_pair, to_hub)
 from faxd.spandsp.stats import T30Stats, completion_text
 
 __all__ = [
     "BLOCK", "SAMPLE_RATE", "CallbackError", "Control", "Pacer", "DocumentError", "FaxSession", "PairResult",
     "PhaseEvent", "SpandspError", "T30Error", "T30Stats", "T38Session", "TiffInfo", "completion_text",
-    "dsp_pool", "frame_name", "probe_tiff", "run_pair", "run_pair_paced", "step_pair", "to_hub",
+    "dsp_pool", "frame_name", "probe_tiff", "release_heap", "run_pair", "run_pair_paced", "step_pair", "to_hub",
 ]

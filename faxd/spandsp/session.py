@@ -383,10 +383,16 @@ class Control:
     def __init__(self):
         self._ctl = ffi.new("faxd_ctl_t *")
         self.cancelled = False
+        self._paced: tuple = ()      # the sessions a Pacer runs for this control
 
     def cancel(self) -> None:
         self.cancelled = True
         self._ctl.stop = 1
+        # A paced pair: its C thread terminates both ends at the next tick.
+        for s in self._paced:
+            ep = s._ep
+            if ep is not None:
+                ep.cancel = 1
 
     @property
     def blocks(self) -> int:
@@ -457,7 +463,11 @@ def _drive(a: _Endpoint, b: _Endpoint | None, max_blocks: int, chunk: int, ctl: 
     for ep in (a, b):
         if ep is not None and not ep.done:
             ep.terminate()
-    return time.thread_time() - t0, int(c.blocks)
+    cpu = time.thread_time() - t0
+    # Here, not in the hub: what earlier calls left free in the heap goes back to the kernel
+    # (at most once a second; see helper.c).
+    lib.faxd_heap_release(0)
+    return cpu, int(c.blocks)
 
 
 def run_pair(a: _Endpoint, b: _Endpoint | None, max_seconds: float = 1800.0, *,
@@ -532,6 +542,14 @@ def _drive_inline(a, b, blocks, chunk, ctl):
     return time.thread_time() - t0, blocks - left
 
 
+def release_heap() -> None:
+    """Hand the free pages inside the heap back to the kernel now (glibc ``malloc_trim``).
+
+    faxd does this by itself at most once a second while calls run (in the pacer's and the
+    DSP worker's threads) and whenever the last endpoint is freed; see helper.c for why."""
+    lib.faxd_heap_release(1)
+
+
 def step_pair(a: _Endpoint, b: _Endpoint | None, blocks: int, control: Control | None = None) -> int:
     """Run at most ``blocks`` 20 ms steps between ``a`` and ``b`` in the calling thread, in one
     C call; returns the steps run. It returns early when both ends reached phase E or one
@@ -590,47 +608,78 @@ class Pacer:
 
     ``threads`` C threads (one per core, at most 2 by default) each wake every 20 ms by an
     absolute deadline and run one block of every pair they own (helper.c, faxd_pacer_*).
-    A greenlet here only hands pairs over, passes cancellations and, every ``poll`` seconds,
-    releases the pairs the C side has finished. T.30 callbacks fire in the C thread: a
-    listener must only record, or use :func:`to_hub`.
+    New pairs go to the first thread with room (the second thread wakes only when the first
+    has more work than half a frame), so a light load costs one wake-up per tick, not one
+    per thread. A greenlet here only hands pairs over and releases the pairs the C side has
+    finished; it sleeps on an eventfd the C threads write when that happens, so it costs
+    nothing while calls run. ``Control.cancel()`` reaches the C thread directly. T.30
+    callbacks fire in the C thread: a listener must only record, or use :func:`to_hub`.
 
         pacer = Pacer(); done = pacer.add(tx, rx); done.wait()   # gevent.event.Event
     """
 
     frame = BLOCK / SAMPLE_RATE
-    poll = 0.05
+    poll = 1.0                       # the watcher also looks this often (eventfd safety net)
+    # A thread takes new pairs while its estimated work per tick stays under this share of
+    # a frame; beyond it the next thread is used (or, all full, the least loaded).
+    fill = 0.5
+    pair_ns_guess = 60_000           # per pair per tick, until a thread has measured its own
 
     def __init__(self, threads: int | None = None):
         import gevent.event
         self._event_cls = gevent.event.Event
         n = threads or max(1, min(2, os.cpu_count() or 1))
         self._c = []
+        self._fd = -1
+        try:
+            self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except (AttributeError, OSError):      # no eventfd: the watcher polls every `poll` s
+            self._fd = -1
         for _ in range(n):
             p = lib.faxd_pacer_new()
             if p == ffi.NULL:
                 raise SpandspError("could not allocate a pacer")
+            p.notify_fd = self._fd
             self._c.append(p)        # lives as long as the process may run its thread
-        self._pairs: list[tuple[FaxSession, FaxSession | None, object, Control]] = []
+        self._load = [0] * n         # pairs handed to each thread and not yet released
+        self._pairs: list[tuple[FaxSession, FaxSession | None, object, Control, int]] = []
         self._greenlet = None
-        self._next = 0
+
+    def _pick(self) -> int:
+        budget = self.fill * self.frame * 1e9
+        best, best_ns = 0, None
+        for i, c in enumerate(self._c):
+            running = int(c.pairs)
+            per_pair = int(c.busy_ns) / running if running and c.busy_ns > 0 else self.pair_ns_guess
+            est = per_pair * self._load[i]
+            if est < budget:
+                return i
+            if best_ns is None or est < best_ns:
+                best, best_ns = i, est
+        return best
 
     def add(self, a: FaxSession, b: FaxSession | None, control: Control | None = None):
         """Pace ``a``-``b`` from the next tick; returns an Event set when both reached phase E
         (after ``control.cancel()`` the ends are terminated first: 49 mid-call)."""
         if a.t38 or (b is not None and b.t38):
             raise ValueError("Pacer runs audio pairs; T.38 endpoints use run_pair_paced")
+        ctl = control or Control()
         a._enter()
         if b is not None:
             b._enter()
-        c = self._c[self._next % len(self._c)]
-        self._next += 1
-        if lib.faxd_pacer_add(c, a._ep, b._ep if b is not None else ffi.NULL) < 0:
+        ctl._paced = (a,) if b is None else (a, b)
+        if ctl.cancelled:
+            ctl.cancel()
+        i = self._pick()
+        if lib.faxd_pacer_add(self._c[i], a._ep, b._ep if b is not None else ffi.NULL) < 0:
+            ctl._paced = ()
             a._leave()
             if b is not None:
                 b._leave()
             raise SpandspError("could not start the pacer thread")
+        self._load[i] += 1
         done = self._event_cls()
-        self._pairs.append((a, b, done, control or Control()))
+        self._pairs.append((a, b, done, ctl, i))
         if self._greenlet is None or self._greenlet.dead:
             self._greenlet = gevent.spawn(self._watch)
         return done
@@ -652,18 +701,41 @@ class Pacer:
         """Pair-blocks run so far (one per pair per tick)."""
         return sum(int(c.blocks) for c in self._c)
 
-    def _watch(self) -> None:
-        while self._pairs:
+    @property
+    def threads_used(self) -> int:
+        """C threads that own pairs now."""
+        return sum(1 for n in self._load if n)
+
+    def _wait(self) -> None:
+        if self._fd < 0:
             gevent.sleep(self.poll)
+            return
+        from gevent.socket import wait_read
+        try:
+            wait_read(self._fd, timeout=self.poll)
+        except Exception:   # gevent raises its timeout as socket.timeout / TimeoutError
+            return
+        try:
+            os.eventfd_read(self._fd)
+        except BlockingIOError:
+            pass
+
+    def _watch(self) -> None:
+        seen = 0
+        while self._pairs:
+            self._wait()
+            finished = sum(int(c.finished) for c in self._c)
+            if finished == seen:
+                continue
+            seen = finished
             keep = []
-            for a, b, done, ctl in self._pairs:
-                if ctl.cancelled:
-                    a._ep.cancel = 1
-                    if b is not None:
-                        b._ep.cancel = 1
+            for item in self._pairs:
+                a, b, done, ctl, i = item
                 if lib.faxd_ep_paced(a._ep):
-                    keep.append((a, b, done, ctl))
+                    keep.append(item)
                     continue
+                ctl._paced = ()
+                self._load[i] -= 1
                 a._leave()
                 if b is not None:
                     b._leave()

@@ -32,6 +32,9 @@ typedef struct {
     int64_t late_ticks;
     int64_t blocks;
     int64_t pairs;
+    int64_t finished;
+    int64_t busy_ns;
+    int notify_fd;
     ...;
 } faxd_pacer_t;
 
@@ -51,6 +54,8 @@ int faxd_probe_tiff(const char *path, int *out);
 faxd_pacer_t *faxd_pacer_new(void);
 int faxd_pacer_add(faxd_pacer_t *p, faxd_ep_t *a, faxd_ep_t *b);
 int faxd_ep_paced(faxd_ep_t *ep);
+int faxd_heap_release(int force);
+int faxd_live_endpoints(void);
 
 extern "Python" int faxd_py_phase_b(void *handle, int result);
 extern "Python" int faxd_py_phase_d(void *handle, int result);

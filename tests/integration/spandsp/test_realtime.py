@@ -55,3 +55,31 @@ def test_run_pair_paced_t38_in_real_time(docs, tmp_path):
     assert 0.5 * elapsed < r.seconds <= elapsed + 0.03
     assert r.tx.completion_code == 49 and r.rx.completion_code == 49
     tx.close(), rx.close()
+
+
+def test_pacer_packs_a_light_load_on_one_thread_and_hands_pairs_back_at_once(docs, tmp_path):
+    pacer = Pacer(threads=2)
+    pairs = [_pair(FaxSession, docs[1], tmp_path, i) for i in range(10)]
+    controls = [Control() for _ in pairs]
+    early = Control()
+    early.cancel()                      # hung up before the pacer even got the call
+    pairs.append(_pair(FaxSession, docs[1], tmp_path, 10))
+    controls.append(early)
+    done = [pacer.add(a, b, c) for (a, b), c in zip(pairs, controls)]
+    # Ten calls are far less than half a frame of work: the second thread never wakes.
+    assert pacer.threads_used == 1
+    assert done[-1].wait(1), "a pair cancelled before add() was not ended"
+    assert pairs[-1][0].completion_code == 49
+    gevent.sleep(0.3)
+    assert not any(d.is_set() for d in done[:-1])
+    t0 = time.monotonic()
+    for c in controls[:-1]:
+        c.cancel()
+    for d in done:
+        assert d.wait(5)
+    # Handed back when the C thread ends them (an eventfd wakes the watcher), not at a poll.
+    assert time.monotonic() - t0 < 0.5
+    assert len(pacer) == 0 and pacer.threads_used == 0
+    for a, b in pairs:
+        assert a.completion_code == 49 and b.completion_code == 49
+        a.close(), b.close()
