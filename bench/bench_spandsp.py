@@ -1,18 +1,25 @@
 """faxd's software fax line against a C program running the same loop on libspandsp.
 
     python -m bench spandsp [--runs N] [--pairs N] [--paced-pairs N] [--paced-seconds S]
+                            [--paced-runs N]
 
 1. CPU time: the same 10-page document (A4 fine, dense text), audio V.17 and T.38 (paced
    terminals, packets in memory), no ECM, interleaved: C program (bench/c/faxpair.c, compiled
    here with gcc into bench/bin/), then faxd (FaxSession/T38Session + run_pair), N times.
    Medians, the ratio of medians (goal <= 1.05) and pages per CPU-second.
-2. Memory per call pair: N pairs held at the end of page 1 (the receiver's page buffer at
-   its peak), RSS growth / N in a fresh process (goal <= 1.2 MB), and the same for the C
-   program (faxpair -m N).
+2. Memory per call pair: N pairs run side by side (1 s of line each in turn, as concurrent
+   calls interleave their heap growth) to the end of page 1 and held there (the receiver's
+   page bitmap at its peak), in a fresh process, after the heap release faxd does once a
+   second while calls run; the C program (faxpair -m N) does the same. Per pair: PSS growth
+   (every resident page counted once: goal <= 1.2 MB), private (anonymous) growth, and RSS
+   growth, which also counts the sending TIFF that libtiff maps whole once per pair (the same
+   file, in the page cache once). Also what faxd still holds once every pair is closed.
 3. Real-time paced audio calls per core: N pairs in the V.17 image phase, paced by one
-   faxd Pacer (C threads: every 20 ms one block of every pair); CPU per call-second of line
-   time -> calls one core carries (goal >= 500), with the lateness of a 20 ms ticker
-   greenlet; the C program paces the same number of pairs the same way (faxpair -p N -P).
+   faxd Pacer (C threads: every 20 ms one block of every pair), CPU of the whole process
+   (with a 20 ms ticker greenlet standing for the rest of the hub's work) per call-second of
+   line time -> calls one core carries (goal >= 500). The C program paces the same number of
+   pairs over the same stretch of the call (10-20 s: page 1's image data) the same way
+   (faxpair -p N -P); the two alternate --paced-runs times and the medians are compared.
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ import time
 
 import gevent
 
-from faxd.spandsp import Control, FaxSession, Pacer, T38Session, run_pair, step_pair
+from faxd.spandsp import Control, FaxSession, Pacer, T38Session, release_heap, run_pair, step_pair
 from faxd.spandsp.testdoc import make_text_tiff
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -96,46 +103,75 @@ def compare(doc: str, tmp: str, runs: int) -> dict:
     return out
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/status") as f:
+def _rollup() -> dict:
+    """Rss, Pss and Anonymous (private) kB of this process's data: /proc/self/smaps without
+    the shared libraries, whose PSS moves whenever another process maps or unmaps them."""
+    out = {"Rss": 0, "Pss": 0, "Anonymous": 0}
+    lib = False
+    with open("/proc/self/smaps") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            key, _, rest = line.partition(":")
+            if " " not in key and "-" in key:       # a mapping's header line
+                path = line.split()[5] if len(line.split()) > 5 else ""
+                lib = ".so" in os.path.basename(path) or path in ("[vdso]", "[vvar]", "[vsyscall]")
+            elif not lib and key in out:
+                out[key] += int(rest.split()[0])
+    return out
 
 
 def memory(doc: str, tmp: str, pairs: int, t38: bool = False) -> dict:
     cls = T38Session if t38 else FaxSession
-    before = _rss_kb()
+    gevent.sleep(0)
+    before = _rollup()
     held = []
     for i in range(pairs):
-        a, b = cls(True, ecm=False), cls(False, ecm=False)
+        a, b = cls(True, station_id="SENDER", ecm=False), cls(False, station_id="RECEIVER", ecm=False)
         a.set_tx_file(doc)
         b.set_rx_file(os.path.join(tmp, f"mem{i}.tif"))
         b.stop_at_page(1)
-        while not b._ep.stop:
-            if step_pair(a, b, 500) == 0 and not b._ep.stop:
-                break
         held.append((a, b))
+    running = list(held)
+    while running:
+        left = []
+        for a, b in running:
+            if step_pair(a, b, 50) == 0 and not b._ep.stop:
+                continue                      # ended early: nothing more to hold
+            if not b._ep.stop:
+                left.append((a, b))
+        running = left
         gevent.sleep(0)
-    grown = _rss_kb() - before
+    release_heap()                            # what faxd does once a second while calls run
+    peak = _rollup()
     for a, b in held:
         a.close()
         b.close()
-    per = grown / pairs / 1024
-    return {"pairs": pairs, "rss_growth_mb": round(grown / 1024, 1), "mb_per_pair": round(per, 3),
-            "goal_le_1_2_mb": per <= 1.2}
+    held = running = None
+    after = _rollup()
+    per = {k: (peak[k] - before[k]) / pairs / 1024 for k in before}
+    return {"pairs": pairs, "rss_growth_mb": round((peak["Rss"] - before["Rss"]) / 1024, 1),
+            "mb_per_pair": round(per["Rss"], 3), "pss_mb_per_pair": round(per["Pss"], 3),
+            "private_mb_per_pair": round(per["Anonymous"], 3),
+            "file_mb_per_pair": round(per["Rss"] - per["Anonymous"], 3),
+            "held_after_close_mb": round((after["Anonymous"] - before["Anonymous"]) / 1024, 1),
+            "goal_le_1_2_mb": per["Pss"] <= 1.2}
+
+
+WARM_BLOCKS = 500                            # the window starts 10 s into the call: page 1's image data
 
 
 def paced(doc: str, tmp: str, pairs: int, seconds: float) -> dict:
     held = []
     for i in range(pairs):
-        a, b = FaxSession(True, ecm=False), FaxSession(False, ecm=False)
+        # The C program's station ids: TSI/CSI frames are part of the handshake, so other ids
+        # would put the measured window at another point of the call.
+        a = FaxSession(True, station_id="SENDER", ecm=False)
+        b = FaxSession(False, station_id="RECEIVER", ecm=False)
         a.set_tx_file(doc)
         b.set_rx_file(os.path.join(tmp, f"paced{i}.tif"))
-        step_pair(a, b, 500)                 # 10 s of line time: past the handshake, into the image
+        # Past the handshake; the pacer's first second (settle, below) brings every pair to
+        # WARM_BLOCKS, where the C program's window starts too.
+        step_pair(a, b, WARM_BLOCKS - 50)
         held.append((a, b))
-    in_image = sum(1 for a, b in held if b._ep.phase_b_count >= 1 and not b.done)
     pacer = Pacer()
     controls = [Control() for _ in held]
     dones = [pacer.add(a, b, c) for (a, b), c in zip(held, controls)]
@@ -151,10 +187,14 @@ def paced(doc: str, tmp: str, pairs: int, seconds: float) -> dict:
 
     tick = gevent.spawn(ticker)
     gevent.sleep(1.0)                        # settle
+    in_image = sum(1 for a, b in held if b._ep.phase_b_count >= 1 and not b.done)
+    del lateness[:]
     c0, w0, b0 = time.process_time(), time.monotonic(), pacer.blocks
     gevent.sleep(seconds)
     cpu, wall, done = time.process_time() - c0, time.monotonic() - w0, pacer.blocks - b0
     stop.append(True)
+    late = pacer.late_ticks
+    threads = pacer.threads_used
     for c in controls:
         c.cancel()
     for d in dones:
@@ -168,13 +208,44 @@ def paced(doc: str, tmp: str, pairs: int, seconds: float) -> dict:
     lateness.sort()
     return {
         "pairs": pairs, "in_image_phase": in_image, "window_seconds": round(wall, 2),
+        "pacer_threads": threads,
         "cpu_fraction_of_one_core": round(cpu / wall, 3),
         "kept_up": round(call_seconds / (pairs * wall), 3),
         "calls_per_core": int(1 / cpu_per_call_second) if cpu_per_call_second else None,
-        "late_ticks": pacer.late_ticks,
+        "late_ticks": late,
         "ticker_p50_ms": round(lateness[len(lateness) // 2] * 1000, 2),
         "ticker_p99_ms": round(lateness[int(len(lateness) * 0.99)] * 1000, 2),
-        "goal_ge_500": (1 / cpu_per_call_second) >= 500 if cpu_per_call_second else False,
+    }
+
+
+def c_paced(doc: str, pairs: int) -> dict:
+    out = subprocess.run([BIN, "-p", str(pairs), "-P", "-w", str(WARM_BLOCKS), doc], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def paced_compare(doc: str, tmp: str, pairs: int, seconds: float, runs: int) -> dict:
+    """faxd's Pacer and the C program's paced loop, alternating, ``runs`` times each."""
+    f_runs, c_runs = [], []
+    for i in range(runs):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for which in order:
+            if which == 0:
+                c_runs.append(c_paced(doc, pairs))
+            else:
+                f_runs.append(paced(doc, tmp, pairs, seconds))
+    f_calls = statistics.median(r["calls_per_core"] for r in f_runs)
+    c_calls = statistics.median(r["calls_per_core"] for r in c_runs)
+    return {
+        "runs": runs, "pairs": pairs,
+        "calls_per_core_median": int(f_calls), "c_calls_per_core_median": int(c_calls),
+        "ratio_faxd_to_c": round(f_calls / c_calls, 3),
+        "calls_per_core": [r["calls_per_core"] for r in f_runs],
+        "c_calls_per_core": [r["calls_per_core"] for r in c_runs],
+        "ticker_p99_ms_max": max(r["ticker_p99_ms"] for r in f_runs),
+        "late_ticks": sum(r["late_ticks"] for r in f_runs),
+        "goal_ge_500": f_calls >= 500,
+        "faxd_runs": f_runs,
     }
 
 
@@ -184,6 +255,7 @@ def main(argv) -> int:
     p.add_argument("--pairs", type=int, default=40, help="pairs held for the memory figure")
     p.add_argument("--paced-pairs", type=int, default=150)
     p.add_argument("--paced-seconds", type=float, default=10.0)
+    p.add_argument("--paced-runs", type=int, default=3, help="alternating faxd / C paced measurements")
     p.add_argument("--memory-only", choices=("audio", "t38"), help=argparse.SUPPRESS)
     p.add_argument("--doc", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -204,18 +276,18 @@ def main(argv) -> int:
             result[f"memory_{kind}"] = json.loads(child.stdout)
         c_mem = subprocess.run([BIN, "-m", str(args.pairs), doc], check=True, capture_output=True, text=True)
         result["memory_audio_c"] = json.loads(c_mem.stdout)
-        print(f"  memory: {result['memory_audio']['mb_per_pair']} MB per audio pair "
-              f"(C program: {result['memory_audio_c']['mb_per_pair']} MB), "
-              f"{result['memory_t38']['mb_per_pair']} MB per T.38 pair", flush=True)
+        ma, mt, mc = result["memory_audio"], result["memory_t38"], result["memory_audio_c"]
+        print(f"  memory per pair (PSS / private / RSS): audio {ma['pss_mb_per_pair']} / "
+              f"{ma['private_mb_per_pair']} / {ma['mb_per_pair']} MB, T.38 {mt['pss_mb_per_pair']} / "
+              f"{mt['private_mb_per_pair']} / {mt['mb_per_pair']} MB; C program audio {mc['pss_mb_per_pair']} / "
+              f"{mc['private_mb_per_pair']} / {mc['mb_per_pair']} MB; faxd holds "
+              f"{ma['held_after_close_mb']} MB once all are closed", flush=True)
         result["cpu"] = compare(doc, tmp, args.runs)
-        c_img = subprocess.run([BIN, "-p", str(args.paced_pairs), "-P", doc], check=True, capture_output=True,
-                               text=True)
-        result["image_phase_c"] = json.loads(c_img.stdout)
-        result["paced"] = paced(doc, tmp, args.paced_pairs, args.paced_seconds)
-        result["paced"]["c_paced_calls_per_core"] = result["image_phase_c"]["calls_per_core"]
-        print(f"  paced: {result['paced']['calls_per_core']} real-time audio calls per core "
-              f"({args.paced_pairs} pairs used {result['paced']['cpu_fraction_of_one_core'] * 100:.0f}% of a core; "
-              f"the C program pacing the same pairs: {result['image_phase_c']['calls_per_core']})",
+        result["paced"] = pc = paced_compare(doc, tmp, args.paced_pairs, args.paced_seconds, args.paced_runs)
+        print(f"  paced: {pc['calls_per_core_median']} real-time audio calls per core "
+              f"(median of {pc['runs']}: {pc['calls_per_core']}; {args.paced_pairs} pairs; "
+              f"ticker p99 <= {pc['ticker_p99_ms_max']} ms); the C program pacing the same pairs: "
+              f"{pc['c_calls_per_core_median']} ({pc['c_calls_per_core']}); ratio {pc['ratio_faxd_to_c']}",
               flush=True)
     print(json.dumps(result, indent=2))
     return 0

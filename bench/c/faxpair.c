@@ -4,10 +4,18 @@
  *   faxpair [-t] [-e] [-n] [-r RUNS] [-o OUT.tif] IN.tif
  *     -t  T.38 terminals (paced, IFP packets passed in memory) instead of audio
  *     -e  ECM on        -n  no V.17 (9600 max)      -r  runs (default 1)
- *     -m N  memory: hold N audio pairs at the end of page 1, print RSS growth per pair
+ *     -m N  memory: N audio pairs run side by side (1 s of line each in turn) to the end of
+ *           page 1 and held there; prints RSS, PSS, private (anonymous) and file-backed growth
+ *           per pair
  *     -p N  image-phase cost: N audio pairs 10 s into the call, then 10 s more of each;
  *           prints CPU per second of line time and the calls one core could carry
  *     -P    with -p: paced, one block of every pair per 20 ms tick (10 s of wall time)
+ *     -w B  with -p: start measuring after B blocks of 20 ms (default 500 = 10 s)
+ *
+ * Like faxd's bindings (faxd/spandsp/helper.c), it hands freed heap back to the kernel with
+ * malloc_trim(0): after each run (faxd: when the last endpoint is freed), at most once a
+ * second while paced pairs run (faxd: the pacer thread) and before memory is measured
+ * (faxd: the once-a-second release while calls run).
  *
  * Prints one JSON object per run: {"cpu": s, "wall": s, "sim": s, "tx": code, "rx": code, "pages": n}
  */
@@ -16,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <spandsp.h>
 
 #define BLOCK 160
@@ -34,18 +43,6 @@ static int phase_d(t30_state_t *s, void *user_data, int result)
 {
     (*(int *) user_data)++;
     return 0;
-}
-
-static long rss_kb(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static void phase_e(t30_state_t *s, void *user_data, int code)
@@ -95,40 +92,95 @@ static void setup(t30_state_t *t, const char *ident, int ecm, int v17, end_t *e)
     t30_set_phase_e_handler(t, phase_e, e);
 }
 
-/* Hold n audio pairs at the end of page 1 (the receiver's page buffer at its peak). */
+/* kB of key ("Rss:", "Pss:", "Anonymous:") over this process's mappings except shared
+ * libraries, whose PSS moves whenever another process maps or unmaps them. */
+static long rollup_kb(const char *key)
+{
+    char line[512];
+    long total = 0;
+    int lib = 0;
+    size_t kl = strlen(key);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f)) {
+        char *colon = strchr(line, ':');
+        char *space = strchr(line, ' ');
+        if (space != NULL && (colon == NULL || space < colon)) {
+            /* a mapping's header: "start-end perms offset dev inode [path]" */
+            char path[400] = "";
+            const char *base;
+            sscanf(line, "%*s %*s %*s %*s %*s %399s", path);
+            base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+            lib = strstr(base, ".so") != NULL || strcmp(path, "[vdso]") == 0 || strcmp(path, "[vvar]") == 0
+                  || strcmp(path, "[vsyscall]") == 0;
+        } else if (!lib && strncmp(line, key, kl) == 0) {
+            total += atol(line + kl);
+        }
+    }
+    fclose(f);
+    return total;
+}
+
+/* Run n audio pairs side by side (50 blocks each in turn) to the end of page 1 and hold them
+ * there: the receiver's page bitmap at its peak, every pair's heap growth interleaved with
+ * the others' as in concurrent calls. */
 static int memory(const char *in, int n)
 {
-    long before = rss_kb();
-    int i;
+    long rss0 = rollup_kb("Rss:"), pss0 = rollup_kb("Pss:"), anon0 = rollup_kb("Anonymous:");
+    fax_state_t **a = calloc(n, sizeof(*a)), **b = calloc(n, sizeof(*b));
+    end_t *e = calloc(2 * n, sizeof(*e));
+    int *pages = calloc(n, sizeof(int));
+    int16_t abuf[BLOCK], bbuf[BLOCK];
+    int i, k, left = n;
+    long blocks = 0;
+    char out[256];
+    double rss, pss, anon;
+
     for (i = 0; i < n; i++) {
-        char out[256];
-        int16_t abuf[BLOCK], bbuf[BLOCK];
-        int pages = 0;
-        end_t ea = {0, -1}, eb = {0, -1};
-        fax_state_t *a = fax_init(NULL, 1), *b = fax_init(NULL, 0);
-        long blocks = 0;
-        fax_set_transmit_on_idle(a, 1);
-        fax_set_transmit_on_idle(b, 1);
-        setup(fax_get_t30_state(a), "SENDER", 0, 1, &ea);
-        setup(fax_get_t30_state(b), "RECEIVER", 0, 1, &eb);
-        t30_set_phase_d_handler(fax_get_t30_state(b), phase_d, &pages);
+        a[i] = fax_init(NULL, 1);
+        b[i] = fax_init(NULL, 0);
+        fax_set_transmit_on_idle(a[i], 1);
+        fax_set_transmit_on_idle(b[i], 1);
+        setup(fax_get_t30_state(a[i]), "SENDER", 0, 1, &e[2 * i]);
+        setup(fax_get_t30_state(b[i]), "RECEIVER", 0, 1, &e[2 * i + 1]);
+        t30_set_phase_d_handler(fax_get_t30_state(b[i]), phase_d, &pages[i]);
         snprintf(out, sizeof(out), "/tmp/faxpair-mem-%d-%d.tif", (int) getpid(), i);
-        t30_set_tx_file(fax_get_t30_state(a), in, -1, -1);
-        t30_set_rx_file(fax_get_t30_state(b), out, -1);
-        while (pages < 1 && blocks++ < 100000) {
-            fax_tx(a, abuf, BLOCK);
-            fax_tx(b, bbuf, BLOCK);
-            fax_rx(a, bbuf, BLOCK);
-            fax_rx(b, abuf, BLOCK);
+        t30_set_tx_file(fax_get_t30_state(a[i]), in, -1, -1);
+        t30_set_rx_file(fax_get_t30_state(b[i]), out, -1);
+    }
+    while (left > 0 && blocks < 100000) {
+        left = 0;
+        for (i = 0; i < n; i++) {
+            for (k = 0; k < 50 && pages[i] < 1; k++) {
+                fax_tx(a[i], abuf, BLOCK);
+                fax_tx(b[i], bbuf, BLOCK);
+                fax_rx(a[i], bbuf, BLOCK);
+                fax_rx(b[i], abuf, BLOCK);
+            }
+            if (pages[i] < 1)
+                left++;
         }
+        blocks += 50;
+    }
+    malloc_trim(0);
+    rss = (rollup_kb("Rss:") - rss0) / 1024.0 / n;
+    pss = (rollup_kb("Pss:") - pss0) / 1024.0 / n;
+    anon = (rollup_kb("Anonymous:") - anon0) / 1024.0 / n;
+    printf("{\"pairs\": %d, \"rss_growth_mb\": %.1f, \"mb_per_pair\": %.3f, \"pss_mb_per_pair\": %.3f, "
+           "\"private_mb_per_pair\": %.3f, \"file_mb_per_pair\": %.3f}\n",
+           n, rss * n, rss, pss, anon, rss - anon);
+    for (i = 0; i < n; i++) {
+        fax_free(a[i]);
+        fax_free(b[i]);
+        snprintf(out, sizeof(out), "/tmp/faxpair-mem-%d-%d.tif", (int) getpid(), i);
         unlink(out);
     }
-    printf("{\"pairs\": %d, \"rss_growth_mb\": %.1f, \"mb_per_pair\": %.3f}\n", n,
-           (rss_kb() - before) / 1024.0, (rss_kb() - before) / 1024.0 / n);
+    free(a); free(b); free(e); free(pages);
     return 0;
 }
 
-static int image_phase(const char *in, int n, int paced)
+static int image_phase(const char *in, int n, int paced, int warm)
 {
     struct timespec next;
     fax_state_t **a = calloc(n, sizeof(*a)), **b = calloc(n, sizeof(*b));
@@ -147,7 +199,7 @@ static int image_phase(const char *in, int n, int paced)
         snprintf(out, sizeof(out), "/tmp/faxpair-img-%d-%d.tif", (int) getpid(), i);
         t30_set_tx_file(fax_get_t30_state(a[i]), in, -1, -1);
         t30_set_rx_file(fax_get_t30_state(b[i]), out, -1);
-        for (k = 0; k < 500; k++) {
+        for (k = 0; k < warm; k++) {
             fax_tx(a[i], abuf, BLOCK); fax_tx(b[i], bbuf, BLOCK);
             fax_rx(a[i], bbuf, BLOCK); fax_rx(b[i], abuf, BLOCK);
         }
@@ -163,6 +215,8 @@ static int image_phase(const char *in, int n, int paced)
             }
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
         }
+        if (paced && k % 50 == 49)
+            malloc_trim(0);          /* faxd's pacer thread: at most once a second */
         for (i = 0; i < n; i++) {
             fax_tx(a[i], abuf, BLOCK); fax_tx(b[i], bbuf, BLOCK);
             fax_rx(a[i], bbuf, BLOCK); fax_rx(b[i], abuf, BLOCK);
@@ -183,10 +237,10 @@ static int image_phase(const char *in, int n, int paced)
 
 int main(int argc, char **argv)
 {
-    int opt, t38 = 0, ecm = 0, v17 = 1, runs = 1, r, hold = 0, img = 0, paced = 0;
+    int opt, t38 = 0, ecm = 0, v17 = 1, runs = 1, r, hold = 0, img = 0, paced = 0, warm = 500;
     const char *out = "/dev/null";
     char outbuf[256];
-    while ((opt = getopt(argc, argv, "tenr:o:m:p:P")) != -1) {
+    while ((opt = getopt(argc, argv, "tenr:o:m:p:Pw:")) != -1) {
         switch (opt) {
         case 't': t38 = 1; break;
         case 'e': ecm = 1; break;
@@ -196,6 +250,7 @@ int main(int argc, char **argv)
         case 'm': hold = atoi(optarg); break;
         case 'p': img = atoi(optarg); break;
         case 'P': paced = 1; break;
+        case 'w': warm = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: faxpair [-t] [-e] [-n] [-r RUNS] [-o OUT.tif] IN.tif\n");
             return 2;
@@ -208,7 +263,7 @@ int main(int argc, char **argv)
     if (hold > 0)
         return memory(argv[optind], hold);
     if (img > 0)
-        return image_phase(argv[optind], img, paced);
+        return image_phase(argv[optind], img, paced, warm);
     if (strcmp(out, "/dev/null") == 0) {
         snprintf(outbuf, sizeof(outbuf), "/tmp/faxpair-%d.tif", (int) getpid());
         out = outbuf;
@@ -239,6 +294,7 @@ int main(int argc, char **argv)
             t30_get_transfer_statistics(fax_get_t30_state(b), &st);
             fax_free(a);
             fax_free(b);
+            malloc_trim(0);          /* faxd: the last endpoint was freed */
         } else {
             static queue_t qa, qb;
             uint16_t seq_a = 0, seq_b = 0;
@@ -260,6 +316,7 @@ int main(int argc, char **argv)
             t30_get_transfer_statistics(t38_terminal_get_t30_state(b), &st);
             t38_terminal_free(a);
             t38_terminal_free(b);
+            malloc_trim(0);
         }
         printf("{\"cpu\": %.6f, \"wall\": %.6f, \"sim\": %.2f, \"tx\": %d, \"rx\": %d, \"pages\": %d}\n",
                now(CLOCK_PROCESS_CPUTIME_ID) - c0, now(CLOCK_MONOTONIC) - w0, samples / 8000.0,
