@@ -632,6 +632,7 @@ class Pacer:
         self._c = []
         self._fd = -1
         try:
+            # Never closed: the C threads (which outlive this object) may still write to it.
             self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         except (AttributeError, OSError):      # no eventfd: the watcher polls every `poll` s
             self._fd = -1
@@ -713,7 +714,7 @@ class Pacer:
         from gevent.socket import wait_read
         try:
             wait_read(self._fd, timeout=self.poll)
-        except Exception:   # gevent raises its timeout as socket.timeout / TimeoutError
+        except TimeoutError:             # gevent's socket.timeout: look anyway
             return
         try:
             os.eventfd_read(self._fd)
