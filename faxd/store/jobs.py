@@ -12,7 +12,6 @@ import gevent.event
 import gevent.pool
 import orjson
 import psycopg2.errors
-import psycopg2.extras
 from psycopg2.extras import Json
 
 from faxd import ids
@@ -304,6 +303,7 @@ def _stored(row: dict, created) -> dict:
 
 _INSERT_COLUMNS = ("id", "account_id", "faxbox_id", "status", "source", "origin_id", "to_number",
                    "from_number", "to_name", "from_name", "retries", "doc")
+_INSERT_ROW = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
 
 
 class InsertBatcher:
@@ -321,6 +321,7 @@ class InsertBatcher:
         self._pending: list[tuple[dict, gevent.event.AsyncResult]] = []
         self._running = False
         self._group = gevent.pool.Group()
+        self._statements: dict[int, str] = {}     # the INSERT of n rows
 
     def insert(self, row: dict):
         """Insert one jobs row; return its ``created`` time."""
@@ -351,12 +352,17 @@ class InsertBatcher:
             self._running = False
 
     def _insert(self, rows: list[dict]) -> dict:
+        # One execute with every value as a parameter: psycopg2 formats them in C, where
+        # execute_values would split the statement and format each row in Python.
+        statement = self._statements.get(len(rows))
+        if statement is None:
+            values = ", ".join([_INSERT_ROW] * len(rows))
+            statement = self._store.sql("insert_jobs").replace("VALUES %s", "VALUES " + values)
+            if len(self._statements) < self._max_batch:
+                self._statements[len(rows)] = statement
         with autocommit_cursor(self._store, dicts=False) as c:
-            out = psycopg2.extras.execute_values(
-                c, self._store.sql("insert_jobs"),
-                [tuple(row[k] for k in _INSERT_COLUMNS) for row in rows],
-                page_size=len(rows), fetch=True)
-        return dict(out)
+            c.execute(statement, [row[k] for row in rows for k in _INSERT_COLUMNS])
+            return dict(c.fetchall())
 
 
 def _batcher(store) -> InsertBatcher:

@@ -7,7 +7,7 @@ VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(status)s, %(source)s, %(origin_
 RETURNING created;
 
 -- insert_jobs --
--- Several jobs in one statement (psycopg2.extras.execute_values fills VALUES %s).
+-- Several jobs in one statement (InsertBatcher fills VALUES %s with a row of parameters per job).
 INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
                   to_name, from_name, retries, doc)
 VALUES %s
