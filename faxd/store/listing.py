@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg2.errors
+import psycopg2.extensions
 import psycopg2.extras
 
 from faxd.errors import FaxdError
@@ -237,6 +238,13 @@ def execute_prepared(cur, query: str, params: dict | list | tuple) -> None:
             _PREPARED.pop(conn, None)
             if attempt == 2:
                 raise
+        except psycopg2.errors.FeatureNotSupported:
+            # "cached plan must not change result type": a migration changed a table under a
+            # prepared statement. Drop this session's statements and prepare anew.
+            if attempt == 2 or conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                raise
+            cur.execute("DEALLOCATE ALL")
+            _PREPARED.pop(conn, None)
 
 
 # {query text: (its text with $n placeholders, the names of its parameters in $n order or

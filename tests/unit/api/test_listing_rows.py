@@ -5,7 +5,8 @@ import hashlib
 
 from faxd.models import GREGORIAN_OFFSET
 from faxd.store.jobs import JOB_LISTING, _page_cache
-from faxd.store.listing import ListQuery, Page, PageCache, _fingerprint, page_sql
+from faxd.store.listing import (ListQuery, Page, PageCache, _fingerprint, autocommit_cursor,
+                                execute_prepared, page_sql)
 
 # 2026-01-01T00:00:00Z as Unix seconds.
 T0 = 1767225600
@@ -199,3 +200,19 @@ def test_fingerprint_matches_the_database(store, acct):
         c.execute(fingerprint, params)
         expected = c.fetchone()["md5"]
     assert len(versions) == 5 and _fingerprint(versions) == expected
+
+
+def test_prepared_statement_survives_a_changed_table(store):
+    """A migration that changes a table under a prepared statement: it is prepared anew."""
+    with autocommit_cursor(store, dicts=False) as cur:
+        cur.execute("CREATE TABLE prepared_probe (a integer)")
+        try:
+            cur.execute("INSERT INTO prepared_probe VALUES (1)")
+            query = "SELECT * FROM prepared_probe WHERE a = %s"
+            execute_prepared(cur, query, [1])
+            assert cur.fetchall() == [(1,)]
+            cur.execute("ALTER TABLE prepared_probe ADD COLUMN b text DEFAULT 'x'")
+            execute_prepared(cur, query, [1])
+            assert cur.fetchall() == [(1, "x")]
+        finally:
+            cur.execute("DROP TABLE prepared_probe")
