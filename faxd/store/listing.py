@@ -80,7 +80,7 @@ class PageCache:
     ``max_age``: pages asked for once (a client paging through) cost nothing more.
     """
 
-    def __init__(self, max_entries: int = 128, max_age: float = 60.0, max_rows: int = 200,
+    def __init__(self, max_entries: int = 128, max_age: float = 60.0, max_rows: int = 100,
                  clock=time.monotonic):
         self.max_rows = max_rows
         self._max_entries = max_entries
