@@ -9,7 +9,7 @@ Measures, interleaved in rounds, requests/s and p50/p99 latency of
 and, for information, the same listing with a different ``created_to`` on every request
 (``outbox_uncached``): pages the listing cache has not seen, what a page costs the first
 time (the benchmark's listing asks the same first page again and again, as polling clients
-do, so after the first request it is served from the cache while its rows are unchanged).
+do, so from its third request on it is served from the cache while its rows are unchanged).
 Goals: PUT >= 40% and the listing >= 30% of the bare endpoint's req/s; p99 < 50 ms.
 
 Usage: python -m bench api [--rounds N] [--seconds S] [--faxes N]
