@@ -407,7 +407,13 @@ def dsp_pool() -> gevent.threadpool.ThreadPool:
     """faxd's own threadpool for unpaced DSP work (not the hub's, which DNS resolution shares).
 
     One thread fewer than there are cores (at least one): the hub's thread keeps a core of
-    its own, so timers, sockets and the API stay on time while unpaced calls run."""
+    its own, so timers, sockets and the API stay on time while unpaced calls run.
+
+    Its threads keep the process's priority. They were once niced to 19 so that the hub
+    would never wait behind them, but they take the GIL for T.30 callbacks and the pool's
+    own bookkeeping: with the machine's cores busy, a nice-19 thread holding the GIL waits
+    a long time for a CPU and the hub waits for the GIL (measured: ticker p99 lateness
+    0.2-1.9 s with two CPU-bound processes beside faxd on 2 cores, 8-12 ms at nice 0)."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -415,29 +421,9 @@ def dsp_pool() -> gevent.threadpool.ThreadPool:
         return _pool
 
 
-DSP_NICE = 19
-_niced: set[int] = set()
-
-
-def _lower_priority() -> None:
-    """Unpaced DSP work is batch work: its thread yields the CPU to the hub's thread.
-    Linux applies nice per thread, and with autogroup scheduling our threads share one CPU
-    share, so without this the hub waits behind its own DSP thread. (Measured: ticker p99
-    lateness 8 ms instead of 10-18 ms with 50 unpaced calls on a loaded 2-core machine.)"""
-    tid = threading.get_native_id()
-    if tid in _niced:
-        return
-    _niced.add(tid)
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, DSP_NICE)
-    except OSError:
-        pass
-
-
 def _drive(a: _Endpoint, b: _Endpoint | None, max_blocks: int, chunk: int, ctl: Control,
            hangup_after_pages: int, hangup_delay_blocks: int) -> tuple[float, int]:
     """The loop, run in one thread: C calls of ``chunk`` blocks until phase E or a limit."""
-    _lower_priority()
     run = lib.faxd_t38_run if a.t38 else lib.faxd_audio_run
     bep = b._ep if b is not None else ffi.NULL
     c = ctl._ctl

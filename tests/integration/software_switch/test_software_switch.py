@@ -204,8 +204,8 @@ def test_a_bad_document_fails_with_spandsp_code_and_the_switch_survives(switch, 
 def test_fifty_concurrent_calls_keep_the_hub_responsive(docs, tmp_path):
     """A 10 ms ticker greenlet stays on time (p99 < 5 ms) while 50 calls run, in a fresh
     process (hub_latency.py). Time the kernel kept the hub thread waiting for a CPU is not
-    counted: on a shared machine other processes cause it, and faxd's own DSP thread runs at
-    nice 19 on one core fewer than the machine has."""
+    counted: on a shared machine other processes cause it, and faxd's own DSP threads are
+    one fewer than the machine's cores."""
     import json
     import os
     import subprocess
