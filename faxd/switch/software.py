@@ -75,6 +75,10 @@ TEST_NUMBERS: dict[str, TestLine] = {t.number: t for t in (
 )}
 
 
+# Largest outbound TIFF kept in memory (and its remote copy): about 18 dense A4 pages. A
+# memfd is unswappable; beyond this a call would hold megabytes of it for minutes.
+IN_MEMORY_MAX = 1 << 20
+
 # T.30 completion codes that mean "this document cannot be sent" (resolution, size, TIFF/F).
 DOCUMENT_CODES = frozenset({11, 12, 41, 42, 43, 44, 45, 46, 47})
 
@@ -226,8 +230,9 @@ class SoftwareSwitch:
         return self._calls.get(call_id)
 
     def stage_document(self, name: str, data: bytes):
-        """Both ends run in this process: the outbound TIFF stays in memory (faxd.switch.spool)."""
-        if self._in_memory:
+        """Both ends run in this process: the outbound TIFF stays in memory (faxd.switch.spool)
+        unless it is large, where memory per call would matter more than the file's cost."""
+        if self._in_memory and len(data) <= IN_MEMORY_MAX:
             return MemoryFile(name, data)
         return SpoolFile(self._scratch_dir(), name, data)
 
@@ -373,7 +378,9 @@ class SoftwareSwitch:
                 if rx_path is None:
                     # The remote machine discards what it receives: in memory when possible.
                     name = f"faxd-remote-{os.getpid()}-{next(_serial)}.tif"
-                    tmp = MemoryFile(name) if self._in_memory else SpoolFile(self._scratch_dir(), name)
+                    # What it receives is about the size of what is sent.
+                    small = self._in_memory and os.path.getsize(req.tiff_path) <= IN_MEMORY_MAX
+                    tmp = MemoryFile(name) if small else SpoolFile(self._scratch_dir(), name)
                     rx_path = tmp.path
                 rx.set_rx_file(rx_path)
             # Many calls may start in the same loop iteration: let timers and I/O run between

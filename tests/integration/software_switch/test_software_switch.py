@@ -260,3 +260,26 @@ def test_paced_calls_run_in_real_time_and_can_be_cancelled(cfg, docs, t38):
         assert time.monotonic() - t < 3
     finally:
         sw.stop()
+
+
+def test_outbound_documents_wait_in_memory_unless_large(switch, cfg, docs):
+    import os
+
+    from faxd.switch.software import IN_MEMORY_MAX
+    with open(docs[1], "rb") as f:
+        data = f.read()
+    small = switch.stage_document("tx-small.tif", data)
+    try:
+        assert small.path.startswith("/proc/self/fd/")
+        assert not os.path.exists(os.path.join(cfg.spool_path, "tx-small.tif"))
+        r = result(events_of(originate(switch, "+15145550000", small.path, t38="request")))
+        assert r.success and r.pages == 1
+    finally:
+        small.release()
+    large = switch.stage_document("tx-large.tif", b"\0" * (IN_MEMORY_MAX + 1))
+    try:
+        assert os.path.dirname(large.path) == cfg.spool_path
+        assert os.path.getsize(large.path) == IN_MEMORY_MAX + 1
+    finally:
+        large.release()
+    assert not os.path.exists(large.path)
