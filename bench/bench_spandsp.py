@@ -9,8 +9,10 @@
    Medians, the ratio of medians (goal <= 1.05) and pages per CPU-second.
 2. Memory per call pair: N pairs run side by side (1 s of line each in turn, as concurrent
    calls interleave their heap growth) to the end of page 1 and held there (the receiver's
-   page bitmap at its peak), in a fresh process, after the heap release faxd does once a
-   second while calls run; the C program (faxpair -m N) does the same. Per pair: PSS growth
+   page bitmap at its peak), in a fresh process, after the heap release faxd's pacer does once
+   a second while paced calls run; the C program (faxpair -m N) does the same. Unpaced calls
+   release only when a burst ends, so PSS before that release is reported too, and the goal
+   is checked on the larger of the two. Per pair: PSS growth
    (every resident page counted once: goal <= 1.2 MB), private (anonymous) growth, and RSS
    growth, which also counts the sending TIFF that libtiff maps whole once per pair (the same
    file, in the page cache once). Also what faxd still holds once every pair is closed.
@@ -140,7 +142,8 @@ def memory(doc: str, tmp: str, pairs: int, t38: bool = False) -> dict:
                 left.append((a, b))
         running = left
         gevent.sleep(0)
-    release_heap()                            # what faxd does once a second while calls run
+    unreleased = _rollup()
+    release_heap()                            # what faxd's pacer does once a second while calls run
     peak = _rollup()
     for a, b in held:
         a.close()
@@ -150,10 +153,11 @@ def memory(doc: str, tmp: str, pairs: int, t38: bool = False) -> dict:
     per = {k: (peak[k] - before[k]) / pairs / 1024 for k in before}
     return {"pairs": pairs, "rss_growth_mb": round((peak["Rss"] - before["Rss"]) / 1024, 1),
             "mb_per_pair": round(per["Rss"], 3), "pss_mb_per_pair": round(per["Pss"], 3),
+            "pss_mb_per_pair_unreleased": round((unreleased["Pss"] - before["Pss"]) / pairs / 1024, 3),
             "private_mb_per_pair": round(per["Anonymous"], 3),
             "file_mb_per_pair": round(per["Rss"] - per["Anonymous"], 3),
             "held_after_close_mb": round((after["Anonymous"] - before["Anonymous"]) / 1024, 1),
-            "goal_le_1_2_mb": per["Pss"] <= 1.2}
+            "goal_le_1_2_mb": max(per["Pss"], (unreleased["Pss"] - before["Pss"]) / pairs / 1024) <= 1.2}
 
 
 WARM_BLOCKS = 500                            # the window starts 10 s into the call: page 1's image data
@@ -280,7 +284,8 @@ def main(argv) -> int:
         print(f"  memory per pair (PSS / private / RSS): audio {ma['pss_mb_per_pair']} / "
               f"{ma['private_mb_per_pair']} / {ma['mb_per_pair']} MB, T.38 {mt['pss_mb_per_pair']} / "
               f"{mt['private_mb_per_pair']} / {mt['mb_per_pair']} MB; C program audio {mc['pss_mb_per_pair']} / "
-              f"{mc['private_mb_per_pair']} / {mc['mb_per_pair']} MB; faxd holds "
+              f"{mc['private_mb_per_pair']} / {mc['mb_per_pair']} MB; faxd PSS before the heap release: "
+              f"audio {ma['pss_mb_per_pair_unreleased']}, T.38 {mt['pss_mb_per_pair_unreleased']} MB; faxd holds "
               f"{ma['held_after_close_mb']} MB once all are closed", flush=True)
         result["cpu"] = compare(doc, tmp, args.runs)
         result["paced"] = pc = paced_compare(doc, tmp, args.paced_pairs, args.paced_seconds, args.paced_runs)

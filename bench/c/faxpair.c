@@ -13,8 +13,8 @@
  *     -w B  with -p: start measuring after B blocks of 20 ms (default 500 = 10 s)
  *
  * Like faxd's bindings (faxd/spandsp/helper.c), it hands freed heap back to the kernel with
- * malloc_trim(0): after a run that left more than 4 MB free in the heap (faxd: when the last
- * endpoint is freed with that much free), at most once a
+ * malloc_trim(0): never after a single pair's run (faxd trims when the last endpoint is freed
+ * only after 8 or more were live at once), at most once a
  * second while paced pairs run (faxd: the pacer thread) and before memory is measured
  * (faxd: the once-a-second release while calls run).
  *
@@ -75,14 +75,6 @@ static void deliver(queue_t *q, t38_terminal_state_t *dst, uint16_t *seq)
         pos += 2 + len;
     }
     q->len = 0;
-}
-
-/* As faxd's helper.c: trim only when much is free, or a sequential stream re-faults each call. */
-static void trim_if_worth(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks > ((size_t) 4 << 20))
-        malloc_trim(0);
 }
 
 static double now(clockid_t c)
@@ -303,7 +295,6 @@ int main(int argc, char **argv)
             t30_get_transfer_statistics(fax_get_t30_state(b), &st);
             fax_free(a);
             fax_free(b);
-            trim_if_worth();         /* faxd: the last endpoint was freed */
         } else {
             static queue_t qa, qb;
             uint16_t seq_a = 0, seq_b = 0;
@@ -325,7 +316,6 @@ int main(int argc, char **argv)
             t30_get_transfer_statistics(t38_terminal_get_t30_state(b), &st);
             t38_terminal_free(a);
             t38_terminal_free(b);
-            trim_if_worth();
         }
         printf("{\"cpu\": %.6f, \"wall\": %.6f, \"sim\": %.2f, \"tx\": %d, \"rx\": %d, \"pages\": %d}\n",
                now(CLOCK_PROCESS_CPUTIME_ID) - c0, now(CLOCK_MONOTONIC) - w0, samples / 8000.0,

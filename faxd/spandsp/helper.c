@@ -131,11 +131,12 @@ static void faxd_ep_hook(faxd_ep_t *ep)
  * concurrent calls had ended, 70 KB more per live call while they run). malloc_trim(0) hands
  * the free pages inside the heap back (MADV_DONTNEED); it costs about 20 us with nothing to
  * give back and 1.5 ms for 18 MB, so it runs at most once a second while calls run (the
- * pacer's thread, the DSP worker after a call) and when the last endpoint is freed with more
- * than FAXD_KEEP_FREE free in the heap. Below that the memory stays for the next call: one
- * call frees about 1.3 MB, and trimming it after every call of a sequential stream made the
- * next call fault it all in again (+0.3 ms of CPU per one-page T.38 call, +30%). */
-#define FAXD_KEEP_FREE ((size_t) 4 << 20)
+ * pacer's thread) and when the last endpoint is freed after at least FAXD_TRIM_PEAK endpoints
+ * were live at once. A call or two at a time leave too little to matter: trimming after each
+ * call of a sequential stream made the next call fault its memory in again, and in a process
+ * with a large Python heap the trim itself walked megabytes (+0.3 ms of CPU per one-page T.38
+ * call, +30%). */
+#define FAXD_TRIM_PEAK 8
 
 static volatile int faxd_live_eps;
 static volatile int64_t faxd_last_trim_ns;
@@ -161,10 +162,15 @@ static int faxd_heap_release(int force)
     return 1;
 }
 
-static int faxd_heap_worth_release(void)
+static volatile int faxd_peak_eps;   /* most endpoints live at once since the last trim at 0 */
+
+static void faxd_count_new_endpoint(void)
 {
-    struct mallinfo2 mi = mallinfo2();
-    return mi.fordblks > FAXD_KEEP_FREE;
+    int live = __atomic_add_fetch(&faxd_live_eps, 1, __ATOMIC_RELAXED);
+    int peak = __atomic_load_n(&faxd_peak_eps, __ATOMIC_RELAXED);
+    while (live > peak && !__atomic_compare_exchange_n(&faxd_peak_eps, &peak, live, 0,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 static int faxd_live_endpoints(void)
@@ -186,7 +192,7 @@ static faxd_ep_t *faxd_ep_new_audio(int calling_party)
     fax_set_transmit_on_idle(ep->fax, 1);
     ep->t30 = fax_get_t30_state(ep->fax);
     faxd_ep_hook(ep);
-    __atomic_add_fetch(&faxd_live_eps, 1, __ATOMIC_RELAXED);
+    faxd_count_new_endpoint();
     return ep;
 }
 
@@ -204,7 +210,7 @@ static faxd_ep_t *faxd_ep_new_t38(int calling_party, int config)
     t38_terminal_set_config(ep->t38, config);
     ep->t30 = t38_terminal_get_t30_state(ep->t38);
     faxd_ep_hook(ep);
-    __atomic_add_fetch(&faxd_live_eps, 1, __ATOMIC_RELAXED);
+    faxd_count_new_endpoint();
     return ep;
 }
 
@@ -218,8 +224,9 @@ static void faxd_ep_free(faxd_ep_t *ep)
         t38_terminal_free(ep->t38);
     free(ep->q);
     free(ep);
-    /* The last call ended: give back what the calls left free in the heap, if it is much. */
-    if (__atomic_sub_fetch(&faxd_live_eps, 1, __ATOMIC_RELAXED) == 0 && faxd_heap_worth_release())
+    /* The last of several concurrent calls ended: give back what they left free in the heap. */
+    if (__atomic_sub_fetch(&faxd_live_eps, 1, __ATOMIC_RELAXED) == 0
+        && __atomic_exchange_n(&faxd_peak_eps, 0, __ATOMIC_RELAXED) >= FAXD_TRIM_PEAK)
         faxd_heap_release(1);
 }
 

@@ -450,9 +450,6 @@ def _drive(a: _Endpoint, b: _Endpoint | None, max_blocks: int, chunk: int, ctl: 
         if ep is not None and not ep.done:
             ep.terminate()
     cpu = time.thread_time() - t0
-    # Here, not in the hub: what earlier calls left free in the heap goes back to the kernel
-    # (at most once a second; see helper.c).
-    lib.faxd_heap_release(0)
     return cpu, int(c.blocks)
 
 
