@@ -176,6 +176,7 @@ class Daemon:
         self.pipeline = None
         self.listener = None
         self.dispatcher = None
+        self.router = None
 
     # --- start-up steps
 
@@ -262,6 +263,7 @@ class Daemon:
             "faxd_cancel": [dispatcher.cancel],
         })
         self.dispatcher = dispatcher
+        self.router = router
         return [
             SwitchService(self.switch),
             Heartbeat(self.store, self.node_id),
@@ -282,9 +284,14 @@ class Daemon:
             services.append(SmtpGatewayService(self.config, self.dsn))
         return services
 
+    def _counters(self) -> dict[str, int]:
+        """Counts /health shows since this process started."""
+        router = getattr(self, "router", None)
+        return {"inbound_rejected_unknown_number": router.rejected_unknown if router is not None else 0}
+
     def build_app(self):
         from api.app import create_app
-        health = Health(self.store, self.switch.status)
+        health = Health(self.store, self.switch.status, counters=self._counters)
         return create_app(self.config, self.store, documents=self.pipeline, health=health)
 
     # --- lifecycle

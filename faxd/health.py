@@ -7,9 +7,11 @@ from typing import Callable
 class Health:
     """Collects the state of the parts faxd depends on."""
 
-    def __init__(self, store, switches: Callable[[], list[dict]] | None = None):
+    def __init__(self, store, switches: Callable[[], list[dict]] | None = None,
+                 counters: Callable[[], dict[str, int]] | None = None):
         self._store = store
         self._switches = switches or (lambda: [])
+        self._counters = counters or (lambda: {})
 
     def check(self) -> tuple[bool, dict]:
         db_ok = self._store.ping()
@@ -19,4 +21,5 @@ class Health:
             "status": "ok" if ok else "degraded",
             "database": {"connected": db_ok},
             "switches": switches,
+            "counters": self._counters(),
         }

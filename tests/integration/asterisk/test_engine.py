@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gevent
+import requests
 
 from faxd.testing.ami_emulator import FarEnd
 from tests.integration.engine.harness import enqueue, fast, running, wait_final
@@ -44,7 +45,7 @@ def test_unallocated_number_fails_without_retry(config, store, emulator, tmp_pat
 
 def test_fax_received_through_asterisk_lands_in_the_inbox(config, store, emulator, tmp_path):
     boot = store.bootstrap("+12025550100", "fax.localhost", "faxd")
-    with running(asterisk(config, emulator, tmp_path)):
+    with running(asterisk(config, emulator, tmp_path)) as d:
         with gevent.Timeout(10):
             while not any(s.logged_in for s in emulator.sessions):
                 gevent.sleep(0.02)
@@ -58,9 +59,12 @@ def test_fax_received_through_asterisk_lands_in_the_inbox(config, store, emulato
                 if rows:
                     break
                 gevent.sleep(0.1)
-        # An unknown number is refused.
+        # An unknown number is refused, and counted where operators look.
         refused = emulator.incoming_call("+19995550000").done.get(timeout=30)
         assert refused is None
+        assert d.router.rejected_unknown == 1
+        health = requests.get(d.base_url + "/health", timeout=10).json()
+        assert health["counters"]["inbound_rejected_unknown_number"] == 1
     fax = store.get_inbox_fax(boot.account_id, rows[0]["id"])
     rx = fax["rx_result"]
     assert rx["success"] is True and rx["pages_sent"] == 3
