@@ -162,6 +162,18 @@ MEDIA = {"type": "object", "properties": {
     "fax_option": {"oneOf": [BOOL, {"type": "string", "enum": ["auto"]}],
                    "description": "T.38: true, false or auto"}}}
 
+SMTP_AUTH_IN = {
+    "type": "object", "nullable": True,
+    "description": "SMTP AUTH for this faxbox (user name: its smtp_email_address); null removes it",
+    "properties": {"password": {"type": "string", "minLength": 12, "maxLength": 256},
+                   "required": {"type": "boolean", "default": True}, "username": STR},
+    "additionalProperties": False,
+}
+SMTP_AUTH_OUT = {
+    "type": "object", "description": "present when an SMTP password is set (never shown)",
+    "properties": {"username": STR, "required": {"type": "boolean"}},
+}
+
 FAXBOX_IN = {
     "type": "object",
     "required": ["name"],
@@ -172,6 +184,7 @@ FAXBOX_IN = {
         "retries": _int(0, 4), "numbers": {"type": "array", "items": STR},
         "smtp_permission_list": {"type": "array", "items": STR},
         "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
+        "smtp_auth": SMTP_AUTH_IN,
     },
     "additionalProperties": True,
 }
@@ -185,7 +198,7 @@ FAXBOX_OUT = {
         "fax_identity": STR, "fax_timezone": STR, "retries": _int(0, 4),
         "numbers": {"type": "array", "items": STR}, "smtp_email_address": STR,
         "custom_smtp_email_address": STR, "smtp_permission_list": {"type": "array", "items": STR},
-        "notifications": {"type": "object"}, "media": {"type": "object"},
+        "notifications": {"type": "object"}, "media": {"type": "object"}, "smtp_auth": SMTP_AUTH_OUT,
         "created": TIMESTAMP, "modified": TIMESTAMP,
     },
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -135,6 +136,34 @@ def _url_list(*schemes: str) -> Callable[[Any], tuple[str, ...]]:
     return parse
 
 
+def _positive_float(value: Any) -> float:
+    v = _non_negative_float(value)
+    if v <= 0:
+        raise ValueError("must be greater than 0")
+    return v
+
+
+_GRANT_DOMAIN = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _domain_grants(value: Any) -> tuple[str, ...]:
+    """``fax.example.com=<account_id>,*.example.org=<account_id>``, kept as normalised strings."""
+    items = value if isinstance(value, (list, tuple)) else _str(value).split(",")
+    out = []
+    for item in items:
+        item = _str(item).strip()
+        if not item:
+            continue
+        domain, sep, account = item.partition("=")
+        domain, account = domain.strip().lower().rstrip("."), account.strip().lower()
+        if not sep or not _GRANT_DOMAIN.match(domain) or not _ACCOUNT_ID.match(account):
+            raise ValueError(f"{item!r} is not domain=account_id (a domain such as fax.example.com "
+                             f"or *.example.com, and a 32-character account id)")
+        out.append(f"{domain}={account}")
+    return tuple(out)
+
+
 def _opt_listen(value: Any) -> tuple[str, int] | None:
     v = _opt_str(value) if not isinstance(value, tuple) else value
     if v is None:
@@ -211,6 +240,14 @@ class Config:
                                      "SMTP relay for notifications, host:port; unset keeps them as undeliverable")
     smtp_max_bytes: int = setting(25 * 1024 * 1024, _positive_int, "largest email the SMTP gateway accepts (bytes)")
     smtp_max_sessions: int = setting(20, _positive_int, "concurrent SMTP sessions; more are answered 421")
+    smtp_max_sessions_per_ip: int = setting(
+        10, _positive_int, "concurrent SMTP sessions from one client address; more are answered 421")
+    smtp_idle_timeout: float = setting(
+        60.0, _positive_float, "seconds an SMTP session may make no progress before it is closed "
+                               "(NOOP, RSET, HELP, VRFY and unknown commands do not count)")
+    smtp_custom_domains: tuple[str, ...] = setting(
+        (), _domain_grants, "custom faxbox email domains granted to accounts: domain=account_id, comma "
+                            "separated (*.example.com for its subdomains); any other custom_smtp_email_address is refused")
     smtp_tls_cert: str | None = setting(None, _opt_str, "PEM certificate chain: enables STARTTLS on the gateway")
     smtp_tls_key: str | None = setting(None, _opt_str, "PEM private key for smtp_tls_cert")
     notify_from: str | None = setting(None, _opt_str, "From: of notification emails (default faxd@<smtp_domain>)")

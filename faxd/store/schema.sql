@@ -49,7 +49,10 @@ CREATE TABLE faxboxes (
     doc                         jsonb NOT NULL DEFAULT '{}',
     revision                    integer NOT NULL DEFAULT 1,
     created                     timestamptz NOT NULL DEFAULT now(),
-    modified                    timestamptz NOT NULL DEFAULT now()
+    modified                    timestamptz NOT NULL DEFAULT now(),
+    -- SMTP AUTH (0004): scrypt hash of the faxbox's password; required: refuse unauthenticated mail
+    smtp_auth_hash              text,
+    smtp_auth_required          boolean NOT NULL DEFAULT false
 );
 CREATE INDEX faxboxes_account_idx ON faxboxes (account_id, created, id);
 CREATE UNIQUE INDEX faxboxes_custom_smtp_idx ON faxboxes (lower(custom_smtp_email_address))
