@@ -243,8 +243,8 @@ class Config:
     smtp_max_sessions_per_ip: int = setting(
         10, _positive_int, "concurrent SMTP sessions from one client address; more are answered 421")
     smtp_idle_timeout: float = setting(
-        60.0, _positive_float, "seconds an SMTP session may make no progress before it is closed "
-                               "(NOOP, RSET, HELP, VRFY and unknown commands do not count)")
+        300.0, _positive_float, "seconds an SMTP session may make no progress before it is closed "
+                                "(RFC 5321's 5 minutes; NOOP, RSET, HELP, VRFY and unknown commands do not count)")
     smtp_custom_domains: tuple[str, ...] = setting(
         (), _domain_grants, "custom faxbox email domains granted to accounts: domain=account_id, comma "
                             "separated (*.example.com for its subdomains); any other custom_smtp_email_address is refused")
