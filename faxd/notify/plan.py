@@ -29,7 +29,8 @@ SMS_EVENTS = frozenset({"outbound_success", "outbound_failure", "inbound_success
 
 # smtplog errors that mean the sender must not hear back (unknown box, sender not allowed):
 # a reply would be backscatter to a possibly forged address.
-SILENT_SMTP_REFUSALS = ("unknown_faxbox", "sender_not_allowed", "invalid_recipient", "auth_required")
+SILENT_SMTP_REFUSALS = ("unknown_faxbox", "sender_not_allowed", "invalid_recipient", "auth_required",
+                        "invalid_address")
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 

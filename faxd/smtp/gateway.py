@@ -89,6 +89,7 @@ class Attachment:
 # --- pure helpers
 
 _DOMAIN_OK = re.compile(r"^[a-z0-9.-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -276,6 +277,10 @@ class Gateway:
         """Map ``rcpt_to`` to a faxbox and number, and check the sender; log refusals.
 
         ``auth``: what :meth:`authenticate` returned for this session (None: not logged in)."""
+        if _CONTROL.search(mail_from or "") or _CONTROL.search(rcpt_to or ""):
+            reply = Reply(553, "5.1.7 An address contains control characters", "invalid_address")
+            self._refuse(reply, mail_from, rcpt_to)
+            return reply
         local, domain = split_address(rcpt_to)
         faxbox = None
         if domain and _DOMAIN_OK.match(domain):
@@ -438,7 +443,7 @@ class Gateway:
         for the address and it gets none (no backscatter)."""
         try:
             self._store.record_smtp_refusal(
-                mail_from=mail_from or "", rcpt_to=rcpt_to,
+                mail_from=_CONTROL.sub("", mail_from or ""), rcpt_to=_CONTROL.sub("", rcpt_to or ""),
                 account_id=faxbox["account_id"] if faxbox else None,
                 faxbox_id=faxbox["id"] if faxbox else None, subject=subject,
                 original_number=original_number, translated_number=translated_number,

@@ -376,3 +376,26 @@ def test_a_custom_domain_nobody_granted_takes_no_mail(env):
         code, text = c.rcpt("12025550123@fax.victim.example")
     assert code == 550 and text.startswith(b"5.1.1 No faxbox at 'fax.victim.example'")
     assert _last_log(env)["account_id"] is None  # not in the squatter's smtplog either
+
+
+def test_control_characters_in_an_address_are_refused_for_good(env):
+    host, port = env["service"].address
+    with socket.create_connection((host, port), timeout=30) as s:
+        f = s.makefile("rb")
+
+        def reply():
+            lines = []
+            while True:
+                lines.append(f.readline())
+                if lines[-1][3:4] != b"-":
+                    return b"".join(lines)
+
+        reply()
+        got = []
+        for cmd in (b"EHLO raw.example", b"MAIL FROM:<al\x00ice@example.com>",
+                    b"RCPT TO:<" + _addr(env["open"]).encode() + b">"):
+            s.sendall(cmd + b"\r\n")
+            got.append(reply())
+    assert got[2] == b"553 5.1.7 An address contains control characters\r\n", got
+    log = _last_log(env)
+    assert log["mail_from"] == "alice@example.com" and log["errors"][0].startswith("invalid_address: ")
