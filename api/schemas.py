@@ -222,10 +222,12 @@ FAXBOX_SYSTEM_FIELDS = ("id", "smtp_email_address", "created", "modified", "revi
 
 def _smtp_auth(errs: Errors, doc: dict) -> None:
     """``smtp_auth``: ``{"password": ..., "required": true}`` sets the faxbox's SMTP AUTH password
-    (user name: its smtp_email_address); without ``password`` the stored one stays; null removes it."""
-    auth = doc.get("smtp_auth")
+    (user name: its smtp_email_address); without ``password`` the stored one stays; null removes
+    it; absent (a client that knows nothing of it, even replacing the document) keeps it all."""
+    if "smtp_auth" not in doc:
+        return
+    auth = doc["smtp_auth"]
     if auth is None:
-        doc["smtp_auth"] = None
         return
     if not isinstance(auth, dict):
         errs.add("smtp_auth", "type", "Value did not match type(s): object")

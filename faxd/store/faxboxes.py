@@ -147,16 +147,23 @@ def _params(doc: dict, faxbox_id: str, account_id: str) -> dict:
     for name, default in JSON_COLUMNS.items():
         params[name] = Json(doc.get(name, default))
     params["doc"] = Json({k: v for k, v in doc.items() if k not in _SYSTEM})
-    params.update(_smtp_auth_params(doc.get("smtp_auth")))
+    params.update(_smtp_auth_params(doc))
     return params
 
 
-def _smtp_auth_params(auth: dict | None) -> dict:
-    """``smtp_auth`` as validated by the API: None removes the credentials; a password sets a
-    new one (hashed here: the clear password goes no further); no password keeps the stored one."""
+def _smtp_auth_params(doc: dict) -> dict:
+    """``smtp_auth`` as validated by the API: absent keeps the credentials as they are (a Kazoo
+    client replacing the document must not drop them unawares); None removes them; a password
+    sets a new one (hashed here: the clear password goes no further); no password keeps the
+    stored one."""
+    if "smtp_auth" not in doc:
+        return {"smtp_auth_keep": True, "smtp_auth_hash": None,
+                "smtp_auth_keep_required": True, "smtp_auth_required": False}
+    auth = doc["smtp_auth"]
     if not auth:
-        return {"smtp_auth_keep": False, "smtp_auth_hash": None, "smtp_auth_required": False}
+        return {"smtp_auth_keep": False, "smtp_auth_hash": None,
+                "smtp_auth_keep_required": False, "smtp_auth_required": False}
     password = auth.get("password")
     return {"smtp_auth_keep": password is None,
             "smtp_auth_hash": credentials.hash_password(password) if password is not None else None,
-            "smtp_auth_required": bool(auth.get("required"))}
+            "smtp_auth_keep_required": False, "smtp_auth_required": bool(auth.get("required"))}

@@ -26,7 +26,8 @@ UPDATE faxboxes
        media = %(media)s, doc = %(doc)s, revision = revision + 1, modified = now(),
        -- smtp_auth given without a password keeps the stored hash
        smtp_auth_hash = CASE WHEN %(smtp_auth_keep)s THEN smtp_auth_hash ELSE %(smtp_auth_hash)s END,
-       smtp_auth_required = %(smtp_auth_required)s
+       smtp_auth_required = CASE WHEN %(smtp_auth_keep_required)s THEN smtp_auth_required
+                                 ELSE %(smtp_auth_required)s END
  WHERE id = %(id)s AND account_id = %(account_id)s
    AND (%(revision)s::integer IS NULL OR revision = %(revision)s::integer)
 RETURNING id;

@@ -33,6 +33,10 @@ def test_smtp_auth_is_set_hashed_kept_on_patch_and_removed_with_null(client, acc
     assert r.status_code == 200 and r.json["data"]["smtp_auth"]["required"] is True
     r = client.simulate_post(url, headers=acct.headers, json={"data": r.json["data"]})
     assert r.status_code == 200 and _stored(store, box["id"])["smtp_auth_hash"] == row["smtp_auth_hash"]
+    # a client that knows nothing of smtp_auth replaces the document: the credentials stay
+    r = client.simulate_post(url, headers=acct.headers, json={"data": {"name": "Secure", "caller_id": "+12025550100"}})
+    assert r.status_code == 200 and r.json["data"]["smtp_auth"]["required"] is True
+    assert _stored(store, box["id"])["smtp_auth_hash"] == row["smtp_auth_hash"]
     # optional: the password stays, the faxbox also takes unauthenticated (listed) senders
     r = client.simulate_patch(url, headers=acct.headers, json={"data": {"smtp_auth": {"required": False}}})
     assert r.status_code == 200 and r.json["data"]["smtp_auth"]["required"] is False
