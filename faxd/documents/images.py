@@ -12,7 +12,7 @@ import io
 import warnings
 from struct import error as struct_error
 
-from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faxd.documents import tiff
 from faxd.documents.errors import DocumentError, DocumentTooLarge
@@ -141,7 +141,12 @@ def _binarise(page: Image.Image) -> Image.Image:
 
 
 def packed(page: Image.Image) -> bytes:
-    """Rows of a mode "1" image packed MSB first with 1 = black (min-is-white)."""
+    """Rows of a page packed MSB first with 1 = black (min-is-white), as a fax TIFF stores them.
+
+    Pillow's raw packer "1;I" writes a 1 bit for every zero (black) pixel. It does not go through
+    ``ImageChops.invert``: a mode "1" image may hold white as 1 or as 255 internally (``Image.new
+    ("1", size, 1)`` keeps the 1 in Pillow 13), and invert of 1 is 254, which packs as black.
+    """
     if page.mode != "1":
         page = page.convert("1", dither=Image.Dither.NONE)
-    return ImageChops.invert(page).tobytes()
+    return page.tobytes("raw", "1;I")
