@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
 
 
 def main(args, config) -> int:
-    from faxd.documents.detect import detect_type
+    from faxd.documents.detect import document_type
     from faxd.documents.pipeline import DocumentPipeline
 
     pipeline = DocumentPipeline(config)
@@ -36,7 +36,7 @@ def main(args, config) -> int:
                 data = f.read()
         except OSError as e:
             raise DocumentError(f"cannot read {args.file}: {e.strerror}") from None
-    content_type = detect_type(data, declared, filename=os.path.basename(args.file))
+    content_type = document_type(data, declared, filename=os.path.basename(args.file))
     doc = pipeline.convert([(data, content_type)], resolution=args.resolution, paper=args.paper)
     _write(args.out, doc.tiff)
     result = {"pages": doc.pages, "width": doc.width, "resolution": doc.resolution, "paper": doc.paper,
