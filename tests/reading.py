@@ -17,6 +17,9 @@ from difflib import SequenceMatcher
 from PIL import Image
 
 TESSERACT = "tesseract"
+# One thread: OpenMP's spinning threads cost more CPU than they save on a page, and tests
+# read several pages at once.
+_TESSERACT_ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 SPANDSP_HEADER_INCHES = 0.35    # the transmitting header line spandsp draws over the top margin
 
 
@@ -106,7 +109,7 @@ def ocr(page: Image.Image, *, rotations: bool = False) -> str:
         buf = io.BytesIO()
         im.save(buf, format="PNG", dpi=(204, 204))
         out = subprocess.run([TESSERACT, "stdin", "stdout", "--dpi", "204", "-l", "eng"], input=buf.getvalue(),
-                             capture_output=True, timeout=120)
+                             capture_output=True, timeout=120, env=_TESSERACT_ENV)
         texts.append(out.stdout.decode("utf-8", "replace"))
     return "\n".join(texts)
 

@@ -23,7 +23,7 @@ PHOTO_MIDTONES = 0.20            # share of pixels in mid-grey above which an im
 PAPER_LIGHTEST = 96              # the paper of a photographed page is at least this light
 PAPER_BAND = 24                  # grey levels either side of the paper's commonest level
 PAPER_SHARE = 0.55               # share of pixels in that band for an image to be a page on paper
-INK_OF_PAPER = 60                # ink is darker than this percentage of the paper around it
+INK_OF_PAPER = 67                # ink is darker than this percentage of the paper around it
 
 
 def image_pages(data: bytes, content_type: str, geometry: Geometry, max_pages: int) -> list[Image.Image]:
