@@ -208,11 +208,13 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"cannot create {self.home}: {e.strerror}") from None
         deadline = time.monotonic() + self._start_timeout
         waiting_for = None
+        placed = self._run_as is None
         while True:
             with _Flock(self.lock_path, deadline, "starting the embedded cluster"):
-                if self._run_as is not None:
+                if not placed:
                     self.datadir = cluster_place.choose_datadir(self.requested_datadir, self._run_as)
                     self.socket_dir = self._choose_socket_dir()
+                    placed = True
                 owner = self._live_owner()
                 if owner is None:
                     return self._start_own("command" if shared else "run")
