@@ -45,3 +45,11 @@ class FaxClient:
         r = self.call("GET", "/faxes/inbox")
         assert r.status_code == 200, r.text
         return r.json()["data"]
+
+    def wait_inbox(self, count: int, timeout: float = 30.0) -> list[dict]:
+        """The receiving side records its fax on its own schedule, after the sender's completion."""
+        deadline = time.monotonic() + timeout
+        while len(rows := self.inbox()) < count:
+            assert time.monotonic() < deadline, f"{len(rows)} faxes in the inbox, expected {count}"
+            time.sleep(0.2)
+        return rows

@@ -82,7 +82,7 @@ def test_faxd_run_in_a_clone_under_a_0700_home_serves_and_faxes(clone):
         api = FaxClient(faxd.base_url, b["account_id"], b["api_key"])
         job = api.wait_final(api.send_text(b["fax_number"], from_number=b["fax_number"]))
         assert job["status"] == "completed", job
-        assert len(api.inbox()) == 1
+        assert len(api.wait_inbox(1)) == 1
     finally:
         code = faxd.stop(signal.SIGINT)
     log = faxd.stderr_text()
