@@ -46,8 +46,11 @@ def as_user(user: pwd.struct_passwd) -> dict:
 
 
 def first_unsearchable(path: str, user: pwd.struct_passwd) -> str | None:
-    """The first directory from / down to ``path`` that ``user`` cannot search, or None."""
-    r = subprocess.run(["sh", "-c", _PROBE, "sh", *ancestors(path)], cwd="/", stdin=subprocess.DEVNULL,
+    """The first directory from / down to ``path`` that ``user`` cannot search, or None.
+
+    Walked on the real path: behind a symbolic link, the directory in the way is the target's.
+    """
+    r = subprocess.run(["sh", "-c", _PROBE, "sh", *ancestors(os.path.realpath(path))], cwd="/", stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, **as_user(user))
     if r.returncode == 0:
         return None

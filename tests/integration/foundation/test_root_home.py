@@ -113,6 +113,17 @@ def _blocked_home(base, name="home"):
     return blocked, home
 
 
+def test_the_directory_in_the_way_is_the_first_closed_one_on_the_real_path(base):
+    blocked, home = _blocked_home(base)
+    os.chmod(home, 0o700)  # a second closed directory deeper down is not the one in the way
+    assert first_unsearchable(home) == blocked
+    link = os.path.join(base, "link")
+    os.symlink(os.path.dirname(home), link)  # an open-looking path into the closed directory
+    assert first_unsearchable(os.path.join(link, "var")) == blocked
+    os.chmod(blocked, 0o711)
+    assert first_unsearchable(os.path.join(link, "var")) == home
+
+
 def test_a_reachable_home_keeps_its_cluster(base, clusters):
     home = os.path.join(base, "open", "var")
     os.makedirs(home)
