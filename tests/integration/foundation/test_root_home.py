@@ -83,6 +83,14 @@ def test_faxd_run_in_a_clone_under_a_0700_home_serves_and_faxes(clone):
         job = api.wait_final(api.send_text(b["fax_number"], from_number=b["fax_number"]))
         assert job["status"] == "completed", job
         assert len(api.wait_inbox(1)) == 1
+
+        # A command in the clone finds the same cluster and uses it beside the daemon.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
+        created = subprocess.run([*_venv_faxd(), "account", "create", "Root Tenant"], cwd=clone, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+        assert f"using the embedded PostgreSQL of faxd pid {faxd.proc.pid} (data {datadir}," in created.stderr
+        assert faxd.get("/health").json()["status"] == "ok"
     finally:
         code = faxd.stop(signal.SIGINT)
     log = faxd.stderr_text()
