@@ -362,7 +362,7 @@ def test_a_listed_sender_still_hears_why_its_mail_was_refused(env):
     with _client(env) as c:
         c.mail("alice@example.com")
         assert c.rcpt(_addr(env["open"]))[0] == 250
-        code, _ = c.data(mail("alice@example.com", _addr(env["open"])))  # no attachment
+        code, _ = c.data(mail("alice@example.com", _addr(env["open"]), body=" \n"))  # nothing to fax
     assert code == 554
     notes = env["store"].list_notifications(smtplog_id=_last_log(env)["id"])
     assert [(n["channel"], n["target"]) for n in notes] == [("email", "alice@example.com")]
