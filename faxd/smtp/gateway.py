@@ -309,7 +309,7 @@ class Gateway:
         row = None
         if username and _DOMAIN_OK.match(username) and len(username) <= 254:
             row = self._store.faxbox_smtp_credentials(username)
-        if not credentials.verify_password(password, row["smtp_auth_hash"] if row else None):
+        if not credentials.off_hub(credentials.verify_password, password, row["smtp_auth_hash"] if row else None):
             return None
         return {"faxbox_id": row["id"], "username": username}
 

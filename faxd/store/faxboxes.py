@@ -165,5 +165,5 @@ def _smtp_auth_params(doc: dict) -> dict:
                 "smtp_auth_keep_required": False, "smtp_auth_required": False}
     password = auth.get("password")
     return {"smtp_auth_keep": password is None,
-            "smtp_auth_hash": credentials.hash_password(password) if password is not None else None,
+            "smtp_auth_hash": credentials.off_hub(credentials.hash_password, password) if password is not None else None,
             "smtp_auth_keep_required": False, "smtp_auth_required": bool(auth.get("required"))}
