@@ -13,6 +13,7 @@ import falcon
 
 from faxd.documents.errors import DocumentError
 from faxd.errors import Conflict, NotFound, StoreUnavailable
+from faxd.httpserver import ClientDisconnected
 from faxd.numbers import InvalidNumber
 from faxd.store.faxboxes import DuplicateValue
 from faxd.store.listing import InvalidListQuery
@@ -81,6 +82,7 @@ def add_handlers(app: falcon.App) -> None:
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, _internal)
     app.add_error_handler(StoreUnavailable, _unavailable)
+    app.add_error_handler(ClientDisconnected, _abandoned)
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(DuplicateValue, _duplicate)
@@ -93,6 +95,14 @@ def _internal(req, resp, ex, params):
     logger.exception("request %s %s failed (request_id %s)", req.method, req.path,
                      getattr(req.context, "request_id", None))
     raise KazooError(falcon.HTTP_500, "internal error; the request id identifies it in the log")
+
+
+def _abandoned(req, resp, ex, params):
+    # The client's problem, not the server's: one line, no traceback.
+    logger.info("request %s %s abandoned by the client from %s: %s (request_id %s)", req.method, req.path,
+                req.remote_addr, ex, getattr(req.context, "request_id", None))
+    raise KazooError(falcon.HTTP_400, "the request body was not sent completely",
+                     headers={"Connection": "close"})
 
 
 def _unavailable(req, resp, ex, params):
