@@ -12,7 +12,7 @@ import logging
 import falcon
 
 from faxd.documents.errors import DocumentError
-from faxd.errors import Conflict, NotFound, StoreUnavailable
+from faxd.errors import AccountDisabled, Conflict, NotFound, StoreUnavailable
 from faxd.httpserver import ClientDisconnected
 from faxd.numbers import InvalidNumber
 from faxd.store.faxboxes import DuplicateValue
@@ -49,6 +49,17 @@ def unauthorized(message: str) -> KazooError:
     return KazooError(falcon.HTTP_401, message, headers={"WWW-Authenticate": 'Token realm="faxd"'})
 
 
+def account_disabled(account_id: str) -> KazooError:
+    message = f"account {account_id} is disabled: its API keys and tokens are refused until an operator enables it"
+    return KazooError(falcon.HTTP_403, message)
+
+
+def too_many_attempts(retry_after: int) -> KazooError:
+    message = f"too many failed API key attempts: try again in {retry_after} s"
+    return KazooError(falcon.HTTP_429, message, {"message": message, "retry_after": retry_after},
+                      headers={"Retry-After": str(retry_after)})
+
+
 def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     """The one error serializer: Kazoo's envelope, always JSON, whatever Accept says."""
     code = exc.status_code
@@ -83,6 +94,7 @@ def add_handlers(app: falcon.App) -> None:
     app.add_error_handler(Exception, _internal)
     app.add_error_handler(StoreUnavailable, _unavailable)
     app.add_error_handler(ClientDisconnected, _abandoned)
+    app.add_error_handler(AccountDisabled, _disabled)
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(DuplicateValue, _duplicate)
@@ -103,6 +115,10 @@ def _abandoned(req, resp, ex, params):
                 req.remote_addr, ex, getattr(req.context, "request_id", None))
     raise KazooError(falcon.HTTP_400, "the request body was not sent completely",
                      headers={"Connection": "close"})
+
+
+def _disabled(req, resp, ex, params):
+    raise account_disabled(ex.account_id)
 
 
 def _unavailable(req, resp, ex, params):

@@ -37,5 +37,13 @@ class Conflict(StoreError):
     """The object was changed by someone else."""
 
 
+class AccountDisabled(FaxdError):
+    """The account is disabled."""
+
+    def __init__(self, account_id: str):
+        super().__init__(f"account {account_id} is disabled")
+        self.account_id = account_id
+
+
 class EmbeddedPostgresError(StartupError):
     """The embedded PostgreSQL cluster could not be started."""
