@@ -12,7 +12,7 @@ import logging
 import falcon
 
 from faxd.documents.errors import DocumentError
-from faxd.errors import AccountDisabled, Conflict, NotFound, StoreUnavailable
+from faxd.errors import AccountDisabled, Conflict, NotFound, StoreUnavailable, public_text
 from faxd.httpserver import ClientDisconnected
 from faxd.numbers import InvalidNumber
 from faxd.store.faxboxes import DuplicateValue
@@ -149,4 +149,5 @@ def _bad_number(req, resp, ex, params):
 
 def _document(req, resp, ex, params):
     status = {413: falcon.HTTP_413, 415: falcon.HTTP_415}.get(ex.http_status, falcon.HTTP_422)
-    raise KazooError(status, str(ex), {"document": {"message": str(ex)}})
+    message = public_text(str(ex))
+    raise KazooError(status, message, {"document": {"message": message}})

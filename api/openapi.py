@@ -34,7 +34,8 @@ NOTIFICATIONS = {
     "properties": {
         "email": {"type": "object", "properties": {"send_to": RECIPIENTS}},
         "sms": {"type": "object", "properties": {"send_to": RECIPIENTS}},
-        "webhook": {"type": "object", "properties": {"url": STR}},
+        "webhook": {"type": "object", "properties": {"url": {"oneOf": [STR, {"type": "array", "items": STR,
+                                                                              "maxItems": 10}]}}},
     },
 }
 TIMESTAMP = {"type": "integer", "description": "Gregorian seconds (Unix time + 62167219200)"}
