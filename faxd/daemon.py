@@ -22,7 +22,7 @@ from faxd import ids
 from faxd.config import Config
 from faxd.errors import StartupError
 from faxd.health import Health
-from faxd.httpserver import HttpLimits, StrictHandler, StrictWSGIServer
+from faxd.httpserver import HttpLimits, StrictWSGIServer
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ class Service:
 
     def stop(self) -> None:
         """Stop everything that is left."""
-
-
-# The API server's handler: strict framing, timeouts, per-address cap, TCP_NODELAY.
-NoDelayHandler = StrictHandler
 
 
 class ApiServer(Service):

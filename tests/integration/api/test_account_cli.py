@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.integration.api.test_auth_hardening import Node, outbox, refused_within, token_for
+from tests.integration.api.test_auth_hardening import Node, outbox, refused_within, token_for, warm
 from tests.integration.foundation.daemon import ROOT
 from tests.integration.foundation.test_daemon import _clean_env, _url
 from tests.unit.api.conftest import config, dsn, store  # noqa: F401  (fixtures)
@@ -42,6 +42,7 @@ def test_account_commands_end_to_end(node, dsn):  # noqa: F811
     assert mine["api_keys"] == 1 and mine["live_tokens"] == 1
     assert acct["api_key"] not in out and token not in out
 
+    warm(node, acct["account_id"], token)
     code, out, err = faxd(dsn, "rotate-key", acct["account_id"])
     assert code == 0, err
     rotated = json.loads(out)
@@ -49,7 +50,7 @@ def test_account_commands_end_to_end(node, dsn):  # noqa: F811
     assert refused_within(node, acct["account_id"], token)[0] < 1.0
     assert node.login(acct["api_key"], source="127.0.3.1")[0] == 401
     token = token_for(node, rotated["api_key"])
-    assert outbox(node, acct["account_id"], token)[0] == 200
+    warm(node, acct["account_id"], token)
 
     code, out, err = faxd(dsn, "disable", acct["account_id"])
     assert code == 0, err
