@@ -211,22 +211,30 @@ class StrictHandler(gevent.pywsgi.WSGIHandler):
         return result
 
     def read_requestline(self):
+        """The request line; "" closes the connection. A new connection has header_timeout from
+        its opening to the end of its first request's headers; a keep-alive one may be silent
+        for idle_timeout before its next request, which then has header_timeout."""
         limits = self._limits
-        wait = limits.idle_timeout if self._served else limits.header_timeout
-        try:
-            with gevent.Timeout(wait or None, _HeaderTimeout):
-                if not self.rfile.peek(1):
-                    return ""
-        except _HeaderTimeout:
-            return ""  # an idle keep-alive connection (or one never used): close it quietly
+        if self._served:
+            try:
+                with gevent.Timeout(limits.idle_timeout or None, _HeaderTimeout):
+                    if not self.rfile.peek(1):
+                        return ""
+            except _HeaderTimeout:
+                return ""  # an idle keep-alive connection: close it quietly
         self._deadline = gevent.Timeout(limits.header_timeout or None, _HeaderTimeout)
         self._deadline.start()
+        started = False
         try:
+            if not self.rfile.peek(1):
+                return ""
+            started = True
             line = self.rfile.readline(MAX_REQUEST_LINE + 1)
         except _HeaderTimeout:
             self._deadline.cancel()
-            self._send_refusal(_Refused("408 Request Timeout", "the request headers took too long"))
-            return ""
+            if started:
+                self._send_refusal(_Refused("408 Request Timeout", "the request headers took too long"))
+            return ""  # a connection that never sent a byte is closed quietly
         except BaseException:
             self._deadline.cancel()
             raise

@@ -148,6 +148,14 @@ def test_slow_headers_get_408_and_are_closed(address):
     assert time.monotonic() - started < 2.5
 
 
+def test_a_connection_that_never_speaks_is_closed(address):
+    s = socket.create_connection(address, timeout=5)
+    started = time.monotonic()
+    assert s.recv(65536) == b""   # closed without an answer after header_timeout
+    assert 0.4 < time.monotonic() - started < 2.0
+    s.close()
+
+
 def test_idle_keep_alive_connections_are_closed(address):
     s = socket.create_connection(address, timeout=5)
     s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
