@@ -34,7 +34,7 @@ MAX_REQUEST_LINE = 8 * 1024
 
 _TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _REQUEST_LINE = re.compile(rb"^(" + _TCHAR + rb"+) ([\x21-\x7e]+) HTTP/1\.([01])\r\n$")
-_HEADER_LINE = re.compile(rb"^(" + _TCHAR + rb"+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n$")
+_HEADER_LINE = re.compile(rb"(" + _TCHAR + rb"+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)\r\n")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def parse_header_block(lines: list[bytes], http_minor: int) -> None:
     """Refuse (``_Refused``) a header block whose framing is ambiguous. ``lines`` end in CRLF."""
     lengths, codings = [], []
     for line in lines:
-        m = _HEADER_LINE.match(line)
+        m = _HEADER_LINE.fullmatch(line)
         if m is None:
             if line[:1] in (b" ", b"\t"):
                 raise _Refused("400 Bad Request", "folded header lines are not accepted")
@@ -89,9 +89,9 @@ def parse_header_block(lines: list[bytes], http_minor: int) -> None:
             raise _Refused("400 Bad Request", "malformed header line")
         name = m.group(1).lower()
         if name == b"content-length":
-            lengths.append(m.group(2))
+            lengths.append(m.group(2).rstrip(b" \t"))
         elif name == b"transfer-encoding":
-            codings.append(m.group(2))
+            codings.append(m.group(2).rstrip(b" \t"))
     if len(lengths) > 1:
         raise _Refused("400 Bad Request", "more than one Content-Length header")
     if lengths and not (lengths[0].isdigit() and len(lengths[0]) <= 18):

@@ -50,8 +50,9 @@ class ApiAuth(Resource):
         locked = self._store.auth_lockout(subjects)
         if locked is not None:
             subject, retry_after = locked
+            what = "the client address" if subject.startswith("addr:") else "the key prefix"
             logger.warning("api_auth refused from %s (key fingerprint %s): %s is locked out for %d s more",
-                           address, fingerprint, subject.partition(":")[0], retry_after)
+                           address, fingerprint, what, retry_after)
             raise too_many_attempts(retry_after)
         result = self._store.create_auth_token(key, self._config.token_ttl) if 1 <= len(key) <= 256 else None
         if result is None:
