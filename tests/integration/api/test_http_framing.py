@@ -127,6 +127,13 @@ def test_well_formed_requests_keep_the_connection(address, acct):  # noqa: F811
     assert out.count(b"HTTP/1.1 200 ") == 3 and closed
 
 
+@pytest.mark.parametrize("headers", [b"X-A: 1\r\n" * 101, b"X-A: " + b"a" * 70000 + b"\r\n"],
+                         ids=["101 lines", "a 70 KB line"])
+def test_oversized_headers_are_431_and_closed(address, headers):
+    out, closed = exchange(address, b"GET /health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    assert out.startswith(b"HTTP/1.1 431 ") and closed
+
+
 def test_slow_headers_get_408_and_are_closed(address):
     s = socket.create_connection(address, timeout=5)
     started = time.monotonic()
