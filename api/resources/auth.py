@@ -10,6 +10,7 @@ holding one valid key could otherwise interleave it with guesses.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import time
 
@@ -31,6 +32,22 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key[:PREFIX_LENGTH].encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def client_block(address: str | None) -> str:
+    """What failures are counted against: the IPv4 address, or the IPv6 /64 (one host usually
+    holds a whole /64, so counting single IPv6 addresses would be no limit at all)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class ApiAuth(Resource):
     public = True
 
@@ -45,7 +62,7 @@ class ApiAuth(Resource):
             raise field_error("api_key", "required", "Field is required but missing")
         if not isinstance(key, str):
             raise field_error("api_key", "type", "Value did not match type(s): string")
-        address, fingerprint = req.remote_addr or "unknown", key_fingerprint(key)
+        address, fingerprint = client_block(req.remote_addr), key_fingerprint(key)
         subjects = [f"addr:{address}", f"prefix:{fingerprint}"]
         locked = self._store.auth_lockout(subjects)
         if locked is not None:
