@@ -47,12 +47,14 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Arguments first: --help and usage errors need nothing else. Then gevent's monkey-patching,
+    # before anything that opens a socket or starts a thread is imported.
+    args = _parser().parse_args(argv)
     from faxd.green import patch
     patch()
     from faxd import logs
     from faxd.config import Config
 
-    args = _parser().parse_args(argv)
     try:
         config = Config.load(args.config)
     except ConfigError as e:
