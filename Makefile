@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	libspandsp-dev libtiff-dev libtiff-tools ghostscript postgresql postgresql-client \
 	fonts-dejavu-core curl wrk \
-	libreoffice-writer-nogui
+	libreoffice-writer-nogui \
+	tesseract-ocr tesseract-ocr-eng poppler-utils
 INSTALL_STAMP := $(VENV)/.faxd-installed
 
 .PHONY: setup run test bench clean deb-packages

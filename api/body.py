@@ -106,7 +106,8 @@ def read_job_request(req: falcon.Request, max_upload_bytes: int) -> tuple[dict, 
                 raise KazooError(falcon.HTTP_413, f"a document is larger than {max_upload_bytes} bytes",
                                  {"document": {"maxLength": {"message": "document too large",
                                                              "target": max_upload_bytes}}})
-            uploads.append(Upload(blob, ctype, _safe_filename(part.filename)))
+            # The full type: a text part's charset parameter says how to decode it.
+            uploads.append(Upload(blob, (part.content_type or "").strip(), _safe_filename(part.filename)))
     except falcon.MediaMalformedError as e:
         raise KazooError(falcon.HTTP_400, "malformed multipart body",
                          {"message": f"malformed multipart body: {e.description}"}) from None

@@ -53,12 +53,14 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Arguments first: --help and usage errors need nothing else. Then gevent's monkey-patching,
+    # before anything that opens a socket or starts a thread is imported.
+    args = _parser().parse_args(argv)
     from faxd.green import patch
     patch()
     from faxd import logs
     from faxd.config import Config
 
-    args = _parser().parse_args(argv)
     try:
         config = Config.load(args.config)
     except ConfigError as e:
@@ -84,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class _Database:
-    """The configured database, or the embedded cluster for the length of one command."""
+    """The configured database, or the embedded cluster for the length of one command.
+
+    The embedded cluster is shared: a running ``faxd run`` (or another command) keeps serving
+    it, and it is started here, and stopped on exit, only when nothing was serving it.
+    """
 
     def __init__(self, config):
         self._config = config
@@ -99,8 +105,12 @@ class _Database:
             from faxd.store.embedded import EmbeddedPostgres
             os.makedirs(self._config.home, exist_ok=True)
             self._embedded = EmbeddedPostgres(self._config.postgres_dir, self._config.postgres_bindir)
-            dsn = self._embedded.start()
-        migrate(dsn)
+            dsn = self._embedded.start(shared=True)
+        try:
+            migrate(dsn)
+        except BaseException:
+            self.__exit__()
+            raise
         return dsn
 
     def __exit__(self, *exc):

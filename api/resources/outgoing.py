@@ -8,7 +8,7 @@ from api.errors import field_error, not_found
 from api.params import list_query
 from api.resources.base import Resource, check_id
 from api.schemas import faxbox_defaults, validate_job
-from faxd.documents.detect import detect_type
+from faxd.documents.detect import document_type
 
 
 class Queue(Resource):
@@ -26,7 +26,7 @@ class Queue(Resource):
                 raise field_error("faxbox_id", "not_found", f"no faxbox {named} in this account")
         doc = validate_job(data, region=self._config.default_region, has_documents=bool(uploads),
                            defaults=faxbox_defaults(faxbox))
-        documents = [(u.data, detect_type(u.data, u.content_type, u.filename), u.filename) for u in uploads]
+        documents = [(u.data, document_type(u.data, u.content_type, u.filename), u.filename) for u in uploads]
         job = self._store.enqueue_job(account_id, doc, faxbox_id=faxbox["id"] if faxbox else None,
                                       documents=documents)
         resp.context.data = job

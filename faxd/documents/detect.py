@@ -130,6 +130,16 @@ def _looks_like_text(data: bytes) -> bool:
     return controls <= len(sample) // 100
 
 
+def document_type(data: bytes, declared: str | None = None, filename: str | None = None) -> str:
+    """:func:`detect_type`, keeping a declared charset on text: the type a document is stored
+    and converted with (``text/plain; charset=iso-8859-1`` decodes as Latin-1, not UTF-8)."""
+    found = detect_type(data, declared, filename)
+    charset = normalise(declared)[1].get("charset") if found == TEXT else None
+    if charset and all(c.isalnum() or c in "-_.:" for c in charset) and len(charset) <= 40:
+        return f"{TEXT}; charset={charset}"
+    return found
+
+
 def detect_type(data: bytes, declared: str | None = None, filename: str | None = None) -> str:
     """Canonical content type of ``data``; the bytes win over ``declared``.
 

@@ -12,7 +12,7 @@ import io
 import warnings
 from struct import error as struct_error
 
-from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageMath, ImageOps, UnidentifiedImageError
 
 from faxd.documents import tiff
 from faxd.documents.errors import DocumentError, DocumentTooLarge
@@ -20,6 +20,10 @@ from faxd.documents.geometry import Geometry
 
 MAX_PIXELS = 80_000_000          # a 600 dpi A3 scan is 70 MP; a 30000x30000 bomb is 900 MP
 PHOTO_MIDTONES = 0.20            # share of pixels in mid-grey above which an image is a photo
+PAPER_LIGHTEST = 96              # the paper of a photographed page is at least this light
+PAPER_BAND = 24                  # grey levels either side of the paper's commonest level
+PAPER_SHARE = 0.55               # share of pixels in that band for an image to be a page on paper
+INK_OF_PAPER = 67                # ink is darker than this percentage of the paper around it
 
 
 def image_pages(data: bytes, content_type: str, geometry: Geometry, max_pages: int) -> list[Image.Image]:
@@ -105,9 +109,9 @@ def _page(im: Image.Image, g: Geometry) -> Image.Image:
     out_h = max(1, min(g.height, round(img_h_in * g.yres)))
     if (out_w, out_h) != src.size:
         src = src.resize((out_w, out_h), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    page = Image.new("L", (g.width, g.height), 255)
-    page.paste(src, ((g.width - out_w) // 2, (g.height - out_h) // 2))
-    return _binarise(page)
+    page = Image.new("1", (g.width, g.height), 255)
+    page.paste(_binarise(src), ((g.width - out_w) // 2, (g.height - out_h) // 2))
+    return page
 
 
 def _to_gray(im: Image.Image) -> Image.Image:
@@ -131,17 +135,48 @@ def _to_gray(im: Image.Image) -> Image.Image:
 
 
 def _binarise(page: Image.Image) -> Image.Image:
+    """A grey image as black and white, the way a person would want it on a fax.
+
+    Line art and text are thresholded. A photograph or scan of a page (text on paper that is
+    grey, tinted or unevenly lit) is thresholded against its own paper: dithering it would turn
+    the paper into a screen of dots that hides the text. Anything else with mid-tones (a real
+    photograph) is Floyd-Steinberg dithered.
+    """
     hist = page.histogram()
     total = page.width * page.height
     ink = total - hist[255]
     mid = sum(hist[48:208])
-    if ink and mid / ink > PHOTO_MIDTONES and mid / total > 0.02:
-        return page.convert("1", dither=Image.Dither.FLOYDSTEINBERG)
-    return page.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)
+    if not (ink and mid / ink > PHOTO_MIDTONES and mid / total > 0.02):
+        return page.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)
+    if _is_paper(hist, total):
+        return _against_paper(page)
+    return page.convert("1", dither=Image.Dither.FLOYDSTEINBERG)
+
+
+def _is_paper(hist: list[int], total: int) -> bool:
+    """Most pixels sit in one light band (the paper) and the rest is darker (the ink)."""
+    smooth = [sum(hist[max(0, i - 4):i + 5]) for i in range(256)]
+    paper = max(range(PAPER_LIGHTEST, 256), key=smooth.__getitem__)
+    near = sum(hist[max(0, paper - PAPER_BAND):paper + PAPER_BAND + 1])
+    return near / total >= PAPER_SHARE
+
+
+def _against_paper(page: Image.Image) -> Image.Image:
+    """Ink is what is clearly darker than the paper around it (its lightest level nearby)."""
+    step = max(1, min(page.width, page.height) // 64)
+    paper = page.reduce(step) if step > 1 else page
+    paper = paper.filter(ImageFilter.MaxFilter(5)).resize(page.size, Image.Resampling.BILINEAR)
+    ink = ImageMath.lambda_eval(lambda a: (a["page"] * 100) < (a["paper"] * INK_OF_PAPER), page=page, paper=paper)
+    return ink.convert("L").point(lambda v: 0 if v else 255).convert("1", dither=Image.Dither.NONE)
 
 
 def packed(page: Image.Image) -> bytes:
-    """Rows of a mode "1" image packed MSB first with 1 = black (min-is-white)."""
+    """Rows of a page packed MSB first with 1 = black (min-is-white), as a fax TIFF stores them.
+
+    Pillow's raw packer "1;I" writes a 1 bit for every zero (black) pixel. It does not go through
+    ``ImageChops.invert``: a mode "1" image may hold white as 1 or as 255 internally (``Image.new
+    ("1", size, 1)`` keeps the 1 in Pillow 13), and invert of 1 is 254, which packs as black.
+    """
     if page.mode != "1":
         page = page.convert("1", dither=Image.Dither.NONE)
-    return ImageChops.invert(page).tobytes()
+    return page.tobytes("raw", "1;I")

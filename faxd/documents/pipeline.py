@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from faxd.documents import detect, ghostscript, images, office, process, text, tiff
+from faxd.documents import detect, ghostscript, images, office, pdfshape, process, text, tiff
 from faxd.documents.errors import ConversionTimeout, DocumentError, DocumentTooLarge, FetchError
 from faxd.documents.geometry import Geometry
 
@@ -125,6 +125,7 @@ class DocumentPipeline:
                 raise DocumentTooLarge(f"the PDF has {pages} pages" + (
                     f", after {before} pages of the documents before it" if before else "")
                     + f" (the limit is {self._config.max_pages})")
+            data = _in_thread(pdfshape.upright_short_pages, data, g)
             return self._ghostscript(data, "PDF", g, path, workdir, max_pages, deadline, n)
         if ctype == detect.POSTSCRIPT:
             return self._ghostscript(data, "PostScript", g, path, workdir, max_pages, deadline, n)

@@ -89,13 +89,16 @@ def text_pages(text: str, g: Geometry, max_pages: int) -> list[Image.Image]:
         raise DocumentTooLarge(f"the text makes {len(pages)} pages (the limit is {max_pages})")
     out = []
     for lines in pages:
-        page = Image.new("1", (layout.width, layout.height), 1)
+        # Drawn in mode "L" (white = 255) with bilevel glyphs, then thresholded: a mode "1" canvas
+        # made with Image.new("1", size, 1) holds white as 1, which other operations read as black.
+        page = Image.new("L", (layout.width, layout.height), 255)
         draw = ImageDraw.Draw(page)
+        draw.fontmode = "1"   # no anti-aliasing: crisp on a fax
         for i, line in enumerate(lines):
             if line:
                 draw.text((layout.margin_x, layout.margin_y + i * layout.line_h), line, font=layout.font, fill=0)
         if layout.height != g.height:
-            page = page.convert("L").resize((g.width, g.height), Image.Resampling.BOX)
-            page = page.point(lambda v: 255 if v >= 160 else 0).convert("1", dither=Image.Dither.NONE)
-        out.append(page)
+            page = page.resize((g.width, g.height), Image.Resampling.BOX)
+            page = page.point(lambda v: 255 if v >= 160 else 0)
+        out.append(page.convert("1", dither=Image.Dither.NONE))
     return out

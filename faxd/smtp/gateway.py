@@ -14,6 +14,8 @@ smtplog with the reason; a refused email creates no job.
 - DATA: every attachment in order (and a body that is itself a document); each must be a
   supported type and all of them must convert, or the email is refused; one job per
   recipient carries all of them; the subject is kept; ``notifications.email.send_to`` is the sender.
+  An email with no attachment at all faxes its text (the plain-text body, or the HTML body's
+  text), as a person who types a message to a fax number means it.
 """
 from __future__ import annotations
 
@@ -157,9 +159,60 @@ def extract_attachments(msg) -> list[Attachment]:
         except Exception:  # noqa: BLE001 - a broken transfer encoding is that part's problem
             data = b""
         filename = part.get_filename()
-        out.append(Attachment(filename=str(filename) if filename else None,
-                              declared=part.get_content_type(), data=data))
+        declared = part.get_content_type()
+        charset = part.get_content_charset()
+        if charset:
+            declared += f"; charset={charset}"
+        out.append(Attachment(filename=str(filename) if filename else None, declared=declared, data=data))
     return out
+
+
+def body_document(msg) -> Attachment | None:
+    """The email's own text as a document: its text/plain body, else its HTML body's text."""
+    try:
+        part = msg.get_body(preferencelist=("plain", "html"))
+        text = part.get_content() if part is not None else ""
+    except Exception:  # noqa: BLE001 - an undecodable body is no body
+        return None
+    if not isinstance(text, str):
+        return None
+    text = text.replace("\r\n", "\n")
+    if part.get_content_subtype() == "html":
+        text = _html_text(text)
+    text = text.strip()
+    if not text:
+        return None
+    return Attachment(filename=None, declared="text/plain; charset=utf-8", data=(text + "\n").encode("utf-8"))
+
+
+def _html_text(html: str) -> str:
+    """The visible text of an HTML body: paragraphs and breaks become new lines."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.out: list[str] = []
+            self._skip = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("script", "style", "head"):
+                self._skip += 1
+            elif tag in ("br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4"):
+                self.out.append("\n")
+
+        def handle_endtag(self, tag):
+            if tag in ("script", "style", "head") and self._skip:
+                self._skip -= 1
+
+        def handle_data(self, data):
+            if not self._skip:
+                self.out.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.out).split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
 def safe_subject(value: Any) -> str | None:
@@ -180,7 +233,7 @@ class Gateway:
         self._config = config
         self._store = store
         if detect is None:
-            from faxd.documents import detect_type as detect
+            from faxd.documents.detect import document_type as detect
         if normalize is None:
             from faxd.numbers import normalize
         if pipeline is None:
@@ -244,6 +297,9 @@ class Gateway:
         except Exception:  # noqa: BLE001 - a malformed header must not refuse the fax
             subject = None
         attachments = extract_attachments(msg)
+        if not attachments:
+            body = body_document(msg)
+            attachments = [body] if body else []
         usable: list[Attachment] = []
         for a in attachments:
             if not a.data:
@@ -264,7 +320,8 @@ class Gateway:
                 skipped = ", ".join(f"{a.filename or '(unnamed)'} ({a.declared})" for a in attachments)
                 text = f"5.6.1 No usable attachment: send PDF, PostScript, TIFF, PNG, JPEG or text (not usable: {skipped})"
             else:
-                text = "5.6.1 No attachment: attach the document to fax (PDF, PostScript, TIFF, PNG, JPEG or text)"
+                text = ("5.6.1 No attachment and no text: attach the document to fax (PDF, PostScript, TIFF, "
+                        "PNG, JPEG or text) or write the text to fax in the body")
             reply = Reply(554, text[:400], "no_attachment")
             self._refuse_all(reply, mail_from, recipients, subject, logs)
             return reply

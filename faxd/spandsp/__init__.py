@@ -4,11 +4,26 @@ Layers: ``cdefs/`` + ``helper.c`` (declarations of what we call, the C helper lo
 ``session`` (FaxSession, T38Session, run_pair, run_pair_paced, probe_tiff), ``stats``
 (T30Stats, completion codes). See docs/spandsp.md.
 """
+import importlib
+
 from faxd.spandsp.errors import CallbackError, DocumentError, SpandspError, T30Error
-from faxd.spandsp.session import (BLOCK, SAMPLE_RATE, Control, FaxSession, Pacer, PairResult, PhaseEvent,
-                                  T38Session, TiffInfo, dsp_pool, frame_name, probe_tiff, release_heap,
-                                  run_pair, run_pair_paced, step_pair, to_hub)
-from faxd.spandsp.stats import T30Stats, completion_text
+
+# The compiled library and the session layer load on first use, not when a command that only
+# parses its arguments imports this package.
+_LAZY = {name: "faxd.spandsp.session" for name in (
+    "BLOCK", "SAMPLE_RATE", "Control", "FaxSession", "Pacer", "PairResult", "PhaseEvent", "T38Session",
+    "TiffInfo", "dsp_pool", "frame_name", "probe_tiff", "release_heap", "run_pair", "run_pair_paced",
+    "step_pair", "to_hub")}
+_LAZY.update(T30Stats="faxd.spandsp.stats", completion_text="faxd.spandsp.stats")
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BLOCK", "SAMPLE_RATE", "CallbackError", "Control", "Pacer", "DocumentError", "FaxSession", "PairResult",

@@ -2,25 +2,38 @@
 
 Created once with Debian's ``initdb`` under ``$FAXD_HOME/postgres``, started as a child of
 faxd listening on a Unix socket only, stopped with faxd. PostgreSQL refuses to run as root,
-so when faxd is root the cluster runs as the ``postgres`` system user. The server is started
-directly (not through ``pg_ctl``) with PR_SET_PDEATHSIG, so that if faxd is killed -9 the
-server shuts itself down instead of lingering.
+so when faxd is root the cluster runs as the ``postgres`` system user (in a place that user can
+reach: cluster_place.py). The server is started directly (not through ``pg_ctl``) with
+PR_SET_PDEATHSIG, so that if faxd is killed -9 the server shuts itself down instead of lingering.
+
+One cluster serves every faxd process of a home. Whoever starts the server owns it and records
+itself in ``postgres.owner`` (pid, process start time, role) next to the data directory;
+``faxd run`` owns it for its lifetime, a command (``faxd account create``, ``faxd migrate``)
+owns it only when none was running and stops it when done. A command finding a live owner uses
+its server through the socket; a server whose owner is gone is an orphan and is stopped. The
+decision and the start or stop are made under ``flock(postgres.lock)``; commands using another
+process's server hold ``postgres.users`` shared, so that a command owner stops its server only
+after they are done.
 """
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import glob
 import hashlib
+import json
 import logging
 import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
 
 import psycopg2
 
 from faxd.errors import EmbeddedPostgresError
+from faxd.store import cluster_place
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +74,34 @@ def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
     return True
 
 
-def _proc_state(pid: int) -> str | None:
-    """The state letter of /proc/PID/stat (Z for a zombie), None when gone."""
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on; [] when gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return None
+        return []
+
+
+def _proc_state(pid: int) -> str | None:
+    """The state letter of /proc/PID/stat (Z for a zombie), None when gone."""
+    fields = _proc_stat(pid)
+    return fields[0] if fields else None
+
+
+def _proc_alive(pid: int) -> bool:
+    return _proc_state(pid) not in (None, "Z")
+
+
+def _proc_start(pid: int) -> int | None:
+    """Start time in clock ticks since boot: with the pid, it names one process (pids are reused)."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def _proc_ppid(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[1]) if len(fields) > 1 else None
 
 
 def _proc_cmdline(pid: int) -> list[str]:
@@ -78,16 +112,55 @@ def _proc_cmdline(pid: int) -> list[str]:
         return []
 
 
+class _Flock:
+    """flock(LOCK_EX) on ``path``, polled so that a gevent hub keeps running while it waits."""
+
+    def __init__(self, path: str, deadline: float, what: str, required: bool = True):
+        self.path, self.deadline, self.what, self.required = path, deadline, what, required
+        self.fd = None
+
+    def __enter__(self) -> "_Flock":
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise EmbeddedPostgresError(f"cannot open {self.path}: {e.strerror}") from None
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= self.deadline:
+                if self.required:
+                    os.close(self.fd)
+                    self.fd = None
+                    raise EmbeddedPostgresError(
+                        f"another faxd held {self.path} too long while {self.what}; try again")
+                logger.warning("another faxd holds %s; %s without it", self.path, self.what)
+                return self
+            time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # releases the lock
+            self.fd = None
+
+
 class EmbeddedPostgres:
     def __init__(self, datadir: str, bindir: str | None = None, dbname: str = "faxd",
                  start_timeout: float = 60.0):
-        self.datadir = os.path.abspath(datadir)
+        # requested: $FAXD_HOME/postgres. datadir: where it really is (see cluster_place).
+        self.requested_datadir = os.path.abspath(datadir)
+        self.datadir = self.requested_datadir
+        self.home = os.path.dirname(self.requested_datadir)
         self._bindir_override = bindir
         self.dbname = dbname
         self._start_timeout = start_timeout
         self._proc: subprocess.Popen | None = None
         self._log = None
         self._run_as = None  # pwd entry when faxd is root
+        self._role = None  # "run" or "command": we own the server; "attached": we use another's
+        self._users_fd = None
         self.socket_dir = self._choose_socket_dir()
 
     # --- paths
@@ -101,44 +174,225 @@ class EmbeddedPostgres:
 
     @property
     def log_path(self) -> str:
-        return os.path.join(os.path.dirname(self.datadir), "postgres.log")
+        return os.path.join(self.home, "postgres.log")
+
+    @property
+    def lock_path(self) -> str:
+        return self.requested_datadir + ".lock"
+
+    @property
+    def owner_path(self) -> str:
+        return self.requested_datadir + ".owner"
+
+    @property
+    def users_path(self) -> str:
+        return self.requested_datadir + ".users"
 
     def dsn(self, dbname: str | None = None) -> str:
         return f"host={self.socket_dir} user=postgres dbname={dbname or self.dbname}"
 
     # --- lifecycle
 
-    def start(self) -> str:
-        """Create if needed, start, create the database; return its DSN."""
+    def start(self, shared: bool = False) -> str:
+        """Create if needed, start, create the database; return its DSN.
+
+        shared=False (``faxd run``): own the server for this process's lifetime; wait for a
+        command that owns it to finish, refuse when another ``faxd run`` serves this home.
+        shared=True (a command): use the running server if there is one, else own one until stop().
+        """
         self.bindir = find_bindir(self._bindir_override)
         self._prepare_user()
+        try:
+            os.makedirs(self.home, exist_ok=True)
+        except OSError as e:
+            raise EmbeddedPostgresError(f"cannot create {self.home}: {e.strerror}") from None
+        deadline = time.monotonic() + self._start_timeout
+        waiting_for = None
+        placed = self._run_as is None
+        while True:
+            with _Flock(self.lock_path, deadline, "starting the embedded cluster"):
+                if not placed:
+                    self.datadir = cluster_place.choose_datadir(self.requested_datadir, self._run_as)
+                    self.socket_dir = self._choose_socket_dir()
+                    placed = True
+                owner = self._live_owner()
+                if owner is None:
+                    return self._start_own("command" if shared else "run")
+                if shared:
+                    return self._attach(owner, deadline)
+                if owner.get("role") != "command":
+                    raise EmbeddedPostgresError(
+                        f"the embedded cluster in {self.datadir} is served by another faxd (pid {owner['pid']}"
+                        f"{_quoted(owner)}): stop it first, or give this one its own FAXD_HOME")
+            if waiting_for != owner["pid"]:
+                waiting_for = owner["pid"]
+                logger.info("waiting for faxd pid %d%s to finish with the embedded cluster",
+                            owner["pid"], _quoted(owner))
+            if time.monotonic() >= deadline:
+                raise EmbeddedPostgresError(
+                    f"faxd pid {owner['pid']}{_quoted(owner)} kept the embedded cluster in {self.datadir} "
+                    f"for over {self._start_timeout:.0f}s")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        role = self._role
+        if role == "attached":
+            self._release_users()
+            self._role = None
+            return
+        if role is None and self._proc is None:
+            return
+        with _Flock(self.lock_path, time.monotonic() + timeout, "stopping the embedded cluster",
+                    required=False):
+            if role == "command":
+                self._wait_for_users()
+            self._shutdown(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    # --- owning and sharing
+
+    def _start_own(self, role: str) -> str:
         self._prepare_dirs()
         if not os.path.exists(os.path.join(self.datadir, "PG_VERSION")):
             self._initdb()
-        self._stop_orphan()
-        self._spawn()
-        self._wait_ready()
-        self._create_database()
+        # Recorded before the server exists: a faxd dying in between leaves a dead owner, never
+        # a live server without one.
+        self._write_owner(role)
+        self._role = role
+        try:
+            self._spawn()
+            self._wait_ready()
+            self._create_database()
+            if role == "command":
+                self._hold_users()
+        except BaseException:
+            self._shutdown(10)
+            raise
         return self.dsn()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
+    def _attach(self, owner: dict, deadline: float) -> str:
+        self._hold_users()
+        self._role = "attached"
+        try:
+            self._wait_connectable(deadline)
+            self._create_database()
+        except BaseException:
+            self._release_users()
+            self._role = None
+            raise
+        logger.info("using the embedded PostgreSQL of faxd pid %d (data %s, socket %s)",
+                    owner["pid"], self.datadir, self.socket_dir)
+        return self.dsn()
+
+    def _hold_users(self) -> None:
+        self._users_fd = os.open(self.users_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Never blocks for long: an owner that stops takes users exclusively only under the start lock.
+        fcntl.flock(self._users_fd, fcntl.LOCK_SH)
+
+    def _release_users(self) -> None:
+        if self._users_fd is not None:
+            os.close(self._users_fd)
+            self._users_fd = None
+
+    def _wait_for_users(self) -> None:
+        """A command that owns the server stops it only when the commands using it are done."""
+        if self._users_fd is None:
             return
-        if proc.poll() is None:
+        logged = False
+        while True:
+            try:
+                fcntl.flock(self._users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if not logged:
+                    logger.info("waiting for other faxd commands to finish with the embedded cluster")
+                    logged = True
+                time.sleep(0.05)
+
+    def _write_owner(self, role: str) -> None:
+        me = os.getpid()
+        owner = {"pid": me, "start": _proc_start(me), "role": role,
+                 "command": " ".join(["faxd", *sys.argv[1:]])[:200], "datadir": self.datadir}
+        tmp = f"{self.owner_path}.tmp-{me}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(owner, f)
+                f.write("\n")
+            os.replace(tmp, self.owner_path)
+        except OSError as e:
+            raise EmbeddedPostgresError(f"cannot write {self.owner_path}: {e.strerror}") from None
+
+    def _postmaster(self) -> int | None:
+        """The pid of a live server of this cluster, from its postmaster.pid."""
+        try:
+            with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+                pid = int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+        if not _proc_alive(pid):
+            return None  # stale file: postgres removes it itself
+        cmdline = _proc_cmdline(pid)
+        if not cmdline or "postgres" not in os.path.basename(cmdline[0]) or self.datadir not in cmdline:
+            return None
+        return pid
+
+    def _live_owner(self) -> dict | None:
+        """The live owner of a running server (stopping an orphan on the way), None when none runs."""
+        pid = self._postmaster()
+        if pid is None:
+            return None
+        try:
+            with open(self.owner_path) as f:
+                owner = json.load(f)
+            if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
+                owner = None
+        except (OSError, ValueError):
+            owner = None
+        if owner is not None:
+            if _proc_alive(owner["pid"]) and _proc_start(owner["pid"]) == owner.get("start"):
+                return owner
+        else:
+            # A server started before owners were recorded: its parent is its faxd while that lives.
+            parent = _proc_ppid(pid)
+            if parent and parent > 1 and _proc_alive(parent) and "faxd" in " ".join(_proc_cmdline(parent)):
+                return {"pid": parent, "role": "run"}
+        self._stop_orphan(pid, owner)
+        return None
+
+    def _stop_orphan(self, pid: int, owner: dict | None) -> None:
+        """A server whose faxd is gone (killed before PDEATHSIG could act, or detached): stop it."""
+        gone = f"faxd pid {owner['pid']} is gone" if owner else "its faxd is gone"
+        logger.warning("stopping an orphaned PostgreSQL (pid %d) in %s: %s", pid, self.datadir, gone)
+        subprocess.run([os.path.join(self.bindir, "pg_ctl"), "stop", "-D", self.datadir, "-m", "fast",
+                        "-w", "-t", "30"], cwd="/", stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **self._as_user())
+        deadline = time.monotonic() + 10
+        while _proc_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _shutdown(self, timeout: float) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # fast shutdown
             if not _wait_exit(proc, timeout):
                 logger.warning("embedded PostgreSQL did not stop in %.0fs; sending SIGQUIT", timeout)
                 proc.send_signal(signal.SIGQUIT)
                 _wait_exit(proc, 10)
+        if self._role in ("run", "command"):
+            try:
+                os.unlink(self.owner_path)
+            except OSError:
+                pass
+        self._release_users()
+        self._role = None
         if self._log:
             self._log.close()
             self._log = None
-        logger.info("embedded PostgreSQL stopped")
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        if proc is not None:
+            logger.info("embedded PostgreSQL stopped")
 
     # --- steps
 
@@ -155,26 +409,16 @@ class EmbeddedPostgres:
     def _as_user(self) -> dict:
         if self._run_as is None:
             return {}
-        return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
+        return cluster_place.as_user(self._run_as)
 
     def _prepare_dirs(self) -> None:
-        parent = os.path.dirname(self.datadir)
         try:
-            os.makedirs(parent, exist_ok=True)
+            os.makedirs(os.path.dirname(self.datadir), exist_ok=True)
             if not os.path.isdir(self.datadir):
                 os.mkdir(self.datadir, 0o700)
         except OSError as e:
             raise EmbeddedPostgresError(f"cannot create {self.datadir}: {e.strerror}") from None
         if self._run_as is not None:
-            # Every parent must be searchable by postgres, or initdb fails obscurely.
-            path = parent
-            while path and path != "/":
-                probe = subprocess.run(["test", "-x", path], cwd="/", **self._as_user())
-                if probe.returncode != 0:
-                    raise EmbeddedPostgresError(
-                        f"the postgres user cannot enter {path}: chmod o+x {path}, or set FAXD_HOME "
-                        f"to a directory it can reach")
-                path = os.path.dirname(path)
             os.chown(self.datadir, self._run_as.pw_uid, self._run_as.pw_gid)
         os.chmod(self.datadir, 0o700)
         if self.socket_dir != self.datadir:
@@ -192,28 +436,6 @@ class EmbeddedPostgres:
             out = r.stdout.decode(errors="replace").strip().splitlines()
             msg = next((l for l in out if "error" in l.lower()), out[-1] if out else "unknown error")
             raise EmbeddedPostgresError(f"initdb failed for {self.datadir}: {msg}")
-
-    def _stop_orphan(self) -> None:
-        """A postmaster left from a crashed faxd: stop it so ours can own the cluster."""
-        pidfile = os.path.join(self.datadir, "postmaster.pid")
-        try:
-            with open(pidfile) as f:
-                pid = int(f.readline().strip())
-        except (OSError, ValueError):
-            return
-        state = _proc_state(pid)
-        if state is None or state == "Z":
-            return  # stale file: postgres removes it itself
-        cmdline = _proc_cmdline(pid)
-        if not cmdline or "postgres" not in os.path.basename(cmdline[0]) or self.datadir not in cmdline:
-            return
-        logger.warning("stopping an orphaned PostgreSQL (pid %d) left in %s", pid, self.datadir)
-        subprocess.run([os.path.join(self.bindir, "pg_ctl"), "stop", "-D", self.datadir, "-m", "fast",
-                        "-w", "-t", "30"], cwd="/", stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **self._as_user())
-        deadline = time.monotonic() + 10
-        while _proc_state(pid) not in (None, "Z") and time.monotonic() < deadline:
-            time.sleep(0.05)
 
     def _spawn(self) -> None:
         self._log = open(self.log_path, "ab")
@@ -245,13 +467,26 @@ class EmbeddedPostgres:
                     f"(log: {self.log_path})")
             try:
                 psycopg2.connect(self.dsn("postgres"), connect_timeout=2).close()
-                logger.info("embedded PostgreSQL ready (pid %d, socket %s)", self._proc.pid, self.socket_dir)
+                logger.info("embedded PostgreSQL ready (pid %d, data %s, socket %s)",
+                            self._proc.pid, self.datadir, self.socket_dir)
                 return
             except psycopg2.OperationalError as e:
                 last = e
                 time.sleep(0.05)
-        self.stop()
         raise EmbeddedPostgresError(f"embedded PostgreSQL did not accept connections: {last}")
+
+    def _wait_connectable(self, deadline: float) -> None:
+        """Another faxd's server: it may still be recovering after a restart."""
+        while True:
+            try:
+                psycopg2.connect(self.dsn("postgres"), connect_timeout=2).close()
+                return
+            except psycopg2.OperationalError as e:
+                if time.monotonic() >= deadline:
+                    raise EmbeddedPostgresError(
+                        f"the embedded PostgreSQL in {self.datadir} does not accept connections: "
+                        f"{str(e).strip()}") from None
+                time.sleep(0.05)
 
     def _create_database(self) -> None:
         conn = psycopg2.connect(self.dsn("postgres"))
@@ -263,3 +498,7 @@ class EmbeddedPostgres:
                     cur.execute(f'CREATE DATABASE "{self.dbname}"')
         finally:
             conn.close()
+
+
+def _quoted(owner: dict) -> str:
+    return f", `{owner['command']}`" if owner.get("command") else ""

@@ -15,12 +15,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 class FaxdProcess:
-    def __init__(self, env: dict, args=("run",)):
+    def __init__(self, env: dict, args=("run",), cwd=ROOT, command=(sys.executable, "-m", "faxd")):
         full = dict(os.environ)
         full = {k: v for k, v in full.items() if not k.startswith("FAXD_")}
         full.setdefault("FAXD_API_LISTEN", "127.0.0.1:0")
         full.update(env)
-        self.proc = subprocess.Popen([sys.executable, "-m", "faxd", *args], cwd=ROOT, env=full,
+        self.proc = subprocess.Popen([*command, *args], cwd=cwd, env=full,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.base_url = None

@@ -154,9 +154,9 @@ def test_a_local_part_that_is_not_a_number(env):
         assert code == 553 and b"not a valid fax number: too short" in text
 
 
-def test_no_attachment(env):
+def test_no_attachment_and_no_text(env):
     code, text = _data_refused(env, "alice@example.com", _box_address(env),
-                               mail("alice@example.com", _box_address(env), subject="forgot it"))
+                               mail("alice@example.com", _box_address(env), subject="forgot it", body=" \n"))
     assert code == 554 and text.startswith("5.6.1 No attachment")
     log = _last_log(env)
     assert (log["smtp_code"], log["job_id"], log["subject"]) == (554, None, "forgot it")
