@@ -239,8 +239,10 @@ class AMIEmulator:
         self.decision_timeout = decision_timeout
         self.uptime = uptime
         self.wait_scale = wait_scale          # dialplan Wait(n) lasts n * wait_scale seconds
-        # Seconds between a Redirect and the channel's PBX thread acting on it.
-        self.redirect_pickup = 0.0
+        # Seconds between a Redirect and the channel's PBX thread acting on it (Asterisk: the
+        # async goto's soft-hangup flag until the dialplan moves on). Wider than Asterisk's
+        # usual gap, so that a second Redirect sent right after the first always meets it.
+        self.redirect_pickup = 0.05
         self.far_ends: dict[str, FarEnd] = {}
         # Site contexts whose extensions Dial() a trunk: {"faxd-out": "PJSIP/{exten}@trunk"}.
         self.dial_contexts: dict[str, str] = {}
@@ -307,6 +309,9 @@ class AMIEmulator:
     # -- wire
 
     def _handle(self, sock: socket.socket, addr) -> None:
+        # As manager.c does for every manager connection: without it, an event followed by a
+        # response waits for the client's delayed ACK (40 ms per Setvar here).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = _Session(self, sock, addr)
         self.sessions.append(session)
         session.send_raw((BANNER + "\r\n").encode())
@@ -379,9 +384,14 @@ class AMIEmulator:
             cause = int(msg.get("Cause") or 16)
             self._manager_hangup(ch, cause)
         elif action == "redirect":
+            # main/manager.c, action_redirect: an unknown channel, then ast_check_hangup_locked()
+            # (a soft-hangup flag, set by the previous async goto until the channel's PBX thread
+            # has acted on it, or by a hangup) refuses the Redirect.
             ch = self.find_channel(msg.get("Channel"))
             if ch is None:
-                return reply("Error", ("Message", "No such channel"))
+                return reply("Error", ("Message", f"Channel does not exist: {msg.get('Channel')}"))
+            if ch.redirect is not None or ch.hung_up_by_manager:
+                return reply("Error", ("Message", "Redirect failed, channel not up."))
             ch.redirect = (msg.get("Context"), msg.get("Exten"), int(msg.get("Priority") or 1))
             ch.wakeup.set()
             reply("Success", ("Message", "Redirect successful"))
@@ -1166,12 +1176,11 @@ class AMIEmulator:
         ch.context, ch.exten = decision[0], "receive"
         rx_path = ch.vars.get("FAXD_RXFILE", "")
         opts = ch.vars.get("FAXD_RXOPTS", "")
-        priority = 1
+        # faxd-control,receive: Answer() (nothing to do on a channel already up), ReceiveFAX.
+        ch.newexten("Answer", "", priority=1)
         if ch.state != 6:
-            # faxd-control,receive: Answer() first (ReceiveFAX would answer by itself too).
-            ch.newexten("Answer", "", priority=priority)
-            priority += 1
             self._answer(ch, call)
+        priority = 2
         ch.newexten("ReceiveFAX", f"{rx_path},{opts}", priority=priority)
         ch.application, ch.app_data = "ReceiveFAX", f"{rx_path},{opts}"
         local_id = ch.faxopt.get("localstationid") or "unknown"

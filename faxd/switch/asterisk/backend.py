@@ -8,8 +8,9 @@
   ``OriginateResponse``, ``CoreShowChannels`` after a reconnect and ``find_call`` after a
   restart all name the call without a lookup table.
 - Inbound: the dialplan (``dialplan/asterisk/extensions_faxd.conf``) raises
-  ``UserEvent: FaxdIncoming`` and waits; the reception decides with ``answer()`` /
-  ``receive_fax()`` (AMI ``Setvar`` + ``Redirect`` into ``faxd-control``) or ``reject()`` (AMI ``Hangup`` with a cause). The
+  ``UserEvent: FaxdIncoming`` and waits; the reception decides with ``answer()`` +
+  ``receive_fax()`` (AMI ``Setvar``s, then one ``Redirect`` into ``faxd-control,receive``,
+  which answers and receives) or ``reject()`` (AMI ``Hangup`` with a cause). The
   ``FaxdIncoming`` event is taken whatever its ``Linkedid``: a fax to one of faxd's own
   numbers comes back on a channel linked to the outbound call.
 - A dropped connection puts ``SwitchLost`` on every call of that connection; after the
@@ -88,10 +89,15 @@ class AsteriskCall(Call):
     # Asterisk refused it, the dialplan's own deadline hangs the call up (cause 41).
 
     def answer(self) -> None:
-        self._control("Redirect", commands.redirect(self.channel_name, "answer"))
+        """Nothing goes to Asterisk yet: ``faxd-control,receive`` answers and receives in one
+        step, so an inbound decision is one Redirect. A second Redirect sent before Asterisk
+        has acted on the first is refused (``Redirect failed, channel not up.``: manager.c's
+        action_redirect rejects a channel whose soft-hangup flag from the first async goto is
+        still set) and the call would sit in ``Wait`` until cause 41."""
 
     def receive_fax(self, tiff_path: str, options: FaxOptions) -> None:
         self.state.ecm_requested = options.ecm
+        # Every variable first (Setvar does not disturb the dialplan), then the one Redirect.
         for headers in commands.receive_setup(self.channel_name, tiff_path, options):
             if not self._control("Setvar", headers):
                 return
