@@ -137,6 +137,7 @@ def test_faxbox_to_faxbox_through_a_local_loop(config, store, emulator, tmp_path
     fax = store.get_inbox_fax(acct.account_id, rows[0]["id"])
     rx = fax["rx_result"]
     assert rx["success"] is True and rx["pages_sent"] == 3 and fax["page_count"] == 3
+    assert rx["pages_total"] == tx["pages_total"] == 3
     assert rx["t38_used"] is t38
     assert (fax["from_number"], fax["to_number"]) == ("+12025550100", "+12025550111")
 
