@@ -306,6 +306,39 @@ class AMIEmulator:
         for s in list(self.sessions):
             s.close()
 
+    def crash(self) -> None:
+        """Failure injection: the Asterisk process dies. Nothing listens, every AMI connection
+        is cut, and every channel vanishes without a Hangup event (no process is left to send
+        one); the T.30 sessions stop where they are. ``restart()`` brings up a new one."""
+        for ch in list(self.channels.values()):
+            if ch.dsp_control is not None:
+                ch.dsp_control.cancel()
+        if self._server is not None:
+            self._server.stop(timeout=1)
+            self._server = None
+        for s in list(self.sessions):
+            s.close()
+        self.sessions.clear()
+        # DSP threads held after a page (step_pages) go on to see their cancel.
+        self.step_pages = False
+        try:
+            self._page_lock.release()
+        except RuntimeError:
+            pass
+        self.fax_gate.set()
+        self._group.kill(timeout=5)
+        self.channels.clear()
+        self._running.clear()
+        self._live.clear()
+
+    def restart(self) -> "AMIEmulator":
+        """After ``crash()``: a new Asterisk on the same port, with no channels."""
+        self._page_lock = _real_lock()
+        self._page_lock.acquire()
+        self._epoch = int(time.time()) + 1     # a new process numbers its Uniqueids afresh
+        self._uid = itertools.count()
+        return self.start()
+
     # -- wire
 
     def _handle(self, sock: socket.socket, addr) -> None:
