@@ -42,6 +42,9 @@ def test_fax_to_a_faxbox_number_lands_in_its_inbox(config, store):
     fax = store.get_inbox_fax(boot.account_id, rows[0]["id"])
     assert fax["rx_result"]["success"] is True
     assert fax["rx_result"]["pages_sent"] == job["tx_result"]["pages_sent"] == job["page_count"]
+    # The page counts are in the same fields as tx_result's (pages_total was 0 on receptions).
+    rx = fax["rx_result"]
+    assert rx["pages_total"] == rx["transferred_pages"] == fax["page_count"] == job["page_count"]
     assert fax["rx_result"]["fax_receiver_id"] == "+15550001"  # the sender's TSI
     tiff = store.get_inbox_document(boot.account_id, fax["id"], "fax_tiff")
     assert tiff is not None and bytes(tiff["data"])[:2] in (b"II", b"MM")
