@@ -4,8 +4,7 @@ Layers: ``cdefs/`` + ``helper.c`` (declarations of what we call, the C helper lo
 ``session`` (FaxSession, T38Session, run_pair, run_pair_paced, probe_tiff), ``stats``
 (T30Stats, completion codes). See docs/spandsp.md.
 """
-import importlib
-
+from faxd import lazy
 from faxd.spandsp.errors import CallbackError, DocumentError, SpandspError, T30Error
 
 # The compiled library and the session layer load on first use, not when a command that only
@@ -16,13 +15,7 @@ _LAZY = {name: "faxd.spandsp.session" for name in (
     "step_pair", "to_hub")}
 _LAZY.update(T30Stats="faxd.spandsp.stats", completion_text="faxd.spandsp.stats")
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.attributes(__name__, _LAZY)
 
 
 __all__ = [

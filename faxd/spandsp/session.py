@@ -485,8 +485,15 @@ def run_pair(a: _Endpoint, b: _Endpoint | None, max_seconds: float = 1800.0, *,
         start = a.samples
         if in_thread:
             chunk = max(1, int(chunk_seconds * SAMPLE_RATE / BLOCK))
-            cpu, _ = dsp_pool().spawn(_drive, a, b, max_blocks, chunk, ctl,
-                                      hangup_after_pages, delay).get()
+            job = dsp_pool().spawn(_drive, a, b, max_blocks, chunk, ctl, hangup_after_pages, delay)
+            try:
+                cpu, _ = job.get()
+            except BaseException:
+                # This greenlet was killed while the DSP thread drives the endpoints: stop the
+                # thread and let it finish before the endpoints can be freed under it.
+                ctl.cancel()
+                job.wait()
+                raise
         else:
             cpu = 0.0
             chunk = 5                                   # 0.1 s of line time per C call

@@ -134,3 +134,35 @@ def test_t38_packets_over_the_python_api(docs, tmp_path):
     assert tx.result().success and rx.result().pages_rx == 1
     tx.close(), rx.close()
     assert_same_pages(docs[1], out)
+
+
+def test_killing_the_waiting_greenlet_stops_the_thread_before_the_endpoints_are_freed(docs, tmp_path):
+    """A greenlet killed while the DSP thread drives its endpoints (an emulated switch that
+    dies, a shutdown) must not free them under the running thread: run_pair cancels the
+    thread and waits for it. Before, closing the endpoints right after the kill crashed the
+    process (segmentation fault)."""
+    import gevent
+    import threading
+    held = threading.Event()
+    go = threading.Event()
+    resumed = threading.Event()
+
+    def hold_after_first_page(session, ev):
+        if ev.kind == "phase_d" and not held.is_set():
+            held.set()
+            go.wait(10)                       # the DSP thread is busy here when the kill comes
+            resumed.set()
+    tx = FaxSession(True, listener=hold_after_first_page)
+    rx = FaxSession(False)
+    tx.set_tx_file(docs[10])
+    rx.set_rx_file(str(tmp_path / "rx.tif"))
+    g = gevent.spawn(run_pair, tx, rx)
+    with gevent.Timeout(30):
+        while not held.is_set():
+            gevent.sleep(0.01)
+    gevent.spawn_later(0.2, go.set)           # the thread goes on only after the kill began
+    g.kill(block=True, timeout=30)
+    assert g.dead
+    assert resumed.is_set()                   # the kill waited for the thread
+    tx.close(), rx.close()                    # freed now: the thread has finished
+    assert tx.closed and rx.closed
