@@ -25,6 +25,7 @@ logger = logging.getLogger("faxd.api.auth")
 
 PREFIX_LENGTH = 8
 SWEEP_INTERVAL = 60.0
+REFUSAL_LOG_INTERVAL = 10.0
 
 
 def key_fingerprint(key: str) -> str:
@@ -54,6 +55,8 @@ class ApiAuth(Resource):
     def __init__(self, config, store):
         super().__init__(config, store)
         self._next_sweep = 0.0
+        self._refusals_logged: dict[str, float] = {}
+        self._refusals_suppressed: dict[str, int] = {}
 
     def on_put(self, req, resp):
         data = unwrap(read_json(req))
@@ -67,9 +70,7 @@ class ApiAuth(Resource):
         locked = self._store.auth_lockout(subjects)
         if locked is not None:
             subject, retry_after = locked
-            what = "the client address" if subject.startswith("addr:") else "the key prefix"
-            logger.warning("api_auth refused from %s (key fingerprint %s): %s is locked out for %d s more",
-                           address, fingerprint, what, retry_after)
+            self._log_refusal(subject, address, fingerprint, retry_after)
             raise too_many_attempts(retry_after)
         result = self._store.create_auth_token(key, self._config.token_ttl) if 1 <= len(key) <= 256 else None
         if result is None:
@@ -103,6 +104,22 @@ class ApiAuth(Resource):
                 logger.warning("api_auth: %s %s locked out for %g s after %d failed attempts",
                                "client address" if kind == "addr" else "key fingerprint",
                                address if kind == "addr" else fingerprint, c.auth_lockout, c.auth_max_failures)
+
+    def _log_refusal(self, subject: str, address: str, fingerprint: str, retry_after: int) -> None:
+        """One line per locked subject per REFUSAL_LOG_INTERVAL: a flood of 429s is no log flood."""
+        now = time.monotonic()
+        if self._refusals_logged.get(subject, 0.0) > now:
+            self._refusals_suppressed[subject] = self._refusals_suppressed.get(subject, 0) + 1
+            return
+        if len(self._refusals_logged) > 10000:
+            self._refusals_logged.clear()
+            self._refusals_suppressed.clear()
+        self._refusals_logged[subject] = now + REFUSAL_LOG_INTERVAL
+        what = "the client address" if subject.startswith("addr:") else "the key prefix"
+        suppressed = self._refusals_suppressed.pop(subject, 0)
+        logger.warning("api_auth refused from %s (key fingerprint %s): %s is locked out for %d s more%s",
+                       address, fingerprint, what, retry_after,
+                       f" ({suppressed} more refused since the last line)" if suppressed else "")
 
     def _sweep(self) -> None:
         """Expired tokens and stale failure counts go, at most once a minute per process."""

@@ -109,7 +109,11 @@ def test_200_wrong_keys_are_locked_out_and_the_right_key_works_elsewhere(nodes, 
     assert a.login(acct.api_key, source="127.0.0.3")[0] == 201
     failures = [r for r in caplog.records if "wrong API key" in r.getMessage()]
     assert len(failures) == 20 and all(r.levelno == logging.WARNING for r in failures)
-    assert any("locked out" in r.getMessage() for r in caplog.records)
+    assert any("locked out for 300 s after 20 failed attempts" in r.getMessage() for r in caplog.records)
+    for _ in range(50):   # a flood of refused attempts is one log line
+        assert a.login(ids.new_api_key(), source="127.0.0.2")[0] == 429
+    refusals = [r for r in caplog.records if "api_auth refused from 127.0.0.2" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].levelno == logging.WARNING
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert not any(k in logged or k[:8] in logged for k in wrong)
 
