@@ -1,6 +1,7 @@
-"""Two `faxd run` processes on one database: a token revoked through one is refused by the other
-within a second, although the other had it in its token cache (the control: a token revoked in
-the database without the announcement is still accepted there)."""
+"""Revocation reaches running daemons at once: two `faxd run` processes on one database (a token
+revoked through one is refused by the other within a second, although the other had it in its
+token cache; the control: a token revoked in the database without the announcement is still
+accepted there), and `faxd account rotate-key` beside a `faxd run` on its embedded database."""
 import json
 import time
 
@@ -9,7 +10,7 @@ import requests
 from faxd import ids
 from faxd.store import PostgresStore
 from tests.integration.foundation.daemon import FaxdProcess
-from tests.integration.foundation.test_daemon import _url
+from tests.integration.foundation.test_daemon import _url, home  # noqa: F401  (fixture)
 
 
 def test_a_token_revoked_on_one_node_is_refused_by_the_other_within_a_second(tmp_path, dsn):
@@ -55,3 +56,38 @@ def test_a_token_revoked_on_one_node_is_refused_by_the_other_within_a_second(tmp
         if b is not None:
             assert b.stop() == 0
         assert a.stop() == 0
+
+
+def test_rotate_key_beside_a_running_faxd_on_its_embedded_database(home):
+    """`faxd account rotate-key` with the running daemon's FAXD_HOME: the daemon stays healthy
+    and refuses the old key and its tokens at once."""
+    import subprocess
+    import sys
+
+    from tests.integration.foundation.daemon import ROOT
+    from tests.integration.foundation.test_daemon import _clean_env
+    env = {"FAXD_HOME": home, "FAXD_SMTP_LISTEN": ""}
+    faxd = FaxdProcess(env).wait_ready()
+    try:
+        key, account = faxd.bootstrap["api_key"], faxd.bootstrap["account_id"]
+        token = requests.put(faxd.base_url + "/v2/api_auth", data=json.dumps({"data": {"api_key": key}}),
+                             timeout=10).json()["auth_token"]
+        outbox = f"{faxd.base_url}/v2/accounts/{account}/faxes/outbox"
+        for _ in range(10):
+            assert requests.get(outbox, headers={"X-Auth-Token": token}, timeout=10).status_code == 200
+            time.sleep(0.05)
+        out = subprocess.run([sys.executable, "-m", "faxd", "account", "rotate-key", account], cwd=ROOT,
+                             env={**_clean_env(), **env}, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        new_key = json.loads(out.stdout)["api_key"]
+        started = time.monotonic()
+        while requests.get(outbox, headers={"X-Auth-Token": token}, timeout=10).status_code == 200:
+            assert time.monotonic() - started < 5
+            time.sleep(0.02)
+        assert time.monotonic() - started < 1.0
+        login = lambda k: requests.put(faxd.base_url + "/v2/api_auth", timeout=10,  # noqa: E731
+                                       data=json.dumps({"data": {"api_key": k}})).status_code
+        assert login(key) == 401 and login(new_key) == 201
+        assert faxd.get("/health").json()["status"] == "ok"
+    finally:
+        assert faxd.stop() == 0
