@@ -16,7 +16,6 @@ import sys
 
 import gevent
 import gevent.event
-import gevent.pywsgi
 
 from faxd import ids
 from faxd.config import Config
