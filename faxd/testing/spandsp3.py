@@ -4,8 +4,8 @@
 
 The source is the public ``freeswitch/spandsp`` tarball kept beside the repository
 (``../shared/vendor/spandsp-3.0.0-src.tar.gz``, found in any parent directory, or the path in
-``FAXD_SPANDSP3_SOURCE``). It is built with ``./bootstrap.sh && ./configure --prefix=... && make
-&& make install`` into ``build/spandsp-3.0/prefix`` (about 70 s on two cores) and kept there:
+``FAXD_SPANDSP3_SOURCE``). It is built with ``./bootstrap.sh && ./configure --prefix=... CFLAGS="-g -O2" &&
+make && make install`` into ``build/spandsp-3.0/prefix`` (about 70 s on two cores) and kept there:
 a stamp records the tarball's SHA-256, so later runs reuse it. The bindings are compiled with
 ``_build.py`` for that prefix into ``build/spandsp-3.0/ext-<key>/`` (keyed by the sources of the
 bindings and the Python version; about 10 s). Nothing is installed system-wide.
@@ -25,6 +25,10 @@ import time
 
 TARBALL = "spandsp-3.0.0-src.tar.gz"
 SOURCE_ENV = "FAXD_SPANDSP3_SOURCE"
+# spandsp 3.0's configure.ac sets CFLAGS before AC_PROG_CC, so its "-g -O2" default never
+# applies: a plain ./configure builds the library unoptimized (audio faxes then take about 5x
+# the CPU). These are the flags Debian's 0.0.6 was built with, so the generations compare fairly.
+CFLAGS = "-g -O2"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_DIR = os.path.join(ROOT, "build", "spandsp-3.0")
 _BINDINGS = os.path.join(ROOT, "faxd", "spandsp")
@@ -91,7 +95,7 @@ def build_library(build_dir: str = BUILD_DIR, tarball: str | None = None) -> dic
     stamp = os.path.join(build_dir, "prefix.stamp")
     log = os.path.join(build_dir, "build.log")
     with _locked(build_dir):
-        digest = _sha256(tarball)
+        digest = f"{_sha256(tarball)} CFLAGS={CFLAGS}"
         if os.path.exists(stamp) and open(stamp).read().strip() == digest and \
                 os.path.exists(os.path.join(prefix, "lib", "libspandsp.so")):
             return {"prefix": prefix, "seconds": 0.0, "log": log}
@@ -112,7 +116,7 @@ def build_library(build_dir: str = BUILD_DIR, tarball: str | None = None) -> dic
             f.write(f"spandsp 3.0 from {tarball} (sha256 {digest})\n")
         jobs = str(max(1, os.cpu_count() or 1))
         _run(["./bootstrap.sh"], src, log)
-        _run(["./configure", f"--prefix={prefix}", "--disable-static"], src, log)
+        _run(["./configure", f"--prefix={prefix}", "--disable-static", f"CFLAGS={CFLAGS}"], src, log)
         _run(["make", f"-j{jobs}"], src, log)
         _run(["make", "install"], src, log)
         shutil.rmtree(src, ignore_errors=True)
