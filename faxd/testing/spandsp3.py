@@ -151,7 +151,9 @@ def build_extension(prefix: str | None, out_dir: str, *, env: dict | None = None
     with open(log) as f:
         text = f.read()
     if r.returncode != 0:
-        raise BuildFailed(f"building faxd's bindings failed (exit {r.returncode}):\n{text[-4000:]}")
+        errors = [line for line in text.splitlines() if "error:" in line or line.startswith("faxd:")]
+        raise BuildFailed(f"building faxd's bindings failed (exit {r.returncode}; log: {log}):\n"
+                          + "\n".join(errors[:20] or text.splitlines()[-20:]))
     path = os.path.join(out_dir, "faxd", "spandsp", "_spandsp" + sysconfig.get_config_var("EXT_SUFFIX"))
     if not os.path.isfile(path):
         raise BuildFailed(f"no {path} after the build:\n{text[-2000:]}")

@@ -121,3 +121,17 @@ def test_a_wrong_prefix_or_extension_is_a_clear_error(tmp_path):
     p = subprocess.run([sys.executable, "-c", "import faxd.spandsp"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode != 0 and "FAXD_SPANDSP_EXTENSION=" in p.stderr and "no such file" in p.stderr
+
+
+def test_a_prefix_whose_headers_are_of_the_other_generation_stops_the_build(built, tmp_path):
+    # 3.0's headers and library behind a pkg-config file that claims 0.0.6
+    fake = tmp_path / "mislabelled"
+    (fake / "lib" / "pkgconfig").mkdir(parents=True)
+    os.symlink(os.path.join(built["prefix"], "include"), fake / "include")
+    for name in ("libspandsp.so", "libspandsp.so.3"):
+        os.symlink(os.path.join(built["prefix"], "lib", name), fake / "lib" / name)
+    (fake / "lib" / "pkgconfig" / "spandsp.pc").write_text(
+        f"prefix={fake}\nlibdir=${{prefix}}/lib\nincludedir=${{prefix}}/include\n\n"
+        "Name: spandsp\nDescription: x\nVersion: 0.0.6\nLibs: -L${libdir} -lspandsp\nCflags: -I${includedir}\n")
+    with pytest.raises(spandsp3.BuildFailed, match="faxd chose spandsp 0.0.6 but the compiler found spandsp 3's"):
+        spandsp3.build_extension(str(fake), str(tmp_path / "ext"))
