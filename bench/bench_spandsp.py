@@ -50,9 +50,15 @@ SRC = os.path.join(HERE, "c", "faxpair.c")
 
 
 def build_c() -> str:
+    """faxpair.c is written for Debian's spandsp 0.0.6: built against it explicitly, as faxd's
+    bindings are, so that spandsp 3's headers in /usr/local/include are not picked up."""
+    from faxd.spandsp import _build
     os.makedirs(os.path.dirname(BIN), exist_ok=True)
     if not os.path.exists(BIN) or os.path.getmtime(BIN) < os.path.getmtime(SRC):
-        subprocess.run(["gcc", "-O2", "-Wall", "-o", BIN, SRC, "-lspandsp", "-ltiff", "-lm"], check=True)
+        found = _build.locate("/usr")
+        inc = _build.include_dir(found, os.path.join(HERE, "bin", "spandsp-include"))
+        subprocess.run(["gcc", "-O2", "-Wall", "-I", inc, "-o", BIN, SRC, "-L", found["lib_dir"],
+                        "-lspandsp", "-ltiff", "-lm"], check=True)
     return BIN
 
 

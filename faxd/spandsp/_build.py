@@ -9,7 +9,7 @@ Which library: ``FAXD_SPANDSP_PREFIX`` (the prefix it was installed under: ``/us
 Debian's libspandsp-dev 0.0.6, ``/usr/local`` for FreeSWITCH's spandsp 3.0 built from source,
 or a private prefix). Unset, Debian's library under /usr is used when it is installed, and
 otherwise whatever pkg-config finds. The include and library directories are always given to the
-compiler explicitly, through a directory of links made for this build (see ``_include_dir``):
+compiler explicitly, through a directory of links made for this build (see ``include_dir``):
 another spandsp's headers earlier in the search path (/usr/local/include, CPATH) cannot change
 which one is compiled against.
 """
@@ -116,7 +116,7 @@ def _check_tiff():
         raise BuildError("tiffio.h not found: install the Debian package libtiff-dev")
 
 
-def _include_dir(found, root):
+def include_dir(found, root):
     """A directory holding only ``spandsp.h`` and ``spandsp/``, linked to the chosen library's.
 
     ``-I /usr/include`` is ignored by gcc (a system directory keeps its place after
@@ -158,7 +158,7 @@ def make_builder(prefix=None, module="faxd.spandsp._spandsp", include_root=None)
     _check_tiff()
     found = locate(prefix)
     include_root = include_root or os.path.join(os.getcwd(), "build", "spandsp-include")
-    inc = _include_dir(found, include_root)
+    inc = include_dir(found, include_root)
     lib_dir = found["lib_dir"]
     system_lib = lib_dir in _SYSTEM_LIB_DIRS or lib_dir.startswith(("/usr/lib/", "/lib/"))
     ffi = FFI()
