@@ -128,5 +128,8 @@ def store(dsn):
 
 @pytest.fixture
 def config(tmp_path, dsn):
-    """A Config for in-process tests: private home, the test database."""
-    return Config.load(path=None, env={}, home=str(tmp_path / "home"), database_url=dsn)
+    """A Config for in-process tests: private home, the test database, no default ports."""
+    # Never the default ports (a `make run` may hold them): the API on a free port, no SMTP gateway
+    # unless the test asks for one.
+    return Config.load(path=None, env={}, home=str(tmp_path / "home"), database_url=dsn).replace(
+        api_listen=("127.0.0.1", 0), smtp_listen=None)
