@@ -34,7 +34,8 @@ NOTIFICATIONS = {
     "properties": {
         "email": {"type": "object", "properties": {"send_to": RECIPIENTS}},
         "sms": {"type": "object", "properties": {"send_to": RECIPIENTS}},
-        "webhook": {"type": "object", "properties": {"url": STR}},
+        "webhook": {"type": "object", "properties": {"url": {"oneOf": [STR, {"type": "array", "items": STR,
+                                                                              "maxItems": 10}]}}},
     },
 }
 TIMESTAMP = {"type": "integer", "description": "Gregorian seconds (Unix time + 62167219200)"}
@@ -215,6 +216,8 @@ DELETED = {"type": "object", "required": ["id"], "properties": {"id": STR, "dele
 
 AUTH = {"type": "object", "required": ["account_id"],
         "properties": {"account_id": STR, "expires_in": _int(1)}}
+REVOKED = {"type": "object", "required": ["account_id", "revoked"],
+           "properties": {"account_id": STR, "revoked": {"type": "boolean", "enum": [True]}}}
 
 ERROR = {
     "type": "object",
@@ -232,7 +235,7 @@ SCHEMAS = {
     "TxResult": TX_RESULT, "JobInput": JOB_IN, "Job": JOB, "JobSummary": JOB_SUMMARY,
     "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
     "SmtplogEntry": SMTPLOG, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
-    "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Error": ERROR,
+    "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Revoked": REVOKED, "Error": ERROR,
 }
 
 
@@ -255,6 +258,14 @@ def _ok(code: str, schema_name: str, listing: bool = False) -> dict:
         "default": {"description": "error (Kazoo envelope)",
                     "content": {"application/json": {"schema": _ref("Error")}}},
     }
+
+
+def _error(description: str, retry_after: bool = False) -> dict:
+    out = {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+    if retry_after:
+        out["headers"] = {"Retry-After": {"description": "seconds until the lockout ends",
+                                          "schema": _int(1)}}
+    return out
 
 
 def _body(schema: dict, extra: dict | None = None) -> dict:
@@ -384,10 +395,20 @@ def build() -> dict:
         "/health": {"get": {"summary": "liveness and readiness", "responses": {
             "200": _plain("up"), "503": _plain("degraded")}}},
         "/v2/openapi.json": {"get": {"summary": "this document", "responses": {"200": _plain("OpenAPI 3")}}},
-        "/v2/api_auth": {"put": _op("exchange an API key for an auth token (answered in auth_token)",
-                                    _ok("201", "Auth"), public=True,
-                                    body=_body({"type": "object", "required": ["api_key"],
-                                                "properties": {"api_key": STR}}))},
+        "/v2/api_auth": {
+            "put": _op("exchange an API key for an auth token (answered in auth_token)",
+                       {**_ok("201", "Auth"),
+                        "401": _error("unknown or revoked API key"),
+                        "403": _error("the key's account is disabled"),
+                        "429": _error("too many failed attempts from this address or for this key prefix",
+                                      retry_after=True)},
+                       public=True,
+                       body=_body({"type": "object", "required": ["api_key"], "properties": {"api_key": STR}})),
+            "delete": {**_op("revoke the auth token sent in X-Auth-Token (log out; not in Kazoo)",
+                             {**_ok("200", "Revoked"),
+                              "401": _error("no token, or one that is unknown, expired or already revoked")}),
+                       "security": AUTH_HEADER},
+        },
         ACCOUNT + "/faxboxes": {
             "get": _op("faxboxes", _ok("200", "FaxboxSummary", True), params=[*account, *LIST_PARAMS]),
             "put": _op("create a faxbox", _ok("201", "Faxbox"), params=account, body=_body(_ref("FaxboxInput"))),

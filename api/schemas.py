@@ -116,12 +116,29 @@ def _notifications(errs: Errors, doc: dict, prefix: str = "notifications") -> No
     hooks = notes.get("webhook")
     if hooks is not None:
         if isinstance(hooks, dict):
-            _string(errs, hooks, "url", f"{prefix}.webhook.url")
-            url = hooks.get("url")
-            if isinstance(url, str) and urlsplit(url).scheme not in ("http", "https"):
-                errs.add(f"{prefix}.webhook.url", "format", "must be an http or https URL")
+            _webhook_urls(errs, hooks, f"{prefix}.webhook.url")
         else:
             errs.add(f"{prefix}.webhook", "type", "Value did not match type(s): object")
+
+
+MAX_WEBHOOK_URLS = 10
+
+
+def _webhook_urls(errs: Errors, hooks: dict, name: str) -> None:
+    """``url``: one http(s) URL or a list of them (each is called)."""
+    urls = hooks.get("url")
+    if urls is None:
+        return
+    if isinstance(urls, str):
+        urls = [urls]
+    elif not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+        errs.add(name, "type", "Value did not match type(s): array(string()), string()", value=_safe(urls))
+        return
+    if len(urls) > MAX_WEBHOOK_URLS:
+        errs.add(name, "maxItems", f"at most {MAX_WEBHOOK_URLS} URLs", target=MAX_WEBHOOK_URLS)
+    for url in urls:
+        if urlsplit(url).scheme not in ("http", "https"):
+            errs.add(name, "format", "must be an http or https URL", value=_safe(url))
 
 
 def _safe(v: Any) -> Any:

@@ -1,7 +1,3 @@
-from faxd.green import patch
-
-patch()
-
-from faxd.cli import main  # noqa: E402
+from faxd.cli import main   # it monkey-patches for gevent once the arguments are parsed
 
 raise SystemExit(main())

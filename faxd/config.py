@@ -50,6 +50,13 @@ def _positive_int(value: Any) -> int:
     return n
 
 
+def _non_negative_int(value: Any) -> int:
+    n = _int(value)
+    if n < 0:
+        raise ValueError("must not be negative")
+    return n
+
+
 def _non_negative_float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number")
@@ -211,6 +218,13 @@ class Config:
         None, _opt_str, "directory of initdb/postgres for the embedded cluster (default: newest /usr/lib/postgresql/*/bin)")
     db_pool_size: int = setting(20, _positive_int, "PostgreSQL connections per process")
     api_listen: tuple[str, int] = setting(("127.0.0.1", 8000), _listen, "REST API listen address")
+    http_header_timeout: float = setting(
+        10.0, _non_negative_float, "seconds an API client has to send a request line and headers (then 408 and close)")
+    http_idle_timeout: float = setting(
+        60.0, _non_negative_float,
+        "seconds an API connection may stay silent between keep-alive requests or inside a request body (then closed)")
+    http_max_connections_per_client: int = setting(
+        64, _non_negative_int, "open API connections per client address; more are answered 503 and closed (0: no cap)")
     switch: str = setting("software", _choice("software", "freeswitch", "asterisk"),
                           "telephone switch: software (in-process spandsp line), freeswitch, asterisk")
     esl_url: tuple[str, ...] = setting(("esl://:ClueCon@127.0.0.1:8021",), _url_list("esl"),
@@ -271,6 +285,12 @@ class Config:
     convert_timeout: float = setting(120.0, _non_negative_float, "seconds a document conversion may take")
     fetch_timeout: float = setting(30.0, _non_negative_float, "seconds a document URL fetch may take")
     token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")
+    auth_max_failures: int = setting(
+        20, _positive_int, "failed PUT /v2/api_auth attempts per client address, or per key prefix, "
+                           "within auth_failure_window before a lockout (429)")
+    auth_failure_window: float = setting(300.0, _non_negative_float, "seconds over which failed API key attempts count")
+    auth_lockout: float = setting(300.0, _non_negative_float,
+                                  "seconds a locked-out client address or key prefix is answered 429")
     max_outbound: int = setting(10, _positive_int, "default running outbound faxes per account")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,

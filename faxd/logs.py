@@ -15,6 +15,12 @@ def setup(level: str = "info", stream=None) -> None:
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Libraries that announce themselves when imported (lazily, after this set-up).
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+QUIET = ("pikepdf._core",)
 
 
 class FaxAdapter(logging.LoggerAdapter):

@@ -5,10 +5,17 @@
 ``tiff_to_pdf(tiff)`` wraps fax pages in a PDF without re-encoding them;
 ``fetch(url, ...)`` gets ``document.url`` through :mod:`faxd.fetch`.
 """
+from faxd import lazy
 from faxd.documents.errors import (ConversionTimeout, DocumentError, DocumentTooLarge, FetchError,
                                    UnsupportedDocument)
-from faxd.documents.detect import detect_type
-from faxd.documents.pipeline import DocumentPipeline, FaxDocument
+
+# Imported on first use: the pipeline brings pikepdf, Pillow and gevent, which a command that
+# only parses its arguments (``faxd convert --help``) must not pay for.
+_LAZY = {"detect_type": "faxd.documents.detect", "DocumentPipeline": "faxd.documents.pipeline",
+         "FaxDocument": "faxd.documents.pipeline"}
+
+__getattr__ = lazy.attributes(__name__, _LAZY)
+
 
 __all__ = ["DocumentError", "UnsupportedDocument", "DocumentTooLarge", "FetchError", "ConversionTimeout",
            "FaxDocument", "detect_type", "DocumentPipeline"]

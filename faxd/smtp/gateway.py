@@ -232,6 +232,7 @@ def body_document(msg) -> Attachment | None:
         return None
     if not isinstance(text, str):
         return None
+    text = text.replace("\r\n", "\n")
     if part.get_content_subtype() == "html":
         text = _html_text(text)
     text = text.strip()
