@@ -163,7 +163,7 @@ def test_noop_sessions_from_one_address_do_not_lock_out_another_and_are_dropped_
         got, lasted = g.value
         assert got.count(b"250 OK") >= 3  # NOOP was answered, and did not keep the session open
         assert b"421 4.4.2 Idle for too long" in got
-        assert IDLE - 0.5 <= lasted <= IDLE + 3, lasted
+        assert IDLE - 0.5 <= lasted <= IDLE + 5, lasted  # NOOP every 0.3 s did not extend it
     for s in socks:
         s.close()
 
