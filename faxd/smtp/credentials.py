@@ -3,8 +3,8 @@
 Stored as ``scrypt$<n>$<r>$<p>$<salt b64>$<key b64>`` so the cost can grow without
 invalidating existing hashes. n=2**14, r=8 costs about 16 MiB and 30-60 ms per check: enough to
 make a stolen table slow to attack, cheap enough for a mail gateway (a session gets
-``MAX_AUTH_FAILURES`` tries, and sessions per address are capped). A derivation measured 150 ms
-on the 2-core test machine under a load of 6, so callers run these in gevent's thread pool
+``MAX_AUTH_FAILURES`` tries, and sessions per address are capped). A derivation measured 44 ms
+on the 2-core test machine (150 ms under a load of 6), so callers run these in gevent's thread pool
 (:func:`off_hub`): OpenSSL's scrypt releases the GIL, and the hub keeps serving meanwhile.
 """
 from __future__ import annotations
