@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from faxd.documents import process
 from faxd.documents.errors import DocumentError
-from faxd.errors import FaxdError
+from faxd.errors import StartupError
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ exec setpriv "$@"
 """
 
 
-class SandboxUnavailable(FaxdError):
+class SandboxUnavailable(StartupError):
     """The converter sandbox cannot be set up (the user is missing and cannot be created)."""
 
 
@@ -230,7 +230,11 @@ def run(build_argv, *, inputs: dict[str, bytes], outputs: tuple[str, ...], conve
     ``inputs`` (name: bytes, names may have one or more directories) are written to the run's
     directory first; ``outputs`` (top-level names) are read back afterwards, None if missing.
     """
-    iso = iso or isolation()
+    if iso is None:
+        try:
+            iso = isolation()
+        except SandboxUnavailable as e:
+            raise DocumentError(f"documents cannot be converted on this server: {e}") from None
     if needs_network_isolation and iso.network:
         raise DocumentError(f"{what} is disabled on this server: it could reach the network because "
                             f"the converter sandbox has no network namespace ({iso.reason})")
