@@ -75,20 +75,26 @@ def test_pdf_external_streams_cannot_read_outside_its_directory(pipeline, canari
     assert_untouched(job_canary, hf.drawing("MANGO", 300))
 
 
+def victim_input() -> list[str]:
+    return [p for p in glob.glob("/tmp/faxd-doc-*/**/input*.ps", recursive=True) if "GUAVA" in open(p).read()]
+
+
 def test_a_job_cannot_see_another_job_being_converted(pipeline):
     # The victim's PostScript computes for a while: its input sits in its run's directory meanwhile.
     victim = (b"%!PS\n% SECRET GUAVA is in this file\n0 1 6000000 { pop } for\n"
               b"/Helvetica findfont 30 scalefont setfont 60 500 moveto (victim page) show showpage\n")
     converting = gevent.spawn(pipeline.convert, [(victim, "application/postscript")])
     deadline = time.monotonic() + 20
-    while not glob.glob("/tmp/faxd-doc-*/*/input.ps") and time.monotonic() < deadline:
+    while not victim_input() and time.monotonic() < deadline:
         gevent.sleep(0.05)
-    assert glob.glob("/tmp/faxd-doc-*/*/input.ps"), "the victim's conversion did not start"
-    # The attacker lists every conversion directory and prints what it finds and reads.
+    assert victim_input(), "the victim's conversion did not start"
+    # The attacker lists every conversion directory, two levels deep, and prints what it finds
+    # and the secret of every file it can read.
+    read = b"".join(b"(%s) { (r) file 300 string readstring pop (SECRET ) search "
+                    b"{ pop pop 0 12 getinterval line } { pop } ifelse } name filenameforall\n" % pattern
+                    for pattern in (b"/tmp/faxd-doc-*/*", b"/tmp/faxd-doc-*/*/*"))
     attacker = hf.postscript_probe([], lists=["/tmp/faxd-doc-*/*", "/tmp/faxd-doc-*/*/*"]).replace(
-        b"showpage", b"(/tmp/faxd-doc-*/*/input.ps) { (r) file 300 string readstring pop "
-                     b"(SECRET ) search { pop pop 0 12 getinterval line } { pop } ifelse } name filenameforall\n"
-                     b"showpage")
+        b"showpage", b"{ " + read + b"} stopped pop showpage")
 
     doc = pipeline.convert([(attacker, "application/postscript")])
 
