@@ -4,6 +4,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 import gevent
@@ -145,3 +146,26 @@ def test_no_temporary_directory_is_left(pipeline):
     with pytest.raises(DocumentError):
         pipeline.convert([(b"%!PS\n/foo bar baz undefinedop\n", None)])
     assert set(glob.glob("/tmp/faxd-doc-*")) - before == set()
+
+
+def test_faxd_run_sweeps_stale_conversion_directories_at_start(tmp_path):
+    from faxd.documents import sandbox
+    from tests.integration.foundation.daemon import FaxdProcess
+
+    home = tempfile.mkdtemp(prefix="faxd-home-", dir="/tmp")   # reachable by the postgres user
+    os.chmod(home, 0o755)
+    temp = tmp_path / "tmp"
+    me = os.getpid()
+    killed = temp / "faxd-doc-999999999-42-abcdef"           # a faxd killed during a conversion
+    running = temp / f"faxd-doc-{me}-{sandbox.start_time(me)}-abcdef"   # a live faxd's conversion
+    for d in (killed, running):
+        (d / "0123456789abcdef").mkdir(parents=True)
+        (d / "0123456789abcdef" / "input.ps").write_bytes(b"%!PS\n")
+    faxd = FaxdProcess({"FAXD_HOME": home, "TMPDIR": str(temp)}).wait_ready()
+    try:
+        assert not killed.exists()
+        assert running.exists()
+    finally:
+        assert faxd.stop() == 0, faxd.stderr_text()
+        shutil.rmtree(home, ignore_errors=True)
+    assert "removed 1 stale conversion directories" in faxd.stderr_text()
