@@ -23,9 +23,10 @@ def find_soffice() -> str | None:
 
 
 # The private profile's settings. BlockUntrustedRefererLinks: a document outside the trusted
-# locations (all of them: there are none) loads no linked image or object, neither http(s) nor
-# file: (an ODT draw:image or a DOCX r:link to a loopback server makes no request with it, see
-# tests/integration/documents/test_sandbox.py). Macros never run; no update check.
+# locations (all of them: there are none) loads no linked image or object; an ODT draw:image or
+# a DOCX r:link to a loopback server makes requests without it and none with it, even outside
+# the network namespace (tests/integration/documents/test_sandbox.py). Macros never run; no
+# update check.
 PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" \
 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
