@@ -11,9 +11,9 @@ The converter runs:
   as faxd's own user otherwise;
 - in new mount, PID and network namespaces (``unshare``; as non-root through a user namespace,
   ``unshare -r``) where its directory is bind-mounted over ``/tmp``, ``/var/tmp`` and
-  ``/dev/shm`` (so the only writable places it can see are its own directory), ``/proc`` shows
-  only its own processes (no other run's command line or working directory), faxd's home is
-  hidden under an empty tmpfs, and the network is an unconfigured loopback: no address is
+  ``/dev/shm`` (so the only writable temporary places it can see are its own directory), ``/proc`` shows
+  only its own processes (no other run's command line or working directory), a directory the
+  caller names (faxd's home, for LibreOffice) is hidden under an empty tmpfs, and the network is an unconfigured loopback: no address is
   reachable. It then drops every capability (``setpriv --bounding-set=-all``) and sets
   no_new_privs, so it cannot undo the mounts;
 - with ``TMPDIR`` and ``HOME`` set to its directory and the limits of :mod:`process`.
