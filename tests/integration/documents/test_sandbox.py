@@ -81,8 +81,9 @@ def victim_input() -> list[str]:
 
 
 def test_a_job_cannot_see_another_job_being_converted(pipeline):
-    # The victim's PostScript computes for a while: its input sits in its run's directory meanwhile.
-    victim = (b"%!PS\n% SECRET GUAVA is in this file\n0 1 6000000 { pop } for\n"
+    # The victim's PostScript computes for 8 s: its input sits in its run's directory meanwhile.
+    victim = (b"%!PS\n% SECRET GUAVA is in this file\n"
+              b"realtime /t0 exch def { realtime t0 sub 8000 gt { exit } if } loop\n"
               b"/Helvetica findfont 30 scalefont setfont 60 500 moveto (victim page) show showpage\n")
     converting = gevent.spawn(pipeline.convert, [(victim, "application/postscript")])
     deadline = time.monotonic() + 20
