@@ -99,14 +99,14 @@ def isolation() -> Isolation:
 
 
 def _probe() -> Isolation:
+    import tempfile
     uid = gid = None
     if os.geteuid() == 0:
         uid, gid = ensure_user()
     userns = os.geteuid() != 0
-    argv = ["unshare", *(["-r"] if userns else []), *NAMESPACES, "--", "/bin/sh", "-c",
-            "mount --bind / /tmp && exec setpriv " + " ".join(DROP) + " -- true"]
+    empty = tempfile.mkdtemp(prefix="faxd-sandbox-probe-")
     try:
-        r = _subprocess.run(argv, stdin=_subprocess.DEVNULL, stdout=_subprocess.PIPE,
+        r = _subprocess.run(probe_argv(userns, empty), stdin=_subprocess.DEVNULL, stdout=_subprocess.PIPE,
                             stderr=_subprocess.STDOUT, timeout=10, cwd="/")
         ok, why = r.returncode == 0, r.stdout.decode("utf-8", "replace").strip().splitlines()
         reason = why[-1] if why else f"unshare exited {r.returncode}"
@@ -114,7 +114,16 @@ def _probe() -> Isolation:
         ok, reason = False, "unshare is not installed (util-linux)"
     except _subprocess.TimeoutExpired:
         ok, reason = False, "unshare did not finish"
+    finally:
+        os.rmdir(empty)
     return Isolation(uid, gid, ok, userns and ok, "" if ok else reason)
+
+
+def probe_argv(userns: bool, directory: str) -> list[str]:
+    """A command that succeeds only where the sandbox can be built: namespaces, binding
+    ``directory`` (empty) over /tmp as a run's directory is, and setpriv."""
+    return ["unshare", *(["-r"] if userns else []), *NAMESPACES, "--", "/bin/sh", "-c",
+            'mount --bind "$1" /tmp && exec setpriv ' + " ".join(DROP) + " -- true", "faxd-sandbox-probe", directory]
 
 
 def ensure_user() -> tuple[int, int]:

@@ -3,6 +3,7 @@ import os
 import pwd
 import shutil
 import socket
+import subprocess
 import sys
 import time
 
@@ -102,3 +103,25 @@ def test_sweep_removes_only_dead_faxds_directories(tmp_path):
 
     assert sorted(removed) == sorted(str(d) for d in (reused, dead, old_style))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (alive, recent_old_style, unrelated))
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def test_a_non_root_faxd_gets_the_same_sandbox_through_a_user_namespace(conversion):
+    """What a non-root faxd runs (``unshare -r``), run here as the unprivileged user nobody."""
+    rundir = os.path.join(conversion, "run")
+    os.mkdir(rundir, 0o700)
+    os.chown(rundir, 65534, 65534)
+    probe = subprocess.run(NOBODY + sandbox.probe_argv(True, rundir), capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    iso = sandbox.Isolation(None, None, namespaces=True, userns=True)
+    script = "ls -A /tmp; touch /tmp/ok; umount /tmp 2>/dev/null; echo umount=$?; grep CapEff /proc/self/status; " \
+             "ls /proc | grep -c '^[0-9]'"
+    argv = NOBODY + sandbox.wrap(["/bin/sh", "-c", script], rundir, iso, hide=None)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=rundir).stdout.splitlines()
+    umount, caps, processes = out                 # and `ls -A /tmp` printed nothing: an empty directory
+    assert umount != "umount=0"                   # the mounts stay
+    assert caps == "CapEff:\t0000000000000000"
+    assert int(processes) <= 4                    # its own PID namespace
+    assert os.listdir(rundir) == ["ok"]           # /tmp was the run's own directory
