@@ -10,12 +10,12 @@ The converter runs:
 - as ``faxd-convert`` (an unprivileged system user, created on demand) when faxd is root, and
   as faxd's own user otherwise;
 - in new mount, PID and network namespaces (``unshare``; as non-root through a user namespace,
-  ``unshare -r``) where its directory is bind-mounted over ``/tmp``, ``/var/tmp`` and
-  ``/dev/shm`` (so the only writable temporary places it can see are its own directory), ``/proc`` shows
-  only its own processes (no other run's command line or working directory), a directory the
-  caller names (faxd's home, for LibreOffice) is hidden under an empty tmpfs, and the network is an unconfigured loopback: no address is
-  reachable. It then drops every capability (``setpriv --bounding-set=-all``) and sets
-  no_new_privs, so it cannot undo the mounts;
+  ``unshare -r``): its directory is bind-mounted over ``/tmp``, ``/var/tmp`` and ``/dev/shm``
+  (the only temporary places it can see are its own), ``/proc`` shows only its own processes
+  (no other run's command line or working directory), a directory the caller names (faxd's
+  home, for LibreOffice) is hidden under an empty tmpfs, and the network is a loopback that is
+  down: no address is reachable. It then drops every capability (``setpriv
+  --bounding-set=-all``) and sets no_new_privs, so it cannot undo the mounts;
 - with ``TMPDIR`` and ``HOME`` set to its directory and the limits of :mod:`process`.
 
 Without namespaces (a kernel or container that refuses them), the directory layout, the user

@@ -51,8 +51,8 @@ def test_the_run_reaches_no_network(conversion):
     listener.listen()
     port = listener.getsockname()[1]
     try:
-        code = (f"import socket\ntry:\n socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\n"
-                f"except OSError as e:\n print('refused', e.errno)")
+        code = (f"import socket\ntry:\n socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                f" print('connected')\nexcept OSError as e:\n print('refused', e.errno)")
         r = sandbox.run(lambda d: [sys.executable, "-c", code], inputs={}, outputs=(), conversion=conversion,
                         timeout=30, what="python")
     finally:
