@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 USER = "faxd-convert"
 PREFIX = "faxd-doc-"
-STALE_AFTER = 3600          # a conversion directory without a live owner is stale after this (s)
+STALE_AFTER = 3600          # an unnamed conversion directory (an older faxd's) is stale after this (s)
 NAMESPACES = ["--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
 DROP = ["--no-new-privs", "--bounding-set=-all", "--inh-caps=-all"]
 
