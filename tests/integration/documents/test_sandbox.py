@@ -162,8 +162,9 @@ def test_faxd_run_sweeps_stale_conversion_directories_at_start(tmp_path):
     for d in (killed, running):
         (d / "0123456789abcdef").mkdir(parents=True)
         (d / "0123456789abcdef" / "input.ps").write_bytes(b"%!PS\n")
-    faxd = FaxdProcess({"FAXD_HOME": home, "TMPDIR": str(temp)}).wait_ready()
+    faxd = FaxdProcess({"FAXD_HOME": home, "TMPDIR": str(temp), "FAXD_SMTP_LISTEN": ""}).wait_ready()
     try:
+        assert faxd.get("/health").status_code == 200
         assert not killed.exists()
         assert running.exists()
     finally:
