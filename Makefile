@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	libspandsp-dev libtiff-dev libtiff-tools ghostscript postgresql postgresql-client \
 	autoconf automake libtool libjpeg-dev \
-	fonts-dejavu-core curl wrk swaks libnet-ssleay-perl \
+	fonts-dejavu-core curl wrk swaks libnet-ssleay-perl util-linux passwd \
 	libreoffice-writer-nogui \
 	tesseract-ocr tesseract-ocr-eng poppler-utils
 INSTALL_STAMP := $(VENV)/.faxd-installed
@@ -23,9 +23,18 @@ ifneq ($(wildcard $(SPANDSP_CHOICE)):$(shell cat $(SPANDSP_CHOICE) 2>/dev/null),
 $(shell mkdir -p $(VENV) && echo '$(FAXD_SPANDSP_PREFIX)' > $(SPANDSP_CHOICE))
 endif
 
-.PHONY: setup run test bench clean deb-packages
+.PHONY: setup run test bench clean deb-packages sandbox-user
 
-setup: deb-packages $(INSTALL_STAMP)
+setup: deb-packages sandbox-user $(INSTALL_STAMP)
+
+# Converters (Ghostscript, LibreOffice) never run as root: a root faxd runs them as this
+# unprivileged system user (faxd also creates it on demand). See docs/documents.md.
+SANDBOX_USER := faxd-convert
+sandbox-user:
+	@if [ "$$(id -u)" = 0 ] && ! id -u $(SANDBOX_USER) >/dev/null 2>&1; then \
+	  echo "creating the system user $(SANDBOX_USER)"; \
+	  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SANDBOX_USER); \
+	fi
 
 deb-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do \

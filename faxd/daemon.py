@@ -280,7 +280,9 @@ class Daemon:
             self.dsn = dsn
             self.store = PostgresStore(dsn, self.config.db_pool_size)
             self._bootstrap()
-            from faxd.documents import DocumentPipeline
+            from faxd.documents import DocumentPipeline, sandbox
+            sandbox.sweep()
+            sandbox.isolation()   # the converters' user exists (or is created), namespaces probed
             self.pipeline = DocumentPipeline(self.config)
             self.switch = self._build_switch()
             app = self.build_app()
