@@ -11,6 +11,7 @@ from api.envelope import Envelope
 from api.errors import add_handlers
 from api.middleware import AcceptJson, Authentication, BodyLimits
 from api.resources.auth import ApiAuth
+from api.resources.fax_policy import FaxPolicy
 from api.resources.faxboxes import FaxboxItem, Faxboxes
 from api.resources.health import HealthResource
 from api.resources.inbox import Inbox, InboxItem
@@ -72,4 +73,5 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
         app.add_route(base + "/faxes/smtplog/{attempt_id}", smtplog_item)
     app.add_route(ACCOUNT + "/faxboxes", Faxboxes(config, store))
     app.add_route(FAXBOX, FaxboxItem(config, store))
+    app.add_route(ACCOUNT + "/fax_policy", FaxPolicy(config, store))
     return app
