@@ -265,7 +265,7 @@ class Config:
     submit_daily_quota: int = setting(
         1000, _limit, "faxes an account may queue per UTC day (-1: no limit; an account's fax_policy overrides)")
     allow_international: bool = setting(
-        False, _bool, "new accounts may fax outside default_region's country (an account's fax_policy overrides)")
+        False, _bool, "accounts may fax outside their home country (default_region) unless their fax_policy says otherwise")
     blocked_number_types: tuple[str, ...] = setting(
         ("premium_rate", "shared_cost", "personal_number"), _number_types,
         "destination types refused unless an account's fax_policy allows them (phonenumbers types)")
