@@ -1,6 +1,8 @@
 """create_app(): the composition root of the HTTP API and its whole route table."""
 from __future__ import annotations
 
+import json
+
 import falcon
 import falcon.media
 import orjson
@@ -25,6 +27,15 @@ ACCOUNT = "/v2/accounts/{account_id}"
 FAXBOX = ACCOUNT + "/faxboxes/{faxbox_id}"
 
 
+def _dumps(obj) -> bytes:
+    """orjson, or the standard library for what orjson cannot encode: integers beyond 64 bits,
+    which a client's 1e64 becomes once stored in a jsonb document and read back."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj).encode()
+
+
 def create_app(config, store, documents=None, health: Health | None = None) -> falcon.App:
     """The Falcon app: Kazoo's Faxes API under /v2, /health, and /v2/openapi.json.
 
@@ -42,7 +53,7 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
     app.req_options.media_handlers["multipart/mixed"] = multipart
     app.req_options.media_handlers["multipart/form-data"] = multipart
     # orjson: several times faster than json for the listings' 50-row bodies.
-    json_handler = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     add_handlers(app)
 
