@@ -202,15 +202,15 @@ def destination_refusal(policy: Policy, e164: str) -> tuple[str, str] | None:
 
 # --- checking a submission
 
-def check_submission(store, config, account_id: str, destination: str, wanted: int = 1) -> Decision:
-    """May ``account_id`` queue ``wanted`` faxes to ``destination`` (E.164) now?
+def check_submission(store, config, account_id: str, destination: str) -> Decision:
+    """May ``account_id`` queue a fax to ``destination`` (E.164) now?
 
-    Allowed submissions are counted at once (the caller then creates the job); a refused one
-    is not counted. One UPDATE ... RETURNING in the common case: it takes the submission and
-    brings back the account's policy with it.
+    An allowed submission is counted at once (the caller then creates the job); a refused one
+    is not counted. One UPDATE ... RETURNING in the common case, shared by the account's
+    submissions of the same moment: it takes them and brings back the account's policy.
     """
-    row = store.take_submissions(account_id, wanted, rate_limit=config.submit_rate_limit,
-                                 daily_quota=config.submit_daily_quota, window=config.submit_rate_window)
+    row = store.take_submission(account_id, rate_limit=config.submit_rate_limit,
+                                daily_quota=config.submit_daily_quota, window=config.submit_rate_window)
     if row is None:
         raise NotFound(f"account {account_id} not found")
     policy = Policy.effective(config, row["fax_policy"])
@@ -220,12 +220,10 @@ def check_submission(store, config, account_id: str, destination: str, wanted: i
             store.give_back_submissions(account_id, row["granted"], row["window_start"], row["day"])
         rule, message = refusal
         return Decision(False, "destination_refused", rule, message)
-    if row["granted"] >= wanted:
-        return Decision(True)
     if row["granted"]:
-        store.give_back_submissions(account_id, row["granted"], row["window_start"], row["day"])
+        return Decision(True)
     rate, quota = row["rate_limit"], row["daily_quota"]
-    if 0 <= quota and row["day_count"] + wanted > quota:
+    if 0 <= quota and row["day_count"] >= quota:
         wait = max(1, math.ceil(row["day_left"]))
         return Decision(False, "quota_exceeded", "submit_daily_quota",
                         f"Daily fax quota reached: this account may queue {quota} faxes per day (UTC); "

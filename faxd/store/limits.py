@@ -4,10 +4,69 @@ The decisions are :mod:`faxd.policy`'s; these are its round trips.
 """
 from __future__ import annotations
 
+import gevent.event
+import gevent.pool
 from psycopg2.extras import Json
 
 
+class SubmissionBatcher:
+    """Submissions of one account at the same moment share one counter UPDATE.
+
+    Every submission of an account updates the same row, so one UPDATE per submission would
+    line them up behind the row lock, commit after commit (and the jobs would then reach
+    :class:`~faxd.store.jobs.InsertBatcher` one by one instead of together). As there, the first
+    caller starts a flusher greenlet for its account; callers that arrive while its UPDATE is in
+    flight go in the next one, which asks for all of them at once: the first ``granted`` of
+    them are let through, in order of arrival.
+    """
+
+    def __init__(self, store):
+        self._store = store
+        self._pending: dict[str, list[gevent.event.AsyncResult]] = {}
+        self._group = gevent.pool.Group()
+
+    def take(self, account_id: str, limits: dict) -> dict | None:
+        """The counter row for this one submission, ``granted`` 1 or 0; None: no such account."""
+        result = gevent.event.AsyncResult()
+        waiting = self._pending.get(account_id)
+        if waiting is None:
+            self._pending[account_id] = [result]
+            self._group.spawn(self._flush, account_id, limits)
+        else:
+            waiting.append(result)
+        return result.get()
+
+    def _flush(self, account_id: str, limits: dict) -> None:
+        try:
+            while self._pending.get(account_id):
+                batch = self._pending[account_id]
+                self._pending[account_id] = []
+                try:
+                    row = self._store.take_submissions(account_id, len(batch), **limits)
+                except Exception as e:  # greenlet boundary: every waiter gets the error
+                    for r in batch:
+                        r.set_exception(e)
+                    continue
+                for i, r in enumerate(batch):
+                    r.set(None if row is None else dict(row, granted=int(i < row["granted"])))
+        finally:
+            self._pending.pop(account_id, None)
+
+
+def submission_batcher(store) -> SubmissionBatcher:
+    batcher = store.__dict__.get("_submission_batcher")
+    if batcher is None:
+        batcher = store.__dict__["_submission_batcher"] = SubmissionBatcher(store)
+    return batcher
+
+
 class LimitsMixin:
+    def take_submission(self, account_id: str, *, rate_limit: int, daily_quota: int,
+                        window: float) -> dict | None:
+        """One submission, taken together with the account's concurrent ones (SubmissionBatcher)."""
+        return submission_batcher(self).take(account_id, {"rate_limit": rate_limit, "daily_quota": daily_quota,
+                                                          "window": window})
+
     def take_submissions(self, account_id: str, wanted: int, *, rate_limit: int, daily_quota: int,
                          window: float) -> dict | None:
         """Take up to ``wanted`` submissions (see queries/limits.sql); None when no such account.

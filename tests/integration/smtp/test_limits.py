@@ -99,3 +99,17 @@ def test_over_the_rate_limit_a_recipient_is_deferred_and_logged(env, box):
     log = _log(env, box)
     assert log["smtp_code"] == 450 and log["errors"] == [f"rate_limited: {text}"]
     assert _jobs(env, box) == 2
+
+
+def test_a_stranger_cannot_spend_the_accounts_quota(env, box):
+    env["store"].set_fax_policy(box["account_id"], {"submit_daily_quota": 1})
+    host, port = env["service"].address
+    with smtplib.SMTP(host, port, timeout=30) as c:
+        c.ehlo("client.example")
+        c.mail("mallory@evil.example")
+        for _ in range(5):
+            assert c.rcpt(f"12025550123@{box['domain']}")[0] == 550   # sender_not_allowed
+    assert _rcpt(env, box, "12025550123")[0] == 250
+    code, text = _rcpt(env, box, "12025550123")
+    assert code == 450 and "Daily fax quota reached" in text
+    assert _log(env, box)["errors"] == [f"quota_exceeded: {text}"]

@@ -29,7 +29,7 @@ def _put(client, acct, to, **extra):
 
 
 def _outgoing(client, acct):
-    return client.simulate_get(acct.base + "/faxes/outgoing", headers=acct.headers).json["data"]
+    return client.simulate_get(acct.base + "/faxes/outgoing?page_size=1000", headers=acct.headers).json["data"]
 
 
 @pytest.fixture
@@ -228,3 +228,13 @@ def test_two_app_instances_on_one_database_share_the_counter(config, dsn, store,
     finally:
         for s in stores:
             s.close()
+
+
+def test_with_the_server_defaults_a_burst_stops_at_60_a_minute(client, acct):
+    """The reproduction: hundreds of PUT /faxes in seconds were all accepted."""
+    left = 60 - time.time() % 60
+    if left < 15:  # keep the burst inside one rate window
+        gevent.sleep(left + 0.1)
+    codes = [_put(client, acct, DOMESTIC).status_code for _ in range(70)]
+    assert codes == [201] * 60 + [429] * 10
+    assert len(_outgoing(client, acct)) == 60
