@@ -71,7 +71,7 @@ class LimitsMixin:
                          window: float) -> dict | None:
         """Take up to ``wanted`` submissions (see queries/limits.sql); None when no such account.
 
-        The row has ``granted``, the account's ``fax_policy``, the limits applied, the counts and
+        The row has ``granted``, the account's ``fax_policy_text`` (JSON), the limits applied, the counts and
         the seconds left in the window (``window_left``) and the UTC day (``day_left``).
         """
         params = {"account_id": account_id, "wanted": wanted, "rate_limit": rate_limit,

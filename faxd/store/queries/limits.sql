@@ -24,7 +24,7 @@ UPDATE submission_counters c
           FROM accounts a
          WHERE a.id = %(account_id)s) l
  WHERE c.account_id = l.id
-RETURNING c.granted, l.fax_policy, l.rate_limit, l.daily_quota, c.window_start, c.window_count,
+RETURNING c.granted, l.fax_policy::text AS fax_policy_text, l.rate_limit, l.daily_quota, c.window_start, c.window_count,
           c.day, c.day_count,
           extract(epoch FROM c.window_start - now())::float8 + %(window)s::float8 AS window_left,
           extract(epoch FROM (c.day + 1) - (now() AT TIME ZONE 'UTC'))::float8 AS day_left;
