@@ -53,7 +53,8 @@ class Authentication:
     """X-Auth-Token on every request but the public ones; a token sees only its own account.
 
     Another account's ids answer 404, never 403, so that a token cannot learn which accounts
-    exist. A resource marked ``any_account`` (fax_policy) makes that check itself, for super-admins. Valid tokens are cached for a few seconds to spare the database a query per request.
+    exist; a resource marked ``any_account`` (fax_policy) makes that check itself, for
+    super-admins. Valid tokens are cached for a few seconds to spare the database a query per request.
     """
 
     def __init__(self, store, cache_seconds: float = 10.0, max_cached: int = 10000, clock=time.monotonic):
