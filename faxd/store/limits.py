@@ -22,27 +22,31 @@ class SubmissionBatcher:
 
     def __init__(self, store):
         self._store = store
-        self._pending: dict[str, list[gevent.event.AsyncResult]] = {}
+        # (account_id, rate_limit, daily_quota, window) -> waiters for the next UPDATE
+        self._pending: dict[tuple, list[gevent.event.AsyncResult]] = {}
         self._group = gevent.pool.Group()
 
-    def take(self, account_id: str, limits: dict) -> dict | None:
+    def take(self, account_id: str, rate_limit: int, daily_quota: int, window: float) -> dict | None:
         """The counter row for this one submission, ``granted`` 1 or 0; None: no such account."""
+        key = (account_id, rate_limit, daily_quota, window)
         result = gevent.event.AsyncResult()
-        waiting = self._pending.get(account_id)
+        waiting = self._pending.get(key)
         if waiting is None:
-            self._pending[account_id] = [result]
-            self._group.spawn(self._flush, account_id, limits)
+            self._pending[key] = [result]
+            self._group.spawn(self._flush, key)
         else:
             waiting.append(result)
         return result.get()
 
-    def _flush(self, account_id: str, limits: dict) -> None:
+    def _flush(self, key: tuple) -> None:
+        account_id, rate_limit, daily_quota, window = key
         try:
-            while self._pending.get(account_id):
-                batch = self._pending[account_id]
-                self._pending[account_id] = []
+            while self._pending.get(key):
+                batch = self._pending[key]
+                self._pending[key] = []
                 try:
-                    row = self._store.take_submissions(account_id, len(batch), **limits)
+                    row = self._store.take_submissions(account_id, len(batch), rate_limit=rate_limit,
+                                                       daily_quota=daily_quota, window=window)
                 except Exception as e:  # greenlet boundary: every waiter gets the error
                     for r in batch:
                         r.set_exception(e)
@@ -50,7 +54,7 @@ class SubmissionBatcher:
                 for i, r in enumerate(batch):
                     r.set(None if row is None else dict(row, granted=int(i < row["granted"])))
         finally:
-            self._pending.pop(account_id, None)
+            self._pending.pop(key, None)
 
 
 def submission_batcher(store) -> SubmissionBatcher:
@@ -64,8 +68,7 @@ class LimitsMixin:
     def take_submission(self, account_id: str, *, rate_limit: int, daily_quota: int,
                         window: float) -> dict | None:
         """One submission, taken together with the account's concurrent ones (SubmissionBatcher)."""
-        return submission_batcher(self).take(account_id, {"rate_limit": rate_limit, "daily_quota": daily_quota,
-                                                          "window": window})
+        return submission_batcher(self).take(account_id, rate_limit, daily_quota, window)
 
     def take_submissions(self, account_id: str, wanted: int, *, rate_limit: int, daily_quota: int,
                          window: float) -> dict | None:

@@ -238,3 +238,27 @@ def test_with_the_server_defaults_a_burst_stops_at_60_a_minute(client, acct):
     codes = [_put(client, acct, DOMESTIC).status_code for _ in range(70)]
     assert codes == [201] * 60 + [429] * 10
     assert len(_outgoing(client, acct)) == 60
+
+
+def test_concurrent_submissions_of_one_account_share_counter_updates(config, store, client, admin):
+    """20 at once in one process: exactly the limit goes through, in fewer UPDATEs than submissions."""
+    from faxd.policy import check_submission
+    acct = Account(client, store, "burst")
+    _set_policy(client, admin, acct, submit_rate_limit=7)
+    updates = []
+    real = store.take_submissions
+
+    def counted(*args, **kwargs):
+        updates.append(args[1])
+        return real(*args, **kwargs)
+
+    store.take_submissions = counted
+    try:
+        greenlets = [gevent.spawn(check_submission, store, config, acct.id, DOMESTIC) for _ in range(20)]
+        gevent.joinall(greenlets, raise_error=True)
+    finally:
+        del store.take_submissions
+    decisions = [g.value for g in greenlets]
+    assert [d.allowed for d in decisions] == [True] * 7 + [False] * 13      # in order of arrival
+    assert {d.reason for d in decisions[7:]} == {"rate_limited"}
+    assert sum(updates) == 20 and len(updates) < 20, updates
