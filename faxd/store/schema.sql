@@ -324,8 +324,10 @@ CREATE TABLE nodes (
 
 -- Submissions per account in the current rate window and UTC day: one row per account,
 -- taken with one UPDATE per fax queued (faxd/policy.py), so the limits hold across nodes.
--- granted: what the last UPDATE let through (0 when it refused).
-CREATE TABLE submission_counters (
+-- granted: what the last UPDATE let through (0 when it refused). UNLOGGED: an update commits
+-- without waiting for the WAL flush; after a PostgreSQL crash (or on a promoted standby) the
+-- counts start again from zero, which lets an account queue one more window's and day's worth.
+CREATE UNLOGGED TABLE submission_counters (
     account_id      text PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     window_start    timestamptz NOT NULL DEFAULT 'epoch',
     window_count    integer NOT NULL DEFAULT 0,

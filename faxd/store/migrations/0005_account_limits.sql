@@ -13,7 +13,7 @@ UPDATE accounts SET fax_policy = '{"allow_international": true, "blocked_number_
 UPDATE accounts SET superduper_admin = true
  WHERE id = (SELECT id FROM accounts ORDER BY created, id LIMIT 1) AND name = 'bootstrap';
 
-CREATE TABLE submission_counters (
+CREATE UNLOGGED TABLE submission_counters (
     account_id      text PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     window_start    timestamptz NOT NULL DEFAULT 'epoch',
     window_count    integer NOT NULL DEFAULT 0,
