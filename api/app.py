@@ -1,6 +1,8 @@
 """create_app(): the composition root of the HTTP API and its whole route table."""
 from __future__ import annotations
 
+import json
+
 import falcon
 import falcon.media
 import orjson
@@ -11,6 +13,7 @@ from api.envelope import Envelope
 from api.errors import add_handlers
 from api.middleware import AcceptJson, Authentication, BodyLimits
 from api.resources.auth import ApiAuth
+from api.resources.fax_policy import FaxPolicy
 from api.resources.faxboxes import FaxboxItem, Faxboxes
 from api.resources.health import HealthResource
 from api.resources.inbox import Inbox, InboxItem
@@ -25,12 +28,11 @@ FAXBOX = ACCOUNT + "/faxboxes/{faxbox_id}"
 
 
 def _dumps(obj) -> bytes:
+    """orjson, or the standard library for what orjson cannot encode: integers beyond 64 bits,
+    which a client's 1e64 becomes once stored in a jsonb document and read back."""
     try:
         return orjson.dumps(obj)
     except TypeError:
-        # An integer beyond 64 bits, as PostgreSQL gives back a client's 1e29 (orjson reads
-        # big numbers as floats, jsonb writes them out in full): the standard library writes it.
-        import json
         return json.dumps(obj).encode()
 
 
@@ -82,4 +84,5 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
         app.add_route(base + "/faxes/smtplog/{attempt_id}", smtplog_item)
     app.add_route(ACCOUNT + "/faxboxes", Faxboxes(config, store))
     app.add_route(FAXBOX, FaxboxItem(config, store))
+    app.add_route(ACCOUNT + "/fax_policy", FaxPolicy(config, store))
     return app

@@ -15,6 +15,7 @@ from faxd.documents.errors import DocumentError
 from faxd.errors import AccountDisabled, Conflict, NotFound, StoreUnavailable, public_text
 from faxd.httpserver import ClientDisconnected
 from faxd.numbers import InvalidNumber
+from faxd.policy import PolicyError, SubmissionRefused
 from faxd.store.faxboxes import DuplicateValue
 from faxd.store.listing import InvalidListQuery
 
@@ -101,6 +102,8 @@ def add_handlers(app: falcon.App) -> None:
     app.add_error_handler(InvalidListQuery, _bad_list_query)
     app.add_error_handler(InvalidNumber, _bad_number)
     app.add_error_handler(DocumentError, _document)
+    app.add_error_handler(SubmissionRefused, _refused)
+    app.add_error_handler(PolicyError, _bad_policy)
 
 
 def _internal(req, resp, ex, params):
@@ -151,3 +154,19 @@ def _document(req, resp, ex, params):
     status = {413: falcon.HTTP_413, 415: falcon.HTTP_415}.get(ex.http_status, falcon.HTTP_422)
     message = public_text(str(ex))
     raise KazooError(status, message, {"document": {"message": message}})
+
+
+def _refused(req, resp, ex, params):
+    """A refused destination is the request's fault (400, naming the rule); a rate or quota
+    refusal passes with time (429 and Retry-After)."""
+    d = ex.decision
+    if d.permanent:
+        raise KazooError(falcon.HTTP_400, d.message, {"to_number": {d.rule: {
+            "message": d.message, "value": ex.destination}}})
+    raise KazooError(falcon.HTTP_429, d.message,
+                     {"message": d.message, "rule": d.rule, "limit": d.limit, "retry_after": d.retry_after},
+                     headers={"Retry-After": str(d.retry_after)})
+
+
+def _bad_policy(req, resp, ex, params):
+    raise invalid_data(ex.errors)

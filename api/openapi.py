@@ -214,6 +214,28 @@ FAXBOX_SUMMARY = {
 
 DELETED = {"type": "object", "required": ["id"], "properties": {"id": STR, "deleted": BOOL}}
 
+_LIMIT = {"type": "integer", "minimum": -1, "maximum": 10_000_000, "description": "-1: no limit"}
+_STR_LIST = {"type": "array", "items": STR, "maxItems": 1000}
+FAX_POLICY_PROPS = {
+    "submit_rate_limit": {**_LIMIT, "description": "faxes queued per submit_rate_window seconds; -1: no limit"},
+    "submit_daily_quota": {**_LIMIT, "description": "faxes queued per UTC day; -1: no limit"},
+    "home_region": {"type": "string", "description": "ISO 3166 region of the account (domestic calls)"},
+    "allow_international": BOOL,
+    "allowed_countries": {**_STR_LIST, "description": "ISO 3166 regions allowed although international"},
+    "denied_countries": {**_STR_LIST, "description": "ISO 3166 regions refused"},
+    "blocked_number_types": {**_STR_LIST, "description": "phonenumbers types refused: premium_rate, shared_cost, ..."},
+    "allowed_prefixes": {**_STR_LIST, "description": "E.164 prefixes allowed whatever else applies (longest prefix wins)"},
+    "denied_prefixes": {**_STR_LIST, "description": "E.164 prefixes refused (longest prefix wins)"},
+}
+FAX_POLICY_IN = {"type": "object", "properties": {
+    **{k: {**v, "nullable": True} for k, v in FAX_POLICY_PROPS.items()},
+    "defaults": {"type": "array", "items": STR, "description": "read-only, ignored"},
+    "id": {"type": "string", "description": "read-only, ignored"}},
+    "additionalProperties": False}
+FAX_POLICY = {"type": "object", "required": [*FAX_POLICY_PROPS, "defaults", "id"], "properties": {
+    **FAX_POLICY_PROPS, "id": STR,
+    "defaults": {"type": "array", "items": STR, "description": "keys that follow the server's defaults"}}}
+
 AUTH = {"type": "object", "required": ["account_id"],
         "properties": {"account_id": STR, "expires_in": _int(1)}}
 REVOKED = {"type": "object", "required": ["account_id", "revoked"],
@@ -236,6 +258,7 @@ SCHEMAS = {
     "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
     "SmtplogEntry": SMTPLOG, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
     "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Revoked": REVOKED, "Error": ERROR,
+    "FaxPolicyInput": FAX_POLICY_IN, "FaxPolicy": FAX_POLICY,
 }
 
 
@@ -321,7 +344,8 @@ def _op(summary: str, responses: dict, *, params=(), body=None, public=False, mu
 
 def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
     fax = [*scope_params, _param("fax_id")]
-    queue = _op(f"queue a fax{scope}: JSON with document.url, or multipart with the document",
+    queue = _op(f"queue a fax{scope}: JSON with document.url, or multipart with the document "
+                "(400 when the fax policy refuses the destination, 429 + Retry-After over the rate or quota)",
                 _ok("201", "Job"), params=scope_params, body=_body(_ref("JobInput")), multipart=True)
     return {
         base + "/faxes": {"put": queue},
@@ -408,6 +432,14 @@ def build() -> dict:
                              {**_ok("200", "Revoked"),
                               "401": _error("no token, or one that is unknown, expired or already revoked")}),
                        "security": AUTH_HEADER},
+        },
+        ACCOUNT + "/fax_policy": {
+            "get": _op("the account's fax policy: submission limits and destination rules", _ok("200", "FaxPolicy"),
+                       params=account),
+            "post": _op("replace the policy's overrides (super-admins only: 403 otherwise)", _ok("200", "FaxPolicy"),
+                        params=account, body=_body(_ref("FaxPolicyInput"))),
+            "patch": _op("change some keys of the policy, null: back to the default (super-admins only)",
+                         _ok("200", "FaxPolicy"), params=account, body=_body(_ref("FaxPolicyInput"))),
         },
         ACCOUNT + "/faxboxes": {
             "get": _op("faxboxes", _ok("200", "FaxboxSummary", True), params=[*account, *LIST_PARAMS]),

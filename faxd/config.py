@@ -57,6 +57,30 @@ def _non_negative_int(value: Any) -> int:
     return n
 
 
+def _limit(value: Any) -> int:
+    n = _int(value)
+    if n < -1:
+        raise ValueError("must be -1 (no limit), 0 or more")
+    return n
+
+
+def _positive_float(value: Any) -> float:
+    f = _non_negative_float(value)
+    if f <= 0:
+        raise ValueError("must be greater than 0")
+    return f
+
+
+def _number_types(value: Any) -> tuple[str, ...]:
+    from faxd.policy import NUMBER_TYPES
+    items = value if isinstance(value, list) else _str(value).split(",")
+    out = tuple(_str(i).strip().lower() for i in items if _str(i).strip())
+    wrong = [i for i in out if i not in NUMBER_TYPES]
+    if wrong:
+        raise ValueError(f"unknown number types {', '.join(wrong)} (known: {', '.join(NUMBER_TYPES)})")
+    return out
+
+
 def _non_negative_float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number")
@@ -292,6 +316,16 @@ class Config:
     auth_lockout: float = setting(300.0, _non_negative_float,
                                   "seconds a locked-out client address or key prefix is answered 429")
     max_outbound: int = setting(10, _positive_int, "default running outbound faxes per account")
+    submit_rate_limit: int = setting(
+        60, _limit, "faxes an account may queue per submit_rate_window (-1: no limit; an account's fax_policy overrides)")
+    submit_rate_window: float = setting(60.0, _positive_float, "seconds of the submission rate window")
+    submit_daily_quota: int = setting(
+        1000, _limit, "faxes an account may queue per UTC day (-1: no limit; an account's fax_policy overrides)")
+    allow_international: bool = setting(
+        False, _bool, "accounts may fax outside their home country (default_region) unless their fax_policy says otherwise")
+    blocked_number_types: tuple[str, ...] = setting(
+        ("premium_rate", "shared_cost", "personal_number"), _number_types,
+        "destination types refused unless an account's fax_policy allows them (phonenumbers types)")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")

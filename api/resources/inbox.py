@@ -8,6 +8,7 @@ from api.params import list_query
 from api.resources.actions import read_action
 from api.resources.base import Resource, check_id, send_attachment
 from api.schemas import faxbox_defaults, validate_job
+from faxd.policy import require_submission
 
 
 class Inbox(Resource):
@@ -37,6 +38,7 @@ class InboxItem(Resource):
         defaults = {"from_number": fax["to_number"]}
         defaults.update(faxbox_defaults(box))
         doc = validate_job(data, region=self._config.default_region, has_documents=True, defaults=defaults)
+        require_submission(self._store, self._config, account_id, doc["to_number"])
         job = self._store.forward_inbox_fax(account_id, fax_id, doc, faxbox_id=faxbox_id)
         resp.context.data = job
         resp.status = falcon.HTTP_201

@@ -8,6 +8,7 @@ from api.params import list_query
 from api.resources.actions import read_action
 from api.resources.base import Resource, check_id, send_attachment
 from api.schemas import JOB_SYSTEM_FIELDS, validate_job
+from faxd.policy import require_submission
 
 
 class Outbox(Resource):
@@ -40,6 +41,7 @@ class OutboxItem(Resource):
             if old.get(k):
                 base[k] = old[k]
         doc = validate_job({**base, **overrides}, region=self._config.default_region, has_documents=True)
+        require_submission(self._store, self._config, account_id, doc["to_number"])
         job = self._store.resubmit_job(account_id, fax_id, doc, faxbox_id=faxbox_id)
         resp.context.data = job
         resp.status = falcon.HTTP_201

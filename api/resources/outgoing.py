@@ -9,10 +9,13 @@ from api.params import list_query
 from api.resources.base import Resource, check_id
 from api.schemas import faxbox_defaults, validate_job
 from faxd.documents.detect import document_type
+from faxd.policy import require_submission
 
 
 class Queue(Resource):
-    """PUT: queue a fax given by document.url or uploaded in a multipart body."""
+    """PUT: queue a fax given by document.url or uploaded in a multipart body.
+
+    The account's fax policy and submission limits apply (400 naming the rule, 429)."""
 
     def on_put(self, req, resp, account_id, faxbox_id=None):
         faxbox = self.faxbox_scope(account_id, faxbox_id)
@@ -26,6 +29,7 @@ class Queue(Resource):
                 raise field_error("faxbox_id", "not_found", f"no faxbox {named} in this account")
         doc = validate_job(data, region=self._config.default_region, has_documents=bool(uploads),
                            defaults=faxbox_defaults(faxbox))
+        require_submission(self._store, self._config, account_id, doc["to_number"])
         documents = [(u.data, document_type(u.data, u.content_type, u.filename), u.filename) for u in uploads]
         job = self._store.enqueue_job(account_id, doc, faxbox_id=faxbox["id"] if faxbox else None,
                                       documents=documents)

@@ -38,6 +38,7 @@ import gevent.lock
 
 from faxd.errors import StoreUnavailable
 from faxd.smtp import credentials, domains
+from faxd.policy import check_submission
 
 logger = logging.getLogger(__name__)
 
@@ -374,6 +375,14 @@ class Gateway:
         if not (faxbox.get("caller_id") or faxbox.get("numbers")):
             reply = Reply(550, "5.7.0 This faxbox has no caller ID to send from: set its caller_id "
                                "or give it a number", "faxbox_without_caller_id")
+            self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
+                         translated_number=e164, sender_accepted=True)
+            return reply
+        # The account's fax policy and limits, as for the API (this recipient counts as a submission).
+        decision = check_submission(self._store, self._config, faxbox["account_id"], e164)
+        if not decision.allowed:
+            reply = (Reply(550, f"5.7.1 {decision.message}", decision.reason) if decision.permanent else
+                     Reply(450, f"4.7.1 {decision.message}", decision.reason))
             self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
                          translated_number=e164, sender_accepted=True)
             return reply

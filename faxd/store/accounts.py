@@ -155,12 +155,13 @@ class AccountsMixin:
         return self._one("count_accounts")["n"]
 
     def bootstrap(self, fax_number: str, smtp_domain: str, station_id: str) -> Bootstrap | None:
-        """On an empty database, create the bootstrap account, faxbox and number."""
+        """On an empty database, create the bootstrap account (a super-admin), faxbox and number."""
         with self.transaction() as c:
             self._one("lock_bootstrap", cur=c)
             if self._one("count_accounts", cur=c)["n"] > 0:
                 return None
             acct = self.create_account("bootstrap", cur=c)
+            self.make_superduper_admin(acct.account_id, cur=c)
             faxbox_id = ids.new_id()
             self._one("create_faxbox", {
                 "id": faxbox_id, "account_id": acct.account_id, "name": "Bootstrap faxbox",

@@ -10,7 +10,12 @@ CREATE TABLE accounts (
     max_outbound    integer NOT NULL DEFAULT 10 CHECK (max_outbound > 0),
     created         timestamptz NOT NULL DEFAULT now(),
     modified        timestamptz NOT NULL DEFAULT now(),
-    disabled        timestamptz
+    disabled        timestamptz,
+    -- may read and change every account's fax_policy (Kazoo's superduper_admin)
+    superduper_admin boolean NOT NULL DEFAULT false,
+    -- the account's overrides of the server's submission and destination defaults
+    -- (faxd/policy.py: absent keys follow faxd/config.py)
+    fax_policy      jsonb NOT NULL DEFAULT '{}'
 );
 
 -- API keys and auth tokens are stored as SHA-256 digests, never in clear.
@@ -330,3 +335,25 @@ CREATE TABLE nodes (
     started         timestamptz NOT NULL DEFAULT now(),
     heartbeat       timestamptz NOT NULL DEFAULT now()
 );
+
+-- Submissions per account in the current rate window and UTC day: one row per account,
+-- taken with one UPDATE per fax queued (faxd/policy.py), so the limits hold across nodes.
+-- granted: what the last UPDATE let through (0 when it refused). UNLOGGED: an update commits
+-- without waiting for the WAL flush; after a PostgreSQL crash (or on a promoted standby) the
+-- counts start again from zero, which lets an account queue one more window's and day's worth.
+CREATE UNLOGGED TABLE submission_counters (
+    account_id      text PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    window_start    timestamptz NOT NULL DEFAULT 'epoch',
+    window_count    integer NOT NULL DEFAULT 0,
+    day             date NOT NULL DEFAULT 'epoch',
+    day_count       integer NOT NULL DEFAULT 0,
+    granted         integer NOT NULL DEFAULT 0
+);
+
+-- How many of p_wanted fit under p_limit when p_used are taken in the current period
+-- (none when p_current is false: a new window or day); a negative limit has no limit.
+CREATE FUNCTION faxd_room(p_limit integer, p_used integer, p_current boolean, p_wanted integer) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_limit < 0 THEN p_wanted
+                ELSE greatest(0, least(p_wanted, p_limit - CASE WHEN p_current THEN p_used ELSE 0 END)) END
+$$;

@@ -31,6 +31,9 @@ def env(pg_admin_dsn, template_db, tmp_path_factory):
     config = Config.load(path=None, env={}, home=str(home), database_url=dsn, smtp_listen="127.0.0.1:0",
                          smtp_domain=DOMAIN, smtp_max_bytes=400_000, smtp_max_sessions=3,
                          smtp_custom_domains=f"fax.example.org={acct.account_id}")
+    # This module sends more than a minute's submission rate (60 recipients) through one
+    # account; the limits have their own tests (test_limits.py).
+    store.set_fax_policy(acct.account_id, {"submit_rate_limit": -1})
     box = store.create_faxbox(acct.account_id, {
         "name": "Front desk", "caller_id": "+12025550100", "caller_name": "ACME",
         "smtp_permission_list": ["alice@example.com", "partner.example"],

@@ -66,10 +66,10 @@ def test_resubmit_copies_originals_and_overrides(client, acct, store, config):
                               headers={**acct.headers, "Content-Type": ctype}).json["data"]
     finish_job(store, job["id"], status="failed")
     r = client.simulate_put(f"{acct.base}/faxes/outbox/{job['id']}", headers=acct.headers,
-                            json={"action": "resubmit", "data": {"to_number": "+442079460000", "retries": 1}})
+                            json={"action": "resubmit", "data": {"to_number": "+12025550177", "retries": 1}})
     assert r.status_code == 201, r.text
     new = r.json["data"]
-    assert new["to_number"] == "+442079460000" and new["retries"] == 1 and new["from_name"] == "Test Fax"
+    assert new["to_number"] == "+12025550177" and new["retries"] == 1 and new["from_name"] == "Test Fax"
     originals = store.list_documents(job_id=new["id"], role="original")
     assert [d["filename"] for d in originals] == ["fax.pdf"]
     # With its documents deleted and no URL, there is nothing to resubmit.

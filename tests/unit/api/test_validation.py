@@ -198,3 +198,12 @@ def test_bad_listing_parameters_are_400(client, acct, query, param):
     r = client.simulate_get(acct.base + "/faxes/outbox?" + query, headers=acct.headers)
     assert r.status_code == 400, r.text
     assert param in r.json["data"]
+
+
+def test_a_huge_number_kept_in_a_document_is_shown_back(client, acct):
+    """1e64 is stored by jsonb as a 65-digit integer; showing it back must not be a 500."""
+    r = client.simulate_put(acct.base + "/faxboxes", headers=acct.headers,
+                            json={"data": {"name": "big", "extra": {"n": 1.5e64}}})
+    assert r.status_code == 201, r.text
+    got = client.simulate_get(f"{acct.base}/faxboxes/{r.json['data']['id']}", headers=acct.headers)
+    assert got.status_code == 200 and got.json["data"]["extra"]["n"] == 15 * 10 ** 63
