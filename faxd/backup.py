@@ -151,6 +151,10 @@ def restore(config, directory: str) -> dict:
                 restored = _counts(cur)
             migrate(dsn)   # a backup of an older faxd comes up to this version's schema
             with conn.cursor() as cur:
+                # The nodes that were converting documents do not serve this database: their
+                # leases (as long as a conversion may take) would only delay those jobs.
+                cur.execute("UPDATE jobs SET lease_owner = NULL, lease_expires = NULL "
+                            "WHERE status = 'attaching_files' AND lease_owner IS NOT NULL")
                 cur.execute("SELECT count(*) FROM documents WHERE encode(sha256(data), 'hex') <> sha256")
                 damaged = cur.fetchone()[0]
         finally:
