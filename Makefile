@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # Debian packages faxd needs to build, run and test.
 DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	libspandsp-dev libtiff-dev libtiff-tools ghostscript postgresql postgresql-client \
-	fonts-dejavu-core curl wrk \
+	fonts-dejavu-core curl wrk jq swaks \
 	libreoffice-writer-nogui \
 	tesseract-ocr tesseract-ocr-eng poppler-utils
 INSTALL_STAMP := $(VENV)/.faxd-installed

@@ -20,6 +20,7 @@ _PLUGGED = {
     "smtp": ("faxd.smtp.cli", "run the SMTP gateway (started by faxd run)"),
     "backup": ("faxd.backup", "back up the database and the home's files into a directory"),
     "restore": ("faxd.backup", "restore a backup directory into a fresh home"),
+    "psql": ("faxd.dbshell", "psql on faxd's database (the embedded cluster's socket found for you)"),
 }
 
 
