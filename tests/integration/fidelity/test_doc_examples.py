@@ -8,7 +8,7 @@ free ports this server listens on, ``set -e -o pipefail``, and ``curl`` failing 
 error (``--fail-with-body``). A block passes when it exits 0 and its output shows what its
 ``# -> ...`` comments promise: the JSON keys of a ``# -> {...}``, or the text before ``...``.
 
-The documents the examples send (``fax.pdf``, ``invoice.pdf``) are made here: the manual
+The documents the examples send (``fax.pdf``, ``invoice.pdf``, ``letter.pdf``) are made here: the manual
 assumes the reader has a PDF to fax.
 
 Also here: the field names the docs' tables list exist in /v2/openapi.json and in real responses.
@@ -116,6 +116,7 @@ def server(tmp_path_factory):
             time.sleep(0.2)
         (cwd / "fax.pdf").write_bytes(_pdf("faxd manual example"))
         (cwd / "invoice.pdf").write_bytes(_pdf("Invoice 42"))
+        (cwd / "letter.pdf").write_bytes(_pdf("Dear reader"))
         yield {"cwd": cwd, "api": api, "smtp": smtp, "env": env}
     finally:
         proc.send_signal(2)
@@ -159,6 +160,16 @@ def test_a_broken_example_fails(server):
     broken = health.replace('"status"', '"state"')
     result = run_block(server, broken)
     assert not all(p in result.stdout for p in promises(broken))
+
+
+def test_readme_layout_names_every_package():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        layout = f.read().split("## Layout", 1)[1].split("```", 2)[1]
+    named = set(re.findall(r"^\s*([a-z_]+/)", layout, re.M))
+    packages = {f"{d}/" for d in os.listdir(os.path.join(ROOT, "faxd"))
+                if os.path.isfile(os.path.join(ROOT, "faxd", d, "__init__.py"))}
+    top = {f"{d}/" for d in ("api", "dialplan", "docker", "docs", "bench", "tests")}
+    assert packages | top <= named, (packages | top) - named
 
 
 # --- the docs' tables against the API description and real responses
