@@ -12,6 +12,7 @@ from faxd.store.faxboxes import FAXBOX_LISTING
 from faxd.store.inbox import INBOX_LISTING
 from faxd.store.incoming import INCOMING_LISTING
 from faxd.store.jobs import JOB_LISTING
+from faxd.store.notification_log import NOTIFICATION_LISTING
 from faxd.store.smtplog import SMTPLOG_LISTING
 
 ACCOUNT = "/v2/accounts/{account_id}"
@@ -166,6 +167,19 @@ SMTPLOG = {
     },
 }
 
+NOTIFICATION = {
+    "type": "object",
+    "required": ["event_id", "event", "channel", "target", "status", "attempts", "created"],
+    "properties": {
+        "event_id": STR, "event": STR, "channel": {"type": "string", "enum": ["email", "sms", "webhook"]},
+        "target": {"type": "string", "description": "address, number or URL"},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed", "undeliverable"]},
+        "attempts": _int(0), "last_error": STR, "next_attempt": MAYBE_TIMESTAMP,
+        "fax_id": NULLABLE_STR, "inbox_id": NULLABLE_STR, "smtplog_id": NULLABLE_STR,
+        "created": TIMESTAMP, "delivered": MAYBE_TIMESTAMP,
+    },
+}
+
 MEDIA = {"type": "object", "properties": {
     "fax_option": {"oneOf": [BOOL, {"type": "string", "enum": ["auto"]}],
                    "description": "T.38: true, false or auto"}}}
@@ -226,7 +240,7 @@ ERROR = {
 SCHEMAS = {
     "TxResult": TX_RESULT, "JobInput": JOB_IN, "Job": JOB, "JobSummary": JOB_SUMMARY,
     "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
-    "SmtplogEntry": SMTPLOG, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
+    "SmtplogEntry": SMTPLOG, "Notification": NOTIFICATION, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
     "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Error": ERROR,
 }
 
@@ -418,6 +432,11 @@ def build() -> dict:
                                     public=True,
                                     body=_body({"type": "object", "required": ["api_key"],
                                                 "properties": {"api_key": STR}}))},
+        ACCOUNT + "/notifications": {
+            "get": _op("the account's notifications (email, SMS, webhooks) and their delivery state",
+                       _ok("200", "Notification", True),
+                       params=[*account, *LIST_PARAMS, *_filters(NOTIFICATION_LISTING)]),
+        },
         ACCOUNT + "/faxboxes": {
             "get": _op("faxboxes", _ok("200", "FaxboxSummary", True),
                        params=[*account, *LIST_PARAMS, *_filters(FAXBOX_LISTING)]),
