@@ -8,14 +8,33 @@ PY := $(VENV)/bin/python
 # Debian packages faxd needs to build, run and test.
 DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	libspandsp-dev libtiff-dev libtiff-tools ghostscript postgresql postgresql-client \
-	fonts-dejavu-core curl wrk jq swaks \
+	autoconf automake libtool libjpeg-dev \
+	fonts-dejavu-core curl wrk jq swaks libnet-ssleay-perl util-linux passwd \
 	libreoffice-writer-nogui \
 	tesseract-ocr tesseract-ocr-eng poppler-utils
 INSTALL_STAMP := $(VENV)/.faxd-installed
+# Which spandsp the bindings are built against: empty for Debian's libspandsp-dev 0.0.6, or the
+# prefix spandsp 3.x was installed under (FreeSWITCH's from source: /usr/local). See docs/spandsp.md.
+FAXD_SPANDSP_PREFIX ?=
+export FAXD_SPANDSP_PREFIX
+# The bindings are rebuilt when the choice changes: this file holds the last one.
+SPANDSP_CHOICE := $(VENV)/.faxd-spandsp-prefix
+ifneq ($(wildcard $(SPANDSP_CHOICE)):$(shell cat $(SPANDSP_CHOICE) 2>/dev/null),$(SPANDSP_CHOICE):$(FAXD_SPANDSP_PREFIX))
+$(shell mkdir -p $(VENV) && echo '$(FAXD_SPANDSP_PREFIX)' > $(SPANDSP_CHOICE))
+endif
 
-.PHONY: setup run test bench clean deb-packages
+.PHONY: setup run test bench clean deb-packages sandbox-user
 
-setup: deb-packages $(INSTALL_STAMP)
+setup: deb-packages sandbox-user $(INSTALL_STAMP)
+
+# Converters (Ghostscript, LibreOffice) never run as root: a root faxd runs them as this
+# unprivileged system user (faxd also creates it on demand). See docs/documents.md.
+SANDBOX_USER := faxd-convert
+sandbox-user:
+	@if [ "$$(id -u)" = 0 ] && ! id -u $(SANDBOX_USER) >/dev/null 2>&1; then \
+	  echo "creating the system user $(SANDBOX_USER)"; \
+	  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SANDBOX_USER); \
+	fi
 
 deb-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -32,7 +51,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel cffi
 
-$(INSTALL_STAMP): $(VENV)/bin/python setup.cfg setup.py pyproject.toml faxd/spandsp/_build.py $(wildcard faxd/spandsp/cdefs/*.h) $(wildcard faxd/spandsp/*.c)
+$(INSTALL_STAMP): $(VENV)/bin/python $(SPANDSP_CHOICE) setup.cfg setup.py pyproject.toml faxd/spandsp/_build.py $(wildcard faxd/spandsp/cdefs/*.h) $(wildcard faxd/spandsp/*.c)
 	$(VENV)/bin/pip install -q -e '.[test]'
 	@touch $@
 

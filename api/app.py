@@ -25,6 +25,16 @@ ACCOUNT = "/v2/accounts/{account_id}"
 FAXBOX = ACCOUNT + "/faxboxes/{faxbox_id}"
 
 
+def _dumps(obj) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        # An integer beyond 64 bits, as PostgreSQL gives back a client's 1e29 (orjson reads
+        # big numbers as floats, jsonb writes them out in full): the standard library writes it.
+        import json
+        return json.dumps(obj).encode()
+
+
 def create_app(config, store, documents=None, health: Health | None = None) -> falcon.App:
     """The Falcon app: Kazoo's Faxes API under /v2, /health, and /v2/openapi.json.
 
@@ -42,7 +52,7 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
     app.req_options.media_handlers["multipart/mixed"] = multipart
     app.req_options.media_handlers["multipart/form-data"] = multipart
     # orjson: several times faster than json for the listings' 50-row bodies.
-    json_handler = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     add_handlers(app)
 

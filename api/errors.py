@@ -12,7 +12,8 @@ import logging
 import falcon
 
 from faxd.documents.errors import DocumentError
-from faxd.errors import Conflict, NotFound, StoreUnavailable
+from faxd.errors import AccountDisabled, Conflict, NotFound, StoreUnavailable, public_text
+from faxd.httpserver import ClientDisconnected
 from faxd.numbers import InvalidNumber
 from faxd.store.faxboxes import DuplicateValue
 from faxd.store.listing import InvalidListQuery
@@ -48,6 +49,17 @@ def unauthorized(message: str) -> KazooError:
     return KazooError(falcon.HTTP_401, message, headers={"WWW-Authenticate": 'Token realm="faxd"'})
 
 
+def account_disabled(account_id: str) -> KazooError:
+    message = f"account {account_id} is disabled: its API keys and tokens are refused until an operator enables it"
+    return KazooError(falcon.HTTP_403, message)
+
+
+def too_many_attempts(retry_after: int) -> KazooError:
+    message = f"too many failed API key attempts: try again in {retry_after} s"
+    return KazooError(falcon.HTTP_429, message, {"message": message, "retry_after": retry_after},
+                      headers={"Retry-After": str(retry_after)})
+
+
 def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     """The one error serializer: Kazoo's envelope, always JSON, whatever Accept says."""
     code = exc.status_code
@@ -81,6 +93,8 @@ def add_handlers(app: falcon.App) -> None:
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, _internal)
     app.add_error_handler(StoreUnavailable, _unavailable)
+    app.add_error_handler(ClientDisconnected, _abandoned)
+    app.add_error_handler(AccountDisabled, _disabled)
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(DuplicateValue, _duplicate)
@@ -93,6 +107,18 @@ def _internal(req, resp, ex, params):
     logger.exception("request %s %s failed (request_id %s)", req.method, req.path,
                      getattr(req.context, "request_id", None))
     raise KazooError(falcon.HTTP_500, "internal error; the request id identifies it in the log")
+
+
+def _abandoned(req, resp, ex, params):
+    # The client's problem, not the server's: one line, no traceback.
+    logger.info("request %s %s abandoned by the client from %s: %s (request_id %s)", req.method, req.path,
+                req.remote_addr, ex, getattr(req.context, "request_id", None))
+    raise KazooError(falcon.HTTP_400, "the request body was not sent completely",
+                     headers={"Connection": "close"})
+
+
+def _disabled(req, resp, ex, params):
+    raise account_disabled(ex.account_id)
 
 
 def _unavailable(req, resp, ex, params):
@@ -123,4 +149,5 @@ def _bad_number(req, resp, ex, params):
 
 def _document(req, resp, ex, params):
     status = {413: falcon.HTTP_413, 415: falcon.HTTP_415}.get(ex.http_status, falcon.HTTP_422)
-    raise KazooError(status, str(ex), {"document": {"message": str(ex)}})
+    message = public_text(str(ex))
+    raise KazooError(status, message, {"document": {"message": message}})

@@ -5,7 +5,9 @@ import time
 
 import falcon
 
-from api.errors import KazooError, not_found, unauthorized
+from api.errors import KazooError, account_disabled, not_found, unauthorized
+from api.tokens import TokenCache
+from faxd import ids
 
 JSON_BODY_LIMIT = 1024 * 1024           # a job or faxbox document
 MULTIPART_OVERHEAD = 1024 * 1024        # JSON part and part headers on top of the document
@@ -53,15 +55,14 @@ class Authentication:
     """X-Auth-Token on every request but the public ones; a token sees only its own account.
 
     Another account's ids answer 404, never 403, so that a token cannot learn which accounts
-    exist. Valid tokens are cached for a few seconds to spare the database a query per request.
+    exist. A disabled account's tokens answer 403, a revoked token 401 saying so. Valid tokens
+    are cached for a few seconds (:class:`api.tokens.TokenCache`), emptied on every node the
+    moment a token or account is revoked.
     """
 
     def __init__(self, store, cache_seconds: float = 10.0, max_cached: int = 10000, clock=time.monotonic):
         self._store = store
-        self._cache: dict[str, tuple[str, float]] = {}
-        self._cache_seconds = cache_seconds
-        self._max_cached = max_cached
-        self._clock = clock
+        self._cache = TokenCache(store, cache_seconds, max_cached, clock)
 
     def process_resource(self, req, resp, resource, params) -> None:
         if resource is None or getattr(resource, "public", False):
@@ -70,23 +71,25 @@ class Authentication:
         if not token:
             raise unauthorized("missing X-Auth-Token header: get a token with PUT /v2/api_auth")
         account_id = self._account_for(token)
-        if account_id is None:
-            raise unauthorized("invalid or expired auth token")
         req.context.account_id = account_id
         req.context.auth_token = token
         if params.get("account_id", account_id) != account_id:
             raise not_found("bad identifier: no such account")
 
-    def _account_for(self, token: str) -> str | None:
+    def _account_for(self, token: str) -> str:
         if len(token) > 256:
-            return None
-        now = self._clock()
-        hit = self._cache.get(token)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        account_id = self._store.account_for_token(token)
+            raise unauthorized("invalid or expired auth token")
+        token_hash = ids.digest(token)
+        account_id = self._cache.get(token_hash)
         if account_id is not None:
-            if len(self._cache) >= self._max_cached:
-                self._cache.clear()
-            self._cache[token] = (account_id, now + self._cache_seconds)
-        return account_id
+            return account_id
+        generation = self._cache.generation
+        row = self._store.token_status(token_hash)
+        if row is None:
+            raise unauthorized("invalid or expired auth token")
+        if row["disabled"]:
+            raise account_disabled(row["account_id"])
+        if row["revoked"]:
+            raise unauthorized("this auth token was revoked: get a new one with PUT /v2/api_auth")
+        self._cache.put(token_hash, row["account_id"], generation)
+        return row["account_id"]

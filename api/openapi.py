@@ -40,7 +40,8 @@ NOTIFICATIONS = {
     "properties": {
         "email": {"type": "object", "properties": {"send_to": RECIPIENTS}},
         "sms": {"type": "object", "properties": {"send_to": RECIPIENTS}},
-        "webhook": {"type": "object", "properties": {"url": STR}},
+        "webhook": {"type": "object", "properties": {"url": {"oneOf": [STR, {"type": "array", "items": STR,
+                                                                              "maxItems": 10}]}}},
     },
 }
 TIMESTAMP = {"type": "integer", "description": "Gregorian seconds (Unix time + 62167219200)"}
@@ -184,6 +185,18 @@ MEDIA = {"type": "object", "properties": {
     "fax_option": {"oneOf": [BOOL, {"type": "string", "enum": ["auto"]}],
                    "description": "T.38: true, false or auto"}}}
 
+SMTP_AUTH_IN = {
+    "type": "object", "nullable": True,
+    "description": "SMTP AUTH for this faxbox (user name: its smtp_email_address); null removes it",
+    "properties": {"password": {"type": "string", "minLength": 12, "maxLength": 256},
+                   "required": {"type": "boolean", "default": True}, "username": STR},
+    "additionalProperties": False,
+}
+SMTP_AUTH_OUT = {
+    "type": "object", "description": "present when an SMTP password is set (never shown)",
+    "properties": {"username": STR, "required": {"type": "boolean"}},
+}
+
 FAXBOX_IN = {
     "type": "object",
     "required": ["name"],
@@ -194,6 +207,7 @@ FAXBOX_IN = {
         "retries": _int(0, 4), "numbers": {"type": "array", "items": STR},
         "smtp_permission_list": {"type": "array", "items": STR},
         "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
+        "smtp_auth": SMTP_AUTH_IN,
     },
     "additionalProperties": True,
 }
@@ -207,7 +221,7 @@ FAXBOX_OUT = {
         "fax_identity": STR, "fax_timezone": STR, "retries": _int(0, 4),
         "numbers": {"type": "array", "items": STR}, "smtp_email_address": STR,
         "custom_smtp_email_address": STR, "smtp_permission_list": {"type": "array", "items": STR},
-        "notifications": {"type": "object"}, "media": {"type": "object"},
+        "notifications": {"type": "object"}, "media": {"type": "object"}, "smtp_auth": SMTP_AUTH_OUT,
         "created": TIMESTAMP, "modified": TIMESTAMP,
     },
 }
@@ -224,6 +238,8 @@ DELETED = {"type": "object", "required": ["id"], "properties": {"id": STR, "dele
 
 AUTH = {"type": "object", "required": ["account_id"],
         "properties": {"account_id": STR, "expires_in": _int(1)}}
+REVOKED = {"type": "object", "required": ["account_id", "revoked"],
+           "properties": {"account_id": STR, "revoked": {"type": "boolean", "enum": [True]}}}
 
 ERROR = {
     "type": "object",
@@ -241,7 +257,7 @@ SCHEMAS = {
     "TxResult": TX_RESULT, "JobInput": JOB_IN, "Job": JOB, "JobSummary": JOB_SUMMARY,
     "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
     "SmtplogEntry": SMTPLOG, "Notification": NOTIFICATION, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
-    "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Error": ERROR,
+    "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Revoked": REVOKED, "Error": ERROR,
 }
 
 
@@ -261,23 +277,29 @@ def _envelope(data: dict, listing: bool = False) -> dict:
 # client generator and the property-based test know them; none of them is a 500.
 ERROR_WHEN = {
     "400": "invalid parameters or data (the fields and rules are in data)",
-    "401": "missing, unknown or expired X-Auth-Token; wrong API key",
+    "401": "missing, unknown, expired or revoked X-Auth-Token; wrong or revoked API key",
+    "403": "the account is disabled",
     "404": "unknown id, or an id of another account",
     "406": "Accept without JSON (attachments: without PDF or TIFF)",
+    "408": "the request line and headers took longer than http_header_timeout (connection closed)",
     "409": "conflict: a finished job, a stale If-Match, documents deleted",
     "411": "an upload with Transfer-Encoding: chunked and no Content-Length",
     "413": "a JSON body over 1 MiB, a document over max_upload_bytes or too many pixels or pages",
+    "414": "a request line over 8 KiB (connection closed)",
     "415": "a body or document type that is not accepted",
     "422": "a document that cannot be used (empty, unreadable, not convertible)",
-    "503": "the database is unavailable (Retry-After)",
+    "431": "request headers over 64 KiB or 100 lines (connection closed)",
+    "503": "the database is unavailable, or too many connections from one address (Retry-After)",
 }
-READ_ERRORS = ("400", "401", "404", "406", "503")
+# Answered by the HTTP server before any route: every operation can get them.
+SERVER_ERRORS = ("400", "408", "414", "431", "503")
+READ_ERRORS = ("400", "401", "403", "404", "406", "503")
 BODY_ERRORS = (*READ_ERRORS, "411", "413", "415")
 
 
 def _errors(codes) -> dict:
     return {code: {"description": ERROR_WHEN[code], "content": {"application/json": {"schema": _ref("Error")}}}
-            for code in sorted(set(codes))}
+            for code in sorted({*codes, *SERVER_ERRORS})}
 
 
 def _ok(code: str, schema_name: str, listing: bool = False, errors=READ_ERRORS) -> dict:
@@ -286,6 +308,14 @@ def _ok(code: str, schema_name: str, listing: bool = False, errors=READ_ERRORS) 
                "content": {"application/json": {"schema": _envelope(_ref(schema_name), listing)}}},
         **_errors(errors),
     }
+
+
+def _error(description: str, retry_after: bool = False) -> dict:
+    out = {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+    if retry_after:
+        out["headers"] = {"Retry-After": {"description": "seconds until the lockout ends",
+                                          "schema": _int(1)}}
+    return out
 
 
 def _body(schema: dict, extra: dict | None = None) -> dict:
@@ -425,13 +455,23 @@ def build() -> dict:
     faxbox = [*account, _param("faxbox_id")]
     paths = {
         "/health": {"get": {"summary": "liveness and readiness", "responses": {
-            "200": _plain("up"), "503": _plain("degraded")}}},
-        "/v2/openapi.json": {"get": {"summary": "this document", "responses": {"200": _plain("OpenAPI 3")}}},
-        "/v2/api_auth": {"put": _op("exchange an API key for an auth token (answered in auth_token)",
-                                    _ok("201", "Auth", errors=("400", "401", "406", "411", "413", "415", "503")),
-                                    public=True,
-                                    body=_body({"type": "object", "required": ["api_key"],
-                                                "properties": {"api_key": STR}}))},
+            **_errors(("406",)), "200": _plain("up"), "503": _plain("degraded")}}},
+        "/v2/openapi.json": {"get": {"summary": "this document", "responses": {
+            **_errors(("406",)), "200": _plain("OpenAPI 3")}}},
+        "/v2/api_auth": {
+            "put": _op("exchange an API key for an auth token (answered in auth_token)",
+                       {**_ok("201", "Auth", errors=("400", "406", "411", "413", "415", "503")),
+                        "401": _error("unknown or revoked API key"),
+                        "403": _error("the key's account is disabled"),
+                        "429": _error("too many failed attempts from this address or for this key prefix",
+                                      retry_after=True)},
+                       public=True,
+                       body=_body({"type": "object", "required": ["api_key"], "properties": {"api_key": STR}})),
+            "delete": {**_op("revoke the auth token sent in X-Auth-Token (log out; not in Kazoo)",
+                             {**_ok("200", "Revoked", errors=("406", "503")),
+                              "401": _error("no token, or one that is unknown, expired or already revoked")}),
+                       "security": AUTH_HEADER},
+        },
         ACCOUNT + "/notifications": {
             "get": _op("the account's notifications (email, SMS, webhooks) and their delivery state",
                        _ok("200", "Notification", True),

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from api.errors import invalid_data
 from faxd.numbers import InvalidNumber, normalize
+from faxd.smtp import credentials
 
 REQUIRED = "Field is required but missing"
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -130,12 +131,29 @@ def _notifications(errs: Errors, doc: dict, prefix: str = "notifications") -> No
     hooks = notes.get("webhook")
     if hooks is not None:
         if isinstance(hooks, dict):
-            _string(errs, hooks, "url", f"{prefix}.webhook.url")
-            url = hooks.get("url")
-            if isinstance(url, str) and urlsplit(url).scheme not in ("http", "https"):
-                errs.add(f"{prefix}.webhook.url", "format", "must be an http or https URL")
+            _webhook_urls(errs, hooks, f"{prefix}.webhook.url")
         else:
             errs.add(f"{prefix}.webhook", "type", "Value did not match type(s): object")
+
+
+MAX_WEBHOOK_URLS = 10
+
+
+def _webhook_urls(errs: Errors, hooks: dict, name: str) -> None:
+    """``url``: one http(s) URL or a list of them (each is called)."""
+    urls = hooks.get("url")
+    if urls is None:
+        return
+    if isinstance(urls, str):
+        urls = [urls]
+    elif not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+        errs.add(name, "type", "Value did not match type(s): array(string()), string()", value=_safe(urls))
+        return
+    if len(urls) > MAX_WEBHOOK_URLS:
+        errs.add(name, "maxItems", f"at most {MAX_WEBHOOK_URLS} URLs", target=MAX_WEBHOOK_URLS)
+    for url in urls:
+        if urlsplit(url).scheme not in ("http", "https"):
+            errs.add(name, "format", "must be an http or https URL", value=_safe(url))
 
 
 def _safe(v: Any) -> Any:
@@ -239,6 +257,40 @@ def faxbox_defaults(faxbox: dict | None) -> dict:
 FAXBOX_SYSTEM_FIELDS = ("id", "smtp_email_address", "created", "modified", "revision")
 
 
+def _smtp_auth(errs: Errors, doc: dict) -> None:
+    """``smtp_auth``: ``{"password": ..., "required": true}`` sets the faxbox's SMTP AUTH password
+    (user name: its smtp_email_address); without ``password`` the stored one stays; null removes
+    it; absent (a client that knows nothing of it, even replacing the document) keeps it all."""
+    if "smtp_auth" not in doc:
+        return
+    auth = doc["smtp_auth"]
+    if auth is None:
+        return
+    if not isinstance(auth, dict):
+        errs.add("smtp_auth", "type", "Value did not match type(s): object")
+        return
+    out: dict[str, Any] = {"password": None, "required": True}
+    password = auth.get("password")
+    if password is not None:
+        if not isinstance(password, str):
+            errs.add("smtp_auth.password", "type", "Value did not match type(s): string")
+        elif not credentials.MIN_LENGTH <= len(password) <= credentials.MAX_LENGTH:
+            errs.add("smtp_auth.password", "minLength" if len(password) < credentials.MIN_LENGTH else "maxLength",
+                     f"the SMTP password must have {credentials.MIN_LENGTH} to {credentials.MAX_LENGTH} characters")
+        else:
+            out["password"] = password
+    if "required" in auth:
+        if not isinstance(auth["required"], bool):
+            errs.add("smtp_auth.required", "type", "Value did not match type(s): boolean")
+        else:
+            out["required"] = auth["required"]
+    # "username" is read-only (the faxbox's smtp_email_address) and ignored, as the GET shows it
+    unknown = sorted(k for k in auth if k not in ("password", "required", "username"))
+    if unknown:
+        errs.add("smtp_auth", "additionalProperties", f"unknown field(s): {', '.join(map(str, unknown))[:200]}")
+    doc["smtp_auth"] = out
+
+
 def validate_faxbox(data: Any, *, region: str) -> dict:
     errs = Errors()
     if not isinstance(data, dict):
@@ -295,6 +347,7 @@ def validate_faxbox(data: Any, *, region: str) -> dict:
         errs.add("smtp_permission_list", "type", "Value did not match type(s): array(string())")
     else:
         doc["smtp_permission_list"] = perms
+    _smtp_auth(errs, doc)
     _notifications(errs, doc)
     media = _object(errs, doc, "media")
     if media is not None and "fax_option" in media:

@@ -1,7 +1,7 @@
 """faxd's software fax line against a C program running the same loop on libspandsp.
 
     python -m bench spandsp [--runs N] [--pairs N] [--paced-pairs N] [--paced-seconds S]
-                            [--paced-runs N]
+                            [--paced-runs N] [--generations-only]
 
 1. CPU time: the same 10-page document (A4 fine, dense text), audio V.17 and T.38 (paced
    terminals, packets in memory), no ECM, interleaved: C program (bench/c/faxpair.c, compiled
@@ -22,6 +22,11 @@
    line time -> calls one core carries (goal >= 500). The C program paces the same number of
    pairs over the same stretch of the call (10-20 s: page 1's image data) the same way
    (faxpair -p N -P); the two alternate --paced-runs times and the medians are compared.
+4. The two library generations: faxd's bindings on Debian's spandsp 0.0.6 (as installed) and
+   on spandsp 3.0 (built from source into build/spandsp-3.0/ by faxd.testing.spandsp3, loaded
+   with FAXD_SPANDSP_EXTENSION). CPU per 10-page fax, audio V.17 and T.38, each in a fresh
+   process per run, the generations alternating --runs times (medians); memory per call pair
+   as in 2, for each. Says which generation is faster and by how much.
 """
 from __future__ import annotations
 
@@ -45,9 +50,15 @@ SRC = os.path.join(HERE, "c", "faxpair.c")
 
 
 def build_c() -> str:
+    """faxpair.c is written for Debian's spandsp 0.0.6: built against it explicitly, as faxd's
+    bindings are, so that spandsp 3's headers in /usr/local/include are not picked up."""
+    from faxd.spandsp import _build
     os.makedirs(os.path.dirname(BIN), exist_ok=True)
     if not os.path.exists(BIN) or os.path.getmtime(BIN) < os.path.getmtime(SRC):
-        subprocess.run(["gcc", "-O2", "-Wall", "-o", BIN, SRC, "-lspandsp", "-ltiff", "-lm"], check=True)
+        found = _build.locate("/usr")
+        inc = _build.include_dir(found, os.path.join(HERE, "bin", "spandsp-include"))
+        subprocess.run(["gcc", "-O2", "-Wall", "-I", inc, "-o", BIN, SRC, "-L", found["lib_dir"],
+                        "-lspandsp", "-ltiff", "-lm"], check=True)
     return BIN
 
 
@@ -253,6 +264,60 @@ def paced_compare(doc: str, tmp: str, pairs: int, seconds: float, runs: int) -> 
     }
 
 
+def _child(args: list[str], extension: str | None) -> dict:
+    """``python -m bench spandsp ARGS`` in a fresh process on one library generation."""
+    env = dict(os.environ)
+    env.pop("FAXD_SPANDSP_EXTENSION", None)
+    if extension:
+        env["FAXD_SPANDSP_EXTENSION"] = extension
+    child = subprocess.run([sys.executable, "-m", "bench", "spandsp", *args], env=env, check=True,
+                           capture_output=True, text=True, cwd=os.path.dirname(HERE))
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def cpu_once(doc: str, tmp: str) -> dict:
+    """One warm-up, then one 10-page fax of each kind: CPU seconds, and the library in use."""
+    from faxd.spandsp import library_info
+    rx = os.path.join(tmp, "rx.tif")
+    faxd_run(doc, rx, False)
+    return {"library": library_info(), "audio": faxd_run(doc, rx, False)["cpu"], "t38": faxd_run(doc, rx, True)["cpu"]}
+
+
+def generations(doc: str, runs: int, pairs: int) -> dict:
+    from faxd.testing import spandsp3
+    built = spandsp3.extension()
+    gens = {"0.0.6": None, "3.0": built["extension"]}
+    cpu = {g: {"audio": [], "t38": []} for g in gens}
+    libs = {}
+    for i in range(runs):
+        for g in (gens if i % 2 == 0 else reversed(list(gens))):
+            r = _child(["--cpu-once", "--doc", doc], gens[g])
+            libs[g] = r["library"]
+            cpu[g]["audio"].append(r["audio"])
+            cpu[g]["t38"].append(r["t38"])
+    out: dict = {"spandsp3_build_seconds": built["library_seconds"], "bindings_build_seconds": built["extension_seconds"]}
+    for g in gens:
+        out[g] = {"library": libs[g]["library"], "version": libs[g]["version"], "runs": runs}
+        for kind in ("audio", "t38"):
+            out[g][f"{kind}_cpu_median"] = round(statistics.median(cpu[g][kind]), 4)
+            out[g][f"{kind}_cpu_min"] = round(min(cpu[g][kind]), 4)
+        for kind in ("audio", "t38"):
+            m = _child(["--memory-only", kind, "--pairs", str(pairs), "--doc", doc], gens[g])
+            out[g][f"memory_{kind}_pss_mb_per_pair"] = max(m["pss_mb_per_pair"], m["pss_mb_per_pair_unreleased"])
+            out[g][f"memory_{kind}_private_mb_per_pair"] = m["private_mb_per_pair"]
+    for kind in ("audio", "t38"):
+        old, new = out["0.0.6"][f"{kind}_cpu_median"], out["3.0"][f"{kind}_cpu_median"]
+        faster = "3.0" if new < old else "0.0.6"
+        out[f"{kind}_faster"] = faster
+        out[f"{kind}_ratio_3_0_to_0_0_6"] = round(new / old, 3)
+        print(f"  {kind}: spandsp 0.0.6 {old:.3f} s, 3.0 {new:.3f} s CPU per 10-page fax (median of {runs}); "
+              f"{faster} is faster by {abs(new - old) / max(new, old) * 100:.0f}% "
+              f"(3.0 / 0.0.6 = {new / old:.2f}); memory per pair (PSS) 0.0.6 "
+              f"{out['0.0.6'][f'memory_{kind}_pss_mb_per_pair']} MB, 3.0 {out['3.0'][f'memory_{kind}_pss_mb_per_pair']} MB",
+              flush=True)
+    return out
+
+
 def main(argv) -> int:
     p = argparse.ArgumentParser(prog="python -m bench spandsp")
     p.add_argument("--runs", type=int, default=7)
@@ -262,7 +327,19 @@ def main(argv) -> int:
     p.add_argument("--paced-runs", type=int, default=3, help="alternating faxd / C paced measurements")
     p.add_argument("--memory-only", choices=("audio", "t38"), help=argparse.SUPPRESS)
     p.add_argument("--doc", help=argparse.SUPPRESS)
+    p.add_argument("--cpu-once", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--generations-only", action="store_true",
+                   help="only compare spandsp 0.0.6 with 3.0 (section 4)")
     args = p.parse_args(argv)
+    if args.cpu_once:
+        with tempfile.TemporaryDirectory(prefix="faxd-bench-cpu-") as tmp:
+            print(json.dumps(cpu_once(args.doc, tmp)))
+        return 0
+    if args.generations_only:
+        with tempfile.TemporaryDirectory(prefix="faxd-bench-") as tmp:
+            doc = make_text_tiff(os.path.join(tmp, "doc10.tif"), 10)
+            print(json.dumps({"generations": generations(doc, args.runs, args.pairs)}, indent=2))
+        return 0
     if args.memory_only:
         with tempfile.TemporaryDirectory(prefix="faxd-bench-mem-") as tmp:
             print(json.dumps(memory(args.doc, tmp, args.pairs, t38=args.memory_only == "t38")))
@@ -294,5 +371,6 @@ def main(argv) -> int:
               f"ticker p99 <= {pc['ticker_p99_ms_max']} ms); the C program pacing the same pairs: "
               f"{pc['c_calls_per_core_median']} ({pc['c_calls_per_core']}); ratio {pc['ratio_faxd_to_c']}",
               flush=True)
+        result["generations"] = generations(doc, args.runs, args.pairs)
     print(json.dumps(result, indent=2))
     return 0

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     acct_sub = acct.add_subparsers(dest="account_command", required=True, metavar="ACTION")
     create = acct_sub.add_parser("create", help="create an account; prints its id and API key")
     create.add_argument("name")
+    acct_sub.add_parser("list", help="list accounts as JSON (keys and live tokens counted, never shown)")
+    for action, help_text in (
+            ("disable", "refuse the account's keys and revoke its tokens, on every node at once"),
+            ("enable", "accept the account's keys again (tokens revoked by disable stay revoked)"),
+            ("rotate-key", "a new API key, printed once; the old keys and every token are revoked")):
+        acct_sub.add_parser(action, help=help_text).add_argument("account_id")
     for name, (module, help_text) in _PLUGGED.items():
         sp = sub.add_parser(name, help=help_text)
         sp.set_defaults(plugged=module)
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(config)
         if args.command == "account":
-            return _account_create(config, args.name)
+            return _account(config, args)
         if getattr(args, "unavailable", False):
             return _fail(f"'{args.command}' is not available in this build", 1)
         return importlib.import_module(args.plugged).main(args, config)
@@ -131,6 +137,30 @@ def _account_create(config, name: str) -> int:
         finally:
             store.close()
     print(json.dumps({"account_id": acct.account_id, "api_key": acct.api_key}))
+    return 0
+
+
+def _account(config, args) -> int:
+    if args.account_command == "create":
+        return _account_create(config, args.name)
+    from faxd.store import PostgresStore
+    with _Database(config) as dsn:
+        store = PostgresStore(dsn, 2)
+        try:
+            if args.account_command == "list":
+                out = [{"account_id": r["id"], "name": r["name"], "created": r["created"].isoformat(),
+                        "disabled": r["disabled"].isoformat() if r["disabled"] else None,
+                        "api_keys": r["api_keys"], "live_tokens": r["live_tokens"]}
+                       for r in store.list_accounts()]
+            elif args.account_command == "rotate-key":
+                acct = store.rotate_api_key(args.account_id)
+                out = {"account_id": acct.account_id, "api_key": acct.api_key}
+            else:
+                row = store.set_account_disabled(args.account_id, args.account_command == "disable")
+                out = {"account_id": row["id"], "disabled": row["disabled"].isoformat() if row["disabled"] else None}
+        finally:
+            store.close()
+    print(json.dumps(out))
     return 0
 
 

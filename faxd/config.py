@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -46,6 +47,13 @@ def _positive_int(value: Any) -> int:
     n = _int(value)
     if n <= 0:
         raise ValueError("must be greater than 0")
+    return n
+
+
+def _non_negative_int(value: Any) -> int:
+    n = _int(value)
+    if n < 0:
+        raise ValueError("must not be negative")
     return n
 
 
@@ -135,6 +143,34 @@ def _url_list(*schemes: str) -> Callable[[Any], tuple[str, ...]]:
     return parse
 
 
+def _positive_float(value: Any) -> float:
+    v = _non_negative_float(value)
+    if v <= 0:
+        raise ValueError("must be greater than 0")
+    return v
+
+
+_GRANT_DOMAIN = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _domain_grants(value: Any) -> tuple[str, ...]:
+    """``fax.example.com=<account_id>,*.example.org=<account_id>``, kept as normalised strings."""
+    items = value if isinstance(value, (list, tuple)) else _str(value).split(",")
+    out = []
+    for item in items:
+        item = _str(item).strip()
+        if not item:
+            continue
+        domain, sep, account = item.partition("=")
+        domain, account = domain.strip().lower().rstrip("."), account.strip().lower()
+        if not sep or not _GRANT_DOMAIN.match(domain) or not _ACCOUNT_ID.match(account):
+            raise ValueError(f"{item!r} is not domain=account_id (a domain such as fax.example.com "
+                             f"or *.example.com, and a 32-character account id)")
+        out.append(f"{domain}={account}")
+    return tuple(out)
+
+
 def _opt_listen(value: Any) -> tuple[str, int] | None:
     v = _opt_str(value) if not isinstance(value, tuple) else value
     if v is None:
@@ -182,6 +218,13 @@ class Config:
         None, _opt_str, "directory of initdb/postgres for the embedded cluster (default: newest /usr/lib/postgresql/*/bin)")
     db_pool_size: int = setting(20, _positive_int, "PostgreSQL connections per process")
     api_listen: tuple[str, int] = setting(("127.0.0.1", 8000), _listen, "REST API listen address")
+    http_header_timeout: float = setting(
+        10.0, _non_negative_float, "seconds an API client has to send a request line and headers (then 408 and close)")
+    http_idle_timeout: float = setting(
+        60.0, _non_negative_float,
+        "seconds an API connection may stay silent between keep-alive requests or inside a request body (then closed)")
+    http_max_connections_per_client: int = setting(
+        64, _non_negative_int, "open API connections per client address; more are answered 503 and closed (0: no cap)")
     switch: str = setting("software", _choice("software", "freeswitch", "asterisk"),
                           "telephone switch: software (in-process spandsp line), freeswitch, asterisk")
     esl_url: tuple[str, ...] = setting(("esl://:ClueCon@127.0.0.1:8021",), _url_list("esl"),
@@ -211,6 +254,14 @@ class Config:
                                      "SMTP relay for notifications, host:port; unset keeps them as undeliverable")
     smtp_max_bytes: int = setting(25 * 1024 * 1024, _positive_int, "largest email the SMTP gateway accepts (bytes)")
     smtp_max_sessions: int = setting(20, _positive_int, "concurrent SMTP sessions; more are answered 421")
+    smtp_max_sessions_per_ip: int = setting(
+        10, _positive_int, "concurrent SMTP sessions from one client address; more are answered 421")
+    smtp_idle_timeout: float = setting(
+        300.0, _positive_float, "seconds an SMTP session may make no progress before it is closed "
+                                "(RFC 5321's 5 minutes; NOOP, RSET, HELP, VRFY and unknown commands do not count)")
+    smtp_custom_domains: tuple[str, ...] = setting(
+        (), _domain_grants, "custom faxbox email domains granted to accounts: domain=account_id, comma "
+                            "separated (*.example.com for its subdomains); any other custom_smtp_email_address is refused")
     smtp_tls_cert: str | None = setting(None, _opt_str, "PEM certificate chain: enables STARTTLS on the gateway")
     smtp_tls_key: str | None = setting(None, _opt_str, "PEM private key for smtp_tls_cert")
     notify_from: str | None = setting(None, _opt_str, "From: of notification emails (default faxd@<smtp_domain>)")
@@ -234,6 +285,12 @@ class Config:
     convert_timeout: float = setting(120.0, _non_negative_float, "seconds a document conversion may take")
     fetch_timeout: float = setting(30.0, _non_negative_float, "seconds a document URL fetch may take")
     token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")
+    auth_max_failures: int = setting(
+        20, _positive_int, "failed PUT /v2/api_auth attempts per client address, or per key prefix, "
+                           "within auth_failure_window before a lockout (429)")
+    auth_failure_window: float = setting(300.0, _non_negative_float, "seconds over which failed API key attempts count")
+    auth_lockout: float = setting(300.0, _non_negative_float,
+                                  "seconds a locked-out client address or key prefix is answered 429")
     max_outbound: int = setting(10, _positive_int, "default running outbound faxes per account")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,

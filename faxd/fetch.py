@@ -6,6 +6,11 @@ multicast, reserved and other non-global addresses are refused unless the host n
 CIDR containing the address is in ``allow`` (``config.fetch_allow``). The connection then goes
 to the checked address itself, so a second DNS answer cannot smuggle in another one.
 One deadline covers the whole request, redirects included; the body is cut at ``max_bytes``.
+
+What the caller (and so the client) is told names one reason class and nothing more: "not
+allowed" (the address policy) or "unreachable" (no DNS answer, refused, timed out, reset, TLS
+failure, not HTTP: all one message, so that fetches cannot map which internal hosts exist or
+which ports are open). The details (the address, the errno) go to the log for the operator.
 """
 from __future__ import annotations
 
@@ -36,8 +41,21 @@ class FetchRefused(FetchError):
     """The URL's address is not allowed."""
 
 
-class FetchTimeout(FetchError):
+class FetchUnreachable(FetchError):
+    """The URL's server could not be reached or did not answer."""
+
+
+class FetchTimeout(FetchUnreachable):
     """The URL did not answer in time."""
+
+
+def _public(e: FetchError, what: str) -> FetchError:
+    """The same error class with the one neutral message of its reason class."""
+    if isinstance(e, FetchRefused):
+        return FetchRefused(f"the {what} could not be fetched (not allowed): it points to an address faxd "
+                            f"does not fetch from; an operator can allow it with fetch_allow (FAXD_FETCH_ALLOW)")
+    return type(e)(f"the {what} could not be fetched (unreachable): the server could not be reached "
+                   f"or did not answer in time")
 
 
 class FetchTooLarge(FetchError, DocumentTooLarge):
@@ -67,7 +85,7 @@ def redact(url: str) -> str:
 
 def request(method: str, url: str, *, headers: dict | None = None, body: bytes | None = None,
             timeout: float = 30.0, max_bytes: int = 8 * 1024 * 1024, allow: tuple[str, ...] = (),
-            max_redirects: int = 5) -> Response:
+            max_redirects: int = 5, what: str = "document URL") -> Response:
     """One HTTP request with the address policy, a total deadline, a body limit and redirects.
 
     Redirects are followed up to ``max_redirects`` times (each target checked again); with
@@ -77,12 +95,18 @@ def request(method: str, url: str, *, headers: dict | None = None, body: bytes |
     policy = _Policy(allow)
     deadline = time.monotonic() + timeout
     expired = FetchTimeout(f"{method.upper()} {redact(url)} timed out after {timeout:g} s")
-    with gevent.Timeout(timeout, expired):
-        try:
-            return _follow(method.upper(), url, dict(headers or {}), body, deadline, max_bytes, policy,
-                           max_redirects)
-        except socket.timeout:
-            raise expired from None
+    try:
+        with gevent.Timeout(timeout, expired):
+            try:
+                return _follow(method.upper(), url, dict(headers or {}), body, deadline, max_bytes, policy,
+                               max_redirects)
+            except socket.timeout:
+                raise expired from None
+            except OSError as e:
+                raise FetchUnreachable(f"{method.upper()} {redact(url)} failed: {e}") from None
+    except (FetchRefused, FetchUnreachable) as e:
+        logger.info("fetch of %s %s failed: %s", method.upper(), redact(url), e)
+        raise _public(e, what) from None
 
 
 def _follow(method, url, headers, body, deadline, max_bytes, policy, max_redirects) -> Response:
@@ -156,13 +180,13 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
-        raise FetchError(f"cannot resolve host {host}: {e.strerror or e}") from None
+        raise FetchUnreachable(f"cannot resolve host {host}: {e.strerror or e}") from None
     out = []
     for *_rest, sockaddr in infos:
         if sockaddr[0] not in out:
             out.append(sockaddr[0])
     if not out:
-        raise FetchError(f"cannot resolve host {host}")
+        raise FetchUnreachable(f"cannot resolve host {host}")
     return out
 
 
@@ -186,10 +210,10 @@ def _one(method, url, headers, body, deadline, max_bytes, policy) -> Response:
             try:
                 sock = ctx.wrap_socket(sock, server_hostname=host)
             except ssl.SSLError as e:
-                raise FetchError(f"TLS error with {host}: {e.reason or e}: {getattr(e, 'verify_message', '')}"
-                                 .rstrip(": ")) from None
+                raise FetchUnreachable(f"TLS error with {host}: {e.reason or e}: {getattr(e, 'verify_message', '')}"
+                                       .rstrip(": ")) from None
             except OSError as e:
-                raise FetchError(f"TLS handshake with {host} failed: {e.strerror or e}") from None
+                raise FetchUnreachable(f"TLS handshake with {host} failed: {e.strerror or e}") from None
         conn = http.client.HTTPConnection(host, port, timeout=_left(deadline))
         conn.sock = sock
         resp = None
@@ -221,9 +245,9 @@ def _one(method, url, headers, body, deadline, max_bytes, policy) -> Response:
                 chunks.append(chunk)
             return Response(resp.status, resp_headers, b"".join(chunks), url)
         except (http.client.HTTPException, ConnectionError) as e:
-            raise FetchError(f"{method} {redact(url)} failed: {type(e).__name__}: {e}") from None
+            raise FetchUnreachable(f"{method} {redact(url)} failed: {type(e).__name__}: {e}") from None
         except ssl.SSLError as e:
-            raise FetchError(f"TLS error with {host}: {e.reason or e}") from None
+            raise FetchUnreachable(f"TLS error with {host}: {e.reason or e}") from None
         finally:
             if resp is not None:
                 resp.close()
@@ -254,4 +278,4 @@ def _connect(addresses: list[str], port: int, deadline: float, url: str) -> sock
         except OSError as e:
             s.close()
             last = e
-    raise FetchError(f"cannot connect to {redact(url)}: {last.strerror if last else 'no address'}")
+    raise FetchUnreachable(f"cannot connect to {redact(url)}: {last.strerror if last else 'no address'}")

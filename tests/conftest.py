@@ -29,6 +29,29 @@ def _admin(dsn: str):
     return conn
 
 
+# The addresses `make run` serves by default: the API, the SMTP gateway, FreeSWITCH's outbound
+# socket listener. The suite must pass beside a running faxd, so these are held for the whole
+# session: a test that falls back to a default port fails here instead of on a user's machine.
+DEFAULT_ADDRESSES = (("127.0.0.1", 8000), ("127.0.0.1", 2525), ("127.0.0.1", 8084))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_ports_taken():
+    import socket
+    held = []
+    for address in DEFAULT_ADDRESSES:
+        s = socket.socket()
+        try:
+            s.bind(address)
+            s.listen(1)
+            held.append(s)
+        except OSError:
+            s.close()        # already in use, by a running faxd perhaps: just as good
+    yield
+    for s in held:
+        s.close()
+
+
 @pytest.fixture(scope="session")
 def pg_admin_dsn():
     """DSN of a maintenance database on the test server (may CREATE DATABASE)."""
@@ -105,5 +128,8 @@ def store(dsn):
 
 @pytest.fixture
 def config(tmp_path, dsn):
-    """A Config for in-process tests: private home, the test database."""
-    return Config.load(path=None, env={}, home=str(tmp_path / "home"), database_url=dsn)
+    """A Config for in-process tests: private home, the test database, no default ports."""
+    # Never the default ports (a `make run` may hold them): the API on a free port, no SMTP gateway
+    # unless the test asks for one.
+    return Config.load(path=None, env={}, home=str(tmp_path / "home"), database_url=dsn).replace(
+        api_listen=("127.0.0.1", 0), smtp_listen=None)

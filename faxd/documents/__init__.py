@@ -5,8 +5,7 @@
 ``tiff_to_pdf(tiff)`` wraps fax pages in a PDF without re-encoding them;
 ``fetch(url, ...)`` gets ``document.url`` through :mod:`faxd.fetch`.
 """
-import importlib
-
+from faxd import lazy
 from faxd.documents.errors import (ConversionTimeout, DocumentError, DocumentTooLarge, FetchError,
                                    UnsupportedDocument)
 
@@ -15,13 +14,7 @@ from faxd.documents.errors import (ConversionTimeout, DocumentError, DocumentToo
 _LAZY = {"detect_type": "faxd.documents.detect", "DocumentPipeline": "faxd.documents.pipeline",
          "FaxDocument": "faxd.documents.pipeline"}
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.attributes(__name__, _LAZY)
 
 
 __all__ = ["DocumentError", "UnsupportedDocument", "DocumentTooLarge", "FetchError", "ConversionTimeout",

@@ -1,12 +1,11 @@
-"""PDF and PostScript to fax TIFF with Ghostscript (-dSAFER, fixed fax media, fit to page)."""
+"""PDF and PostScript to fax TIFF with Ghostscript (-dSAFER, fixed fax media, fit to page), in the sandbox."""
 from __future__ import annotations
 
 import io
-import os
 
 import pikepdf
 
-from faxd.documents import process, tiff
+from faxd.documents import process, sandbox, tiff
 from faxd.documents.errors import DocumentError, DocumentTooLarge
 from faxd.documents.geometry import Geometry
 
@@ -55,19 +54,34 @@ def command(src: str, out: str, geometry: Geometry, *, postscript: bool = False,
     return argv
 
 
-def render(src: str, out: str, geometry: Geometry, *, kind: str, max_pages: int, timeout: float,
-           cwd: str, eps: bool = False) -> list[tiff.Page]:
-    """Render ``src`` into the multi-page G4 TIFF ``out``; return its pages."""
+def permits(private: str) -> list[str]:
+    """-dSAFER's permit lists opened to the run's own directory only (on top of Ghostscript's
+    resource and font directories, read-only): TMPDIR is that directory too, so the system temp
+    directory is not among them."""
+    d = private.rstrip("/") + "/"
+    return [f"--permit-file-read={d}", f"--permit-file-write={d}", f"--permit-file-control={d}"]
+
+
+def render(data: bytes, geometry: Geometry, *, kind: str, max_pages: int, timeout: float,
+           conversion: str, eps: bool = False) -> tuple[bytes, list[tiff.Page]]:
+    """Render a PDF or PostScript document in the sandbox into a multi-page G4 TIFF; return it and its pages."""
     postscript = kind == "PostScript"
-    argv = command(src, out, geometry, postscript=postscript, eps=eps, last_page=max_pages + 1)
-    status, output = process.run(argv, cwd=cwd, timeout=timeout, what=f"Ghostscript ({kind})")
-    if status != 0:
-        detail = process.tail(output)
+    src, out = "input." + ("ps" if postscript else "pdf"), "fax.g4.tif"
+
+    def argv(private: str) -> list[str]:
+        cmd = command(f"{private}/{src}", f"{private}/{out}", geometry, postscript=postscript, eps=eps,
+                      last_page=max_pages + 1)
+        return cmd[:2] + permits(private) + cmd[2:]
+
+    result = sandbox.run(argv, inputs={src: data}, outputs=(out,), conversion=conversion, timeout=timeout,
+                         what=f"Ghostscript ({kind})")
+    if result.status != 0:
+        detail = process.tail(result.output)
         raise DocumentError(f"Ghostscript could not render the {kind}" + (f": {detail}" if detail else ""))
-    if not os.path.exists(out) or os.path.getsize(out) == 0:
+    fax = result.files[out]
+    if not fax:
         raise DocumentError(f"the {kind} has no pages")
-    with open(out, "rb") as f:
-        pages = tiff.pages(f.read())
+    pages = tiff.pages(fax)
     if len(pages) > max_pages:
         raise DocumentTooLarge(f"the {kind} has more than {max_pages} pages (the limit is {max_pages})")
-    return pages
+    return fax, pages

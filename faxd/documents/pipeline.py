@@ -2,21 +2,21 @@
 
 Every conversion runs in its own temporary directory, removed whatever happens, under one
 deadline (``convert_timeout``). Ghostscript, tiffcp and LibreOffice run as green subprocesses
-with resource limits; Pillow, pikepdf and img2pdf run in the hub's threadpool, so the gevent
-hub keeps serving other faxes while a document converts.
+with resource limits, each run in the sandbox of :mod:`faxd.documents.sandbox` (a private
+directory, no root, no network); Pillow, pikepdf and img2pdf run in faxd's own threadpool, so
+the gevent hub keeps serving other faxes while a document converts.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 
 import gevent
 
-from faxd.documents import detect, ghostscript, images, office, pdfshape, process, text, tiff
+from faxd.documents import detect, ghostscript, images, office, pdfshape, process, sandbox, text, tiff
 from faxd.documents.errors import ConversionTimeout, DocumentError, DocumentTooLarge, FetchError
 from faxd.documents.geometry import Geometry
 
@@ -73,50 +73,52 @@ class DocumentPipeline:
             if len(data) > limit:
                 raise DocumentTooLarge(f"document {n} is {len(data)} bytes; the limit is {limit} bytes")
         timeout = self._config.convert_timeout or None
-        workdir = tempfile.mkdtemp(prefix="faxd-doc-", dir=self._tmpdir)
+        conversion = sandbox.conversion_dir(self._tmpdir)
         try:
             expired = ConversionTimeout(f"the conversion took longer than {timeout:g} s and was stopped") \
                 if timeout else None
             with gevent.Timeout(timeout, expired):
-                return self._convert(inputs, geometry, workdir, timeout)
+                return self._convert(inputs, geometry, conversion, timeout)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(conversion, ignore_errors=True)
 
-    def _convert(self, inputs, g: Geometry, workdir: str, timeout: float | None) -> FaxDocument:
+    def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None) -> FaxDocument:
         deadline = time.monotonic() + (timeout or 24 * 3600)
+        own = sandbox.private_dir(conversion)
         max_pages = self._config.max_pages
-        parts: list[str] = []
+        parts: list[bytes] = []
         total = 0
+        g4 = False
         for n, (data, declared) in enumerate(inputs, 1):
             ctype = detect.detect_type(data, declared)
             left = max_pages - total
-            path = os.path.join(workdir, f"part-{n}.tif")
-            path, count = self._one(data, ctype, declared, g, path, workdir, left, deadline, n)
+            part, count, g4 = self._one(data, ctype, declared, g, own, conversion, left, deadline, n)
             total += count
             if total > max_pages:
                 raise DocumentTooLarge(f"the documents make more than {max_pages} pages (the limit is {max_pages})")
-            parts.append(path)
-        if len(parts) == 1 and parts[0].endswith(".g4.tif"):
-            out = parts[0]   # Ghostscript already wrote the fax TIFF
+            parts.append(part)
+        if len(parts) == 1 and g4:
+            data = parts[0]   # Ghostscript already wrote the fax TIFF
         else:
-            out = os.path.join(workdir, "fax.tif")
-            status, output = process.run([TIFFCP, "-c", "g4", *parts, out], cwd=workdir,
-                                         timeout=deadline - time.monotonic(), what="tiffcp")
-            if status != 0:
-                raise DocumentError(f"tiffcp could not assemble the fax TIFF: {process.tail(output)}")
-        with open(out, "rb") as f:
-            data = f.read()
+            names = [f"part-{n}.tif" for n in range(1, len(parts) + 1)]
+            result = sandbox.run(lambda d: [TIFFCP, "-c", "g4", *(f"{d}/{p}" for p in names), f"{d}/fax.tif"],
+                                 inputs=dict(zip(names, parts)), outputs=("fax.tif",), conversion=conversion,
+                                 timeout=deadline - time.monotonic(), what="tiffcp")
+            data = result.files["fax.tif"]
+            if result.status != 0 or not data:
+                raise DocumentError(f"tiffcp could not assemble the fax TIFF: {process.tail(result.output)}")
         layout = tiff.pages(data)
         for p in layout:
             if p.width != g.width or p.resolution != g.resolution:
                 raise DocumentError(f"internal error: a page came out {p.width} wide at {p.resolution}")
         return FaxDocument(tiff=data, pages=len(layout), width=g.width, resolution=g.resolution, paper=g.paper)
 
-    def _one(self, data: bytes, ctype: str, declared: str | None, g: Geometry, path: str,
-             workdir: str, max_pages: int, deadline: float, n: int) -> tuple[str, int]:
-        """Convert input ``n`` into a TIFF (``*.g4.tif`` when Ghostscript wrote it); return it and its pages."""
+    def _one(self, data: bytes, ctype: str, declared: str | None, g: Geometry, own: str, conversion: str,
+             max_pages: int, deadline: float, n: int) -> tuple[bytes, int, bool]:
+        """Convert input ``n`` into a TIFF; return it, its pages and whether it is the G4 fax TIFF already."""
         if ctype in detect.OFFICE:
-            data = office.to_pdf(self._soffice, data, ctype, cwd=workdir, timeout=deadline - time.monotonic())
+            data = office.to_pdf(self._soffice, data, ctype, conversion=conversion,
+                                 timeout=deadline - time.monotonic(), hide=self._config.home)
             ctype = detect.PDF
         if ctype == detect.PDF:
             pages = _in_thread(ghostscript.pdf_pages, data)
@@ -126,9 +128,9 @@ class DocumentPipeline:
                     f", after {before} pages of the documents before it" if before else "")
                     + f" (the limit is {self._config.max_pages})")
             data = _in_thread(pdfshape.upright_short_pages, data, g)
-            return self._ghostscript(data, "PDF", g, path, workdir, max_pages, deadline, n)
+            return self._ghostscript(data, "PDF", g, conversion, max_pages, deadline)
         if ctype == detect.POSTSCRIPT:
-            return self._ghostscript(data, "PostScript", g, path, workdir, max_pages, deadline, n)
+            return self._ghostscript(data, "PostScript", g, conversion, max_pages, deadline)
         if ctype in detect.IMAGES:
             pages = _in_thread(images.image_pages, data, ctype, g, max_pages)
         elif ctype == detect.TEXT:
@@ -137,19 +139,18 @@ class DocumentPipeline:
             pages = _in_thread(text.text_pages, body, g, max_pages)
         else:  # pragma: no cover - detect_type returns only the types above
             raise DocumentError(f"no converter for {ctype}")
+        path = os.path.join(own, f"part-{n}.tif")
         _in_thread(_write_pages, path, pages, g)
-        return path, len(pages)
+        with open(path, "rb") as f:
+            part = f.read()
+        os.unlink(path)
+        return part, len(pages), False
 
-    def _ghostscript(self, data, kind, g, path, workdir, max_pages, deadline, n) -> tuple[str, int]:
-        src = os.path.join(workdir, f"input-{n}.{'pdf' if kind == 'PDF' else 'ps'}")
-        with open(src, "wb") as f:
-            f.write(data)
-        out = path[:-4] + ".g4.tif"
+    def _ghostscript(self, data, kind, g, conversion, max_pages, deadline) -> tuple[bytes, int, bool]:
         eps = kind == "PostScript" and b"EPSF" in data[:64].split(b"\n")[0]
-        pages = ghostscript.render(src, out, g, kind=kind, max_pages=max_pages,
-                                   timeout=deadline - time.monotonic(), cwd=workdir, eps=eps)
-        os.unlink(src)
-        return out, len(pages)
+        fax, pages = ghostscript.render(data, g, kind=kind, max_pages=max_pages, timeout=deadline - time.monotonic(),
+                                        conversion=conversion, eps=eps)
+        return fax, len(pages), True
 
     # --- render
 

@@ -70,6 +70,11 @@ def _env() -> dict[str, str]:
     return env
 
 
+def converter_env(private: str) -> dict[str, str]:
+    """The environment of a sandboxed converter: its private directory is its temp and home."""
+    return {**_env(), "TMPDIR": private, "HOME": private}
+
+
 def tail(output: bytes, lines: int = 3) -> str:
     """The last meaningful lines of a tool's output, for an error message."""
     text = output.decode("utf-8", "replace")

@@ -111,6 +111,11 @@ class Reception:
     def _save(self, path: str) -> None:
         rx = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=int(time.monotonic() - self._started))
         pages = rx.pages_sent
+        # rx_result has tx_result's fields with the same meaning: pages_sent (and its alias
+        # transferred_pages) = pages that went through, pages_total = pages of the document,
+        # which for a reception is what arrived (T.30 never tells the receiver the sender's
+        # total, and no switch reports one on the receiving leg).
+        rx.pages_total = pages
         success = rx.success and pages > 0
         if rx.success and pages == 0:
             rx.success = False

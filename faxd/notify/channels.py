@@ -116,7 +116,7 @@ def http_request(method: str, url: str, *, headers: dict, body: bytes, timeout: 
     """Through the document pipeline's safe fetcher (private addresses refused unless allowed)."""
     from faxd import fetch
     return fetch.request(method, url, headers=headers, body=body, timeout=timeout,
-                         max_bytes=64 * 1024, allow=allow, max_redirects=0)
+                         max_bytes=64 * 1024, allow=allow, max_redirects=0, what="webhook URL")
 
 
 def _fetch_errors() -> tuple[type[BaseException], ...]:

@@ -29,7 +29,8 @@ SMS_EVENTS = frozenset({"outbound_success", "outbound_failure", "inbound_success
 
 # smtplog errors that mean the sender must not hear back (unknown box, sender not allowed):
 # a reply would be backscatter to a possibly forged address.
-SILENT_SMTP_REFUSALS = ("unknown_faxbox", "sender_not_allowed", "invalid_recipient")
+SILENT_SMTP_REFUSALS = ("unknown_faxbox", "sender_not_allowed", "invalid_recipient", "auth_required",
+                        "invalid_address")
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
@@ -102,7 +103,9 @@ def plan(event: str, row: dict) -> list[tuple[str, str, dict]]:
         if event == "smtp_refused":
             errors = [str(e) for e in (row.get("errors") or [])]
             silent = any(e.startswith(SILENT_SMTP_REFUSALS) for e in errors)
-            if not silent and row.get("mail_from"):
+            # Only a sender the faxbox accepted (authenticated, or on its list) hears back: any
+            # other MAIL FROM may be forged, and mail to it would be backscatter.
+            if not silent and row.get("sender_accepted") is True and row.get("mail_from"):
                 emails.append(row["mail_from"])
         else:
             for block in blocks:

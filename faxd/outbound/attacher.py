@@ -14,7 +14,7 @@ import gevent.pool
 
 from faxd.daemon import Service
 from faxd.documents import DocumentError
-from faxd.errors import StoreError
+from faxd.errors import StoreError, public_text
 from faxd.models import TxResult
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Attacher(Service):
             pdf = self._pipeline.tiff_to_pdf(fax.tiff)
         except DocumentError as e:
             logger.info("job %s: document refused: %s", job["id"], e)
-            self._fail(job, str(e))
+            self._fail(job, public_text(str(e)))
             return
         if self._store.attach_done(job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
                                    resolution=fax.resolution, fetched=fetched):

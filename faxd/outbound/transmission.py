@@ -107,6 +107,8 @@ class Transmission:
                               fax_speed=0, text="Preparing the call")
         self._fax: FaxResult | None = None
         self._hangup: Hangup | None = None
+        self._switch_lost = False          # the connection to the switch dropped during the call
+        self._pages_confirmed = 0          # pages the switch reported done (the receiver's MCF)
         self._spool = None                 # SpoolFile or the switch's staged document
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
         self._missing_document = False
@@ -253,6 +255,7 @@ class Transmission:
                 self._set_progress(Stage.PAGES, f"Negotiated {speed} bps{' ECM' if event.ecm else ''}"
                                                  f"{' T.38' if event.t38 else ''}")
             elif isinstance(event, PageDone):
+                self._pages_confirmed = max(self._pages_confirmed, event.pages)
                 self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"])
                 total = event.pages_total or self._pages_total
                 if total:
@@ -263,6 +266,7 @@ class Transmission:
                 self._set_progress(Stage.RELEASE, "Fax sent" if event.success else event.result_text,
                                    write=False)
             elif isinstance(event, SwitchLost):
+                self._switch_lost = True
                 self.log.warning("switch connection lost; waiting for the call to come back")
                 stage_timeout[self._stage] = self._e.timeouts.lost
             elif isinstance(event, Hangup):
@@ -343,6 +347,7 @@ class Transmission:
                                  pages_total=self._pages_total, error=error)
         if self._missing_document:
             result.result_code, result.result_text = 41, "TIFF/F file cannot be opened"  # permanent
+        self._delivered_before_loss(result)
         not_fax = self.job.get("not_fax_failures", 0)
         decision = self._e.policy.decide(
             retries=self.job.get("retries"), attempts=self.attempt, result=result, now=self._e.now(),
@@ -357,6 +362,19 @@ class Transmission:
                             "pending": f"Attempt {self.attempt} failed ({result.error_message}); will retry"
                             }[decision.status]
         self._write_release(decision, result, progress, not_fax)
+
+    def _delivered_before_loss(self, result) -> None:
+        """The switch was lost before its phase E report, after every page was confirmed: the
+        receiver has the whole document (each page's MCF was reported as PageDone), so the
+        attempt is a success; sending it again would deliver the fax twice."""
+        if (result.success or self._fax is not None or not self._switch_lost or self._cancelled
+                or not self._pages_total or self._pages_confirmed < self._pages_total):
+            return
+        result.success = True
+        result.pages_sent = self._pages_confirmed
+        result.error_message = ""
+        result.result_text = "every page was confirmed before the connection to the switch was lost"
+        self.log.warning("switch lost after the last page was confirmed: the fax counts as sent")
 
     def _write_release(self, decision, result, progress, not_fax) -> None:
         for delay in (0, 0.5, 1, 2, 4, 8, 15, 30):

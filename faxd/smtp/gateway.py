@@ -8,9 +8,15 @@ smtplog with the reason; a refused email creates no job.
   (``<faxbox_id>.<smtp_domain>``) or its ``custom_smtp_email_address``, compared without case;
   the local part's digits (a leading ``+`` kept, separators and quotes dropped) are the
   destination, normalised to E.164 in ``default_region``.
-- The sender must match the faxbox's ``smtp_permission_list`` or be its owner's address
-  (``owner_email`` in the faxbox document). Entries: an address (``a@b.com``, no case),
-  a domain (``b.com`` or ``@b.com``, its subdomains too) or a glob (``*@b.com``, ``fax-*@*.b.com``).
+- A session authenticated (SMTP AUTH, after STARTTLS) with a faxbox's credentials may send
+  through that faxbox, whatever its ``MAIL FROM``. A faxbox with ``smtp_auth.required`` takes
+  nothing else. Otherwise the sender must match the faxbox's ``smtp_permission_list`` or be its
+  owner's address (``owner_email`` in the faxbox document). Entries: an address (``a@b.com``, no
+  case), a domain (``b.com`` or ``@b.com``, its subdomains too) or a glob (``*@b.com``,
+  ``fax-*@*.b.com``). The list matches a forgeable ``MAIL FROM``: a filter, not authentication.
+- A custom domain counts only while ``smtp_custom_domains`` grants it to the faxbox's account.
+- Refusal emails (``smtp_refused``) go only to a sender the faxbox accepted (authenticated, or
+  on its list): never to an address nobody vouched for (no backscatter).
 - DATA: every attachment in order (and a body that is itself a document); each must be a
   supported type and all of them must convert, or the email is refused; one job per
   recipient carries all of them; the subject is kept; ``notifications.email.send_to`` is the sender.
@@ -30,7 +36,8 @@ from typing import Any, Callable
 
 import gevent.lock
 
-from faxd.errors import StoreError
+from faxd.errors import StoreUnavailable
+from faxd.smtp import credentials, domains
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ class Recipient:
     faxbox: dict
     original_number: str
     translated_number: str
+    authenticated: bool = False  # the session logged in with this faxbox's credentials
 
 
 @dataclass
@@ -83,6 +91,7 @@ class Attachment:
 # --- pure helpers
 
 _DOMAIN_OK = re.compile(r"^[a-z0-9.-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -148,6 +157,50 @@ def _part_is_body(part) -> bool:
     return part.get_content_maintype() in ("text", "multipart", "message")
 
 
+# Multipart containers (each declares a boundary) in one mail. Real mail has a handful, even a
+# forwarded thread a few dozen; far more is a nesting bomb, refused before the parser, which
+# recurses once per level, spends time on it.
+MAX_MULTIPARTS = 100
+
+
+class Unparseable(ValueError):
+    """The mail's structure cannot be taken apart: refused for good (5.6.0), never retried."""
+
+
+def count_multiparts(content: bytes, limit: int = MAX_MULTIPARTS) -> int:
+    """How many ``boundary=`` parameters ``content`` declares (counting stops past ``limit``)."""
+    count = 0
+    for _ in re.finditer(rb"(?i)boundary\s*=", content):
+        count += 1
+        if count > limit:
+            break
+    return count
+
+
+def parse_message(content: bytes):
+    """The parsed mail and its attachments, or Unparseable for a structure the parser cannot
+    take (a nesting bomb: Python's email parser recurses once per level)."""
+    if count_multiparts(content) > MAX_MULTIPARTS:
+        raise Unparseable(f"5.6.0 The message has more than {MAX_MULTIPARTS} multipart sections: "
+                          f"send the documents as plain attachments")
+    try:
+        msg = email.message_from_bytes(content, policy=email.policy.default)
+        attachments = extract_attachments(msg)
+    except RecursionError:
+        raise Unparseable("5.6.0 The message structure is nested too deeply to read") from None
+    except Exception as e:  # noqa: BLE001 - whatever the parser chokes on is the mail's fault
+        raise Unparseable(f"5.6.0 The message structure cannot be read ({type(e).__name__})") from None
+    return msg, attachments
+
+
+def safe_filename(value: Any) -> str | None:
+    """An attachment's name as text the database and the logs take (no control characters)."""
+    if value is None:
+        return None
+    text = re.sub(r"[\x00-\x1f\x7f]+", "", str(value)).strip()
+    return text[:255] or None
+
+
 def extract_attachments(msg) -> list[Attachment]:
     """Every attachment in order, and a single-part body that is itself a document."""
     out = []
@@ -158,12 +211,15 @@ def extract_attachments(msg) -> list[Attachment]:
             data = part.get_payload(decode=True) or b""
         except Exception:  # noqa: BLE001 - a broken transfer encoding is that part's problem
             data = b""
-        filename = part.get_filename()
+        try:
+            filename = safe_filename(part.get_filename())
+        except Exception:  # noqa: BLE001 - a malformed parameter names no file
+            filename = None
         declared = part.get_content_type()
         charset = part.get_content_charset()
         if charset:
             declared += f"; charset={charset}"
-        out.append(Attachment(filename=str(filename) if filename else None, declared=declared, data=data))
+        out.append(Attachment(filename=filename, declared=safe_filename(declared) or "", data=data))
     return out
 
 
@@ -176,6 +232,7 @@ def body_document(msg) -> Attachment | None:
         return None
     if not isinstance(text, str):
         return None
+    text = text.replace("\r\n", "\n")
     if part.get_content_subtype() == "html":
         text = _html_text(text)
     text = text.strip()
@@ -245,14 +302,42 @@ class Gateway:
         # (the others wait their turn; their SMTP clients simply wait for the reply).
         self._convert_slots = gevent.lock.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
+    # --- AUTH
+
+    def authenticate(self, login: bytes, password: bytes) -> dict | None:
+        """The faxbox whose credentials these are (user name: its ``smtp_email_address``), or None."""
+        username = login.decode("utf-8", "replace").strip().lower()
+        row = None
+        if username and _DOMAIN_OK.match(username) and len(username) <= 254:
+            row = self._store.faxbox_smtp_credentials(username)
+        if not credentials.off_hub(credentials.verify_password, password, row["smtp_auth_hash"] if row else None):
+            return None
+        return {"faxbox_id": row["id"], "username": username}
+
     # --- RCPT
 
-    def check_recipient(self, mail_from: str, rcpt_to: str) -> Recipient | Reply:
-        """Map ``rcpt_to`` to a faxbox and number, and check the sender; log refusals."""
+    def _faxbox_for(self, domain: str) -> dict | None:
+        faxbox = self._store.faxbox_for_smtp_domain(domain)
+        if faxbox is not None and faxbox["smtp_email_address"] != domain:
+            # found by its custom domain: only while the operator grants that domain to the account
+            if not domains.may_claim(self._config.smtp_custom_domains, domain, faxbox["account_id"]):
+                logger.warning("custom domain %s of faxbox %s is not granted to account %s "
+                               "(smtp_custom_domains): mail refused", domain, faxbox["id"], faxbox["account_id"])
+                return None
+        return faxbox
+
+    def check_recipient(self, mail_from: str, rcpt_to: str, auth: dict | None = None) -> Recipient | Reply:
+        """Map ``rcpt_to`` to a faxbox and number, and check the sender; log refusals.
+
+        ``auth``: what :meth:`authenticate` returned for this session (None: not logged in)."""
+        if _CONTROL.search(mail_from or "") or _CONTROL.search(rcpt_to or ""):
+            reply = Reply(553, "5.1.7 An address contains control characters", "invalid_address")
+            self._refuse(reply, mail_from, rcpt_to)
+            return reply
         local, domain = split_address(rcpt_to)
         faxbox = None
         if domain and _DOMAIN_OK.match(domain):
-            faxbox = self._store.faxbox_for_smtp_domain(domain)
+            faxbox = self._faxbox_for(domain)
         if faxbox is None:
             reply = Reply(550, f"5.1.1 No faxbox at {domain or rcpt_to!r}: check the address "
                                f"(<number>@<faxbox address>)", "unknown_faxbox")
@@ -272,7 +357,15 @@ class Gateway:
             self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local)
             return reply
         doc = faxbox.get("doc") or {}
-        if not sender_allowed(mail_from, faxbox.get("smtp_permission_list"), doc.get("owner_email")):
+        authenticated = bool(auth) and auth.get("faxbox_id") == faxbox["id"]
+        if not authenticated and faxbox.get("smtp_auth_required"):
+            reply = Reply(530, "5.7.0 Authentication required: this faxbox takes mail only from a session "
+                               "logged in (AUTH, after STARTTLS) with its SMTP credentials", "auth_required")
+            self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
+                         translated_number=e164)
+            return reply
+        if not authenticated and not sender_allowed(mail_from, faxbox.get("smtp_permission_list"),
+                                                    doc.get("owner_email")):
             reply = Reply(550, f"5.7.1 Sender <{mail_from}> may not send faxes through this faxbox "
                                f"(not in its smtp_permission_list)", "sender_not_allowed")
             self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
@@ -282,20 +375,25 @@ class Gateway:
             reply = Reply(550, "5.7.0 This faxbox has no caller ID to send from: set its caller_id "
                                "or give it a number", "faxbox_without_caller_id")
             self._refuse(reply, mail_from, rcpt_to, faxbox=faxbox, original_number=local,
-                         translated_number=e164)
+                         translated_number=e164, sender_accepted=True)
             return reply
-        return Recipient(rcpt_to=rcpt_to, faxbox=faxbox, original_number=local, translated_number=e164)
+        return Recipient(rcpt_to=rcpt_to, faxbox=faxbox, original_number=local, translated_number=e164,
+                         authenticated=authenticated)
 
     # --- DATA
 
     def accept_message(self, mail_from: str, recipients: list[Recipient], content: bytes) -> Reply:
         """Validate the attachments and queue one job per recipient, or refuse (nothing created)."""
-        msg = email.message_from_bytes(content, policy=email.policy.default)
+        try:
+            msg, attachments = parse_message(content)
+        except Unparseable as e:
+            reply = Reply(554, str(e), "unparseable")
+            self._refuse_all(reply, mail_from, recipients, None, [])
+            return reply
         try:
             subject = safe_subject(msg.get("subject"))
         except Exception:  # noqa: BLE001 - a malformed header must not refuse the fax
             subject = None
-        attachments = extract_attachments(msg)
         if not attachments:
             body = body_document(msg)
             attachments = [body] if body else []
@@ -331,7 +429,7 @@ class Gateway:
             with self._convert_slots:
                 converted = self._pipeline.convert([(a.data, a.content_type) for a in usable], paper=paper)
                 pdf = self._pipeline.tiff_to_pdf(converted.tiff)
-        except StoreError:
+        except StoreUnavailable:
             raise
         except Exception as e:  # DocumentError (and its subclasses): the document is the problem
             name = _failed_name(e, usable)
@@ -395,22 +493,29 @@ class Gateway:
 
     def _refuse(self, reply: Reply, mail_from: str, rcpt_to: str, *, faxbox: dict | None = None,
                 original_number: str | None = None, translated_number: str | None = None,
-                subject: str | None = None, attachments: list[dict] | None = None) -> None:
+                subject: str | None = None, attachments: list[dict] | None = None,
+                sender_accepted: bool = False) -> None:
+        """Log a refusal. ``sender_accepted``: the faxbox accepted this sender (authenticated, or
+        on its permission list), so the sender may get a refusal email; otherwise nobody vouched
+        for the address and it gets none (no backscatter)."""
         try:
             self._store.record_smtp_refusal(
-                mail_from=mail_from or "", rcpt_to=rcpt_to,
+                mail_from=_CONTROL.sub("", mail_from or ""), rcpt_to=_CONTROL.sub("", rcpt_to or ""),
                 account_id=faxbox["account_id"] if faxbox else None,
                 faxbox_id=faxbox["id"] if faxbox else None, subject=subject,
                 original_number=original_number, translated_number=translated_number,
                 attachments=attachments or [], errors=[reply.log_line()],
-                smtp_code=reply.code, smtp_text=reply.text)
-        except StoreError as e:
+                smtp_code=reply.code, smtp_text=reply.text,
+                email_sender=bool(faxbox) and sender_accepted)
+        except Exception as e:  # noqa: BLE001 - the refusal stands even when it cannot be logged
             logger.warning("smtplog: cannot record refusal of %s -> %s: %s", mail_from, rcpt_to, e)
 
     def _refuse_all(self, reply: Reply, mail_from: str, recipients: list[Recipient], subject, logs) -> None:
+        # every recipient here passed check_recipient: its faxbox accepted the sender
         for r in recipients:
             self._refuse(reply, mail_from, r.rcpt_to, faxbox=r.faxbox, original_number=r.original_number,
-                         translated_number=r.translated_number, subject=subject, attachments=logs)
+                         translated_number=r.translated_number, subject=subject, attachments=logs,
+                         sender_accepted=True)
 
 
 def _failed_name(error: Exception, usable: list[Attachment]) -> str:

@@ -1,12 +1,15 @@
-"""faxd's cffi (API mode) bindings to libspandsp 0.0.6 and the in-process software fax line.
+"""faxd's cffi (API mode) bindings to libspandsp (0.0.6 or 3.x) and the in-process software fax line.
 
 Layers: ``cdefs/`` + ``helper.c`` (declarations of what we call, the C helper loop),
 ``session`` (FaxSession, T38Session, run_pair, run_pair_paced, probe_tiff), ``stats``
 (T30Stats, completion codes). See docs/spandsp.md.
 """
-import importlib
+from faxd import lazy
+from faxd.spandsp.library import info as library_info
+from faxd.spandsp.library import load_override as _load_override
 
-from faxd.spandsp.errors import CallbackError, DocumentError, SpandspError, T30Error
+_load_override()    # FAXD_SPANDSP_EXTENSION: before anything imports the compiled module
+from faxd.spandsp.errors import CallbackError, DocumentError, SpandspError, T30Error  # noqa: E402
 
 # The compiled library and the session layer load on first use, not when a command that only
 # parses its arguments imports this package.
@@ -16,17 +19,10 @@ _LAZY = {name: "faxd.spandsp.session" for name in (
     "step_pair", "to_hub")}
 _LAZY.update(T30Stats="faxd.spandsp.stats", completion_text="faxd.spandsp.stats")
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy.attributes(__name__, _LAZY)
 
 __all__ = [
     "BLOCK", "SAMPLE_RATE", "CallbackError", "Control", "Pacer", "DocumentError", "FaxSession", "PairResult",
     "PhaseEvent", "SpandspError", "T30Error", "T30Stats", "T38Session", "TiffInfo", "completion_text",
-    "dsp_pool", "frame_name", "probe_tiff", "release_heap", "run_pair", "run_pair_paced", "step_pair", "to_hub",
+    "dsp_pool", "frame_name", "library_info", "probe_tiff", "release_heap", "run_pair", "run_pair_paced", "step_pair", "to_hub",
 ]

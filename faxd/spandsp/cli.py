@@ -1,6 +1,7 @@
 """``faxd loopback FAX.tif``: real T.30 sessions in-process between two spandsp endpoints.
 
-Prints one JSON document: ``{"document": {...}, "runs": [{...}, ...], "summary": {...}}``.
+Prints one JSON document: ``{"spandsp": {...}, "document": {...}, "runs": [{...}, ...], "summary": {...}}``;
+``spandsp`` says which library runs (``version``, ``generation`` 0 or 3, the file loaded).
 Each run has ``cpu_seconds`` (CPU time of the thread that ran the session pair),
 ``pages_transferred``, ``bit_rate``, ``ecm``, ``t38``, ``bad_rows``, ``completion_code``,
 ``completion_text``, ``remote_station_id`` and more. Exit code 0 when every run succeeded,
@@ -75,6 +76,7 @@ def run_once(path: str, out: str, *, t38: bool = False, ecm: bool = True, v17: b
 
 
 def main(args, config) -> int:
+    from faxd.spandsp.library import info as library_info
     from faxd.spandsp.session import probe_tiff
     if args.repeat < 1:
         sys.stderr.write("faxd: error: --repeat must be at least 1\n")
@@ -107,5 +109,5 @@ def main(args, config) -> int:
     pages = sum(r["pages_transferred"] for r in runs)
     if sum(cpu) > 0:
         summary["pages_per_cpu_second"] = round(pages / sum(cpu), 1)
-    print(json.dumps({"document": doc, "runs": runs, "summary": summary}, indent=2))
+    print(json.dumps({"spandsp": library_info(), "document": doc, "runs": runs, "summary": summary}, indent=2))
     return 0 if summary["succeeded"] == len(runs) else 1

@@ -5,6 +5,10 @@
  * Nothing here touches Python objects; the trampolines record state in faxd_ep_t and
  * then call the extern "Python" functions declared in cdefs/faxd_helper.h.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* dladdr */
+#endif
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -13,6 +17,25 @@
 #include <unistd.h>
 
 #define FAXD_BLOCK 160          /* samples per 20 ms block at 8000 samples/s */
+
+/* --- the two generations of spandsp.
+ * _build.py chose the library (FAXD_SPANDSP_GENERATION: 0 for 0.0.6, 3 for 3.x) and points the
+ * compiler at its headers; this stops the build if the spandsp.h actually included is of the
+ * other generation (3.x's always includes t85.h, 0.0.6's has none). */
+#if !defined(FAXD_SPANDSP_GENERATION)
+#error "FAXD_SPANDSP_GENERATION is not set: build with faxd/spandsp/_build.py"
+#elif FAXD_SPANDSP_GENERATION >= 3 && !defined(_SPANDSP_T85_H_)
+#error "faxd chose spandsp 3 but the compiler found spandsp 0.0.6's spandsp.h"
+#elif FAXD_SPANDSP_GENERATION < 3 && defined(_SPANDSP_T85_H_)
+#error "faxd chose spandsp 0.0.6 but the compiler found spandsp 3's spandsp.h"
+#endif
+
+/* T.30 callbacks: 3.x dropped the t30_state_t argument. */
+#if FAXD_SPANDSP_GENERATION >= 3
+#define FAXD_T30_CB_ARGS void *user_data
+#else
+#define FAXD_T30_CB_ARGS t30_state_t *s, void *user_data
+#endif
 
 typedef struct faxd_ctl_s {
     volatile int stop;          /* set from any thread: the running loop returns at the next block */
@@ -50,7 +73,7 @@ static int faxd_py_phase_d(void *handle, int result);
 static void faxd_py_phase_e(void *handle, int completion_code);
 static int faxd_py_document(void *handle, int status);
 
-static int faxd_tr_phase_b(t30_state_t *s, void *user_data, int result)
+static int faxd_tr_phase_b(FAXD_T30_CB_ARGS, int result)
 {
     faxd_ep_t *ep = (faxd_ep_t *) user_data;
     ep->phase_b_count++;
@@ -59,7 +82,7 @@ static int faxd_tr_phase_b(t30_state_t *s, void *user_data, int result)
     return 0;
 }
 
-static int faxd_tr_phase_d(t30_state_t *s, void *user_data, int result)
+static int faxd_tr_phase_d(FAXD_T30_CB_ARGS, int result)
 {
     faxd_ep_t *ep = (faxd_ep_t *) user_data;
     ep->phase_d_count++;
@@ -70,7 +93,7 @@ static int faxd_tr_phase_d(t30_state_t *s, void *user_data, int result)
     return 0;
 }
 
-static void faxd_tr_phase_e(t30_state_t *s, void *user_data, int completion_code)
+static void faxd_tr_phase_e(FAXD_T30_CB_ARGS, int completion_code)
 {
     faxd_ep_t *ep = (faxd_ep_t *) user_data;
     ep->done = 1;
@@ -79,7 +102,7 @@ static void faxd_tr_phase_e(t30_state_t *s, void *user_data, int completion_code
         faxd_py_phase_e(ep->handle, completion_code);
 }
 
-static int faxd_tr_document(t30_state_t *s, void *user_data, int status)
+static int faxd_tr_document(FAXD_T30_CB_ARGS, int status)
 {
     faxd_ep_t *ep = (faxd_ep_t *) user_data;
     if (ep->callbacks)
@@ -377,20 +400,148 @@ static int faxd_audio_tick(faxd_ep_t **eps, int pairs)
 }
 
 /* Open a TIFF the way the sender will (t4_tx) and report what spandsp sees.
- * Returns 0 and fills out[] = {pages, width, x_res, y_res}, or -1 when spandsp refuses it. */
+ * Returns 0 and fills out[] = {pages, width, x_res, y_res, bilevel}, or -1 when spandsp refuses
+ * it. 0.0.6 opens only 1-bit images; 3.x also opens gray and colour ones (bilevel 0), which
+ * it would convert when sending. */
 static int faxd_probe_tiff(const char *path, int *out)
 {
     t4_tx_state_t *t4 = t4_tx_init(NULL, path, -1, -1);
     if (t4 == NULL)
         return -1;
     out[0] = t4_tx_get_pages_in_file(t4);
+#if FAXD_SPANDSP_GENERATION >= 3
+    {
+        t4_stats_t st;
+        t4_tx_get_transfer_statistics(t4, &st);
+        out[1] = st.image_width;
+        out[2] = st.image_x_resolution;
+        out[3] = st.image_y_resolution;
+        out[4] = st.image_type == T4_IMAGE_TYPE_BILEVEL;
+    }
+#else
     out[1] = t4_tx_get_image_width(t4);
     out[2] = t4_tx_get_x_resolution(t4);
     out[3] = t4_tx_get_y_resolution(t4);
+    out[4] = 1;
+#endif
     t4_tx_free(t4);
     return 0;
 }
 
+/* --- transfer statistics and received-file coding, one form for both generations. */
+
+typedef struct faxd_stats_s {   /* declared for Python in cdefs/faxd_helper.h */
+    int bit_rate;
+    int error_correcting_mode;
+    int pages_tx;
+    int pages_rx;
+    int pages_in_file;
+    int x_resolution;           /* pixels per metre, of the page as exchanged */
+    int y_resolution;
+    int width;
+    int length;
+    int image_size;
+    int coding;                 /* faxd_coding() */
+    int bad_rows;
+    int longest_bad_row_run;
+    int error_correcting_mode_retries;
+    int current_status;
+} faxd_stats_t;
+
+typedef struct faxd_spandsp_info_s {
+    int generation;
+    const char *version;
+    const char *prefix;
+    const char *release;
+} faxd_spandsp_info_t;
+
+#if FAXD_SPANDSP_GENERATION >= 3
+#define FAXD_T4_1D T4_COMPRESSION_T4_1D
+#define FAXD_T4_2D T4_COMPRESSION_T4_2D
+#define FAXD_T6 T4_COMPRESSION_T6
+#define FAXD_T85 T4_COMPRESSION_T85
+#define FAXD_T85_L0 T4_COMPRESSION_T85_L0
+#else
+#define FAXD_T4_1D T4_COMPRESSION_ITU_T4_1D
+#define FAXD_T4_2D T4_COMPRESSION_ITU_T4_2D
+#define FAXD_T6 T4_COMPRESSION_ITU_T6
+#define FAXD_T85 T4_COMPRESSION_ITU_T85
+#define FAXD_T85_L0 T4_COMPRESSION_ITU_T85_L0
+#endif
+
+static int faxd_coding(int compression)
+{
+    switch (compression) {
+    case 0: return 0;
+    case FAXD_T4_1D: return 1;
+    case FAXD_T4_2D: return 2;
+    case FAXD_T6: return 3;
+    case FAXD_T85: return 4;
+    case FAXD_T85_L0: return 5;
+    default: return 6;
+    }
+}
+
+static void faxd_get_stats(t30_state_t *t30, faxd_stats_t *out)
+{
+    t30_stats_t st;
+    memset(&st, 0, sizeof(st));
+    t30_get_transfer_statistics(t30, &st);
+    out->bit_rate = st.bit_rate;
+    out->error_correcting_mode = st.error_correcting_mode;
+    out->pages_tx = st.pages_tx;
+    out->pages_rx = st.pages_rx;
+    out->pages_in_file = st.pages_in_file;
+    /* the page as exchanged on the line (3.x also reports the file's page: image_*) */
+    out->x_resolution = st.x_resolution;
+    out->y_resolution = st.y_resolution;
+    out->width = st.width;
+    out->length = st.length;
+    out->image_size = st.image_size;
+#if FAXD_SPANDSP_GENERATION >= 3
+    out->coding = faxd_coding(st.compression);
+#else
+    out->coding = faxd_coding(st.encoding);
+#endif
+    out->bad_rows = st.bad_rows;
+    out->longest_bad_row_run = st.longest_bad_row_run;
+    out->error_correcting_mode_retries = st.error_correcting_mode_retries;
+    out->current_status = st.current_status;
+}
+
+/* How spandsp writes received pages: coding 1 T.4 1D, 2 T.4 2D, 3 T.6. */
+static int faxd_set_rx_coding(t30_state_t *t30, int coding)
+{
+    int c;
+    switch (coding) {
+    case 1: c = FAXD_T4_1D; break;
+    case 2: c = FAXD_T4_2D; break;
+    case 3: c = FAXD_T6; break;
+    default: return -1;
+    }
+#if FAXD_SPANDSP_GENERATION >= 3
+    return t30_set_supported_output_compressions(t30, c);
+#else
+    return t30_set_rx_encoding(t30, c);
+#endif
+}
+
+static void faxd_spandsp_info(faxd_spandsp_info_t *out)
+{
+    out->generation = FAXD_SPANDSP_GENERATION;
+    out->version = FAXD_SPANDSP_VERSION;
+    out->prefix = FAXD_SPANDSP_PREFIX;
+    out->release = SPANDSP_RELEASE_DATETIME_STRING;
+}
+
+/* The file the dynamic linker loaded libspandsp from (NULL if it cannot tell). */
+static const char *faxd_spandsp_library(void)
+{
+    Dl_info info;
+    if (dladdr((void *) &fax_init, &info) == 0 || info.dli_fname == NULL)
+        return NULL;
+    return info.dli_fname;
+}
 
 /* --- the pacer: a C thread that runs one 20 ms block of every registered audio pair per tick,
  * by an absolute deadline (CLOCK_MONOTONIC), with no Python on the per-frame path.

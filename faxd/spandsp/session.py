@@ -151,7 +151,7 @@ class _Endpoint:
         _check(lib.t30_set_supported_compressions(self._t30, comp), "t30_set_supported_compressions")
         if rx_encoding not in RX_ENCODINGS:
             raise ValueError(f"rx_encoding must be one of {', '.join(RX_ENCODINGS)}")
-        _check(lib.t30_set_rx_encoding(self._t30, RX_ENCODINGS[rx_encoding]), "t30_set_rx_encoding")
+        _check(lib.faxd_set_rx_coding(self._t30, RX_ENCODINGS[rx_encoding]), "faxd_set_rx_coding")
 
     # --- settings (before the call starts)
 
@@ -485,8 +485,15 @@ def run_pair(a: _Endpoint, b: _Endpoint | None, max_seconds: float = 1800.0, *,
         start = a.samples
         if in_thread:
             chunk = max(1, int(chunk_seconds * SAMPLE_RATE / BLOCK))
-            cpu, _ = dsp_pool().spawn(_drive, a, b, max_blocks, chunk, ctl,
-                                      hangup_after_pages, delay).get()
+            job = dsp_pool().spawn(_drive, a, b, max_blocks, chunk, ctl, hangup_after_pages, delay)
+            try:
+                cpu, _ = job.get()
+            except BaseException:
+                # This greenlet was killed while the DSP thread drives the endpoints: stop the
+                # thread and let it finish before the endpoints can be freed under it.
+                ctl.cancel()
+                job.wait()
+                raise
         else:
             cpu = 0.0
             chunk = 5                                   # 0.1 s of line time per C call
@@ -746,19 +753,26 @@ class TiffInfo:
 def probe_tiff(path: str) -> TiffInfo:
     """Open ``path`` the way the sender will (t4_tx_init) and check it can be faxed.
 
-    Raises :class:`DocumentError` with spandsp's code: FILEERROR (41) when spandsp cannot open
-    it (missing, not a TIFF, not 1-bit min-is-white), NOSIZESUPPORT (12) for a width no fax
-    machine takes.
+    Raises :class:`DocumentError` with the code the library in use gives the sender at phase E
+    (:func:`faxd.spandsp.stats.refusal_codes`): FILEERROR (41) when spandsp cannot open it
+    (missing, not a TIFF); 41 (0.0.6) or BADTIFFHDR (46, 3.x) when it is not a 1-bit image;
+    NOSIZESUPPORT (12, 0.0.6) or NORESSUPPORT (11, 3.x) for a width no fax machine takes.
     """
-    from faxd.spandsp.stats import dpi
+    from faxd.spandsp.library import generation
+    from faxd.spandsp.stats import dpi, refusal_codes
     if not os.path.exists(path):
         raise DocumentError(path, FILEERROR, completion_text(FILEERROR), "no such file")
-    out = ffi.new("int[4]")
+    not_bilevel, bad_width = refusal_codes(generation())
+    out = ffi.new("int[5]")
     if lib.faxd_probe_tiff(os.fsencode(path), out) < 0:
         raise DocumentError(path, FILEERROR, completion_text(FILEERROR), _why_unreadable(path))
+    if not out[4]:
+        # spandsp 3 opens gray and colour TIFFs (out[4] == 0), then refuses them at the first
+        # page unless colour was enabled; faxd sends only the 1-bit pages its pipeline makes.
+        raise DocumentError(path, not_bilevel, completion_text(not_bilevel), _why_unreadable(path))
     info = TiffInfo(path, out[0], out[1], dpi(out[2]), dpi(out[3]))
     if info.width not in FAX_WIDTHS:
-        raise DocumentError(path, NOSIZESUPPORT, completion_text(NOSIZESUPPORT),
+        raise DocumentError(path, bad_width, completion_text(bad_width),
                             f"page width {info.width} px; fax pages are 1728, 2048 or 2432 px wide")
     return info
 

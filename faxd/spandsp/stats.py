@@ -1,4 +1,8 @@
-"""T30Stats: spandsp's ``t30_stats_t`` as our own model, plus completion codes and their text."""
+"""T30Stats: spandsp's ``t30_stats_t`` as our own model, plus completion codes and their text.
+
+The C helper copies ``t30_stats_t`` into ``faxd_stats_t``, one form for both library
+generations (0.0.6's ``encoding`` and 3.x's ``compression`` become ``coding``).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -19,11 +23,20 @@ RX_DCNWHY = 35
 FILEERROR = 41
 NOPAGE = 42
 BADTIFF = 43
+BADTIFFHDR = 46
 CALLDROPPED = 49
 
-ENCODINGS = {0: "", 1: "T.4 1D", 2: "T.4 2D", 3: "T.6"}
-# T4_COMPRESSION_ITU_* values for t30_set_rx_encoding.
+# faxd_stats_t.coding (helper.c: faxd_coding).
+ENCODINGS = {0: "", 1: "T.4 1D", 2: "T.4 2D", 3: "T.6", 4: "T.85", 5: "T.85 L0", 6: "other"}
+# faxd_set_rx_coding's codes.
 RX_ENCODINGS = {"t4_1d": 1, "t4_2d": 2, "t6": 3}
+
+
+def refusal_codes(generation: int) -> tuple[int, int]:
+    """The phase E codes the sender gets for a TIFF that is not a 1-bit image and for a page
+    width no fax machine takes: 41 and 12 from spandsp 0.0.6; 46 and 11 from 3.x, which opens
+    such files and fails later, when it fits the page to what the receiver accepts."""
+    return (BADTIFFHDR, NORESSUPPORT) if generation >= 3 else (FILEERROR, NOSIZESUPPORT)
 
 
 def completion_text(code: int) -> str:
@@ -84,8 +97,8 @@ class T30Stats:
 
     @classmethod
     def from_t30(cls, t30, *, t38: bool = False, completion_code: int | None = None) -> "T30Stats":
-        st = ffi.new("t30_stats_t *")
-        lib.t30_get_transfer_statistics(t30, st)
+        st = ffi.new("faxd_stats_t *")
+        lib.faxd_get_stats(t30, st)
         rx = lib.t30_get_rx_ident(t30)
         tx = lib.t30_get_tx_ident(t30)
         return cls(
@@ -93,7 +106,7 @@ class T30Stats:
             pages_tx=st.pages_tx, pages_rx=st.pages_rx, pages_in_file=st.pages_in_file,
             x_resolution=st.x_resolution, y_resolution=st.y_resolution,
             width=st.width, length=st.length, image_size=st.image_size,
-            encoding=ENCODINGS.get(st.encoding, str(st.encoding)),
+            encoding=ENCODINGS.get(st.coding, str(st.coding)),
             bad_rows=st.bad_rows, longest_bad_row_run=st.longest_bad_row_run,
             ecm_retries=st.error_correcting_mode_retries, current_status=st.current_status,
             remote_station_id=ffi.string(rx).decode("latin-1").strip() if rx != ffi.NULL else "",

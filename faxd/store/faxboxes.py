@@ -9,13 +9,14 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import gregorian
+from faxd.smtp import credentials
 from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
 
 # Columns of the faxboxes table that the client document sets.
 COLUMNS = ("name", "caller_name", "caller_id", "fax_header", "fax_identity", "fax_timezone",
            "retries", "custom_smtp_email_address")
 JSON_COLUMNS = {"smtp_permission_list": [], "notifications": {}, "media": {}}
-_SYSTEM = frozenset({"id", "numbers", "smtp_email_address", "created", "modified", "revision"})
+_SYSTEM = frozenset({"id", "numbers", "smtp_email_address", "created", "modified", "revision", "smtp_auth"})
 
 FAXBOX_LISTING = Listing(
     table="faxboxes",
@@ -46,6 +47,9 @@ def faxbox_view(row: dict) -> dict:
             out.pop(name, None)
     for name in JSON_COLUMNS:
         out[name] = row[name]
+    if row.get("smtp_auth_set"):
+        # the password is stored only as a hash and never shown; the user name is the address
+        out["smtp_auth"] = {"username": row["smtp_email_address"], "required": bool(row["smtp_auth_required"])}
     out.update(id=row["id"], numbers=list(row["numbers"]), smtp_email_address=row["smtp_email_address"],
                created=gregorian(row["created"]), modified=gregorian(row["modified"]),
                _rev=row["revision"])
@@ -143,4 +147,23 @@ def _params(doc: dict, faxbox_id: str, account_id: str) -> dict:
     for name, default in JSON_COLUMNS.items():
         params[name] = Json(doc.get(name, default))
     params["doc"] = Json({k: v for k, v in doc.items() if k not in _SYSTEM})
+    params.update(_smtp_auth_params(doc))
     return params
+
+
+def _smtp_auth_params(doc: dict) -> dict:
+    """``smtp_auth`` as validated by the API: absent keeps the credentials as they are (a Kazoo
+    client replacing the document must not drop them unawares); None removes them; a password
+    sets a new one (hashed here: the clear password goes no further); no password keeps the
+    stored one."""
+    if "smtp_auth" not in doc:
+        return {"smtp_auth_keep": True, "smtp_auth_hash": None,
+                "smtp_auth_keep_required": True, "smtp_auth_required": False}
+    auth = doc["smtp_auth"]
+    if not auth:
+        return {"smtp_auth_keep": False, "smtp_auth_hash": None,
+                "smtp_auth_keep_required": False, "smtp_auth_required": False}
+    password = auth.get("password")
+    return {"smtp_auth_keep": password is None,
+            "smtp_auth_hash": credentials.off_hub(credentials.hash_password, password) if password is not None else None,
+            "smtp_auth_keep_required": False, "smtp_auth_required": bool(auth.get("required"))}

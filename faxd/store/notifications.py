@@ -8,11 +8,13 @@ from faxd import ids
 
 class NotificationsMixin:
     def queue_notifications(self, cur, event: str, *, job_id: str | None = None,
-                            inbox_id: str | None = None, smtplog_id: str | None = None) -> list[dict]:
+                            inbox_id: str | None = None, smtplog_id: str | None = None,
+                            context: dict | None = None) -> list[dict]:
         """Queue the notifications ``event`` needs, inside the caller's transaction ``cur``.
 
         One row per (channel, target), each with its own ``event_id`` and a snapshot of the
-        job/inbox/smtplog row as it is now. Returns the rows written (may be empty).
+        job/inbox/smtplog row as it is now. ``context``: facts the row does not hold, for the
+        plan (``sender_accepted`` for ``smtp_refused``). Returns the rows written (may be empty).
         """
         from faxd.notify import plan as _plan
 
@@ -26,6 +28,8 @@ class NotificationsMixin:
             raise ValueError(f"unknown notification event {event!r}")
         if row is None:
             return []
+        if context:
+            row = {**row, **context}
         targets = _plan.plan(event, row)
         if not targets:
             return []

@@ -106,4 +106,5 @@ class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, Docu
             return False
 
     def close(self) -> None:
+        self._stop_auth_listener()
         self._pool.close()

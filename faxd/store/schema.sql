@@ -9,7 +9,8 @@ CREATE TABLE accounts (
     paper           text NOT NULL DEFAULT 'a4' CHECK (paper IN ('a4', 'letter')),
     max_outbound    integer NOT NULL DEFAULT 10 CHECK (max_outbound > 0),
     created         timestamptz NOT NULL DEFAULT now(),
-    modified        timestamptz NOT NULL DEFAULT now()
+    modified        timestamptz NOT NULL DEFAULT now(),
+    disabled        timestamptz
 );
 
 -- API keys and auth tokens are stored as SHA-256 digests, never in clear.
@@ -25,10 +26,20 @@ CREATE TABLE auth_tokens (
     token_hash      bytea PRIMARY KEY,
     account_id      text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     created         timestamptz NOT NULL DEFAULT now(),
-    expires         timestamptz NOT NULL
+    expires         timestamptz NOT NULL,
+    revoked         timestamptz
 );
 CREATE INDEX auth_tokens_expires_idx ON auth_tokens (expires);
 CREATE INDEX auth_tokens_account_idx ON auth_tokens (account_id);
+
+-- Failed PUT /v2/api_auth attempts, shared by every node: one row per client address
+-- ('addr:<ip>') and per key prefix ('prefix:<digest of the key's first 8 characters>').
+CREATE TABLE auth_failures (
+    subject         text PRIMARY KEY,
+    window_start    timestamptz NOT NULL DEFAULT now(),
+    failures        integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz
+);
 
 CREATE TABLE faxboxes (
     id                          text PRIMARY KEY,
@@ -49,7 +60,10 @@ CREATE TABLE faxboxes (
     doc                         jsonb NOT NULL DEFAULT '{}',
     revision                    integer NOT NULL DEFAULT 1,
     created                     timestamptz NOT NULL DEFAULT now(),
-    modified                    timestamptz NOT NULL DEFAULT now()
+    modified                    timestamptz NOT NULL DEFAULT now(),
+    -- SMTP AUTH (0004): scrypt hash of the faxbox's password; required: refuse unauthenticated mail
+    smtp_auth_hash              text,
+    smtp_auth_required          boolean NOT NULL DEFAULT false
 );
 CREATE INDEX faxboxes_account_idx ON faxboxes (account_id, created, id);
 CREATE UNIQUE INDEX faxboxes_custom_smtp_idx ON faxboxes (lower(custom_smtp_email_address))

@@ -33,13 +33,21 @@ class SmtpGatewayMixin:
             "errors": json.dumps(list(errors)), "smtp_code": smtp_code, "smtp_text": smtp_text,
         }, cur=cur)
 
-    def record_smtp_refusal(self, **fields) -> dict:
+    def record_smtp_refusal(self, *, email_sender: bool = False, **fields) -> dict:
         """Log a refused email (fields as :meth:`record_smtp_attempt`) and queue its ``smtp_refused``
-        notifications, in one transaction."""
+        notifications, in one transaction. A refusal in no account (no faxbox) notifies nobody;
+        the sender gets an email only with ``email_sender`` (the faxbox accepted that sender)."""
         with self.transaction() as cur:
             row = self.record_smtp_attempt(cur=cur, **fields)
-            self.queue_notifications(cur, "smtp_refused", smtplog_id=row["id"])
+            if row["account_id"] is not None:
+                self.queue_notifications(cur, "smtp_refused", smtplog_id=row["id"],
+                                         context={"sender_accepted": bool(email_sender)})
         return row
+
+    def faxbox_smtp_credentials(self, username: str, cur=None) -> dict | None:
+        """``id`` and ``smtp_auth_hash`` of the faxbox whose SMTP user name (its generated
+        ``smtp_email_address``) is ``username``."""
+        return self._one("faxbox_smtp_credentials", {"username": username}, cur=cur)
 
     def smtp_attempt(self, smtplog_id: str, cur=None) -> dict | None:
         return self._one("smtp_attempt", {"id": smtplog_id}, cur=cur)

@@ -23,6 +23,15 @@ application); ``PJSIP/<exten>@to-b`` loops back into this "Asterisk" through the
 endpoints ``to-b``/``from-a``; any other ``PJSIP/<number>@<endpoint>`` is a trunk whose far
 end (a fax machine emulated with spandsp) is not an Asterisk channel.
 
+On-net calls (not recorded; from Asterisk's source, see tests/data/asterisk/README.md): a
+Local pair into ``faxd-inbound`` or into a context of ``goto_contexts`` (whose extensions
+``Goto(faxd-inbound,${EXTEN},1)``) runs faxd-inbound on ``;2``, which keeps the outbound
+call's Linkedid; faxd's ReceiveFAX there and the Originate's SendFAX on ``;1`` run one T.30
+session, audio only (a Local half has no T.38 without a bridged T.38 peer). With
+``endpoint_contexts["from-a"] = "faxd-inbound"`` the SIP loop ``to-b`` -> ``from-a`` (dialled
+directly, or by a ``dial_contexts`` site context) ends in faxd-inbound on a PJSIP channel
+with its own Linkedid, and T.38 passes.
+
 ``SendFAX``/``ReceiveFAX`` run real T.30 sessions with faxd's spandsp bindings (audio on
 Local and audio PJSIP calls, T.38 when the far end and the options say so), unpaced, and the
 events and ``VarSet`` passes that res_fax emits come in the recorded order with the values of
@@ -127,6 +136,8 @@ class Channel:
         self.created = time.monotonic()
         self.dsp_control = None
         self._idle = False
+        self.ended = gevent.event.Event()         # set by the channel's Hangup event
+        self.final_cause = 0
 
     def block(self, prefix: str = "") -> list[tuple[str, str]]:
         p = prefix
@@ -161,11 +172,13 @@ class Channel:
         if self.gone:
             return
         self.gone = True
+        self.final_cause = cause
         extra = [("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown"))]
         if tech_cause:
             extra.append(("TechCause", tech_cause))
         self.event("Hangup", "call,all", *extra)
         self.emu._forget(self)
+        self.ended.set()
 
     @property
     def hung_up_by_manager(self) -> bool:
@@ -226,9 +239,19 @@ class AMIEmulator:
         self.decision_timeout = decision_timeout
         self.uptime = uptime
         self.wait_scale = wait_scale          # dialplan Wait(n) lasts n * wait_scale seconds
+        # Seconds between a Redirect and the channel's PBX thread acting on it (Asterisk: the
+        # async goto's soft-hangup flag until the dialplan moves on). Wider than Asterisk's
+        # usual gap, so that a second Redirect sent right after the first always meets it.
+        self.redirect_pickup = 0.05
         self.far_ends: dict[str, FarEnd] = {}
         # Site contexts whose extensions Dial() a trunk: {"faxd-out": "PJSIP/{exten}@trunk"}.
         self.dial_contexts: dict[str, str] = {}
+        # Site contexts whose extensions Goto(faxd-inbound,${EXTEN},1): a Local channel into one
+        # of them (or into faxd-inbound itself) loops a fax back into faxd (an on-net call).
+        self.goto_contexts: set[str] = set()
+        # The context each loop endpoint delivers its calls to ("fax": the recorded dialplan;
+        # faxd-inbound or a goto context: back into faxd).
+        self.endpoint_contexts: dict[str, str] = {"from-a": "fax"}
         self.reject_logins = False
         self.fax_gate = gevent.event.Event()
         self.fax_gate.set()
@@ -283,9 +306,45 @@ class AMIEmulator:
         for s in list(self.sessions):
             s.close()
 
+    def crash(self) -> None:
+        """Failure injection: the Asterisk process dies. Nothing listens, every AMI connection
+        is cut, and every channel vanishes without a Hangup event (no process is left to send
+        one); the T.30 sessions stop where they are. ``restart()`` brings up a new one."""
+        for ch in list(self.channels.values()):
+            if ch.dsp_control is not None:
+                ch.dsp_control.cancel()
+        if self._server is not None:
+            self._server.stop(timeout=1)
+            self._server = None
+        for s in list(self.sessions):
+            s.close()
+        self.sessions.clear()
+        # DSP threads held after a page (step_pages) go on to see their cancel.
+        self.step_pages = False
+        try:
+            self._page_lock.release()
+        except RuntimeError:
+            pass
+        self.fax_gate.set()
+        self._group.kill(timeout=5)
+        self.channels.clear()
+        self._running.clear()
+        self._live.clear()
+
+    def restart(self) -> "AMIEmulator":
+        """After ``crash()``: a new Asterisk on the same port, with no channels."""
+        self._page_lock = _real_lock()
+        self._page_lock.acquire()
+        self._epoch = int(time.time()) + 1     # a new process numbers its Uniqueids afresh
+        self._uid = itertools.count()
+        return self.start()
+
     # -- wire
 
     def _handle(self, sock: socket.socket, addr) -> None:
+        # As manager.c does for every manager connection: without it, an event followed by a
+        # response waits for the client's delayed ACK (40 ms per Setvar here).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = _Session(self, sock, addr)
         self.sessions.append(session)
         session.send_raw((BANNER + "\r\n").encode())
@@ -358,9 +417,14 @@ class AMIEmulator:
             cause = int(msg.get("Cause") or 16)
             self._manager_hangup(ch, cause)
         elif action == "redirect":
+            # main/manager.c, action_redirect: an unknown channel, then ast_check_hangup_locked()
+            # (a soft-hangup flag, set by the previous async goto until the channel's PBX thread
+            # has acted on it, or by a hangup) refuses the Redirect.
             ch = self.find_channel(msg.get("Channel"))
             if ch is None:
-                return reply("Error", ("Message", "No such channel"))
+                return reply("Error", ("Message", f"Channel does not exist: {msg.get('Channel')}"))
+            if ch.redirect is not None or ch.hung_up_by_manager:
+                return reply("Error", ("Message", "Redirect failed, channel not up."))
             ch.redirect = (msg.get("Context"), msg.get("Exten"), int(msg.get("Priority") or 1))
             ch.wakeup.set()
             reply("Success", ("Message", "Redirect successful"))
@@ -573,6 +637,17 @@ class AMIEmulator:
         two.event("NewCallerid", "call,all", ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
         two.event("NewConnectedLine", "call,all")
         far = self.far_end(exten)
+        if (self._routes_to_faxd(context) and not one.hung_up_by_manager
+                and msg.get("Application").lower() == "sendfax"):
+            # An on-net fax: ;2 runs faxd-inbound with the call's Linkedid. Both halves run
+            # res_fax and neither is bridged, so T.38 is unavailable (core_unreal.c's
+            # queryoption asks the other half's bridge peer): audio, whatever SendFAX asks.
+            self.broadcast([("Event", "LocalBridge"), ("Privilege", "call,all"), *one.block("LocalOne"),
+                            *two.block("LocalTwo"), ("Context", context), ("Exten", exten),
+                            ("LocalOptimization", "Yes")])
+            self._dial_event("DialBegin", one, ("DialString", f"{exten}@{context}"))
+            loop = self._loop_inbound(msg, two, exten, context, t38_capable=False, sender=one)
+            return self._loop_send(msg, one, loop, "Local", legs=[])
         if context in self.dial_contexts and not one.hung_up_by_manager:
             return self._local_dial(msg, one, two, exten, context, far)
         if far.kind == "none" or one.hung_up_by_manager:
@@ -615,6 +690,23 @@ class AMIEmulator:
         def dial(name, *extra):
             self.broadcast([("Event", name), ("Privilege", "call,all"), *two.block(), *trunk.block("Dest"), *extra])
         dial("DialBegin", ("DialString", target.split("/", 1)[1]))
+        peer_ctx = self.endpoint_contexts.get(self.loop_endpoints.get(endpoint, ""))
+        if self._routes_to_faxd(peer_ctx) and msg.get("Application").lower() == "sendfax":
+            # The trunk leg loops back into this Asterisk (a new SIP call: its own Linkedid)
+            # and on into faxd-inbound. T.38 passes: ;1 asks ;2's bridge peer, a PJSIP leg.
+            peer = self._channel(self._chan_name(f"PJSIP/{self.loop_endpoints[endpoint]}", "PJSIP"),
+                                 self._new_uid(), "", 4, peer_ctx, exten)
+            peer.linkedid = peer.uniqueid
+            peer.cid = one.cid
+            peer.event("Newchannel", "call,all")
+            peer.setvar("SIPDOMAIN", "127.0.0.1")
+            loop = self._loop_inbound(msg, peer, exten, peer_ctx, t38_capable=True, sender=one)
+
+            def answered():
+                trunk.newstate(6)
+                dial("DialEnd", ("DialStatus", "ANSWER"))
+                two.newstate(6)
+            return self._loop_send(msg, one, loop, "Local", legs=[trunk, two], on_answer=answered)
         if far.kind in ("none", "busy"):
             cause, tech, status, reason = ((17, "486", "BUSY", 5) if far.kind == "busy"
                                            else (1, "404", "CHANUNAVAIL", 1))
@@ -647,6 +739,17 @@ class AMIEmulator:
             ch.setvar(n, v)
         self._caller_setup(ch, msg)
         self._dial_event("DialBegin", ch, ("DialString", f"{number}@{endpoint}"))
+        peer_ctx = self.endpoint_contexts.get(self.loop_endpoints.get(endpoint, ""))
+        if (loop and self._routes_to_faxd(peer_ctx) and not ch.hung_up_by_manager
+                and msg.get("Application").lower() == "sendfax"):
+            peer = self._channel(self._chan_name(f"PJSIP/{self.loop_endpoints[endpoint]}", "PJSIP"),
+                                 self._new_uid(), "", 4, peer_ctx, number)
+            peer.linkedid = peer.uniqueid
+            peer.cid = ch.cid
+            peer.event("Newchannel", "call,all")
+            peer.setvar("SIPDOMAIN", "127.0.0.1")
+            call_loop = self._loop_inbound(msg, peer, number, peer_ctx, t38_capable=True, sender=ch)
+            return self._loop_send(msg, ch, call_loop, "PJSIP", legs=[])
         far = self.far_end(number)
         if far.kind == "noanswer" and not loop:
             # 180 Ringing until the Originate's Timeout (scaled like every wait here).
@@ -1045,10 +1148,26 @@ class AMIEmulator:
     def _incoming_flow(self, call: "IncomingCall") -> None:
         uid = self._new_uid()
         ch = self._channel(self._chan_name("PJSIP/trunk", "PJSIP"), uid, uid, 4, self.inbound_context, call.did)
-        call.channel = ch
         ch.cid = (call.caller_num, call.caller_name)
         ch.event("Newchannel", "call,all")
         ch.newexten("Goto", f"faxd-inbound,{call.did},1")
+        self._faxd_inbound(ch, call)
+
+    def _run_faxd_inbound(self, ch: Channel, call: "IncomingCall") -> None:
+        try:
+            self._faxd_inbound(ch, call)
+        except Exception as e:  # greenlet boundary
+            logger.exception("emulator: faxd-inbound flow failed")
+            if not call.done.ready():
+                call.done.set_exception(e)
+        finally:
+            if call.loop is not None and not call.loop.result.ready():
+                call.loop.result.set(None)
+
+    def _faxd_inbound(self, ch: Channel, call: "IncomingCall") -> None:
+        """dialplan/asterisk/extensions_faxd.conf on ``ch``: faxd-inbound, then what faxd's
+        Redirect chooses in faxd-control."""
+        call.channel = ch
         ch.context, ch.exten = "faxd-inbound", call.did
         ch.newexten("NoOp", f"faxd: incoming fax for {call.did}", priority=1)
         ch.newexten("Set", f"FAXD_DID={call.did}", priority=2)
@@ -1069,9 +1188,10 @@ class AMIEmulator:
             call.done.set(None)
             return
         if decision[1] == "answer":
+            # An answer-only decision (faxd before one Redirect per decision): answer, wait.
             ch.context, ch.exten = decision[0], "answer"
             ch.newexten("Answer", "", priority=1)
-            ch.newstate(6)
+            self._answer(ch, call)
             ch.newexten("Wait", "30", priority=2)
             decision = self._wait_decision(ch, 30)
             if decision is None:
@@ -1089,15 +1209,35 @@ class AMIEmulator:
         ch.context, ch.exten = decision[0], "receive"
         rx_path = ch.vars.get("FAXD_RXFILE", "")
         opts = ch.vars.get("FAXD_RXOPTS", "")
-        ch.newexten("ReceiveFAX", f"{rx_path},{opts}", priority=1)
-        ch.application, ch.app_data = "ReceiveFAX", f"{rx_path},{opts}"
+        # faxd-control,receive: Answer() (nothing to do on a channel already up), ReceiveFAX.
+        ch.newexten("Answer", "", priority=1)
         if ch.state != 6:
-            ch.newstate(6)
+            self._answer(ch, call)
+        priority = 2
+        ch.newexten("ReceiveFAX", f"{rx_path},{opts}", priority=priority)
+        ch.application, ch.app_data = "ReceiveFAX", f"{rx_path},{opts}"
         local_id = ch.faxopt.get("localstationid") or "unknown"
+        loop = call.loop
+        if loop is not None:
+            # Both ends are res_fax on this Asterisk: T.38 only when each is (bridged to) a
+            # T.38 channel and neither side forbids it.
+            loop.t38 = loop.t38_capable and "F" not in opts and "F" not in loop.send_opts
+            t38 = loop.t38
+            loop.receiving.set()
+        else:
+            t38 = call.t38 and "F" not in opts
         self._fax_presets(ch, local_id, receive=True)
-        t38 = call.t38 and "F" not in opts
         self._fax_start(ch, "receive", local_id, [rx_path], t38=t38)
-        run = self._t30_receive(ch, call, rx_path, local_id, t38)
+        if loop is not None:
+            gevent.wait([loop.sending, loop.sender.ended, loop.result], count=1)
+        if loop is not None and loop.result.ready():
+            run = loop.result.get()[1]
+        elif loop is not None and not loop.sending.is_set():
+            # The sender hung up before its SendFAX started.
+            run = FaxRun("FAILED", "HANGUP", "remote channel hungup", "", local_id, 14400, "0x0", 0,
+                         "T38" if t38 else "audio")
+        else:
+            run = self._t30_receive(ch, call, rx_path, local_id, t38)
         call.result = run
         if ch.hung_up_by_manager:
             ch.event("HangupRequest", "call,all", ("Cause", str(ch.hangup_cause)))
@@ -1105,15 +1245,25 @@ class AMIEmulator:
             ch.hangup(ch.hangup_cause)
         else:
             self._fax_final(ch, run, [rx_path], "ReceiveFAX")
-            ch.newexten("Hangup", "", priority=2)
+            ch.newexten("Hangup", "", priority=priority + 1)
             ch.event("SoftHangupRequest", "call,all", ("Cause", "16"))
             ch.hangup(16)
         call.done.set(run)
 
+    def _answer(self, ch: Channel, call: "IncomingCall") -> None:
+        ch.newstate(6)
+        if call.loop is not None:
+            call.loop.answered.set()
+
     def _wait_decision(self, ch: Channel, timeout: float):
         ch.wakeup.clear()
         ch.wakeup.wait(timeout=timeout)
+        if ch.redirect is not None and not ch.gone:
+            # The PBX thread notices the async goto (its soft-hangup flag) a moment later;
+            # until then a second Redirect is refused (see the redirect action).
+            gevent.sleep(self.redirect_pickup)
         if ch.gone or ch.hung_up_by_manager:
+            ch.redirect = None
             return None if ch.gone else ("", "hangup", 1)
         if ch.redirect is None:
             return None
@@ -1126,21 +1276,129 @@ class AMIEmulator:
         extra = {"paced": False} if t38 else {}
         rx = cls(calling=False, listener=self._live_listener(ch), **self._session_opts(ch, local_id, False),
                  **extra)
-        tx = cls(calling=True, station_id=call.station_id[:20], ecm=call.ecm, **extra)
+        loop = call.loop
+        if loop is not None:
+            # The sender is SendFAX on another channel of this Asterisk (an on-net call).
+            tx = cls(calling=True, listener=self._live_listener(loop.sender),
+                     **self._session_opts(loop.sender, loop.local_id, True), **extra)
+            tiff = loop.files[0]
+        else:
+            tx = cls(calling=True, station_id=call.station_id[:20], ecm=call.ecm, **extra)
+            tiff = call.tiff
         try:
-            tx.set_tx_file(call.tiff)
+            tx.set_tx_file(tiff)
             rx.set_rx_file(rx_path)
             self._wait_gate(ch)
             ctl = Control()
             ch.dsp_control = ctl
-            if ch.hung_up_by_manager:
+            if loop is not None:
+                loop.sender.dsp_control = ctl
+            if ch.hung_up_by_manager or (loop is not None and loop.sender.hung_up_by_manager):
                 ctl.cancel()
             result = run_pair(tx, rx, control=ctl)
-            return _fax_run(result.rx, local_id, "T38" if t38 else "audio", sending=False)
+            mode = "T38" if t38 else "audio"
+            rx_run = _fax_run(result.rx, local_id, mode, sending=False)
+            if loop is not None:
+                loop.result.set((_fax_run(result.tx, loop.local_id, mode, sending=True), rx_run))
+            return rx_run
         finally:
             ch.dsp_control = None
+            if loop is not None:
+                loop.sender.dsp_control = None
             tx.close()
             rx.close()
+
+    # -- on-net calls: a fax from this Asterisk back into faxd-inbound
+
+    def _routes_to_faxd(self, context: str | None) -> bool:
+        return context == "faxd-inbound" or context in self.goto_contexts
+
+    def _loop_inbound(self, msg: Message, receiver: Channel, did: str, context: str, t38_capable: bool,
+                      sender: Channel) -> "_Loop":
+        """Start faxd-inbound on ``receiver`` for a fax that ``sender``'s SendFAX will send."""
+        data = msg.get("Data")
+        files_part, _, opts = data.partition(",")
+        local_id = sender.faxopt.get("localstationid") or sender.vars.get("LOCALSTATIONID") or "unknown"
+        loop = _Loop(sender, files_part.split("&"), opts, local_id, t38_capable)
+        call = IncomingCall(did, None, receiver.cid[0], receiver.cid[1], False, local_id,
+                            sender.faxopt.get("ecm", "yes") == "yes", False, loop=loop)
+        loop.receiver, loop.receiver_call = receiver, call
+        if context != "faxd-inbound":
+            receiver.newexten("Goto", f"faxd-inbound,{did},1")
+        self._group.spawn(self._run_faxd_inbound, receiver, call)
+        return loop
+
+    def _loop_send(self, msg: Message, ours: Channel, loop: "_Loop", tech: str, legs: list[Channel],
+                   on_answer=None) -> None:
+        """The sending side of an on-net call: ``ours`` is answered when faxd-inbound's channel
+        is, then runs SendFAX against it; ``legs`` are the channels between (the ;2 half, a
+        Dial()ed trunk leg), hung up with the call."""
+        receiver = loop.receiver
+        gevent.wait([loop.answered, receiver.ended, ours.ended], count=1)
+        if not loop.answered.is_set():
+            # Refused (faxd's Hangup), or faxd-inbound's Wait ran out: the cause reaches every
+            # channel of the call (core_unreal.c: the hangup cause of one half is set on the other).
+            cause = ours.hangup_cause if ours.hung_up_by_manager else receiver.final_cause
+            for leg in legs:
+                leg.hangup(cause)
+            self._dial_event("DialEnd", ours, ("DialStatus", "CANCEL" if ours.hung_up_by_manager else "NOANSWER"))
+            self._originate_response(msg, None, False, 1)
+            ours.hangup(cause)
+            return
+        if on_answer is not None:
+            on_answer()
+        ours.newstate(6)
+        self._dial_event("DialEnd", ours, ("DialStatus", "ANSWER"))
+        ours.application, ours.app_data = "SendFAX", msg.get("Data")
+        self._fax_presets(ours, loop.local_id, receive=False)
+        self._originate_response(msg, ours, True, 4)
+        gevent.wait([loop.receiving, receiver.ended, ours.ended], count=1)
+        if not loop.receiving.is_set() or ours.gone:
+            mode = "audio"
+            run = FaxRun("FAILED", "The call dropped prematurely", "The call dropped prematurely", "",
+                         loop.local_id, 14400, "0x0", 0, mode)
+        else:
+            self._fax_start(ours, "send", loop.local_id, loop.files, t38=loop.t38)
+            loop.sending.set()
+            pair = loop.result.get()
+            mode = "T38" if loop.t38 else "audio"
+            run = pair[0] if pair else FaxRun("FAILED", "The call dropped prematurely",
+                                              "The call dropped prematurely", "", loop.local_id, 14400,
+                                              "0x0", 0, mode)
+        if ours.hung_up_by_manager:
+            ours.event("HangupRequest", "call,all", ("Cause", str(ours.hangup_cause)))
+            self._fax_final(ours, run, loop.files, "SendFAX")
+            ours.hangup(ours.hangup_cause)
+            for leg in legs:
+                leg.hangup(16)
+            return
+        # The receiving side hangs up after ReceiveFAX (faxd-control,receive: Hangup()).
+        receiver.ended.wait()
+        for leg in legs:
+            leg.hangup(16)
+        ours.event("HangupRequest", "call,all", ("Cause", "16"))
+        self._fax_intermediate_hangup(ours, loop.local_id, mode)
+        self._fax_final(ours, run, loop.files, "SendFAX")
+        ours.hangup(16 if tech == "Local" else 0)
+
+
+class _Loop:
+    """An on-net fax: SendFAX on one channel of this Asterisk, ReceiveFAX (faxd-control) on
+    another, the T.30 session between them."""
+
+    def __init__(self, sender: Channel, files: list[str], send_opts: str, local_id: str, t38_capable: bool):
+        self.sender = sender
+        self.files = files
+        self.send_opts = send_opts
+        self.local_id = local_id
+        self.t38_capable = t38_capable
+        self.t38 = False
+        self.receiver: Channel | None = None
+        self.receiver_call: IncomingCall | None = None
+        self.answered = gevent.event.Event()
+        self.receiving = gevent.event.Event()     # ReceiveFAX started (T.38 decided)
+        self.sending = gevent.event.Event()       # SendFAX started
+        self.result = gevent.event.AsyncResult()  # (tx FaxRun, rx FaxRun), or None
 
 
 @dataclass
@@ -1153,6 +1411,7 @@ class IncomingCall:
     station_id: str
     ecm: bool
     hangup_before_decision: bool
+    loop: _Loop | None = None
     channel: Channel | None = None
     result: FaxRun | None = None
     done: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)

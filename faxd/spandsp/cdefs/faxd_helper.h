@@ -38,6 +38,39 @@ typedef struct {
     ...;
 } faxd_pacer_t;
 
+/* Transfer statistics in one form for both generations (helper.c fills it from t30_stats_t).
+ * coding: FAXD_CODING_* (0 none yet, 1 T.4 1D, 2 T.4 2D, 3 T.6, 4 T.85, 5 T.85 L0, 6 other). */
+typedef struct {
+    int bit_rate;
+    int error_correcting_mode;
+    int pages_tx;
+    int pages_rx;
+    int pages_in_file;
+    int x_resolution;
+    int y_resolution;
+    int width;
+    int length;
+    int image_size;
+    int coding;
+    int bad_rows;
+    int longest_bad_row_run;
+    int error_correcting_mode_retries;
+    int current_status;
+} faxd_stats_t;
+
+/* Which spandsp this module was compiled against and which one the process loaded. */
+typedef struct {
+    int generation;
+    const char *version;
+    const char *prefix;
+    const char *release;        /* SPANDSP_RELEASE_DATETIME_STRING of its headers */
+} faxd_spandsp_info_t;
+
+void faxd_get_stats(t30_state_t *t30, faxd_stats_t *out);
+int faxd_set_rx_coding(t30_state_t *t30, int coding);
+void faxd_spandsp_info(faxd_spandsp_info_t *out);
+const char *faxd_spandsp_library(void);
+
 faxd_ep_t *faxd_ep_new_audio(int calling_party);
 faxd_ep_t *faxd_ep_new_t38(int calling_party, int config);
 void faxd_ep_free(faxd_ep_t *ep);

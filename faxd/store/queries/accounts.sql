@@ -19,7 +19,9 @@ SELECT id, name, timezone, paper, max_outbound, created, modified FROM accounts 
 INSERT INTO api_keys (key_hash, account_id) VALUES (%(key_hash)s, %(account_id)s);
 
 -- account_for_api_key --
-SELECT account_id FROM api_keys WHERE key_hash = %(key_hash)s AND revoked IS NULL;
+SELECT k.account_id, a.disabled IS NOT NULL AS disabled
+  FROM api_keys k JOIN accounts a ON a.id = k.account_id
+ WHERE k.key_hash = %(key_hash)s AND k.revoked IS NULL;
 
 -- create_auth_token --
 INSERT INTO auth_tokens (token_hash, account_id, expires)
@@ -27,7 +29,81 @@ VALUES (%(token_hash)s, %(account_id)s, now() + make_interval(secs => %(ttl)s))
 RETURNING expires;
 
 -- account_for_token --
-SELECT account_id, expires FROM auth_tokens WHERE token_hash = %(token_hash)s AND expires > now();
+SELECT t.account_id, t.expires, t.revoked IS NOT NULL AS revoked, a.disabled IS NOT NULL AS disabled
+  FROM auth_tokens t JOIN accounts a ON a.id = t.account_id
+ WHERE t.token_hash = %(token_hash)s AND t.expires > now();
+
+-- revoke_token --
+UPDATE auth_tokens SET revoked = now()
+ WHERE token_hash = %(token_hash)s AND revoked IS NULL AND expires > now()
+RETURNING account_id;
+
+-- revoke_account_tokens --
+UPDATE auth_tokens SET revoked = now()
+ WHERE account_id = %(account_id)s AND revoked IS NULL AND expires > now();
+
+-- revoke_api_keys --
+UPDATE api_keys SET revoked = now() WHERE account_id = %(account_id)s AND revoked IS NULL;
+
+-- notify_auth --
+-- Every node's token cache listens: 'token:<digest hex>' or 'account:<id>'.
+SELECT pg_notify('faxd_auth', %(payload)s);
+
+-- lock_account --
+SELECT id, disabled FROM accounts WHERE id = %(id)s FOR UPDATE;
+
+-- set_account_disabled --
+UPDATE accounts
+   SET disabled = CASE WHEN %(disabled)s THEN coalesce(disabled, now()) END, modified = now()
+ WHERE id = %(id)s
+RETURNING id, disabled;
+
+-- list_accounts --
+SELECT a.id, a.name, a.created, a.disabled,
+       (SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked IS NULL) AS api_keys,
+       (SELECT count(*) FROM auth_tokens t
+         WHERE t.account_id = a.id AND t.revoked IS NULL AND t.expires > now()) AS live_tokens
+  FROM accounts a
+ ORDER BY a.created, a.id;
+
+-- auth_locked --
+-- The longest lockout among the subjects of one attempt, in whole seconds.
+SELECT subject, ceil(extract(epoch FROM locked_until - now()))::integer AS retry_after
+  FROM auth_failures
+ WHERE subject = ANY(%(subjects)s::text[]) AND locked_until > now()
+ ORDER BY locked_until DESC
+ LIMIT 1;
+
+-- auth_failed --
+-- Count one failure for each subject; a subject reaching max_failures within the window is
+-- locked for lockout seconds and starts counting again from zero.
+INSERT INTO auth_failures AS f (subject, window_start, failures, locked_until)
+SELECT s, now(),
+       CASE WHEN %(max_failures)s <= 1 THEN 0 ELSE 1 END,
+       CASE WHEN %(max_failures)s <= 1 THEN now() + make_interval(secs => %(lockout)s) END
+  FROM unnest(%(subjects)s::text[]) AS s
+ON CONFLICT (subject) DO UPDATE SET
+    failures = CASE
+        WHEN (CASE WHEN f.window_start <= now() - make_interval(secs => %(window)s) THEN 1 ELSE f.failures + 1 END)
+             >= %(max_failures)s THEN 0
+        ELSE (CASE WHEN f.window_start <= now() - make_interval(secs => %(window)s) THEN 1 ELSE f.failures + 1 END)
+    END,
+    window_start = CASE
+        WHEN f.window_start <= now() - make_interval(secs => %(window)s)
+          OR f.failures + 1 >= %(max_failures)s THEN now()
+        ELSE f.window_start
+    END,
+    locked_until = CASE
+        WHEN (CASE WHEN f.window_start <= now() - make_interval(secs => %(window)s) THEN 1 ELSE f.failures + 1 END)
+             >= %(max_failures)s THEN now() + make_interval(secs => %(lockout)s)
+        ELSE f.locked_until
+    END
+RETURNING subject, failures, locked_until > now() AS locked;
+
+-- sweep_auth_failures --
+DELETE FROM auth_failures
+ WHERE window_start < now() - make_interval(secs => %(window)s)
+   AND (locked_until IS NULL OR locked_until < now());
 
 -- delete_expired_tokens --
 DELETE FROM auth_tokens WHERE expires <= now();

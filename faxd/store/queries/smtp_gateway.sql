@@ -3,6 +3,7 @@
 SELECT f.id, f.account_id, f.name, f.caller_name, f.caller_id, f.fax_header, f.fax_identity,
        f.fax_timezone, f.retries, f.smtp_email_address, f.custom_smtp_email_address,
        f.smtp_permission_list, f.notifications, f.media, f.doc, a.paper AS account_paper,
+       f.smtp_auth_required,
        COALESCE((SELECT array_agg(n.number ORDER BY n.created, n.number)
                  FROM numbers n WHERE n.faxbox_id = f.id), '{}') AS numbers
 FROM faxboxes f
@@ -35,3 +36,7 @@ UPDATE jobs SET status = 'pending', page_count = %(pages)s::int, run_after = now
                                      'fax_speed', 0, 'text', 'Waiting to be sent')
  WHERE id = %(id)s AND status = 'attaching_files'
 RETURNING id;
+
+-- faxbox_smtp_credentials --
+-- SMTP AUTH: the user name is the faxbox's generated address (unique on the server).
+SELECT id, smtp_auth_hash FROM faxboxes WHERE smtp_email_address = %(username)s;

@@ -8,9 +8,11 @@
   ``OriginateResponse``, ``CoreShowChannels`` after a reconnect and ``find_call`` after a
   restart all name the call without a lookup table.
 - Inbound: the dialplan (``dialplan/asterisk/extensions_faxd.conf``) raises
-  ``UserEvent: FaxdIncoming`` and waits; the reception decides with ``answer()`` /
-  ``receive_fax()`` (AMI ``Setvar`` + ``Redirect`` into ``faxd-control``) or ``reject()``
-  (AMI ``Hangup`` with a cause).
+  ``UserEvent: FaxdIncoming`` and waits; the reception decides with ``answer()`` +
+  ``receive_fax()`` (AMI ``Setvar``s, then one ``Redirect`` into ``faxd-control,receive``,
+  which answers and receives) or ``reject()`` (AMI ``Hangup`` with a cause). The
+  ``FaxdIncoming`` event is taken whatever its ``Linkedid``: a fax to one of faxd's own
+  numbers comes back on a channel linked to the outbound call.
 - A dropped connection puts ``SwitchLost`` on every call of that connection; after the
   reconnect ``CoreShowChannels`` says which still exist: those are re-attached (their fax
   variables re-read with ``Getvar``), the others end with ``Hangup(cause="SWITCH_LOST")``.
@@ -87,10 +89,15 @@ class AsteriskCall(Call):
     # Asterisk refused it, the dialplan's own deadline hangs the call up (cause 41).
 
     def answer(self) -> None:
-        self._control("Redirect", commands.redirect(self.channel_name, "answer"))
+        """Nothing goes to Asterisk yet: ``faxd-control,receive`` answers and receives in one
+        step, so an inbound decision is one Redirect. A second Redirect sent before Asterisk
+        has acted on the first is refused (``Redirect failed, channel not up.``: manager.c's
+        action_redirect rejects a channel whose soft-hangup flag from the first async goto is
+        still set) and the call would sit in ``Wait`` until cause 41."""
 
     def receive_fax(self, tiff_path: str, options: FaxOptions) -> None:
         self.state.ecm_requested = options.ecm
+        # Every variable first (Setvar does not disturb the dialplan), then the one Redirect.
         for headers in commands.receive_setup(self.channel_name, tiff_path, options):
             if not self._control("Setvar", headers):
                 return
@@ -276,18 +283,22 @@ class AsteriskBackend:
             return
         uid = msg.uniqueid
         call = self._by_uid.get(uid) if uid else None
-        if call is None and msg.linkedid in self._by_uid:
-            # Another channel of the same call (the ;2 half of a Local pair, the trunk leg a
-            # site context Dial()ed): its Hangup cause is what the network said.
-            if name == "Hangup":
-                self._by_uid[msg.linkedid].linked_causes.append(_int(msg.get("Cause")))
-            return
         if call is None:
-            if (name == "UserEvent" and msg.get("UserEvent") == commands.INCOMING_USEREVENT
-                    and self._inbound and self._handler is not None and not self._stopping):
-                self._incoming(link, msg)
-            # Otherwise the call is not ours to take: another faxd node may, or the
-            # dialplan's deadline refuses it (cause 41) so the sender tries again.
+            if name == "UserEvent" and msg.get("UserEvent") == commands.INCOMING_USEREVENT:
+                # Taken whatever its Linkedid: a fax faxd sends to one of its own numbers
+                # comes back into faxd-inbound on a channel linked to the outbound call
+                # (the ;2 half of a Local pair, a leg a site context Dial()ed).
+                if self._inbound and self._handler is not None and not self._stopping:
+                    self._incoming(link, msg)
+                # Otherwise the call is not ours to take: another faxd node may, or the
+                # dialplan's deadline refuses it (cause 41) so the sender tries again.
+                return
+            owner = self._by_uid.get(msg.linkedid)
+            if owner is not None and owner.direction == "outbound" and name == "Hangup":
+                # Another channel of the outbound call (the ;2 half of a Local pair, the
+                # trunk leg a site context Dial()ed): only its Hangup cause belongs to the
+                # call, as what the network said.
+                owner.linked_causes.append(_int(msg.get("Cause")))
             return
         if name == "Newchannel" and call.cancel_cause and not call.state.exists:
             self._spawn(self._hangup_quietly, call, call.cancel_cause)

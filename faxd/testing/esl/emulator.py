@@ -665,7 +665,11 @@ class EmuCall:
 
     # -- emission
 
+    dead = False          # the emulated FreeSWITCH crashed: the call is gone without a word
+
     def emit(self, script: recording.Script, e: recording.Entry, cause: str | None = None, body: str | None = None) -> None:
+        if self.dead:
+            return
         if self.emu.nobody_wants(e, self.a_uuid if e.role == "a" else self.b_uuid if e.role == "b" else ""):
             headers, hmap, ebody = None, None, e.body     # nobody listens: keep the state, skip the work
         else:
@@ -791,11 +795,13 @@ class EmuCall:
         r = self.route
         flow, _, param = r.partition(":")
         opts: dict = {}
-        if flow == "receive" or flow in ("no_result", "drop_esl", "drop_esl_gone"):
+        if flow == "receive" or flow in ("no_result", "drop_esl", "drop_esl_gone", "crash"):
             script = recording.load("t38" if self._t38({}) and flow == "receive" else "audio")
             entries = [(script, e) for e in script.entries]
             if flow == "no_result":
                 entries = [(s, e) for s, e in entries if e.key != "spandsp::txfaxresult"]
+            if flow == "crash":
+                opts["crash_after_page"] = int(param or 1)
             if flow.startswith("drop_esl"):
                 opts["drop_after_page"] = int(param or 1)
                 opts["wait_reconnect"] = flow == "drop_esl"
@@ -881,8 +887,11 @@ class EmuCall:
         page_index: dict = {}
         a_pages = 0
         drop_after = opts.get("drop_after_page")
+        crash_after = opts.get("crash_after_page")
         prev_ts = None
         for script, e in entries:
+            if self.dead:
+                return
             if self.kill_cause is not None:
                 self._kill_tail()
                 return
@@ -895,6 +904,11 @@ class EmuCall:
             self.emit(script, e, cause)
             if e.role == "a" and e.key == "spandsp::txfaxpageresult":
                 a_pages += 1
+                if crash_after and a_pages == crash_after:
+                    # FreeSWITCH dies with page ``crash_after`` confirmed and the next page (or
+                    # phase E) still to come: nothing more is said about this call.
+                    self.emu.crash()
+                    return
                 if drop_after and a_pages == drop_after:
                     self.emu.drop_connections(accept=opts.get("wait_reconnect", True))
                     if opts.get("wait_reconnect"):
@@ -1274,6 +1288,31 @@ class ESLEmulator:
         for s in list(self.sessions):
             if s.call is None:
                 s.cut()
+
+    def crash(self) -> None:
+        """Failure injection: the FreeSWITCH process dies. Every connection (inbound and the
+        outbound sockets of calls) is cut, new ones are refused, every call is gone without
+        another event (``uuid_exists`` says false after ``restart()``); T.30 sessions stop."""
+        self.accepting = False
+        self._subscribed.clear()
+        for call in self.calls:
+            call.dead = True
+        for control in list(self._dsp.values()):
+            control.cancel()
+        # What FreeSWITCH had written before it died is on the wire (its writes are
+        # synchronous): the emulator's send queues go out first, then the connections drop.
+        live = list(self.sessions)
+        for sess in live:
+            sess._close_after_flush()
+        for sess in live:
+            sess.closed_event.wait(1.0)
+            sess.cut()
+        self.calls_by_uuid.clear()
+
+    def restart(self) -> None:
+        """After ``crash()``: a new FreeSWITCH on the same address, with no calls."""
+        self.core_uuid = str(uuidlib.uuid4())
+        self.accepting = True
 
     def wait_subscriber(self, timeout: float) -> bool:
         """Until an inbound client has subscribed to BACKGROUND_JOB again (it reconnected)."""

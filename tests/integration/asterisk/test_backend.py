@@ -447,7 +447,7 @@ def test_two_nodes_one_takes_inbound(emulator, tmp_path):
         other.stop()
     assert ignored == []
     assert taken[0].call_id == f"asterisk-127.0.0.1-{emulator.port}-{emulator.all_channels[-1].uniqueid}"
-    assert [a.get("Action") for a in emulator.actions].count("Redirect") == 2
+    assert [a.get("Action") for a in emulator.actions].count("Redirect") == 1
 
 
 def test_document_asterisk_cannot_read_fails_without_retry(backend, emulator, tmp_path):

@@ -68,6 +68,7 @@ def test_fax_received_through_asterisk_lands_in_the_inbox(config, store, emulato
     fax = store.get_inbox_fax(boot.account_id, rows[0]["id"])
     rx = fax["rx_result"]
     assert rx["success"] is True and rx["pages_sent"] == 3
+    assert rx["pages_total"] == rx["transferred_pages"] == fax["page_count"] == 3
     assert rx["fax_receiver_id"] == "SENDER-9"
     hangups = [a for a in emulator.actions if a.get("Action") == "Hangup"]
     assert hangups and hangups[-1].get("Cause") in ("1", "21")

@@ -78,9 +78,12 @@ def test_get(server):
     assert resp.url == server.base + "/doc.pdf"
 
 
-def test_refused_without_allow_list_and_no_connection_is_made(server):
-    with pytest.raises(fetch.FetchRefused, match="127.0.0.1, a loopback address"):
+def test_refused_without_allow_list_and_no_connection_is_made(server, caplog):
+    caplog.set_level("INFO", logger="faxd.fetch")
+    with pytest.raises(fetch.FetchRefused, match=r"\(not allowed\)") as e:
         fetch.request("GET", server.base + "/doc.pdf")
+    assert "127.0.0.1" not in str(e.value)
+    assert "127.0.0.1, a loopback address" in caplog.text  # for the operator
     assert server.connections == 0
 
 
@@ -95,7 +98,7 @@ def test_allow_by_host_name(server):
 def test_redirect_from_allowed_to_refused_host(server, other_server):
     other_server.routes["/secret"] = lambda r: (200, {}, b"secret")
     server.routes["/go"] = lambda r: (302, {"Location": other_server.base + "/secret"}, b"")
-    with pytest.raises(fetch.FetchRefused, match="127.0.0.2"):
+    with pytest.raises(fetch.FetchRefused, match=r"\(not allowed\)"):
         fetch.request("GET", server.base + "/go", allow=ALLOW)
     assert other_server.connections == 0
     assert server.connections == 1
@@ -131,7 +134,7 @@ def test_slow_url_times_out(server):
         return 200, {}, body()
     server.routes["/slow"] = slow
     started = time.monotonic()
-    with pytest.raises(fetch.FetchTimeout, match="timed out after 0.5 s"):
+    with pytest.raises(fetch.FetchTimeout, match=r"\(unreachable\)"):
         fetch.request("GET", server.base + "/slow", allow=ALLOW, timeout=0.5)
     assert time.monotonic() - started < 2
 
@@ -152,8 +155,35 @@ def test_connection_refused_is_a_fetch_error():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    with pytest.raises(FetchError, match="cannot connect"):
+    with pytest.raises(FetchError, match=r"\(unreachable\)"):
         fetch.request("GET", f"http://127.0.0.1:{port}/", allow=ALLOW)
+
+
+def test_refused_timed_out_and_unresolvable_read_the_same(caplog):
+    """Port scanning through document URLs: a closed port, a port that never answers and a name
+    that does not resolve give the client one message; only the log tells them apart."""
+    import socket
+    caplog.set_level("INFO", logger="faxd.fetch")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)   # accepts, never answers
+    try:
+        messages = []
+        for url in (f"http://127.0.0.1:{closed_port}/", f"http://127.0.0.1:{silent.getsockname()[1]}/",
+                    "http://no-such-host.invalid/"):
+            with pytest.raises(FetchError) as e:
+                fetch.request("GET", url, allow=ALLOW + ("no-such-host.invalid",), timeout=0.5)
+            messages.append(str(e.value))
+    finally:
+        silent.close()
+    assert len(set(messages)) == 1, messages
+    assert messages[0] == ("the document URL could not be fetched (unreachable): the server could not be "
+                           "reached or did not answer in time")
+    assert "cannot connect" in caplog.text and "timed out" in caplog.text and "cannot resolve" in caplog.text
 
 
 def test_pipeline_fetch_sends_kazoo_document_fields(tmp_path, server):
@@ -209,7 +239,7 @@ def tls_server(tmp_path):
 
 def test_https_verifies_the_certificate(tls_server, monkeypatch):
     server, cert = tls_server
-    with pytest.raises(FetchError, match="TLS error with 127.0.0.1: CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(FetchError, match=r"\(unreachable\)"):
         fetch.request("GET", server.base + "/doc", allow=ALLOW)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))   # trust it: the request goes through
     assert fetch.request("GET", server.base + "/doc", allow=ALLOW).body == b"over tls"

@@ -78,6 +78,18 @@ def wait_final(store, account_id, job_ids, timeout=90.0) -> dict[str, dict]:
     return done
 
 
+def wait_inbox(store, account_id, timeout=20.0) -> list[dict]:
+    """Wait until the account's inbox has a fax; return its rows (id, status, rx_result)."""
+    with gevent.Timeout(timeout, AssertionError("no fax reached the inbox")):
+        while True:
+            with store.transaction() as cur:
+                cur.execute("SELECT id, status, rx_result FROM inbox WHERE account_id = %s", (account_id,))
+                rows = cur.fetchall()
+            if rows:
+                return rows
+            gevent.sleep(0.05)
+
+
 _converted = {}
 
 

@@ -2,7 +2,8 @@
 import gevent
 
 from faxd.switch.software import TEST_NUMBERS
-from tests.integration.engine.harness import converted_fax, enqueue, enqueue_ready, fast, running, wait_final
+from tests.integration.engine.harness import (converted_fax, enqueue, enqueue_ready, fast, running, wait_final,
+                                              wait_inbox)
 
 REMOTE = "+12025550199"   # not a test number, not a faxbox: the built-in remote fax machine
 
@@ -37,18 +38,13 @@ def test_fax_to_a_faxbox_number_lands_in_its_inbox(config, store):
                          fax_identity_number="+15550001")
         job = wait_final(store, boot.account_id, [job_id])[job_id]
         assert job["status"] == "completed", job["tx_result"]
-        deadline = gevent.Timeout(20)
-        with deadline:
-            while True:
-                with store.transaction() as cur:
-                    cur.execute("SELECT id FROM inbox WHERE account_id = %s", (boot.account_id,))
-                    rows = cur.fetchall()
-                if rows:
-                    break
-                gevent.sleep(0.1)
+        rows = wait_inbox(store, boot.account_id)
     fax = store.get_inbox_fax(boot.account_id, rows[0]["id"])
     assert fax["rx_result"]["success"] is True
     assert fax["rx_result"]["pages_sent"] == job["tx_result"]["pages_sent"] == job["page_count"]
+    # The page counts are in the same fields as tx_result's (pages_total was 0 on receptions).
+    rx = fax["rx_result"]
+    assert rx["pages_total"] == rx["transferred_pages"] == fax["page_count"] == job["page_count"]
     assert fax["rx_result"]["fax_receiver_id"] == "+15550001"  # the sender's TSI
     tiff = store.get_inbox_document(boot.account_id, fax["id"], "fax_tiff")
     assert tiff is not None and bytes(tiff["data"])[:2] in (b"II", b"MM")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 
-import gevent
 import pytest
 
 from faxd.documents import DocumentPipeline
 from tests import reading
 from tests.data.gallery import make_gallery as gallery
-from tests.integration.engine.harness import enqueue, fast, running, wait_final
+from tests.integration.engine.harness import enqueue, fast, running, wait_final, wait_inbox
 
 GEOMETRY = [e for e in gallery.load()["documents"] if e["check"] == "geometry"]
 # Ghostscript turns a landscape page a quarter turn to fill the portrait fax page.
@@ -80,14 +79,7 @@ def test_received_normal_resolution_fax_renders_at_its_real_shape(config, store,
         job = wait_final(store, boot.account_id, [job_id])[job_id]
         assert job["status"] == "completed", job["tx_result"]
         assert job["tx_result"]["t38_used"] is t38
-        with gevent.Timeout(30):
-            while True:
-                with store.transaction() as cur:
-                    cur.execute("SELECT id FROM inbox WHERE account_id = %s", (boot.account_id,))
-                    rows = cur.fetchall()
-                if rows:
-                    break
-                gevent.sleep(0.1)
+        rows = wait_inbox(store, boot.account_id, timeout=30)
     pdf = store.get_inbox_document(boot.account_id, rows[0]["id"], "pdf")
     (page,) = reading.pdf_pages(bytes(pdf["data"]))
     check_page(reading.without_header(page), doc, 1, "inbox PDF of a normal-resolution fax")

@@ -19,6 +19,7 @@ class FaxdProcess:
         full = dict(os.environ)
         full = {k: v for k, v in full.items() if not k.startswith("FAXD_")}
         full.setdefault("FAXD_API_LISTEN", "127.0.0.1:0")
+        full.setdefault("FAXD_SMTP_LISTEN", "")      # no gateway unless a test asks for one (never 2525)
         full.update(env)
         self.proc = subprocess.Popen([*command, *args], cwd=cwd, env=full,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

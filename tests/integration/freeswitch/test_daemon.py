@@ -68,6 +68,7 @@ def test_jobs_and_inbox_through_freeswitch(config, store, tmp_path):
     (fax,) = rows
     assert (fax["status"], fax["to_number"], fax["page_count"]) == ("received", INBOX, 1)
     assert fax["rx_result"]["success"] is True and fax["rx_result"]["pages_sent"] == 1
+    assert fax["rx_result"]["pages_total"] == fax["rx_result"]["transferred_pages"] == 1
     assert fax["rx_result"]["fax_receiver_id"] == "+15550001"        # the sender's TSI
     assert fax["documents"] >= 1                                       # the received TIFF was kept
 

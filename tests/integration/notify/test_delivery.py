@@ -231,6 +231,7 @@ def test_sms_through_the_http_provider(store, config, receiver, running):
 def test_a_refused_email_is_answered(store, config, sink, running):
     account_id, box = _faxbox(store, {})
     row = store.record_smtp_refusal(
+        email_sender=True,  # the faxbox accepted this sender (see the gateway)
         mail_from="alice@example.com", rcpt_to="12025550123@" + box["smtp_email_address"], account_id=account_id,
         faxbox_id=box["id"], subject="Contract", original_number="12025550123",
         translated_number="+12025550123", attachments=[{"filename": "c.docx", "content_type": "x"}],

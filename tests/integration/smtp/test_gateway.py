@@ -26,10 +26,11 @@ def env(pg_admin_dsn, template_db, tmp_path_factory):
     name = f"faxd_smtp_{os.getpid()}"
     dsn = create_database(pg_admin_dsn, name, template=template_db)
     home = tmp_path_factory.mktemp("smtp-home")
-    config = Config.load(path=None, env={}, home=str(home), database_url=dsn, smtp_listen="127.0.0.1:0",
-                         smtp_domain=DOMAIN, smtp_max_bytes=400_000, smtp_max_sessions=3)
     store = PostgresStore(dsn, pool_size=4)
     acct = store.create_account("smtp tests")
+    config = Config.load(path=None, env={}, home=str(home), database_url=dsn, smtp_listen="127.0.0.1:0",
+                         smtp_domain=DOMAIN, smtp_max_bytes=400_000, smtp_max_sessions=3,
+                         smtp_custom_domains=f"fax.example.org={acct.account_id}")
     box = store.create_faxbox(acct.account_id, {
         "name": "Front desk", "caller_id": "+12025550100", "caller_name": "ACME",
         "smtp_permission_list": ["alice@example.com", "partner.example"],

@@ -7,6 +7,8 @@ import gevent
 import pytest
 
 from faxd.config import Config
+from faxd.spandsp import completion_text, library_info
+from faxd.spandsp.stats import refusal_codes
 from faxd.switch.base import FaxOptions, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
 from faxd.switch.software import TEST_NUMBERS, SoftwareSwitch
@@ -196,7 +198,8 @@ def test_a_bad_document_fails_with_spandsp_code_and_the_switch_survives(switch, 
     Image.new("L", (1728, 200), 255).save(gray, dpi=(204, 196))
     out = events_of(originate(switch, "+15145550000", str(gray)))
     r = result(out)
-    assert (r.result_code, r.result_text) == (41, "TIFF/F file cannot be opened")
+    code = refusal_codes(library_info()["generation"])[0]       # 41 from 0.0.6, 46 from 3.x
+    assert (r.result_code, r.result_text) == (code, completion_text(code))
     assert "1-bit" in r.extra["detail"] and str(gray) in r.extra["detail"]
     assert result(events_of(originate(switch, "+15145550000", docs[1]))).success
 

@@ -1,14 +1,20 @@
 """``faxd loopback``: the JSON a user reads to know whether a document will go through."""
 import json
+import os
 import subprocess
 import sys
+
+from faxd.spandsp import library_info
 
 from .conftest import assert_same_pages
 
 
 def _loopback(*args):
+    env = {"PATH": "/usr/bin:/bin", "FAXD_HOME": "/tmp"}
+    if os.environ.get("FAXD_SPANDSP_EXTENSION"):        # the spandsp 3 run (tests/integration/spandsp3)
+        env["FAXD_SPANDSP_EXTENSION"] = os.environ["FAXD_SPANDSP_EXTENSION"]
     p = subprocess.run([sys.executable, "-m", "faxd", "loopback", *args], capture_output=True, text=True,
-                       timeout=120, env={"PATH": "/usr/bin:/bin", "FAXD_HOME": "/tmp"})
+                       timeout=120, env=env)
     return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None, p.stderr
 
 
@@ -24,6 +30,11 @@ def test_loopback_repeat_prints_one_run_each(docs, tmp_path):
         assert 0 < run["cpu_seconds"] < 5
     assert doc["summary"]["succeeded"] == 2 and doc["summary"]["cpu_seconds_per_session"] > 0
     assert_same_pages(docs[3], out)
+    # which spandsp ran: the one this process runs too, loaded from its file
+    here = library_info()
+    assert doc["spandsp"]["version"] == here["version"] and doc["spandsp"]["generation"] == here["generation"]
+    assert doc["spandsp"]["library"] == here["library"] and os.path.isfile(here["library"])
+    assert os.path.basename(here["library"]).startswith("libspandsp.so." + ("3" if here["generation"] == 3 else "2"))
 
 
 def test_loopback_options(docs):

@@ -49,9 +49,19 @@ def test_inbound_uses_the_inbound_block():
 
 def test_refused_mail_answers_the_sender_unless_it_would_be_backscatter():
     row = {"id": "s1", "mail_from": "alice@example.org", "errors": ["no_attachment: no attachment"],
-           "faxbox_notifications": {}}
+           "faxbox_notifications": {}, "sender_accepted": True}
     assert plan.plan("smtp_refused", row) == [("email", "alice@example.org", {})]
-    row["errors"] = ["sender_not_allowed: not in list"]
+    for error in ("sender_not_allowed: not in list", "auth_required: log in"):
+        row["errors"] = [error]
+        assert plan.plan("smtp_refused", row) == []
+
+
+def test_a_sender_nobody_vouched_for_gets_no_refusal_email():
+    # e.g. MAIL FROM:<forged> SIZE=99999999: refused before any faxbox accepted the sender
+    row = {"id": "s1", "mail_from": "victim@example.org", "errors": ["too_large: too large"],
+           "faxbox_notifications": {}}
+    assert plan.plan("smtp_refused", row) == []
+    row["sender_accepted"] = False
     assert plan.plan("smtp_refused", row) == []
 
 

@@ -2,8 +2,8 @@
 import pytest
 from PIL import Image
 
-from faxd.spandsp import DocumentError, FaxSession, T30Stats, completion_text, probe_tiff
-from faxd.spandsp.stats import CALLDROPPED, FILEERROR, NOSIZESUPPORT, dpi
+from faxd.spandsp import DocumentError, FaxSession, T30Stats, completion_text, library_info, probe_tiff
+from faxd.spandsp.stats import CALLDROPPED, FILEERROR, NOSIZESUPPORT, dpi, refusal_codes
 
 
 def test_completion_texts_come_from_spandsp():
@@ -42,14 +42,21 @@ def test_probe_accepts_a_fax_tiff(tmp_path):
     assert (info.pages, info.width, info.resolution) == (1, 1728, "204x196")
 
 
-@pytest.mark.parametrize("mode,size,code,words", [
-    ("L", (1728, 300), FILEERROR, "1-bit"),
-    ("1", (1000, 300), NOSIZESUPPORT, "1728"),
+def test_refusal_codes_follow_the_library_generation():
+    assert refusal_codes(0) == (FILEERROR, NOSIZESUPPORT) == (41, 12)
+    assert refusal_codes(3) == (46, 11)
+
+
+@pytest.mark.parametrize("mode,size,which,words", [
+    ("L", (1728, 300), 0, "1-bit"),
+    ("RGB", (1728, 300), 0, "1-bit"),
+    ("1", (1000, 300), 1, "1728"),
 ])
-def test_probe_refuses_what_spandsp_refuses(tmp_path, mode, size, code, words):
+def test_probe_refuses_what_spandsp_refuses(tmp_path, mode, size, which, words):
     path = _tiff(tmp_path / "bad.tif", mode, size)
     with pytest.raises(DocumentError) as e:
         probe_tiff(path)
+    code = refusal_codes(library_info()["generation"])[which]
     assert e.value.result_code == code and words in str(e.value) and path in str(e.value)
 
 
