@@ -101,10 +101,14 @@ def test_backup_under_load_restores_into_a_fresh_home(tmp_path):
         assert done_before
         for job_id in done_before:
             assert _attachment(client_b, "outbox", job_id) == _attachment(client, "outbox", job_id)
-        # Jobs that were on their way at backup time go on from the restored home, as after a crash.
+        # Jobs that were on their way at backup time go on from the restored home, as after a
+        # crash: one on a call then has that attempt counted as interrupted (retried when it has
+        # retries left); the others are sent.
         for job_id, row in jobs_b.items():
             if row["status"] not in ("completed", "failed", "cancelled"):
-                assert client_b.wait_final(job_id)["status"] == "completed"
+                final = client_b.wait_final(job_id)
+                outcomes = [a["outcome"] for a in final["attempt_history"]]
+                assert final["status"] == "completed" or outcomes[-1] == "interrupted", (final["tx_result"], outcomes)
     except BaseException:
         if b is not None:
             b.stop()
