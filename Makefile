@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	libspandsp-dev libtiff-dev libtiff-tools ghostscript postgresql postgresql-client \
 	autoconf automake libtool libjpeg-dev \
-	fonts-dejavu-core curl wrk swaks libnet-ssleay-perl util-linux passwd \
+	fonts-dejavu-core curl wrk jq swaks libnet-ssleay-perl util-linux passwd \
 	libreoffice-writer-nogui \
 	tesseract-ocr tesseract-ocr-eng poppler-utils
 INSTALL_STAMP := $(VENV)/.faxd-installed

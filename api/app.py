@@ -20,6 +20,7 @@ from api.resources.inbox import Inbox, InboxItem
 from api.resources.incoming import Incoming, IncomingItem
 from api.resources.outbox import Outbox, OutboxItem
 from api.resources.outgoing import Outgoing, OutgoingItem, Queue
+from api.resources.notifications import Notifications
 from api.resources.smtplog import Smtplog, SmtplogItem
 from faxd.health import Health
 
@@ -82,6 +83,7 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
         app.add_route(base + "/faxes/incoming/{fax_id}", incoming_item)
         app.add_route(base + "/faxes/smtplog", smtplog)
         app.add_route(base + "/faxes/smtplog/{attempt_id}", smtplog_item)
+    app.add_route(ACCOUNT + "/notifications", Notifications(config, store))
     app.add_route(ACCOUNT + "/faxboxes", Faxboxes(config, store))
     app.add_route(FAXBOX, FaxboxItem(config, store))
     app.add_route(ACCOUNT + "/fax_policy", FaxPolicy(config, store))

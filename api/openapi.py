@@ -8,6 +8,12 @@ from __future__ import annotations
 import copy
 
 from faxd import __version__
+from faxd.store.faxboxes import FAXBOX_LISTING
+from faxd.store.inbox import INBOX_LISTING
+from faxd.store.incoming import INCOMING_LISTING
+from faxd.store.jobs import JOB_LISTING
+from faxd.store.notification_log import NOTIFICATION_LISTING
+from faxd.store.smtplog import SMTPLOG_LISTING
 
 ACCOUNT = "/v2/accounts/{account_id}"
 FAXBOX = ACCOUNT + "/faxboxes/{faxbox_id}"
@@ -79,6 +85,9 @@ JOB_IN = {
         "to_name": STR, "from_name": STR, "subject": STR, "fax_timezone": STR,
         "retries": {**_int(0, 4), "default": 1},
         "attempts": {**_int(0, 4), "default": 0},
+        "ring_timeout": {"type": "number", "minimum": 0.1, "maximum": 600,
+                         "description": "seconds the call may ring before it is given up "
+                                        "(default: the server's originate_timeout)"},
         "document": DOCUMENT_IN,
         "notifications": NOTIFICATIONS,
         "faxbox_id": STR,
@@ -156,6 +165,19 @@ SMTPLOG = {
         "original_number": NULLABLE_STR, "number": NULLABLE_STR, "attachments": {"type": "array"},
         "fax_id": NULLABLE_STR, "errors": {"type": "array"}, "smtp_code": {"type": "integer", "nullable": True},
         "smtp_text": STR, "created": TIMESTAMP,
+    },
+}
+
+NOTIFICATION = {
+    "type": "object",
+    "required": ["event_id", "event", "channel", "target", "status", "attempts", "created"],
+    "properties": {
+        "event_id": STR, "event": STR, "channel": {"type": "string", "enum": ["email", "sms", "webhook"]},
+        "target": {"type": "string", "description": "address, number or URL"},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed", "undeliverable"]},
+        "attempts": _int(0), "last_error": STR, "next_attempt": MAYBE_TIMESTAMP,
+        "fax_id": NULLABLE_STR, "inbox_id": NULLABLE_STR, "smtplog_id": NULLABLE_STR,
+        "created": TIMESTAMP, "delivered": MAYBE_TIMESTAMP,
     },
 }
 
@@ -256,7 +278,7 @@ ERROR = {
 SCHEMAS = {
     "TxResult": TX_RESULT, "JobInput": JOB_IN, "Job": JOB, "JobSummary": JOB_SUMMARY,
     "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
-    "SmtplogEntry": SMTPLOG, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
+    "SmtplogEntry": SMTPLOG, "Notification": NOTIFICATION, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
     "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Revoked": REVOKED, "Error": ERROR,
     "FaxPolicyInput": FAX_POLICY_IN, "FaxPolicy": FAX_POLICY,
 }
@@ -274,12 +296,41 @@ def _envelope(data: dict, listing: bool = False) -> dict:
     return {"type": "object", "required": ["data", "status", "request_id", "revision"], "properties": props}
 
 
-def _ok(code: str, schema_name: str, listing: bool = False) -> dict:
+# Every status an operation really answers (docs/api.md, "Envelope and errors"), so that a
+# client generator and the property-based test know them; none of them is a 500.
+ERROR_WHEN = {
+    "400": "invalid parameters or data (the fields and rules are in data)",
+    "401": "missing, unknown, expired or revoked X-Auth-Token; wrong or revoked API key",
+    "403": "the account is disabled",
+    "404": "unknown id, or an id of another account",
+    "406": "Accept without JSON (attachments: without PDF or TIFF)",
+    "408": "the request line and headers took longer than http_header_timeout (connection closed)",
+    "409": "conflict: a finished job, a stale If-Match, documents deleted",
+    "411": "an upload with Transfer-Encoding: chunked and no Content-Length",
+    "413": "a JSON body over 1 MiB, a document over max_upload_bytes or too many pixels or pages",
+    "414": "a request line over 8 KiB (connection closed)",
+    "415": "a body or document type that is not accepted",
+    "422": "a document that cannot be used (empty, unreadable, not convertible)",
+    "429": "over the account's submission rate or daily quota (Retry-After says when to retry)",
+    "431": "request headers over 64 KiB or 100 lines (connection closed)",
+    "503": "the database is unavailable, or too many connections from one address (Retry-After)",
+}
+# Answered by the HTTP server before any route: every operation can get them.
+SERVER_ERRORS = ("400", "408", "414", "431", "503")
+READ_ERRORS = ("400", "401", "403", "404", "406", "503")
+BODY_ERRORS = (*READ_ERRORS, "411", "413", "415")
+
+
+def _errors(codes) -> dict:
+    return {code: {"description": ERROR_WHEN[code], "content": {"application/json": {"schema": _ref("Error")}}}
+            for code in sorted({*codes, *SERVER_ERRORS})}
+
+
+def _ok(code: str, schema_name: str, listing: bool = False, errors=READ_ERRORS) -> dict:
     return {
         code: {"description": "success",
                "content": {"application/json": {"schema": _envelope(_ref(schema_name), listing)}}},
-        "default": {"description": "error (Kazoo envelope)",
-                    "content": {"application/json": {"schema": _ref("Error")}}},
+        **_errors(errors),
     }
 
 
@@ -322,8 +373,15 @@ ATTACHMENT = {
     "200": {"description": "the fax document",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
                         "image/tiff": {"schema": {"type": "string", "format": "binary"}}}},
-    "default": {"description": "error", "content": {"application/json": {"schema": _ref("Error")}}},
+    **_errors((*READ_ERRORS, "409", "422")),
 }
+
+
+def _filters(listing) -> list[dict]:
+    """filter_<field> for the listing's columns; other (dotted) names match the stored document."""
+    doc = " (other names, dotted for nesting, match the stored document)" if listing.doc_column else ""
+    return [_param(f"filter_{name}", "query", STR, f"only rows whose {name} equals this{doc}")
+            for name in sorted(listing.filter_columns)]
 
 
 def _op(summary: str, responses: dict, *, params=(), body=None, public=False, multipart=False) -> dict:
@@ -344,27 +402,31 @@ def _op(summary: str, responses: dict, *, params=(), body=None, public=False, mu
 
 def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
     fax = [*scope_params, _param("fax_id")]
+    jobs, inbox = [*LIST_PARAMS, *_filters(JOB_LISTING)], [*LIST_PARAMS, *_filters(INBOX_LISTING)]
     queue = _op(f"queue a fax{scope}: JSON with document.url, or multipart with the document "
                 "(400 when the fax policy refuses the destination, 429 + Retry-After over the rate or quota)",
-                _ok("201", "Job"), params=scope_params, body=_body(_ref("JobInput")), multipart=True)
+                _ok("201", "Job", errors=(*BODY_ERRORS, "422", "429")), params=scope_params,
+                body=_body(_ref("JobInput")), multipart=True)
     return {
         base + "/faxes": {"put": queue},
         base + "/faxes/outgoing": {
             "get": _op(f"jobs not yet final{scope}", _ok("200", "JobSummary", True),
-                       params=[*scope_params, *LIST_PARAMS]),
+                       params=[*scope_params, *jobs]),
             "put": copy.deepcopy(queue),
         },
         base + "/faxes/outgoing/{fax_id}": {
             "get": _op("the whole job with live progress", _ok("200", "Job"), params=fax),
-            "delete": _op("cancel a job that has not finished", _ok("200", "Job"), params=fax),
+            "delete": _op("cancel a job that has not finished", _ok("200", "Job", errors=(*READ_ERRORS, "409")),
+                          params=fax),
         },
         base + "/faxes/outbox": {
             "get": _op(f"final jobs{scope}", _ok("200", "JobSummary", True),
-                       params=[*scope_params, *LIST_PARAMS]),
+                       params=[*scope_params, *jobs]),
         },
         base + "/faxes/outbox/{fax_id}": {
             "get": _op("a final job", _ok("200", "Job"), params=fax),
-            "put": _op("resubmit: a new job from this one, data overriding its fields", _ok("201", "Job"),
+            "put": _op("resubmit: a new job from this one, data overriding its fields",
+                       _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
                        params=fax, body=_body({"type": "object"}, {
                            "action": {"type": "string", "enum": ["resubmit"]}})),
             "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
@@ -376,11 +438,12 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
         },
         base + "/faxes/inbox": {
             "get": _op(f"received faxes{scope}", _ok("200", "InboxSummary", True),
-                       params=[*scope_params, *LIST_PARAMS]),
+                       params=[*scope_params, *inbox]),
         },
         base + "/faxes/inbox/{fax_id}": {
             "get": _op("a received fax", _ok("200", "InboxFax"), params=fax),
-            "put": _op("forward: send the received fax on", _ok("201", "Job"), params=fax,
+            "put": _op("forward: send the received fax on", _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
+                       params=fax,
                        body=_body({"type": "object", "properties": {"to_number": STR}}, {
                            "action": {"type": "string", "enum": ["forward"]}})),
             "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
@@ -392,14 +455,14 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
         },
         base + "/faxes/incoming": {
             "get": _op(f"calls being received now{scope}", _ok("200", "IncomingCall", True),
-                       params=[*scope_params, *LIST_PARAMS]),
+                       params=[*scope_params, *LIST_PARAMS, *_filters(INCOMING_LISTING)]),
         },
         base + "/faxes/incoming/{fax_id}": {
             "get": _op("a call being received, with live progress", _ok("200", "IncomingCall"), params=fax),
         },
         base + "/faxes/smtplog": {
             "get": _op(f"email-to-fax attempts{scope}", _ok("200", "SmtplogEntry", True),
-                       params=[*scope_params, *LIST_PARAMS]),
+                       params=[*scope_params, *LIST_PARAMS, *_filters(SMTPLOG_LISTING)]),
         },
         base + "/faxes/smtplog/{attempt_id}": {
             "get": _op("one email-to-fax attempt", _ok("200", "SmtplogEntry"),
@@ -417,11 +480,12 @@ def build() -> dict:
     faxbox = [*account, _param("faxbox_id")]
     paths = {
         "/health": {"get": {"summary": "liveness and readiness", "responses": {
-            "200": _plain("up"), "503": _plain("degraded")}}},
-        "/v2/openapi.json": {"get": {"summary": "this document", "responses": {"200": _plain("OpenAPI 3")}}},
+            **_errors(("406",)), "200": _plain("up"), "503": _plain("degraded")}}},
+        "/v2/openapi.json": {"get": {"summary": "this document", "responses": {
+            **_errors(("406",)), "200": _plain("OpenAPI 3")}}},
         "/v2/api_auth": {
             "put": _op("exchange an API key for an auth token (answered in auth_token)",
-                       {**_ok("201", "Auth"),
+                       {**_ok("201", "Auth", errors=("400", "406", "411", "413", "415", "503")),
                         "401": _error("unknown or revoked API key"),
                         "403": _error("the key's account is disabled"),
                         "429": _error("too many failed attempts from this address or for this key prefix",
@@ -429,31 +493,41 @@ def build() -> dict:
                        public=True,
                        body=_body({"type": "object", "required": ["api_key"], "properties": {"api_key": STR}})),
             "delete": {**_op("revoke the auth token sent in X-Auth-Token (log out; not in Kazoo)",
-                             {**_ok("200", "Revoked"),
+                             {**_ok("200", "Revoked", errors=("406", "503")),
                               "401": _error("no token, or one that is unknown, expired or already revoked")}),
                        "security": AUTH_HEADER},
         },
         ACCOUNT + "/fax_policy": {
             "get": _op("the account's fax policy: submission limits and destination rules", _ok("200", "FaxPolicy"),
                        params=account),
-            "post": _op("replace the policy's overrides (super-admins only: 403 otherwise)", _ok("200", "FaxPolicy"),
+            "post": _op("replace the policy's overrides (super-admins only: 403 otherwise)", _ok("200", "FaxPolicy", errors=BODY_ERRORS),
                         params=account, body=_body(_ref("FaxPolicyInput"))),
             "patch": _op("change some keys of the policy, null: back to the default (super-admins only)",
-                         _ok("200", "FaxPolicy"), params=account, body=_body(_ref("FaxPolicyInput"))),
+                         _ok("200", "FaxPolicy", errors=BODY_ERRORS), params=account,
+                         body=_body(_ref("FaxPolicyInput"))),
+        },
+        ACCOUNT + "/notifications": {
+            "get": _op("the account's notifications (email, SMS, webhooks) and their delivery state",
+                       _ok("200", "Notification", True),
+                       params=[*account, *LIST_PARAMS, *_filters(NOTIFICATION_LISTING)]),
         },
         ACCOUNT + "/faxboxes": {
-            "get": _op("faxboxes", _ok("200", "FaxboxSummary", True), params=[*account, *LIST_PARAMS]),
-            "put": _op("create a faxbox", _ok("201", "Faxbox"), params=account, body=_body(_ref("FaxboxInput"))),
+            "get": _op("faxboxes", _ok("200", "FaxboxSummary", True),
+                       params=[*account, *LIST_PARAMS, *_filters(FAXBOX_LISTING)]),
+            "put": _op("create a faxbox", _ok("201", "Faxbox", errors=BODY_ERRORS), params=account,
+                       body=_body(_ref("FaxboxInput"))),
         },
         FAXBOX: {
             "get": _op("a faxbox", _ok("200", "Faxbox"), params=faxbox),
-            "post": _op("replace a faxbox", _ok("200", "Faxbox"), params=[*faxbox, IF_MATCH],
-                        body=_body(_ref("FaxboxInput"))),
-            "put": _op("replace a faxbox (as POST)", _ok("200", "Faxbox"), params=[*faxbox, IF_MATCH],
-                       body=_body(_ref("FaxboxInput"))),
-            "patch": _op("change some fields of a faxbox", _ok("200", "Faxbox"), params=[*faxbox, IF_MATCH],
+            "post": _op("replace a faxbox", _ok("200", "Faxbox", errors=(*BODY_ERRORS, "409")),
+                        params=[*faxbox, IF_MATCH], body=_body(_ref("FaxboxInput"))),
+            "put": _op("replace a faxbox (as POST)", _ok("200", "Faxbox", errors=(*BODY_ERRORS, "409")),
+                       params=[*faxbox, IF_MATCH], body=_body(_ref("FaxboxInput"))),
+            "patch": _op("change some fields of a faxbox", _ok("200", "Faxbox", errors=(*BODY_ERRORS, "409")),
+                         params=[*faxbox, IF_MATCH],
                          body=_body({"type": "object", "properties": FAXBOX_IN["properties"]})),
-            "delete": _op("delete a faxbox and its numbers", _ok("200", "Deleted"), params=[*faxbox, IF_MATCH]),
+            "delete": _op("delete a faxbox and its numbers", _ok("200", "Deleted", errors=(*READ_ERRORS, "409")),
+                          params=[*faxbox, IF_MATCH]),
         },
     }
     paths.update(_faxes_paths(ACCOUNT, account, ""))

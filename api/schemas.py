@@ -72,6 +72,21 @@ def _integer(errs: Errors, doc: dict, field: str, lo: int, hi: int, default: int
     return v
 
 
+def _seconds(errs: Errors, doc: dict, field: str, lo: float, hi: float) -> float | None:
+    """A duration in seconds: an integer or a decimal number within [lo, hi]."""
+    if field not in doc or doc[field] is None:
+        return None
+    v = doc[field]
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
+        errs.add(field, "type", "Value did not match type(s): number", value=_safe(v))
+        return None
+    if v < lo:
+        errs.add(field, "minimum", f"Value must be at least {lo:g}", target=lo, value=v)
+    elif v > hi:
+        errs.add(field, "maximum", f"Value must be at most {hi:g}", target=hi, value=v)
+    return v
+
+
 def _number(errs: Errors, doc: dict, field: str, region: str, *, required: bool) -> str | None:
     v = _string(errs, doc, field, required=required)
     if v is None:
@@ -150,6 +165,10 @@ def _safe(v: Any) -> Any:
 
 # --- fax jobs
 
+# How long a job's call may ring before it is given up (seconds); FreeSWITCH and Asterisk
+# round it to whole seconds (at least 1).
+RING_TIMEOUT_MIN, RING_TIMEOUT_MAX = 0.1, 600.0
+
 JOB_SYSTEM_FIELDS = ("id", "status", "created", "modified", "delivered", "tx_result", "progress",
                      "page_count", "attempt_history", "revision", "faxbox_id", "source", "origin_id")
 
@@ -182,6 +201,7 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
             doc["fax_identity_number"] = ident
     retries = _integer(errs, doc, "retries", 0, 4, 1)
     _integer(errs, doc, "attempts", 0, 4, 0)
+    _seconds(errs, doc, "ring_timeout", RING_TIMEOUT_MIN, RING_TIMEOUT_MAX)
     _notifications(errs, doc)
 
     document = _object(errs, doc, "document")

@@ -18,6 +18,9 @@ _PLUGGED = {
     "convert": ("faxd.documents.cli", "convert a document to a fax TIFF (the document pipeline alone)"),
     "loopback": ("faxd.spandsp.cli", "run real T.30 sessions in-process on a fax TIFF"),
     "smtp": ("faxd.smtp.cli", "run the SMTP gateway (started by faxd run)"),
+    "backup": ("faxd.backup", "back up the database and the home's files into a directory"),
+    "restore": ("faxd.backup", "restore a backup directory into a fresh home"),
+    "psql": ("faxd.dbshell", "psql on faxd's database (the embedded cluster's socket found for you)"),
 }
 
 

@@ -8,6 +8,7 @@ from api.errors import field_error, not_found
 from api.params import list_query
 from api.resources.base import Resource, check_id
 from api.schemas import faxbox_defaults, validate_job
+from api import upload_limits
 from faxd.documents.detect import document_type
 from faxd.policy import require_submission
 
@@ -31,6 +32,7 @@ class Queue(Resource):
                            defaults=faxbox_defaults(faxbox))
         require_submission(self._store, self._config, account_id, doc["to_number"])
         documents = [(u.data, document_type(u.data, u.content_type, u.filename), u.filename) for u in uploads]
+        upload_limits.check_all(documents, self._config.max_pages)
         job = self._store.enqueue_job(account_id, doc, faxbox_id=faxbox["id"] if faxbox else None,
                                       documents=documents)
         resp.context.data = job

@@ -19,7 +19,10 @@ EVENT_HEADER = "X-Faxd-Event"
 
 
 def _key(secret: str | bytes) -> bytes:
-    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    # A key read from a file may end with the newline an editor or `echo` adds: it is not
+    # part of the key (faxd writes webhook.key without one and reads every key this way).
+    key = secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    return key.rstrip(b"\r\n")
 
 
 def digest(secret: str | bytes, timestamp: int, body: bytes) -> str:
@@ -76,5 +79,5 @@ def load_or_create_secret(path: str) -> str:
         with open(path) as f:
             return f.read().strip()
     with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
+        f.write(key)   # no newline: `open(...).read()` and `$(cat ...)` give the key itself
     return key

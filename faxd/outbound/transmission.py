@@ -40,6 +40,9 @@ class MissingDocument(Exception):
     """The job's fax TIFF is gone (its documents were deleted)."""
 
 
+RING_GRACE = 5.0   # seconds the originate watchdog waits beyond the ring timeout
+
+
 @dataclass
 class Timeouts:
     originate: float = 90.0
@@ -189,7 +192,7 @@ class Transmission:
             from_number=self.job["from_number"], from_name=self.job.get("from_name") or "",
             tiff_path=self._spool.path,
             options=fax_options(self._e.config, doc, faxbox, self.job.get("force_audio", False)),
-            ring_timeout=self._e.timeouts.originate)
+            ring_timeout=self._ring_timeout(doc))
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
         self._call = self._e.switch.originate(request)
         if self._cancelled:
@@ -200,6 +203,13 @@ class Transmission:
         if notify_plan.plan("outbound_processing", {"doc": doc, "status": "processing",
                                                      "faxbox_notifications": self.job.get("faxbox_notifications")}):
             gevent.spawn(self._attempt_started)
+
+    def _ring_timeout(self, doc: dict) -> float:
+        """The job's own ``ring_timeout`` (validated by the API), else ``originate_timeout``."""
+        ring = doc.get("ring_timeout")
+        if isinstance(ring, (int, float)) and not isinstance(ring, bool) and ring > 0:
+            return float(ring)
+        return self._e.timeouts.originate
 
     def _attempt_started(self) -> None:
         try:
@@ -223,7 +233,10 @@ class Transmission:
 
     def _follow_call(self) -> None:
         """Read events until Hangup, each stage with its own deadline."""
-        stage_timeout = {Stage.ORIGINATE: self._e.timeouts.originate, Stage.NEGOTIATE: self._e.timeouts.negotiate,
+        # The switch gives up ringing after the ring timeout and says why (NO_ANSWER); the
+        # watchdog waits a little longer so that the switch's own cause is what gets recorded.
+        ring = self._ring_timeout(self.job.get("doc") or {})
+        stage_timeout = {Stage.ORIGINATE: ring + RING_GRACE, Stage.NEGOTIATE: self._e.timeouts.negotiate,
                          Stage.PAGES: self._e.timeouts.page, Stage.RELEASE: self._e.timeouts.hangup}
         if self._stage == Stage.PREPARE:
             self._stage = Stage.ORIGINATE

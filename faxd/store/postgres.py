@@ -23,6 +23,7 @@ from faxd.store.inbox import InboxMixin
 from faxd.store.incoming import IncomingMixin
 from faxd.store.jobs import JobsMixin
 from faxd.store.limits import LimitsMixin
+from faxd.store.notification_log import NotificationLogMixin
 from faxd.store.notifications import NotificationsMixin
 from faxd.store.smtp_gateway import SmtpGatewayMixin
 from faxd.store.smtplog import SmtplogMixin
@@ -50,7 +51,8 @@ def _first_line(e: Exception) -> str:
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin):
+                    LimitsMixin,
+                    NotificationLogMixin):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         self._pool = ConnectionPool(dsn, size=pool_size)
         self.dsn = dsn

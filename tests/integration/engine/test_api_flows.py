@@ -1,6 +1,7 @@
 """The API's promises kept end to end by the engine: URL and multipart documents, cancel of a
 call in progress, resubmit, forward, and the T.38-to-audio fallback."""
 import json
+import time
 
 import gevent
 import gevent.pywsgi
@@ -152,3 +153,25 @@ def test_t38_refused_falls_back_to_audio(config, store):
     first, second = job["attempt_history"]
     assert first["outcome"] == "failed" and first["tx_result"]["t38_used"] is True
     assert second["outcome"] == "completed" and second["tx_result"]["t38_used"] is False
+
+
+def test_ring_timeout_of_the_job_ends_an_unanswered_call_as_no_answer(config, store):
+    """A job's ``ring_timeout`` is how long its call rings; the switch then hangs up NO_ANSWER,
+    before the engine's originate watchdog (ring timeout + grace), whose cause would be a timeout."""
+    acct = store.create_account("acme")
+    with running(fast(config, originate_timeout=60)) as d:
+        api = Api(d.base_url, acct.account_id, acct.api_key)
+        started = time.monotonic()
+        r = api.call("PUT", "/faxes", files=[
+            ("content", ("fax.json", json.dumps({"data": _fax(_number("no_answer"), retries=0, ring_timeout=0.5)}),
+                         "application/json")),
+            ("content", ("a.txt", TEXT, "text/plain")),
+        ])
+        assert r.status_code == 201, r.text
+        job = api.wait(r.json()["data"]["id"], timeout=30)
+        elapsed = time.monotonic() - started
+    assert job["status"] == "failed"
+    (attempt,) = job["attempt_history"]
+    assert attempt["tx_result"]["hangup_cause"] == "NO_ANSWER", attempt
+    assert elapsed < 20, elapsed   # not the 60 s originate_timeout
+
