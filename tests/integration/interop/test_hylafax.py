@@ -7,9 +7,10 @@ but the fax protocol, DIS/DCS, training check, ECM blocks, post-page messages, i
 The far end of the line is faxd's spandsp FaxSession, carried over IAX2 by the test's own
 endpoint (iax2.py), in real time. See docs/interop.md.
 
-Each test runs one real-time fax of two pages at 14,400 bit/s (a little over a minute).
+The test runs one real-time fax of two pages at 14,400 bit/s (a little over a minute). The other
+direction, HylaFAX sending to faxd, gets as far as page 1 and is not in the suite: see
+docs/interop.md.
 """
-import re
 import shutil
 import subprocess
 import time
@@ -96,36 +97,3 @@ def test_hylafax_receives_every_page_faxd_sends(line):
     received = hf.received()
     assert len(received) == 1, context
     assert tiff_pages(received[0]) == PAGES
-
-
-def test_a_fax_hylafax_sends_reaches_faxd_and_its_first_page_is_received(line, tmp_path):
-    """HylaFAX -> faxd: sendfax, faxq, faxsend and iaxmodem dial faxd's endpoint; T.30 with
-    HylaFAX as the caller negotiates and page 1 arrives whole. The exchange after page 1 (post-page
-    message and its answer) does not complete on this path yet: docs/interop.md says where and why,
-    so this test holds what works and the part that does not is not claimed."""
-    ep, hf = line
-    doc = document(hf)
-    hf.start_modem()
-    hf.start_faxq()
-    hf.start_faxgetty()
-    hf.wait_ready()
-    job = hf.sendfax("2025550100", doc)
-    assert re.search(r"request id is \d+", job), job
-
-    rx_path = str(tmp_path / "rx.tif")
-    session = FaxSession(calling=False, station_id="FAXD RECEIVER")
-    session.set_rx_file(rx_path)
-    try:
-        ies = ep.wait_call(session, timeout=240)
-        st = session.stats()
-        events = [(e.kind, e.code) for e in session.events]
-    finally:
-        session.close()
-    context = f"{st}\n{events}\n{ep.log.names()}\n{hf.logs()[-6000:]}"
-
-    assert ies[0x01] == b"2025550100", context   # the number sendfax dialled reached us
-    assert st.remote_station_id == "HYLAFAX INTEROP", context
-    assert st.bit_rate == 14400 and st.ecm, context
-    assert ("phase_b", 0x83) in events or any(k == "phase_b" for k, _ in events), context
-    assert st.pages_rx >= 1, context
-    assert tiff_pages(rx_path) >= 1, context
