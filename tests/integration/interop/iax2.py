@@ -20,7 +20,6 @@ T.30's timers keep running when the far end goes quiet.
 from __future__ import annotations
 
 import audioop
-import os
 import logging
 import socket
 import struct
@@ -127,11 +126,12 @@ class Iax2FaxEndpoint:
     phase E and we hung up, or the peer hung up, or ``timeout`` passed.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, local_callno: int = 1):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, local_callno: int = 1, trace: bool = False):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.address = self.sock.getsockname()
         self.callno = local_callno
+        self.trace = trace                      # log every full frame received
         self.log = CallLog()
         self._reset()
 
@@ -188,7 +188,7 @@ class Iax2FaxEndpoint:
         f = parse(data)
         if f is None:
             return None
-        if os.environ.get("IAX2_TRACE") and f.ftype is not None:
+        if self.trace and f.ftype is not None:
             self.log.add(f"rx type {f.ftype:#x} sub {f.subclass:#x} ts {f.ts} oseq {f.oseq} iseq {f.iseq} src {f.src} dst {f.dst}")
         if self.peer is None and f.ftype == FT_IAX and f.subclass == NEW:
             self.peer = addr
@@ -219,7 +219,7 @@ class Iax2FaxEndpoint:
             self.cause = f.ies.get(IE_CAUSE, b"").decode(errors="replace")
             self.log.add(f"peer ended the call ({'IAX' if f.ftype == FT_IAX else 'control'} {f.subclass:#x}"
                          f", cause {self.cause!r})")
-        elif os.environ.get("IAX2_TRACE") or not (f.ftype == FT_IAX and f.subclass in (ACK, PONG, LAGRP)):
+        elif self.trace or not (f.ftype == FT_IAX and f.subclass in (ACK, PONG, LAGRP)):
             self.log.add(f"frame type {f.ftype:#x} subclass {f.subclass:#x} oseq {f.oseq} iseq {f.iseq}")
 
     # --- calls
