@@ -1,0 +1,236 @@
+"""A private HylaFAX installation for one test: spool, iaxmodem, faxgetty, faxq, hfaxd.
+
+Everything lives under one directory of its own (world-traversable, since HylaFAX's daemons
+drop to the ``uucp`` user): the spool (``spool/``, given to every daemon with ``-q``),
+iaxmodem's configuration and its pty link (``ttyIAX``), lock files and logs. The system's
+spool (/var/spool/hylafax) and configuration (/etc/hylafax) are read only for the scripts
+HylaFAX ships (``bin/``). Processes are started here and stopped here, by PID.
+
+iaxmodem reads its configuration from ``/etc/iaxmodem/<name>`` and nowhere else, so it is
+given a name that leads back out of that directory (``../../<our dir>/iaxmodem.conf``).
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+SPOOL_DIRS = ("archive", "client", "config", "dev", "docq", "doneq", "etc", "info", "log", "pollq",
+              "recvq", "sendq", "status", "tmp")
+BUSY_OUT = 5.5
+# HylaFAX's daemons log with syslog(3) and LOG_CONS: with no syslog daemon (no /dev/log) every
+# message goes to /dev/console, where in a container nobody reads and the writes block, and
+# faxq stalls mid-job. Each daemon runs in a mount namespace of its own where /dev/console is
+# /dev/null; nothing outside changes.
+CONSOLE_TO_NULL = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount --bind /dev/null /dev/console && exec "$0" "$@"']
+SYSTEM_SPOOL = "/var/spool/hylafax"
+SYSTEM_ETC = "/etc/hylafax"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+MODEM_CONFIG = """\
+CountryCode:		1
+AreaCode:		202
+FAXNumber:		+1.202.555.0199
+LongDistancePrefix:	1
+InternationalPrefix:	011
+DialStringRules:	etc/dialrules
+ServerTracing:		0xFFF
+SessionTracing:		0xFFF
+RecvFileMode:		0644
+LogFileMode:		0644
+DeviceMode:		0660
+RingsBeforeAnswer:	1
+SpeakerVolume:		off
+GettyArgs:		"-h %l dx_%s"
+LocalIdentifier:	"HYLAFAX INTEROP"
+TagLineFont:		etc/lutRS18.pcf
+TagLineFormat:		"From %%l|%c|Page %%P of %%T"
+MaxRecvPages:		50
+ModemType:		Class1
+Class1AdaptRecvCmd:	AT+FAR=1
+Class1TMConnectDelay:	400
+UUCPLockDir:		{lockdir}
+"""
+
+
+class HylaFax:
+    """HylaFAX with one iaxmodem line; the far end of the line is our IAX2 endpoint."""
+
+    def __init__(self, endpoint_port: int, root: str | None = None):
+        self.root = root or tempfile.mkdtemp(prefix="faxd-hylafax-", dir="/tmp")
+        os.chmod(self.root, 0o755)
+        self.uucp = pwd.getpwnam("uucp")
+        self.spool = os.path.join(self.root, "spool")
+        self.device = os.path.join(self.root, "ttyIAX")
+        self.devid = self.device.replace("/", "_")
+        self.iax_port = free_udp_port()
+        self.endpoint_port = endpoint_port
+        self.hfaxd_port = free_tcp_port()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._make_spool()
+
+    # --- files
+
+    def _own(self, path: str) -> None:
+        os.chown(path, self.uucp.pw_uid, self.uucp.pw_gid)
+
+    def _write(self, rel: str, text: str, mode: int = 0o644) -> str:
+        path = os.path.join(self.root, rel)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        self._own(path)
+        return path
+
+    def _make_spool(self) -> None:
+        os.makedirs(self.spool)
+        self._own(self.spool)
+        for d in SPOOL_DIRS:
+            p = os.path.join(self.spool, d)
+            os.makedirs(p)
+            self._own(p)
+        os.chmod(os.path.join(self.spool, "tmp"), 0o1777)
+        os.symlink(os.path.join(SYSTEM_SPOOL, "bin"), os.path.join(self.spool, "bin"))
+        for name in ("dialrules", "lutRS18.pcf", "pagesizes", "typerules", "faxcover.ps", "hfaxd.conf"):
+            src = os.path.join(SYSTEM_ETC, name)
+            if os.path.exists(src):
+                shutil.copy(src, os.path.join(self.spool, "etc", name))
+        lockdir = os.path.join(self.root, "lock")
+        os.makedirs(lockdir)
+        self._own(lockdir)
+        self._write(f"spool/etc/config.{self.devid}", MODEM_CONFIG.format(lockdir=lockdir))
+        self._write("spool/etc/config", "LogFacility: daemon\nCountryCode: 1\nAreaCode: 202\n"
+                    "LongDistancePrefix: 1\nInternationalPrefix: 011\nDialStringRules: etc/dialrules\n"
+                    "ServerTracing: 0xFFF\n")
+        self._write("spool/etc/hosts.hfaxd", "127.0.0.1\n", 0o600)
+        # What HylaFAX's scripts (bin/tiff2fax, bin/notify...) read; faxsetup would write it.
+        self._write("spool/etc/setup.cache", "".join(f"{k}='{v}'\n" for k, v in {
+            "SPOOL": self.spool, "SBIN": "/usr/lib/hylafax/bin", "BIN": "/usr/bin", "LIBEXEC": "/usr/sbin",
+            "LIBDATA": "/etc/hylafax", "TIFFBIN": "/usr/bin", "AWK": "/usr/bin/awk", "SED": "/bin/sed",
+            "PSPACKAGE": "gs", "PATH_GSRIP": "/usr/bin/gs", "PATH_PSRIP": "/usr/bin/gs", "ENCODING": "base64",
+            "SENDMAIL": "/bin/true", "TTYCMD": "/usr/bin/tty", "CP": "/bin/cp", "CAT": "/bin/cat",
+            "GREP": "/bin/grep", "RM": "/bin/rm", "DATE": "/bin/date", "FAXQ_SERVER": "yes", "HFAXD_SERVER": "yes",
+        }.items()))
+        os.makedirs(os.path.join(self.root, "iaxlog"))
+        self._write("iaxmodem.conf", "\n".join([
+            f"device {self.device}", "owner uucp:uucp", "mode 660", f"port {self.iax_port}",
+            "refresh 0", f"server 127.0.0.1:{self.endpoint_port}", "peername faxd", "secret none",
+            "cidname HylaFAX", "cidnumber 12025550199", "codec ulaw", ""]))
+
+    # --- processes
+
+    def _start(self, name: str, argv: list[str], console: bool = False) -> subprocess.Popen:
+        if console:
+            argv = CONSOLE_TO_NULL + argv
+        log = open(os.path.join(self.root, f"{name}.out"), "wb")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+                             start_new_session=True)
+        self.procs[name] = p
+        return p
+
+    def start_modem(self, timeout: float = 10.0) -> None:
+        conf = os.path.relpath(os.path.join(self.root, "iaxmodem.conf"), "/etc/iaxmodem")
+        self._start("iaxmodem", ["/usr/bin/iaxmodem", conf])
+        end = time.monotonic() + timeout
+        while not os.path.exists(self.device):
+            if self.procs["iaxmodem"].poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"iaxmodem did not create {self.device}: {self.output('iaxmodem')}")
+            time.sleep(0.1)
+
+    def start_faxgetty(self) -> None:
+        self._start("faxgetty", ["/usr/sbin/faxgetty", "-q", self.spool, self.device], console=True)
+
+    def status(self) -> str:
+        try:
+            with open(os.path.join(self.spool, "status", self.devid), errors="replace") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """faxgetty has reset and probed the modem (about 10 s) and waits for a call."""
+        end = time.monotonic() + timeout
+        while "Running and idle" not in self.status():
+            if self.procs["faxgetty"].poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"faxgetty not ready: status {self.status()!r}")
+            time.sleep(0.2)
+        # iaxmodem answers Busy for 5 s after the modem last went on-hook (faxgetty's reset
+        # did that): its post-hangup busy-out.
+        time.sleep(BUSY_OUT)
+
+    def start_faxq(self) -> None:
+        """The scheduler and the client-server protocol (hfaxd on 127.0.0.1), for sendfax."""
+        self._start("faxq", ["/usr/sbin/faxq", "-D", "-q", self.spool], console=True)
+        self._start("hfaxd", ["/usr/sbin/hfaxd", "-d", "-q", self.spool, "-l", "127.0.0.1",
+                              "-i", str(self.hfaxd_port)], console=True)
+        end = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.hfaxd_port), 0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > end or self.procs["hfaxd"].poll() is not None:
+                    raise RuntimeError(f"hfaxd did not start: {self.output('hfaxd')}")
+                time.sleep(0.1)
+
+    def sendfax(self, number: str, document: str) -> str:
+        """Queue a fax with HylaFAX's own client; returns its job id."""
+        out = subprocess.run(["/usr/bin/sendfax", "-h", f"127.0.0.1:{self.hfaxd_port}", "-n", "-R",
+                              "-d", number, document], capture_output=True, text=True, timeout=60,
+                             cwd=self.root)
+        if out.returncode != 0:
+            raise RuntimeError(f"sendfax failed: {out.stdout} {out.stderr}")
+        return out.stdout
+
+    def output(self, name: str) -> str:
+        try:
+            with open(os.path.join(self.root, f"{name}.out"), errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def logs(self) -> str:
+        """HylaFAX's session logs (spool/log/c*), oldest first."""
+        out = []
+        logdir = os.path.join(self.spool, "log")
+        for name in sorted(os.listdir(logdir)):
+            with open(os.path.join(logdir, name), errors="replace") as f:
+                out.append(f"== {name}\n{f.read()}")
+        return "\n".join(out)
+
+    def received(self) -> list[str]:
+        d = os.path.join(self.spool, "recvq")
+        return sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".tif"))
+
+    def stop(self) -> None:
+        """Stop what we started: each daemon leads its own process group (start_new_session),
+        which also holds the helpers it forked (faxsend, notify scripts)."""
+        for name, p in reversed(list(self.procs.items())):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    p.wait(5)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
