@@ -52,6 +52,30 @@ def default_ports_taken():
         s.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def relocated_clusters_removed(tmp_path_factory):
+    """As root under pytest's 0700 temporary root, a `faxd` started on a home there keeps its
+    embedded cluster in /var/lib/faxd/clusters (the postgres user cannot reach the home): remove
+    the ones that served this session's homes when the session ends."""
+    yield
+    import json
+    from faxd.store.cluster_place import CLUSTERS_DIR
+    base = os.path.realpath(str(tmp_path_factory.getbasetemp()))
+    try:
+        names = os.listdir(CLUSTERS_DIR)
+    except OSError:
+        return
+    for name in names:
+        place = os.path.join(CLUSTERS_DIR, name)
+        try:
+            with open(os.path.join(place, "home.json")) as f:
+                home = json.load(f).get("home") or ""
+        except (OSError, ValueError):
+            continue
+        if home.startswith(base + os.sep) and not os.path.exists(os.path.join(place, "postgres", "postmaster.pid")):
+            shutil.rmtree(place, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_dsn():
     """DSN of a maintenance database on the test server (may CREATE DATABASE)."""
