@@ -42,7 +42,7 @@ JOB = {"data": {"document": {"url": "http://myserver.com/fax.pdf", "method": "ge
 
 def serve(dsn: str, port_file: str) -> int:
     """The server process: the real app plus one bare Falcon route."""
-    from api.app import create_app
+    from faxd.api.app import create_app
     from faxd.config import Config
     from faxd.daemon import ApiServer
     from faxd.store import PostgresStore

@@ -262,7 +262,7 @@ class Daemon:
         return {"inbound_rejected_unknown_number": router.rejected_unknown if router is not None else 0}
 
     def build_app(self):
-        from api.app import create_app
+        from faxd.api.app import create_app
         health = Health(self.store, self.switch.status, counters=self._counters)
         return create_app(self.config, self.store, documents=self.pipeline, health=health)
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from api.app import create_app
+from faxd.api.app import create_app
 from faxd import ids
 from faxd.daemon import ApiServer
 from faxd.store import PostgresStore

@@ -8,7 +8,7 @@ import tempfile
 import pytest
 import requests
 
-from api.app import create_app
+from faxd.api.app import create_app
 from faxd.config import Config
 from faxd.daemon import ApiServer
 from faxd.store import PostgresStore

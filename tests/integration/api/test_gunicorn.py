@@ -1,4 +1,4 @@
-"""The API on its own under gunicorn's gevent worker (gunicorn -k gevent api.wsgi:app)."""
+"""The API on its own under gunicorn's gevent worker (gunicorn -k gevent faxd.api.wsgi:app)."""
 from __future__ import annotations
 
 import os
@@ -23,7 +23,7 @@ def test_gunicorn_gevent_worker_serves_the_api(dsn, store):
     port = _free_port()
     env = dict(os.environ, FAXD_DATABASE_URL=dsn)
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
-                             "-b", f"127.0.0.1:{port}", "api.wsgi:app"],
+                             "-b", f"127.0.0.1:{port}", "faxd.api.wsgi:app"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

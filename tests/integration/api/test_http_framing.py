@@ -10,7 +10,7 @@ import time
 import gevent
 import pytest
 
-from api.app import create_app
+from faxd.api.app import create_app
 from faxd.daemon import ApiServer
 from faxd.httpserver import HttpLimits
 from tests.unit.api.conftest import acct, app, client, config, dsn, store  # noqa: F401  (fixtures)

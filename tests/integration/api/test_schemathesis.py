@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from api.app import create_app
+from faxd.api.app import create_app
 from tests.unit.api.conftest import URL_JOB, config, dsn, store  # noqa: F401
 from tests.unit.api.helpers import add_inbox_fax, add_incoming_call, add_smtplog, finish_job, make_pdf, make_tiff
 

@@ -12,7 +12,7 @@ import os
 import pytest
 from falcon import testing
 
-from api.app import create_app
+from faxd.api.app import create_app
 from faxd.config import Config
 from faxd.store import PostgresStore
 from tests.conftest import create_database, drop_database

@@ -1,7 +1,7 @@
 """What failed API key attempts are counted against, and what of the key is kept."""
 import pytest
 
-from api.resources.auth import client_block, key_fingerprint
+from faxd.api.resources.auth import client_block, key_fingerprint
 
 
 @pytest.mark.parametrize("address, block", [

@@ -10,7 +10,7 @@ import gevent
 import pytest
 from falcon import testing
 
-from api.app import create_app
+from faxd.api.app import create_app
 from faxd.store import PostgresStore
 from tests.unit.api.conftest import URL_JOB, Account
 from tests.unit.api.helpers import add_inbox_fax, finish_job, make_tiff

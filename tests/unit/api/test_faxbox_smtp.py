@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from falcon import testing
 
-from api.app import create_app
+from faxd.api.app import create_app
 from tests.unit.api.conftest import Account
 
 PASSWORD = "correct horse battery staple"

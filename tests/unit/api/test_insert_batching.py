@@ -4,7 +4,7 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from api.schemas import validate_job
+from faxd.api.schemas import validate_job
 from faxd.errors import NotFound
 from tests.unit.api.conftest import URL_JOB
 

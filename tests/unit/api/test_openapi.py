@@ -6,7 +6,7 @@ import re
 
 from falcon import inspect
 
-from api.app import create_app
+from faxd.api.app import create_app
 
 
 def _routes(app) -> set[tuple[str, str]]:

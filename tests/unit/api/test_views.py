@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.envelope import strip_private
+from faxd.api.envelope import strip_private
 from faxd.models import TxResult
 from faxd.store.jobs import tx_view
 

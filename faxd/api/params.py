@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import falcon
 
-from api.body import is_storable
-from api.errors import field_error
+from faxd.api.body import is_storable
+from faxd.api.errors import field_error
 from faxd.models import from_gregorian
 from faxd.store.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
 

@@ -5,8 +5,8 @@ import time
 
 import falcon
 
-from api.errors import KazooError, account_disabled, not_found, unauthorized
-from api.tokens import TokenCache
+from faxd.api.errors import KazooError, account_disabled, not_found, unauthorized
+from faxd.api.tokens import TokenCache
 from faxd import ids
 
 JSON_BODY_LIMIT = 1024 * 1024           # a job or faxbox document
@@ -56,7 +56,7 @@ class Authentication:
 
     Another account's ids answer 404, never 403, so that a token cannot learn which accounts
     exist. A disabled account's tokens answer 403, a revoked token 401 saying so. Valid tokens
-    are cached for a few seconds (:class:`api.tokens.TokenCache`), emptied on every node the
+    are cached for a few seconds (:class:`faxd.api.tokens.TokenCache`), emptied on every node the
     moment a token or account is revoked. A resource marked ``any_account`` (fax_policy)
     makes the account check itself, for super-admins.
     """

@@ -1,9 +1,9 @@
 """Every email-to-fax attempt, with its errors."""
 from __future__ import annotations
 
-from api.errors import not_found
-from api.params import list_query
-from api.resources.base import Resource, check_id
+from faxd.api.errors import not_found
+from faxd.api.params import list_query
+from faxd.api.resources.base import Resource, check_id
 
 
 class Smtplog(Resource):

@@ -1,8 +1,8 @@
 """An account's notifications (email, SMS, webhooks) and whether they were delivered."""
 from __future__ import annotations
 
-from api.params import list_query
-from api.resources.base import Resource
+from faxd.api.params import list_query
+from faxd.api.resources.base import Resource
 
 
 class Notifications(Resource):

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.errors import invalid_data
+from faxd.api.errors import invalid_data
 from faxd.numbers import InvalidNumber, normalize
 from faxd.smtp import credentials
 

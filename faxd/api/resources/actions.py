@@ -1,9 +1,9 @@
 """Bodies of PUT actions on a fax: {"action": "resubmit"|"forward", "data": {...}}."""
 from __future__ import annotations
 
-from api.body import read_json
-from api.envelope import unwrap
-from api.errors import field_error
+from faxd.api.body import read_json
+from faxd.api.envelope import unwrap
+from faxd.api.errors import field_error
 
 
 def read_action(req, allowed: tuple[str, ...]) -> tuple[str, dict]:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import falcon
 
-from api.errors import not_found
-from api.params import list_query
-from api.resources.actions import read_action
-from api.resources.base import Resource, check_id, send_attachment
-from api.schemas import JOB_SYSTEM_FIELDS, validate_job
+from faxd.api.errors import not_found
+from faxd.api.params import list_query
+from faxd.api.resources.actions import read_action
+from faxd.api.resources.base import Resource, check_id, send_attachment
+from faxd.api.schemas import JOB_SYSTEM_FIELDS, validate_job
 from faxd.policy import require_submission
 
 

@@ -5,8 +5,8 @@ import falcon
 import falcon.media
 import orjson
 
-from api.envelope import unwrap
-from api.errors import KazooError, field_error
+from faxd.api.envelope import unwrap
+from faxd.api.errors import KazooError, field_error
 
 # curl -d sends application/x-www-form-urlencoded; Kazoo reads such bodies as JSON too.
 JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain",

@@ -11,10 +11,10 @@ import logging
 
 import falcon
 
-from api.body import read_json
-from api.envelope import unwrap
-from api.errors import KazooError, not_found
-from api.resources.base import Resource, check_id
+from faxd.api.body import read_json
+from faxd.api.envelope import unwrap
+from faxd.api.errors import KazooError, not_found
+from faxd.api.resources.base import Resource, check_id
 from faxd.policy import Policy, validate_policy
 
 logger = logging.getLogger(__name__)

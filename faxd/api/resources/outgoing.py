@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import falcon
 
-from api.body import read_job_request
-from api.errors import field_error, not_found
-from api.params import list_query
-from api.resources.base import Resource, check_id
-from api.schemas import faxbox_defaults, validate_job
-from api import upload_limits
+from faxd.api.body import read_job_request
+from faxd.api.errors import field_error, not_found
+from faxd.api.params import list_query
+from faxd.api.resources.base import Resource, check_id
+from faxd.api.schemas import faxbox_defaults, validate_job
+from faxd.api import upload_limits
 from faxd.documents.detect import document_type
 from faxd.policy import require_submission
 

@@ -16,10 +16,10 @@ import time
 
 import falcon
 
-from api.body import read_json
-from api.envelope import unwrap
-from api.errors import field_error, too_many_attempts, unauthorized
-from api.resources.base import Resource
+from faxd.api.body import read_json
+from faxd.api.envelope import unwrap
+from faxd.api.errors import field_error, too_many_attempts, unauthorized
+from faxd.api.resources.base import Resource
 
 logger = logging.getLogger("faxd.api.auth")
 

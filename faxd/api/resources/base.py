@@ -6,7 +6,7 @@ import re
 import falcon
 import gevent
 
-from api.errors import KazooError, not_found
+from faxd.api.errors import KazooError, not_found
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PDF = "application/pdf"

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import falcon
 
-from api.body import read_json
-from api.envelope import unwrap
-from api.errors import KazooError, field_error, not_found
-from api.params import list_query
-from api.resources.base import Resource, check_id
-from api.schemas import validate_faxbox
+from faxd.api.body import read_json
+from faxd.api.envelope import unwrap
+from faxd.api.errors import KazooError, field_error, not_found
+from faxd.api.params import list_query
+from faxd.api.resources.base import Resource, check_id
+from faxd.api.schemas import validate_faxbox
 from faxd.smtp import domains
 
 

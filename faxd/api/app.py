@@ -7,21 +7,21 @@ import falcon
 import falcon.media
 import orjson
 
-from api import openapi
-from api.body import multipart_handler
-from api.envelope import Envelope
-from api.errors import add_handlers
-from api.middleware import AcceptJson, Authentication, BodyLimits
-from api.resources.auth import ApiAuth
-from api.resources.fax_policy import FaxPolicy
-from api.resources.faxboxes import FaxboxItem, Faxboxes
-from api.resources.health import HealthResource
-from api.resources.inbox import Inbox, InboxItem
-from api.resources.incoming import Incoming, IncomingItem
-from api.resources.outbox import Outbox, OutboxItem
-from api.resources.outgoing import Outgoing, OutgoingItem, Queue
-from api.resources.notifications import Notifications
-from api.resources.smtplog import Smtplog, SmtplogItem
+from faxd.api import openapi
+from faxd.api.body import multipart_handler
+from faxd.api.envelope import Envelope
+from faxd.api.errors import add_handlers
+from faxd.api.middleware import AcceptJson, Authentication, BodyLimits
+from faxd.api.resources.auth import ApiAuth
+from faxd.api.resources.fax_policy import FaxPolicy
+from faxd.api.resources.faxboxes import FaxboxItem, Faxboxes
+from faxd.api.resources.health import HealthResource
+from faxd.api.resources.inbox import Inbox, InboxItem
+from faxd.api.resources.incoming import Incoming, IncomingItem
+from faxd.api.resources.outbox import Outbox, OutboxItem
+from faxd.api.resources.outgoing import Outgoing, OutgoingItem, Queue
+from faxd.api.resources.notifications import Notifications
+from faxd.api.resources.smtplog import Smtplog, SmtplogItem
 from faxd.health import Health
 
 ACCOUNT = "/v2/accounts/{account_id}"
