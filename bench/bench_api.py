@@ -44,7 +44,7 @@ def serve(dsn: str, port_file: str) -> int:
     """The server process: the real app plus one bare Falcon route."""
     from faxd.api.app import create_app
     from faxd.config import Config
-    from faxd.daemon import ApiServer
+    from faxd.api.server import ApiServer
     from faxd.store import PostgresStore
 
     class Bare:

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import time
 
+from faxd import __version__
 from faxd.errors import FaxdError
 
 DUMP, MANIFEST = "database.dump", "manifest.json"
@@ -86,12 +87,11 @@ def _run(argv: list[str], what: str) -> None:
 
 def backup(config, directory: str) -> dict:
     import psycopg2
-    from faxd import __version__
-    from faxd.cli import _Database
+    from faxd.store.embedded import CommandDatabase
     if os.path.exists(directory) and os.listdir(directory):
         raise BackupError(f"{directory} exists and is not empty")
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    with _Database(config) as dsn:
+    with CommandDatabase(config) as dsn:
         conn = psycopg2.connect(dsn, application_name="faxd-backup")
         try:
             conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
@@ -123,7 +123,7 @@ def backup(config, directory: str) -> dict:
 
 def restore(config, directory: str) -> dict:
     import psycopg2
-    from faxd.cli import _Database
+    from faxd.store.embedded import CommandDatabase
     from faxd.store.migrate import migrate
     try:
         with open(os.path.join(directory, MANIFEST)) as f:
@@ -133,7 +133,7 @@ def restore(config, directory: str) -> dict:
     dump = os.path.join(directory, DUMP)
     if not os.path.isfile(dump):
         raise BackupError(f"{directory} is not a faxd backup (no {DUMP})")
-    with _Database(config) as dsn:
+    with CommandDatabase(config) as dsn:
         conn = psycopg2.connect(dsn, application_name="faxd-restore")
         conn.autocommit = True
         try:

@@ -2,10 +2,15 @@
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 Every expected failure is one line on stderr, never a traceback.
+
+A command imports what it needs when it runs (the imports inside functions below): ``faxd
+--help`` and a usage error import no more than the argument parsers, and gevent's
+monkey-patching comes before anything that opens a socket.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -88,78 +93,43 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-class _Database:
-    """The configured database, or the embedded cluster for the length of one command.
-
-    The embedded cluster is shared: a running ``faxd run`` (or another command) keeps serving
-    it, and it is started here, and stopped on exit, only when nothing was serving it.
-    """
-
-    def __init__(self, config):
-        self._config = config
-        self._embedded = None
-
-    def __enter__(self) -> str:
-        from faxd.store.migrate import migrate
-        if self._config.database_url:
-            dsn = self._config.database_url
-        else:
-            import os
-            from faxd.store.embedded import EmbeddedPostgres
-            os.makedirs(self._config.home, exist_ok=True)
-            self._embedded = EmbeddedPostgres(self._config.postgres_dir, self._config.postgres_bindir)
-            dsn = self._embedded.start(shared=True)
-        try:
-            migrate(dsn)
-        except BaseException:
-            self.__exit__()
-            raise
-        return dsn
-
-    def __exit__(self, *exc):
-        if self._embedded is not None:
-            self._embedded.stop()
-
-
 def _migrate(config) -> int:
-    with _Database(config):
+    from faxd.store.embedded import CommandDatabase
+    with CommandDatabase(config):
         pass
     print("faxd: database is up to date")
     return 0
 
 
-def _account_create(config, name: str) -> int:
+@contextlib.contextmanager
+def _store(config):
+    """The store on the command's database (migrated), closed when the block ends."""
     from faxd.store import PostgresStore
-    with _Database(config) as dsn:
+    from faxd.store.embedded import CommandDatabase
+    with CommandDatabase(config) as dsn:
         store = PostgresStore(dsn, 2)
         try:
-            acct = store.create_account(name)
+            yield store
         finally:
             store.close()
-    print(json.dumps({"account_id": acct.account_id, "api_key": acct.api_key}))
-    return 0
 
 
 def _account(config, args) -> int:
-    if args.account_command == "create":
-        return _account_create(config, args.name)
-    from faxd.store import PostgresStore
-    with _Database(config) as dsn:
-        store = PostgresStore(dsn, 2)
-        try:
-            if args.account_command == "list":
-                out = [{"account_id": r["id"], "name": r["name"], "created": r["created"].isoformat(),
-                        "disabled": r["disabled"].isoformat() if r["disabled"] else None,
-                        "api_keys": r["api_keys"], "live_tokens": r["live_tokens"]}
-                       for r in store.list_accounts()]
-            elif args.account_command == "rotate-key":
-                acct = store.rotate_api_key(args.account_id)
-                out = {"account_id": acct.account_id, "api_key": acct.api_key}
-            else:
-                row = store.set_account_disabled(args.account_id, args.account_command == "disable")
-                out = {"account_id": row["id"], "disabled": row["disabled"].isoformat() if row["disabled"] else None}
-        finally:
-            store.close()
+    with _store(config) as store:
+        if args.account_command == "create":
+            acct = store.create_account(args.name)
+            out = {"account_id": acct.account_id, "api_key": acct.api_key}
+        elif args.account_command == "list":
+            out = [{"account_id": r["id"], "name": r["name"], "created": r["created"].isoformat(),
+                    "disabled": r["disabled"].isoformat() if r["disabled"] else None,
+                    "api_keys": r["api_keys"], "live_tokens": r["live_tokens"]}
+                   for r in store.list_accounts()]
+        elif args.account_command == "rotate-key":
+            acct = store.rotate_api_key(args.account_id)
+            out = {"account_id": acct.account_id, "api_key": acct.api_key}
+        else:
+            row = store.set_account_disabled(args.account_id, args.account_command == "disable")
+            out = {"account_id": row["id"], "disabled": row["disabled"].isoformat() if row["disabled"] else None}
     print(json.dumps(out))
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from faxd.errors import ConfigError
+from faxd.retry import parse_overrides
 
 
 # --- parsers: str (env) or TOML value -> typed value; raise ValueError with a reason
@@ -220,7 +221,6 @@ def _networks(value: Any) -> tuple[str, ...]:
 
 
 def _retry_overrides(value: Any) -> str:
-    from faxd.retry import parse_overrides
     v = _str(value)
     parse_overrides(v)
     return v

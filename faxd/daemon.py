@@ -1,134 +1,45 @@
-"""The composition root: builds faxd's services, starts them, stops them in order.
+"""The composition root: builds faxd's services and hands them to the ServiceRunner.
 
-Stop order (nameko's): stop intake, let in-flight faxes finish within ``shutdown_grace``,
-kill what remains (their jobs go back to pending), stop the backends, close the store,
-stop the embedded database. A service greenlet that dies stops the daemon with exit 1.
+Start order: the switch backend, the heartbeat, the inbound router, the attacher, the
+dispatcher, the database listener, the API, notification delivery, the SMTP gateway. The
+runner (:mod:`faxd.service`) stops them in reverse (nameko's order: stop intake, let in-flight
+faxes finish within ``shutdown_grace``, stop what remains; its jobs go back to pending); the
+daemon then closes the store and stops the embedded database. A service greenlet that dies
+stops the daemon with exit 1.
 """
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 
-import gevent
-import gevent.event
-
 from faxd import ids
+from faxd.api.app import create_app
+from faxd.api.server import ApiServer
 from faxd.config import Config
-from faxd.errors import StartupError
+from faxd.documents import DocumentPipeline, sandbox
+from faxd.errors import StartupError, StoreError
 from faxd.health import Health
-from faxd.httpserver import HttpLimits, StrictWSGIServer
+from faxd.httpserver import HttpLimits
+from faxd.inbound.router import InboundRouter
+from faxd.notify.service import NotificationService
+from faxd.outbound.attacher import Attacher
+from faxd.outbound.dispatcher import Dispatcher
+from faxd.outbound.transmission import Engine, Timeouts
+from faxd.retry import RetryPolicy, parse_overrides
+from faxd.service import Component, Service, ServiceRunner
+from faxd.smtp.service import SmtpGatewayService
+from faxd.store import PostgresStore
+from faxd.store.embedded import EmbeddedPostgres
+from faxd.store.heartbeat import Heartbeat
+from faxd.store.listener import Listener
+from faxd.store.migrate import migrate
+from faxd.switch.asterisk.backend import AsteriskBackend
+from faxd.switch.freeswitch.backend import FreeSwitchBackend
+from faxd.switch.software import SoftwareSwitch
 
 logger = logging.getLogger(__name__)
-
-
-class Service:
-    """A long-lived part of faxd. Subclasses override what they need."""
-
-    name = "service"
-
-    def start(self) -> list[gevent.Greenlet]:
-        """Start; return the greenlets whose death means the service crashed."""
-        return []
-
-    def stop_intake(self) -> None:
-        """Take no new work (calls, jobs, mails, requests)."""
-
-    def drain(self, timeout: float) -> None:
-        """Let work in flight finish, for at most ``timeout`` seconds."""
-
-    def stop(self) -> None:
-        """Stop everything that is left."""
-
-
-class ApiServer(Service):
-    name = "api"
-
-    def __init__(self, listen: tuple[str, int], app, limits: HttpLimits | None = None):
-        self._server = StrictWSGIServer(listen, app, limits=limits, log=None,
-                                        error_log=logging.getLogger("faxd.api.wsgi"))
-        self._listen = listen
-
-    def bind(self) -> None:
-        """Bind now, so that a port in use fails start-up with a clear line."""
-        host, port = self._listen
-        try:
-            self._server.init_socket()
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise StartupError(f"API listen address {host}:{port} is already in use (FAXD_API_LISTEN)") from None
-            if e.errno in (errno.EADDRNOTAVAIL, socket.EAI_NONAME, errno.EACCES):
-                raise StartupError(f"cannot listen on {host}:{port} (FAXD_API_LISTEN): {e.strerror}") from None
-            raise StartupError(f"cannot listen on {host}:{port} (FAXD_API_LISTEN): {e}") from None
-        except socket.gaierror as e:
-            raise StartupError(f"cannot listen on {host}:{port} (FAXD_API_LISTEN): {e.strerror}") from None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self._server.socket.getsockname()[:2]
-
-    def set_app(self, app) -> None:
-        self._server.application = app
-
-    def start(self):
-        self._server.start()
-        return []
-
-    def stop_intake(self):
-        self._server.close()  # stop accepting; requests in flight continue
-
-    def stop(self):
-        self._server.stop(timeout=1)
-
-
-class Heartbeat(Service):
-    """Marks this node alive in the database; others take over a node that stops."""
-
-    name = "heartbeat"
-
-    def __init__(self, store, node_id: str, interval: float = 5.0):
-        self._store = store
-        self._node_id = node_id
-        self._interval = interval
-        self._greenlet = None
-
-    def _run(self):
-        from faxd.errors import StoreError
-        while True:
-            try:
-                self._store.heartbeat(self._node_id)
-            except StoreError as e:
-                logger.warning("heartbeat failed: %s", e)
-            gevent.sleep(self._interval)
-
-    def start(self):
-        self._greenlet = gevent.spawn(self._run)
-        return [self._greenlet]
-
-    def stop(self):
-        if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
-            self._greenlet = None
-
-
-class SwitchService(Service):
-    """Starts the switch backend first and stops it after everything that uses it."""
-
-    name = "switch"
-
-    def __init__(self, switch):
-        self._switch = switch
-
-    def start(self):
-        self._switch.start()
-        return []
-
-    def stop(self):
-        self._switch.stop()
 
 
 class Daemon:
@@ -136,10 +47,7 @@ class Daemon:
         self.config = config
         self.node_id = ids.new_id()
         self._out = out or sys.stdout
-        self._stop_requested = gevent.event.Event()
-        self._exit_code = 0
-        self._services: list[Service] = []
-        self._watched: list[gevent.Greenlet] = []
+        self._runner = ServiceRunner()
         self._embedded = None
         self.store = None
         self.api = None
@@ -168,14 +76,10 @@ class Daemon:
             raise StartupError(f"FAXD_HOME {home} is not writable: {e.strerror}") from None
 
     def _open_database(self) -> str:
-        from faxd.store.embedded import EmbeddedPostgres
-        from faxd.store.migrate import migrate
-
         dsn = self.config.database_url
         if dsn is None:
             self._embedded = EmbeddedPostgres(self.config.postgres_dir, self.config.postgres_bindir)
             dsn = self._embedded.start()
-        from faxd.errors import StoreError
         try:
             applied = migrate(dsn)
         except StoreError as e:
@@ -203,24 +107,14 @@ class Daemon:
         """The SwitchBackend chosen by configuration."""
         kind = self.config.switch
         if kind == "software":
-            from faxd.switch.software import SoftwareSwitch
             return SoftwareSwitch(self.config, self.store.is_local_number)
         if kind == "freeswitch":
-            from faxd.switch.freeswitch.backend import FreeSwitchBackend
             return FreeSwitchBackend(self.config, spool_http_listen=self.config.spool_http_listen,
                                      spool_url=self.config.spool_url)
-        from faxd.switch.asterisk.backend import AsteriskBackend
         return AsteriskBackend(self.config)
 
     def _build_services(self, app) -> list[Service]:
         """Every long-lived service of faxd, in start order (stopped in reverse)."""
-        from faxd.inbound.router import InboundRouter
-        from faxd.outbound.attacher import Attacher
-        from faxd.outbound.dispatcher import Dispatcher
-        from faxd.outbound.transmission import Engine, Timeouts
-        from faxd.retry import RetryPolicy, parse_overrides
-        from faxd.store.listener import Listener
-
         c = self.config
         policy = RetryPolicy(retry_period=c.retry_period, overrides=parse_overrides(c.retry_overrides),
                              not_fax_attempts=c.not_fax_attempts)
@@ -236,24 +130,18 @@ class Daemon:
         })
         self.dispatcher = dispatcher
         self.router = router
-        return [
-            SwitchService(self.switch),
+        services: list[Service] = [
+            Component("switch", self.switch),   # started first, stopped after everything that uses it
             Heartbeat(self.store, self.node_id),
             router,
             attacher,
             dispatcher,
             self.listener,
             self.api,
-        ] + self._extra_services()
-
-    def _extra_services(self) -> list[Service]:
-        """Notification delivery and the SMTP gateway."""
-        services: list[Service] = []
-        from faxd.notify.service import NotificationService
-        services.append(NotificationService(self.config, self.store))
-        if self.config.smtp_listen is not None:
-            from faxd.smtp.service import SmtpGatewayService
-            services.append(SmtpGatewayService(self.config, self.dsn))
+            NotificationService(c, self.store),
+        ]
+        if c.smtp_listen is not None:
+            services.append(SmtpGatewayService(c, self.dsn))
         return services
 
     def _counters(self) -> dict[str, int]:
@@ -262,7 +150,6 @@ class Daemon:
         return {"inbound_rejected_unknown_number": router.rejected_unknown if router is not None else 0}
 
     def build_app(self):
-        from faxd.api.app import create_app
         health = Health(self.store, self.switch.status, counters=self._counters)
         return create_app(self.config, self.store, documents=self.pipeline, health=health)
 
@@ -270,8 +157,6 @@ class Daemon:
 
     def run(self) -> int:
         """Start everything, wait for a stop request or a crash, stop in order."""
-        from faxd.store import PostgresStore
-
         self._prepare_home()
         self.api = ApiServer(self.config.api_listen, None, HttpLimits.from_config(self.config))
         self.api.bind()
@@ -280,61 +165,28 @@ class Daemon:
             self.dsn = dsn
             self.store = PostgresStore(dsn, self.config.db_pool_size)
             self._bootstrap()
-            from faxd.documents import DocumentPipeline, sandbox
             sandbox.sweep()
             sandbox.isolation()   # the converters' user exists (or is created), namespaces probed
             self.pipeline = DocumentPipeline(self.config)
             self.switch = self._build_switch()
             app = self.build_app()
             self.api.set_app(app)
-            self._services = self._build_services(app)
-            for service in self._services:
-                for g in service.start():
-                    g.link_exception(self._service_crashed(service))
-                    self._watched.append(g)
+            self._runner.services = self._build_services(app)
+            self._runner.start()
             host, port = self.api.address
             self._print(f"faxd: API listening on http://{host}:{port}")
             logger.info("faxd running (node %s, switch %s)", self.node_id, self.config.switch)
-            self._install_signals()
-            self._stop_requested.wait()
+            self._runner.handle_signals()
+            self._runner.wait()
         finally:
             self._shutdown()
-        return self._exit_code
+        return self._runner.exit_code
 
     def request_stop(self, *_args) -> None:
-        if not self._stop_requested.is_set():
-            logger.info("stopping")
-        self._stop_requested.set()
-
-    def _service_crashed(self, service: Service):
-        def crashed(g: gevent.Greenlet) -> None:
-            if self._stop_requested.is_set():
-                return  # killed while stopping: not a crash
-            logger.critical("service %s crashed: %r", service.name, g.exception,
-                            exc_info=(type(g.exception), g.exception, g.exception.__traceback__))
-            self._exit_code = 1
-            self.request_stop()
-        return crashed
-
-    def _install_signals(self) -> None:
-        gevent.signal_handler(signal.SIGTERM, self.request_stop)
-        gevent.signal_handler(signal.SIGINT, self.request_stop)
+        self._runner.request_stop()
 
     def _shutdown(self) -> None:
-        # NOTE: no unlink_all() on the watched greenlets: a greenlet in a gevent Group would
-        # then never leave it and Group.kill() would wait for ever.
-        self._stop_requested.set()
-        services = list(reversed(self._services))
-        for s in services:
-            s.stop_intake()
-        deadline = gevent.get_hub().loop.now() + self.config.shutdown_grace
-        for s in services:
-            s.drain(max(0.0, deadline - gevent.get_hub().loop.now()))
-        for s in services:
-            try:
-                s.stop()
-            except Exception:
-                logger.exception("stopping %s failed", s.name)
+        self._runner.stop(self.config.shutdown_grace)
         if self.store is not None:
             try:
                 self.store.forget_node(self.node_id)

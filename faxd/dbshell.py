@@ -17,9 +17,9 @@ def add_arguments(p) -> None:
 
 def main(args, config) -> int:
     from faxd.backup import _tool
-    from faxd.cli import _Database
+    from faxd.store.embedded import CommandDatabase
     extra = list(args.psql_args)
     if extra[:1] == ["--"]:   # `faxd psql -- -c ...`: the separator is ours, not psql's
         extra = extra[1:]
-    with _Database(config) as dsn:
+    with CommandDatabase(config) as dsn:
         return subprocess.call([_tool(config, "psql"), "--dbname", dsn, *extra])

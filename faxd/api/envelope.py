@@ -15,11 +15,11 @@ import falcon
 import orjson
 
 from faxd import __version__ as VERSION
+from faxd.api.errors import field_error
 
 
 def unwrap(body) -> dict:
     """The ``data`` object of a request body ``{"data": {...}}``."""
-    from faxd.api.errors import field_error
     if not isinstance(body, dict):
         raise field_error("data", "type", "the request body must be a JSON object with a data object")
     if "data" not in body:

@@ -11,9 +11,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from faxd import passwords
 from faxd.api.errors import invalid_data
 from faxd.numbers import InvalidNumber, normalize
-from faxd.smtp import credentials
 
 REQUIRED = "Field is required but missing"
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -274,9 +274,9 @@ def _smtp_auth(errs: Errors, doc: dict) -> None:
     if password is not None:
         if not isinstance(password, str):
             errs.add("smtp_auth.password", "type", "Value did not match type(s): string")
-        elif not credentials.MIN_LENGTH <= len(password) <= credentials.MAX_LENGTH:
-            errs.add("smtp_auth.password", "minLength" if len(password) < credentials.MIN_LENGTH else "maxLength",
-                     f"the SMTP password must have {credentials.MIN_LENGTH} to {credentials.MAX_LENGTH} characters")
+        elif not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
+            errs.add("smtp_auth.password", "minLength" if len(password) < passwords.MIN_LENGTH else "maxLength",
+                     f"the SMTP password must have {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters")
         else:
             out["password"] = password
     if "required" in auth:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import gevent
 
+from faxd import fetch as _fetch
 from faxd.documents import detect, ghostscript, images, office, pdfshape, process, sandbox, text, tiff
 from faxd.documents.errors import ConversionTimeout, DocumentError, DocumentTooLarge, FetchError
 from faxd.documents.geometry import Geometry
@@ -164,7 +165,6 @@ class DocumentPipeline:
               content_type: str | None = None, host: str | None = None,
               referer: str | None = None) -> tuple[bytes, str | None]:
         """Fetch ``document.url`` as Kazoo does (method, content, host and referer headers)."""
-        from faxd import fetch as _fetch
         method = (method or "get").lower()
         if method not in ("get", "post"):
             raise FetchError(f"document.method must be get or post, not {method!r}")

@@ -5,9 +5,9 @@ import logging
 
 import gevent.pool
 
-from faxd.daemon import Service
 from faxd.errors import StoreError
 from faxd.inbound.reception import Reception
+from faxd.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -16,14 +16,13 @@ class InboundRouter(Service):
     name = "inbound"
 
     def __init__(self, *, config, store, pipeline, switch, node: str, switch_name: str, max_calls: int = 500):
+        super().__init__(work=gevent.pool.Pool(max_calls))
         self._config = config
         self._store = store
         self._pipeline = pipeline
         self._switch = switch
         self._node = node
         self._switch_name = switch_name
-        self._pool = gevent.pool.Pool(max_calls)
-        self._accepting = True
         self.rejected_unknown = 0    # metric: calls to numbers no faxbox owns
 
     def start(self):
@@ -32,9 +31,9 @@ class InboundRouter(Service):
 
     def handle(self, call) -> None:
         """Runs in the backend's greenlet for this call."""
-        if not self._accepting or self._pool.full():
+        if not self.accepting or self.work.full():
             logger.warning("call %s to %s rejected: %s", call.call_id, call.to_number,
-                           "shutting down" if not self._accepting else "too many calls")
+                           "shutting down" if not self.accepting else "too many calls")
             call.reject("NORMAL_TEMPORARY_FAILURE")
             return
         try:
@@ -51,7 +50,7 @@ class InboundRouter(Service):
             return
         reception = Reception(config=self._config, store=self._store, pipeline=self._pipeline, node=self._node,
                               switch_name=self._switch_name, call=call, faxbox=faxbox)
-        g = self._pool.spawn(self._run, reception)
+        g = self.work.spawn(self._run, reception)
         g.join()
 
     @staticmethod
@@ -60,12 +59,3 @@ class InboundRouter(Service):
             reception.run()
         except Exception:
             reception.log.exception("reception crashed")
-
-    def stop_intake(self):
-        self._accepting = False
-
-    def drain(self, timeout: float):
-        self._pool.join(timeout=timeout)
-
-    def stop(self):
-        self._pool.kill(block=True, timeout=5)

@@ -5,6 +5,6 @@ The job engine, the inbound router and the SMTP gateway call
 transaction of the change; :class:`~faxd.notify.service.NotificationService` delivers the
 rows afterwards with retries. See docs/smtp-and-notifications.md.
 """
-from faxd.notify.plan import EVENTS
+from faxd.notification_plan import EVENTS
 
 __all__ = ["EVENTS"]

@@ -17,6 +17,8 @@ import urllib.parse
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from faxd import fetch
+from faxd.documents.errors import FetchError
 from faxd.errors import FaxdError
 from faxd.notify import signing, templates
 
@@ -114,27 +116,13 @@ class EmailChannel:
 
 def http_request(method: str, url: str, *, headers: dict, body: bytes, timeout: float, allow):
     """Through the document pipeline's safe fetcher (private addresses refused unless allowed)."""
-    from faxd import fetch
     return fetch.request(method, url, headers=headers, body=body, timeout=timeout,
                          max_bytes=64 * 1024, allow=allow, max_redirects=0, what="webhook URL")
 
 
-def _fetch_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OSError, socket.timeout]
-    try:
-        from faxd.documents.errors import FetchError
-        errors.append(FetchError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
-
-
-def _refused_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from faxd.fetch import FetchRefused
-        return (FetchRefused,)
-    except ImportError:  # pragma: no cover
-        return ()
+# What a request through the fetcher raises: refused (a private address not allowed), or failed.
+_REFUSED_ERRORS = (fetch.FetchRefused,)
+_FETCH_ERRORS = (OSError, socket.timeout, FetchError)
 
 
 def _classify(status: int, what: str) -> None:
@@ -174,9 +162,9 @@ class WebhookChannel:
         try:
             resp = self._request(method, url, headers=headers, body=body, timeout=self._timeout,
                                  allow=self._allow)
-        except _refused_errors() as e:
+        except _REFUSED_ERRORS as e:
             raise GiveUp(f"webhook {url} refused: {e}") from None
-        except _fetch_errors() as e:
+        except _FETCH_ERRORS as e:
             raise Retry(f"webhook {url}: {e}") from None
         _classify(resp.status, f"webhook {url}")
 
@@ -213,8 +201,8 @@ class SmsChannel:
         try:
             resp = self._request("POST", url, headers=headers, body=body, timeout=self._timeout,
                                  allow=self._allow)
-        except _refused_errors() as e:
+        except _REFUSED_ERRORS as e:
             raise GiveUp(f"SMS provider refused: {e}") from None
-        except _fetch_errors() as e:
+        except _FETCH_ERRORS as e:
             raise Retry(f"SMS provider: {e}") from None
         _classify(resp.status, "SMS provider")

@@ -13,16 +13,13 @@ import logging
 import os
 
 import gevent
-import gevent.event
 import gevent.pool
-import gevent.socket
-import psycopg2
-import psycopg2.extensions
 
-from faxd.daemon import Service
 from faxd.errors import StoreError
 from faxd.notify import channels, templates
 from faxd.notify.signing import load_or_create_secret
+from faxd.service import Service
+from faxd.store.listener import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +33,20 @@ def backoff(attempts: int, base: float, cap: float) -> float:
 
 class NotificationService(Service):
     name = "notifications"
+    work_kill_timeout = 2.0
 
     def __init__(self, config, store, *, concurrency: int = 10, batch: int = 20,
                  lease: float = 300.0, request=channels.http_request):
+        super().__init__(work=gevent.pool.Pool(concurrency))
         self._config = config
         self._store = store
-        self._pool = gevent.pool.Pool(concurrency)
         self._batch = batch
         self._lease = lease
-        self._wake = gevent.event.Event()
-        self._stopping = False
-        self._group = gevent.pool.Group()  # retry wake-up timers
-        self._main: list[gevent.Greenlet] = []
+        self._timers = gevent.pool.Group()  # retry wake-up timers
+        # NOTIFY faxd_notifications (sent at commit by queue_notifications) and every
+        # (re)connect of the listener (catch up on what was queued meanwhile) wake the loop.
+        self._listener = Listener(store.dsn, {"faxd_notifications": [lambda _payload: self.wake()]},
+                                  idle_timeout=_MAX_IDLE, application_name="faxd-notify")
         self._secret: str | None = config.webhook_secret
         sender = config.notify_from or f"faxd@{config.smtp_domain}"
         self.email = channels.EmailChannel(config.smtp_relay, sender)
@@ -59,26 +58,15 @@ class NotificationService(Service):
     # --- Service
 
     def start(self):
-        # Plain greenlets, killed by hand: the daemon unlinks watched greenlets at shutdown,
-        # which would leave them in a Group for ever.
-        self._main = [gevent.spawn(self._listen), gevent.spawn(self._run)]
-        return list(self._main)
-
-    def stop_intake(self):
-        self._stopping = True
-        self._wake.set()
-
-    def drain(self, timeout):
-        self._pool.join(timeout=timeout)
+        return self._listener.start() + self.spawn_loops(self._run)
 
     def stop(self):
-        self._stopping = True
-        self._pool.kill(block=True, timeout=2)
-        gevent.killall(self._main, block=True, timeout=2)
-        self._group.kill(block=True, timeout=2)
+        super().stop()
+        self._timers.kill(block=True, timeout=2)
+        self._listener.stop()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.wakeup.set()
 
     # --- secrets
 
@@ -93,18 +81,18 @@ class NotificationService(Service):
     # --- the loop
 
     def _run(self):
-        while not self._stopping:
-            self._wake.clear()
+        while self.accepting:
+            self.wakeup.clear()
             try:
                 rows = self._store.claim_due_notifications(self._batch, self._lease)
             except StoreError as e:
                 logger.warning("notifications: cannot claim: %s", e)
-                self._wake.wait(timeout=2.0)
+                self.wakeup.wait(timeout=2.0)
                 continue
             for row in rows:
-                self._pool.spawn(self.deliver_one, row)
+                self.work.spawn(self.deliver_one, row)
             if len(rows) == self._batch:
-                self._pool.wait_available()
+                self.work.wait_available()
                 continue
             try:
                 due = self._store.next_notification_due()
@@ -113,35 +101,7 @@ class NotificationService(Service):
             if due is not None and due <= 0:
                 # due now but claimed by another node (or in flight here): look again shortly
                 due = 0.5
-            self._wake.wait(timeout=min(_MAX_IDLE, due if due is not None else _MAX_IDLE))
-
-    def _listen(self):
-        """LISTEN faxd_notifications on an own autocommit connection; reconnect with backoff."""
-        delay = 0.1
-        while not self._stopping:
-            conn = None
-            try:
-                conn = psycopg2.connect(self._store.dsn, application_name="faxd-notify")
-                conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
-                conn.cursor().execute("LISTEN faxd_notifications")
-                delay = 0.1
-                self._wake.set()  # catch up on anything queued while not listening
-                while not self._stopping:
-                    try:
-                        gevent.socket.wait_read(conn.fileno(), timeout=_MAX_IDLE)
-                    except gevent.socket.timeout:
-                        continue
-                    conn.poll()
-                    if conn.notifies:
-                        conn.notifies.clear()
-                        self._wake.set()
-            except psycopg2.Error as e:
-                logger.warning("notifications: listener lost the database: %s", str(e).strip())
-                gevent.sleep(delay)
-                delay = min(2.0, delay * 2)
-            finally:
-                if conn is not None:
-                    conn.close()
+            self.wakeup.wait(timeout=min(_MAX_IDLE, due if due is not None else _MAX_IDLE))
 
     # --- one delivery
 
@@ -189,8 +149,8 @@ class NotificationService(Service):
         return status
 
     def _wake_at(self, delay: float) -> None:
-        if delay < _MAX_IDLE and not self._stopping:
-            self._group.add(gevent.spawn_later(delay, self._wake.set))
+        if delay < _MAX_IDLE and self.accepting:
+            self._timers.add(gevent.spawn_later(delay, self.wakeup.set))
 
     def _deliver(self, row: dict) -> None:
         payload = row["payload"] or {}

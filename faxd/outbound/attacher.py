@@ -9,13 +9,12 @@ import logging
 from datetime import datetime, timezone
 
 import gevent
-import gevent.event
 import gevent.pool
 
-from faxd.daemon import Service
 from faxd.documents import DocumentError
 from faxd.errors import StoreError, public_text
 from faxd.models import TxResult
+from faxd.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +24,12 @@ class Attacher(Service):
 
     def __init__(self, config, store, pipeline, node: str, concurrency: int = 2,
                  now=lambda: datetime.now(timezone.utc)):
+        super().__init__(work=gevent.pool.Pool(concurrency))
         self._config = config
         self._store = store
         self._pipeline = pipeline
         self._node = node
         self._now = now
-        self._pool = gevent.pool.Pool(concurrency)
-        self._wake = gevent.event.Event()
-        self._accepting = True
-        self._greenlet = None
         self._current: set[str] = set()
         # A conversion plus a fetch must fit in the lease, or another node would start it again.
         self._lease = config.convert_timeout + config.fetch_timeout + 60
@@ -41,23 +37,13 @@ class Attacher(Service):
     def wake(self, payload=None) -> None:
         """NOTIFY payload: the job's new status; a job that is already pending needs no attaching."""
         if payload != "pending":
-            self._wake.set()
+            self.wakeup.set()
 
     def start(self):
-        self._greenlet = gevent.spawn(self._loop)
-        return [self._greenlet]
-
-    def stop_intake(self):
-        self._accepting = False
-        self._wake.set()
-
-    def drain(self, timeout: float):
-        self._pool.join(timeout=timeout)
+        return self.spawn_loops(self._loop)
 
     def stop(self):
-        if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
-        self._pool.kill(block=True, timeout=5)
+        super().stop()
         for job_id in list(self._current):
             try:
                 self._store.attach_release(job_id, self._node)
@@ -65,18 +51,18 @@ class Attacher(Service):
                 pass
 
     def _loop(self) -> None:
-        while self._accepting:
-            self._wake.clear()
+        while self.accepting:
+            self.wakeup.clear()
             try:
-                while self._accepting and self._pool.free_count() > 0:
+                while self.accepting and self.work.free_count() > 0:
                     job = self._store.claim_attaching_job(self._node, self._lease)
                     if job is None:
                         break
                     self._current.add(job["id"])
-                    self._pool.spawn(self._attach_guarded, job)
+                    self.work.spawn(self._attach_guarded, job)
             except StoreError as e:
                 logger.warning("attacher: %s", e)
-            self._wake.wait(timeout=self._config.dispatch_tick * 5)
+            self.wakeup.wait(timeout=self._config.dispatch_tick * 5)
 
     def _attach_guarded(self, job: dict) -> None:
         try:
@@ -86,7 +72,7 @@ class Attacher(Service):
             self._fail(job, "internal error while preparing the document")
         finally:
             self._current.discard(job["id"])
-            self._wake.set()
+            self.wakeup.set()
 
     def attach(self, job: dict) -> None:
         doc = job.get("doc") or {}

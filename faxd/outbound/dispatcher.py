@@ -8,14 +8,13 @@ from __future__ import annotations
 import logging
 
 import gevent
-import gevent.event
 import gevent.pool
 
-from faxd.daemon import Service
 from faxd.errors import StoreError
 from faxd.models import Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
+from faxd.service import Service
 from faxd.store.dispatch import BLOCKED
 
 logger = logging.getLogger(__name__)
@@ -27,13 +26,12 @@ COALESCE = 0.02
 class Dispatcher(Service):
     name = "dispatcher"
 
+    work_kill_timeout = 10.0
+
     def __init__(self, engine: Engine):
+        super().__init__(work=gevent.pool.Group())
         self._e = engine
-        self._wake = gevent.event.Event()
-        self._pool = gevent.pool.Group()
         self._running: dict[str, Transmission] = {}
-        self._accepting = True
-        self._greenlets: list[gevent.Greenlet] = []
         self._pending_wake: gevent.Greenlet | None = None
         self._blocked = True               # until a claim says otherwise
 
@@ -42,7 +40,7 @@ class Dispatcher(Service):
     def wake(self, payload=None) -> None:
         """A job became runnable (NOTIFY payload: its status; None: wake regardless)."""
         if payload != "attaching_files":
-            self._wake.set()
+            self.wakeup.set()
 
     def _call_ended(self) -> None:
         """A channel (and maybe an account's or a number's turn) is free: claim again soon if
@@ -55,7 +53,7 @@ class Dispatcher(Service):
 
     def _fire_wake(self) -> None:
         self._pending_wake = None
-        self._wake.set()
+        self.wakeup.set()
 
     def cancel(self, job_id: str | None) -> None:
         if job_id is None:  # listener (re)connected: look for cancels we may have missed
@@ -75,24 +73,15 @@ class Dispatcher(Service):
     # --- service
 
     def start(self):
-        self._greenlets = [gevent.spawn(self._claim_loop), gevent.spawn(self._recovery_loop)]
-        return list(self._greenlets)
-
-    def stop_intake(self):
-        self._accepting = False
-        self._wake.set()
-
-    def drain(self, timeout: float):
-        self._pool.join(timeout=timeout)
+        return self.spawn_loops(self._claim_loop, self._recovery_loop)
 
     def stop(self):
         if self._pending_wake is not None:
             self._pending_wake.kill(block=False)
-        for g in self._greenlets:
-            g.kill(block=True, timeout=2)
+        self.stop_loops()
         for t in list(self._running.values()):
             t.abort()
-        self._pool.kill(block=True, timeout=10)
+        self.stop_work()
 
     @property
     def running(self) -> int:
@@ -106,16 +95,16 @@ class Dispatcher(Service):
         The tick (``dispatch_tick``) is also the clock of delayed retries: a retry goes out
         within one tick of its ``run_after``.
         """
-        while self._accepting:
-            self._wake.clear()
+        while self.accepting:
+            self.wakeup.clear()
             wait = self._e.config.dispatch_tick
             try:
-                while self._accepting and self._claim_one():
+                while self.accepting and self._claim_one():
                     pass
             except StoreError as e:
                 logger.warning("dispatcher: %s", e)
                 wait = min(2.0, max(wait, 0.5))
-            self._wake.wait(timeout=wait)
+            self.wakeup.wait(timeout=wait)
 
     def _claim_one(self) -> bool:
         job = self._e.store.claim_next_job(self._e.node, self._e.switch_name, self._e.config.max_channels,
@@ -143,13 +132,13 @@ class Dispatcher(Service):
             finally:
                 self._running.pop(t.job_id, None)
                 self._call_ended()
-        self._pool.spawn(run)
+        self.work.spawn(run)
 
     # --- recovery of other nodes' (or our own previous life's) jobs
 
     def _recovery_loop(self) -> None:
         interval = max(0.5, self._e.config.lease_seconds / 3)
-        while self._accepting:
+        while self.accepting:
             try:
                 for job in self._e.store.take_expired_leases(self._e.node, self._e.config.lease_seconds):
                     self._recover(job)

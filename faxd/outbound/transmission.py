@@ -16,7 +16,7 @@ import gevent.queue
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.models import Stage
-from faxd.notify import plan as notify_plan
+from faxd import notification_plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
 from faxd.switch.base import FaxOptions, OriginateRequest

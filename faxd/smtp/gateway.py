@@ -36,9 +36,13 @@ from typing import Any, Callable
 
 import gevent.lock
 
+from faxd import passwords
+from faxd.documents import DocumentPipeline
+from faxd.documents.detect import document_type
 from faxd.errors import StoreUnavailable
-from faxd.smtp import credentials, domains
+from faxd.numbers import normalize as normalize_number
 from faxd.policy import check_submission
+from faxd.smtp import domains
 
 logger = logging.getLogger(__name__)
 
@@ -289,16 +293,9 @@ class Gateway:
                  normalize: Callable | None = None):
         self._config = config
         self._store = store
-        if detect is None:
-            from faxd.documents.detect import document_type as detect
-        if normalize is None:
-            from faxd.numbers import normalize
-        if pipeline is None:
-            from faxd.documents import DocumentPipeline
-            pipeline = DocumentPipeline(config)
-        self._detect = detect
-        self._pipeline = pipeline
-        self._normalize = normalize
+        self._detect = detect or document_type
+        self._pipeline = pipeline if pipeline is not None else DocumentPipeline(config)
+        self._normalize = normalize or normalize_number
         # Sessions may be many; converters are CPU- and memory-hungry: at most one per core at once
         # (the others wait their turn; their SMTP clients simply wait for the reply).
         self._convert_slots = gevent.lock.BoundedSemaphore(max(1, os.cpu_count() or 1))
@@ -311,7 +308,7 @@ class Gateway:
         row = None
         if username and _DOMAIN_OK.match(username) and len(username) <= 254:
             row = self._store.faxbox_smtp_credentials(username)
-        if not credentials.off_hub(credentials.verify_password, password, row["smtp_auth_hash"] if row else None):
+        if not passwords.off_hub(passwords.verify_password, password, row["smtp_auth_hash"] if row else None):
             return None
         return {"faxbox_id": row["id"], "username": username}
 

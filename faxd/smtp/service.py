@@ -19,8 +19,8 @@ import gevent
 import gevent.pool
 from gevent import subprocess
 
-from faxd.daemon import Service
 from faxd.errors import StartupError
+from faxd.service import Service
 from faxd.smtp import cli as smtp_cli
 
 logger = logging.getLogger(__name__)
@@ -30,13 +30,12 @@ class SmtpGatewayService(Service):
     name = "smtp"
 
     def __init__(self, config, dsn: str | None = None, *, start_timeout: float = 20.0):
+        super().__init__()
         self._config = config
         self._dsn = dsn or config.database_url
         self._start_timeout = start_timeout
         self._proc: subprocess.Popen | None = None
-        self._group = gevent.pool.Group()
-        self._stopping = False
-        self._supervisor: gevent.Greenlet | None = None
+        self._readers = gevent.pool.Group()     # the child's stderr, forwarded
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.address: tuple[str, int] | None = None
         self.restarts = 0
@@ -50,13 +49,10 @@ class SmtpGatewayService(Service):
         if not self._dsn:
             raise StartupError("SMTP gateway: no database DSN to hand to the gateway process")
         self._spawn()
-        # The daemon unlinks watched greenlets at shutdown (Group bookkeeping would be lost),
-        # so the supervisor is a plain greenlet, killed by hand in stop().
-        self._supervisor = gevent.spawn(self._supervise)
-        return [self._supervisor]
+        return self.spawn_loops(self._supervise)
 
     def stop_intake(self):
-        self._stopping = True
+        self.accepting = False
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # the child stops listening, lets sessions finish
@@ -70,7 +66,7 @@ class SmtpGatewayService(Service):
                 pass
 
     def stop(self):
-        self._stopping = True
+        self.accepting = False
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -79,9 +75,8 @@ class SmtpGatewayService(Service):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self._supervisor is not None:
-            self._supervisor.kill(block=True, timeout=2)
-        self._group.kill(block=True, timeout=2)
+        self.stop_loops()
+        self._readers.kill(block=True, timeout=2)
 
     @property
     def pid(self) -> int | None:
@@ -98,7 +93,7 @@ class SmtpGatewayService(Service):
         proc = subprocess.Popen([sys.executable, "-m", "faxd.smtp"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         self._proc = proc
-        reader = self._group.spawn(self._forward_stderr, proc)
+        reader = self._readers.spawn(self._forward_stderr, proc)
         line = b""
         with gevent.Timeout(self._start_timeout, False):
             line = proc.stdout.readline()
@@ -130,12 +125,12 @@ class SmtpGatewayService(Service):
         while True:
             proc = self._proc
             status = proc.wait()
-            if self._stopping:
+            if not self.accepting:
                 return
             logger.error("SMTP gateway (pid %d) exited with status %s; restarting in %.0f s",
                          proc.pid, status, delay)
             gevent.sleep(delay)
-            if self._stopping:
+            if not self.accepting:
                 return
             try:
                 self._spawn()

@@ -10,6 +10,7 @@ import psycopg2.errors
 
 from faxd import ids
 from faxd.errors import AccountDisabled, Conflict, NotFound
+from faxd.store.listener import Listener
 
 AUTH_CHANNEL = "faxd_auth"
 
@@ -137,7 +138,6 @@ class AccountsMixin:
         callbacks = self.__dict__.setdefault("_auth_callbacks", [])
         callbacks.append(callback)
         if listener is None:
-            from faxd.store.listener import Listener
             listener = Listener(self.dsn, {AUTH_CHANNEL: callbacks})
             listener.start()
             self._auth_listener = listener

@@ -34,6 +34,7 @@ import psycopg2
 
 from faxd.errors import EmbeddedPostgresError
 from faxd.store import cluster_place
+from faxd.store.migrate import migrate
 
 logger = logging.getLogger(__name__)
 
@@ -502,3 +503,34 @@ class EmbeddedPostgres:
 
 def _quoted(owner: dict) -> str:
     return f", `{owner['command']}`" if owner.get("command") else ""
+
+
+class CommandDatabase:
+    """The configured database, or the embedded cluster for the length of one command; migrated.
+
+    ``with CommandDatabase(config) as dsn:``. The embedded cluster is shared: a running
+    ``faxd run`` (or another command) keeps serving it, and it is started here, and stopped on
+    exit, only when nothing was serving it.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        self._embedded = None
+
+    def __enter__(self) -> str:
+        if self._config.database_url:
+            dsn = self._config.database_url
+        else:
+            os.makedirs(self._config.home, exist_ok=True)
+            self._embedded = EmbeddedPostgres(self._config.postgres_dir, self._config.postgres_bindir)
+            dsn = self._embedded.start(shared=True)
+        try:
+            migrate(dsn)
+        except BaseException:
+            self.__exit__()
+            raise
+        return dsn
+
+    def __exit__(self, *exc):
+        if self._embedded is not None:
+            self._embedded.stop()

@@ -6,11 +6,10 @@ from typing import Any
 import psycopg2.errors
 from psycopg2.extras import Json
 
-from faxd import ids
+from faxd import ids, passwords
 from faxd.errors import Conflict, NotFound
 from faxd.models import gregorian
-from faxd.smtp import credentials
-from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
+from faxd.store.listing import ListQuery, Listing, Page, list_page
 
 # Columns of the faxboxes table that the client document sets.
 COLUMNS = ("name", "caller_name", "caller_id", "fax_header", "fax_identity", "fax_timezone",
@@ -68,7 +67,7 @@ def faxbox_summary(row: dict) -> dict:
 class FaxboxesMixin:
     def get_faxbox(self, account_id: str, faxbox_id: str, cur=None) -> dict | None:
         params = {"id": faxbox_id, "account_id": account_id}
-        row = self._one("get_faxbox", params, cur=cur) if cur is not None else read_one(self, "get_faxbox", params)
+        row = self._one("get_faxbox", params, cur=cur) if cur is not None else self.read_one("get_faxbox", params)
         return faxbox_view(row) if row else None
 
     def list_faxboxes(self, account_id: str, q: ListQuery) -> Page:
@@ -165,5 +164,5 @@ def _smtp_auth_params(doc: dict) -> dict:
                 "smtp_auth_keep_required": False, "smtp_auth_required": False}
     password = auth.get("password")
     return {"smtp_auth_keep": password is None,
-            "smtp_auth_hash": credentials.off_hub(credentials.hash_password, password) if password is not None else None,
+            "smtp_auth_hash": passwords.off_hub(passwords.hash_password, password) if password is not None else None,
             "smtp_auth_keep_required": False, "smtp_auth_required": bool(auth.get("required"))}

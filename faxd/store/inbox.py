@@ -6,7 +6,7 @@ from typing import Any
 from faxd.errors import NotFound
 from faxd.models import gregorian
 from faxd.store.jobs import tx_view
-from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
+from faxd.store.listing import ListQuery, Listing, Page, list_page
 
 _SYSTEM = frozenset({"id", "status", "created", "modified", "rx_result", "page_count", "faxbox_id",
                      "from_number", "from_name", "to_number", "call_id", "revision"})
@@ -48,7 +48,7 @@ def inbox_summary(row: dict) -> dict:
 
 class InboxMixin:
     def get_inbox_fax(self, account_id: str, fax_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = read_one(self, "get_inbox_fax", {"id": fax_id, "account_id": account_id})
+        row = self.read_one("get_inbox_fax", {"id": fax_id, "account_id": account_id})
         if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
             return None
         return inbox_view(row)
@@ -81,4 +81,4 @@ class InboxMixin:
             self._one("delete_inbox_documents", {"id": fax_id, "account_id": account_id}, cur=c)
 
     def get_inbox_document(self, account_id: str, fax_id: str, role: str) -> dict | None:
-        return read_one(self, "get_inbox_document", {"id": fax_id, "account_id": account_id, "role": role})
+        return self.read_one("get_inbox_document", {"id": fax_id, "account_id": account_id, "role": role})

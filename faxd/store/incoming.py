@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
+from faxd.store.listing import ListQuery, Listing, Page, list_page
 
 # A row whose lease ran out belongs to a node that died mid-call: not live.
 LIVE = "lease_expires IS NULL OR lease_expires > now()"
@@ -32,7 +32,7 @@ def incoming_view(row: dict) -> dict:
 
 class IncomingMixin:
     def get_incoming_call(self, account_id: str, call_row_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = read_one(self, "get_incoming_call", {"id": call_row_id, "account_id": account_id})
+        row = self.read_one("get_incoming_call", {"id": call_row_id, "account_id": account_id})
         if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
             return None
         return incoming_view(row)

@@ -17,7 +17,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
-from faxd.store.listing import ListQuery, Listing, Page, PageCache, autocommit_cursor, list_page, read_one
+from faxd.store.listing import ListQuery, Listing, Page, PageCache, list_page
 
 # Keys the system owns: never taken from a client document, always written from the row.
 SYSTEM_FIELDS = frozenset({
@@ -205,7 +205,7 @@ class JobsMixin:
     def get_job(self, account_id: str, job_id: str, *, folder: str | None = None,
                 faxbox_id: str | None = None) -> dict | None:
         """The whole job, or None when it is not in this account (folder, faxbox)."""
-        row = read_one(self, "get_job", {"id": job_id, "account_id": account_id})
+        row = self.read_one("get_job", {"id": job_id, "account_id": account_id})
         if row is None or not _in_scope(row, folder, faxbox_id):
             return None
         return job_view(row)
@@ -261,7 +261,7 @@ class JobsMixin:
 
     def get_job_document(self, account_id: str, job_id: str, role: str) -> dict | None:
         """The first document of ``role`` ('pdf', 'fax_tiff', 'original') of a job."""
-        return read_one(self, "get_job_document", {"id": job_id, "account_id": account_id, "role": role})
+        return self.read_one("get_job_document", {"id": job_id, "account_id": account_id, "role": role})
 
     def resubmit_job(self, account_id: str, job_id: str, doc: dict, *,
                      faxbox_id: str | None = None) -> dict:
@@ -360,7 +360,7 @@ class InsertBatcher:
             statement = self._store.sql("insert_jobs").replace("VALUES %s", "VALUES " + values)
             if len(self._statements) < self._max_batch:
                 self._statements[len(rows)] = statement
-        with autocommit_cursor(self._store, dicts=False) as c:
+        with self._store.statement(dicts=False) as c:
             c.execute(statement, [row[k] for row in rows for k in _INSERT_COLUMNS])
             return dict(c.fetchall())
 

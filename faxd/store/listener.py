@@ -11,10 +11,10 @@ from typing import Callable
 
 import gevent
 import psycopg2
-import psycopg2.extensions
 from gevent.socket import wait_read
 
-from faxd.daemon import Service
+from faxd.service import Service
+from faxd.store.pool import connect
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +23,17 @@ class Listener(Service):
     name = "listener"
 
     def __init__(self, dsn: str, channels: dict[str, list[Callable[[str | None], None]]],
-                 idle_timeout: float = 5.0):
+                 idle_timeout: float = 5.0, application_name: str = "faxd-listen"):
+        super().__init__()
         self._dsn = dsn
+        self._application_name = application_name
         self._channels = channels
         self._idle_timeout = idle_timeout
-        self._greenlet = None
         self._conn = None
         self.connected = False
 
     def start(self):
-        self._greenlet = gevent.spawn(self._run)
-        return [self._greenlet]
+        return self.spawn_loops(self._run)
 
     def _dispatch(self, channel: str, payload: str | None) -> None:
         for cb in self._channels.get(channel, ()):
@@ -43,8 +43,7 @@ class Listener(Service):
         backoff = 0.1
         while True:
             try:
-                self._conn = psycopg2.connect(self._dsn, connect_timeout=5, application_name="faxd-listen")
-                self._conn.autocommit = True
+                self._conn = connect(self._dsn, application_name=self._application_name)
                 with self._conn.cursor() as cur:
                     for channel in self._channels:
                         cur.execute(f"LISTEN {channel}")
@@ -78,7 +77,5 @@ class Listener(Service):
             self._conn = None
 
     def stop(self):
-        if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
-            self._greenlet = None
+        super().stop()
         self._close()

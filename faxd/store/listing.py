@@ -5,26 +5,22 @@ an opaque string encoding the ``(created, id)`` of a page's first row, so a page
 a point in the index, not an offset: rows inserted while a client pages through never shift
 or repeat what it sees, and the query is an index range scan whatever the account's size
 (``WHERE account_id = %s AND (created, id) <= (%s, %s) ORDER BY created DESC, id DESC
-LIMIT n + 1`` on the ``(account_id, created, id)`` indexes of schema.sql).
+LIMIT n + 1`` on the ``(account_id, created, id)`` indexes of schema.sql). A page asked for
+again is served from a :class:`PageCache` while its rows are unchanged.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import re
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg2.errors
-import psycopg2.extensions
-import psycopg2.extras
-
 from faxd.errors import FaxdError
+from faxd.store.db import Database, execute_prepared
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
@@ -161,113 +157,10 @@ def decode_key(key: str) -> tuple[datetime, str]:
     return created, parts[2]
 
 
-@contextlib.contextmanager
-def autocommit_cursor(store, dicts: bool = True):
-    """A cursor outside any transaction, for a single statement.
-
-    psycopg2 opens a transaction with a separate BEGIN and ends it with a COMMIT: three round
-    trips for one SELECT (or one INSERT). A single statement is atomic on its own, so the
-    API's hot reads and its one-row inserts run in autocommit mode: one round trip.
-    """
-    from faxd.store.postgres import wrap_errors
-    factory = psycopg2.extras.RealDictCursor if dicts else None
-    with wrap_errors():
-        with store._pool.connection() as conn:
-            previous = conn.autocommit      # pooled connections may already be autocommit
-            if not previous:
-                conn.autocommit = True
-            try:
-                with conn.cursor(cursor_factory=factory) as cur:
-                    yield cur
-            finally:
-                if not conn.closed and conn.autocommit != previous:
-                    conn.autocommit = previous
-
-
-def read_one(store, name: str, params: dict) -> dict | None:
-    """Run the named single-row SELECT ``name`` in autocommit mode (one round trip)."""
-    with autocommit_cursor(store) as cur:
-        execute_prepared(cur, store.sql(name), params)
-        return cur.fetchone()
-
-
-# Statements prepared on each pooled connection: {connection: {query text: its EXECUTE}}.
-_PREPARED: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
-_MAX_PREPARED = 200
-_NAMED = re.compile(r"%\((\w+)\)s")
-
-
-def execute_prepared(cur, query: str, params: dict | list | tuple) -> None:
-    """``cur.execute(query, params)`` through a server-side prepared statement.
-
-    The API's hot reads (listings, one job) are short index scans whose planning cost more
-    PostgreSQL CPU than their execution (0.05 of 0.1 ms for a 50-row page), repeated on
-    every request. Each pooled connection prepares a statement the first time it runs it;
-    after five executions PostgreSQL keeps a generic plan when it costs no more than the
-    custom ones (the listings put their LIMIT in the text for that reason: with ``LIMIT
-    $n`` the generic estimate is always worse). Nothing else about the session changes.
-    """
-    if "%%" in query:       # literal percent signs: not worth translating
-        cur.execute(query, params)
-        return
-    statement = _STATEMENTS.get(query)
-    if statement is None:
-        statement = _STATEMENTS[query] = _positional(query)
-        if len(_STATEMENTS) > 2000:
-            _STATEMENTS.clear()
-    positional, keys = statement
-    values = [params[k] for k in keys] if keys is not None else params
-    for attempt in (1, 2):
-        conn = cur.connection
-        names = _PREPARED.get(conn)
-        if names is None:
-            names = _PREPARED[conn] = {}
-        execute = names.get(query)
-        if execute is None:
-            if len(names) >= _MAX_PREPARED:
-                cur.execute("DEALLOCATE ALL")
-                names.clear()
-            name = f"faxd_api_{len(names)}"
-            cur.execute(f"PREPARE {name} AS {positional}")
-            execute = names[query] = f"EXECUTE {name}" + (f" ({', '.join(['%s'] * len(values))})" if values else "")
-        try:
-            cur.execute(execute, values)
-            return
-        except psycopg2.errors.InvalidSqlStatementName:
-            # The session lost its statements (DISCARD ALL, a pooler in between): prepare anew.
-            _PREPARED.pop(conn, None)
-            if attempt == 2:
-                raise
-        except psycopg2.errors.FeatureNotSupported:
-            # "cached plan must not change result type": a migration changed a table under a
-            # prepared statement. Drop this session's statements and prepare anew.
-            if attempt == 2 or conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-                raise
-            cur.execute("DEALLOCATE ALL")
-            _PREPARED.pop(conn, None)
-
-
-# {query text: (its text with $n placeholders, the names of its parameters in $n order or
-# None for positional %s parameters)}
-_STATEMENTS: dict[str, tuple[str, list[str] | None]] = {}
-
-
-def _positional(query: str) -> tuple[str, list[str] | None]:
-    if "%(" in query:
-        keys: list[str] = []
-
-        def number(m) -> str:
-            if m.group(1) not in keys:
-                keys.append(m.group(1))
-            return f"${keys.index(m.group(1)) + 1}"
-        return _NAMED.sub(number, query), keys
-    pieces = query.split("%s")
-    return pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1)), None
-
-
-def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
+def list_page(db: Database, listing: Listing, scope: dict[str, Any], q: ListQuery,
               where: str | None = None, row=None, cache: PageCache | None = None) -> Page:
-    """One page of ``listing`` restricted to ``scope`` (column = value) and ``where``.
+    """One page of ``listing`` restricted to ``scope`` (column = value) and ``where``, read
+    from ``db`` through prepared statements.
 
     ``row`` builds a page row from a result tuple (columns in ``listing.columns`` order,
     then ``created_us``); without it rows are dicts of the columns. With ``cache``, a page
@@ -279,7 +172,7 @@ def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
         key = (query, tuple(tuple(p) if isinstance(p, list) else p for p in params))
         hit = cache.get(key)
         if hit is not None:
-            with autocommit_cursor(store, dicts=False) as cur:
+            with db.statement(dicts=False) as cur:
                 execute_prepared(cur, page_sql(listing, scope, q, where, mode="fingerprint")[0], params)
                 (fingerprint,) = cur.fetchone()
             if fingerprint == hit[0]:
@@ -289,7 +182,7 @@ def list_page(store, listing: Listing, scope: dict[str, Any], q: ListQuery,
         if key is not None:
             query = page_sql(listing, scope, q, where, mode="versioned")[0]
     # Plain tuples: RealDictCursor builds rows cell by cell in Python.
-    with autocommit_cursor(store, dicts=False) as cur:
+    with db.statement(dicts=False) as cur:
         execute_prepared(cur, query, params)
         names = [d.name for d in cur.description]
         tuples = cur.fetchall()

@@ -12,7 +12,7 @@ import re
 import psycopg2
 
 from faxd.errors import StoreError
-from faxd.store.postgres import wrap_errors
+from faxd.store.db import wrap_errors
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from faxd import ids
+from faxd import notification_plan as _plan
 
 
 class NotificationsMixin:
@@ -16,8 +17,6 @@ class NotificationsMixin:
         job/inbox/smtplog row as it is now. ``context``: facts the row does not hold, for the
         plan (``sender_accepted`` for ``smtp_refused``). Returns the rows written (may be empty).
         """
-        from faxd.notify import plan as _plan
-
         if event in _plan.OUTBOUND_EVENTS:
             row = self._one("notification_job", {"id": job_id}, cur=cur)
         elif event in _plan.INBOUND_EVENTS:

@@ -1,7 +1,9 @@
-"""A small PostgreSQL connection pool that waits (greenlet-friendly) instead of failing.
+"""Connections to PostgreSQL: made in one place (:func:`connect`), pooled by :class:`ConnectionPool`.
 
-psycopg2's ThreadedConnectionPool raises ``PoolError`` when empty; under gevent we want
-callers to queue. Broken connections (server restart) are dropped, not handed out again.
+A small pool that waits (greenlet-friendly) instead of failing: psycopg2's
+ThreadedConnectionPool raises ``PoolError`` when empty; under gevent we want callers to
+queue. Broken connections (server restart) are dropped, not handed out again. The LISTEN
+connections (:mod:`faxd.store.listener`) are made by :func:`connect` too.
 """
 from __future__ import annotations
 
@@ -43,6 +45,17 @@ def _readable(conn) -> bool:
         return True
 
 
+def connect(dsn: str, application_name: str = "faxd", connect_timeout: int = 5):
+    """A new connection in autocommit mode.
+
+    Autocommit: a single statement is one round trip (psycopg2 would otherwise send BEGIN
+    and COMMIT around it); transactions say BEGIN themselves.
+    """
+    conn = psycopg2.connect(dsn, connect_timeout=connect_timeout, application_name=application_name)
+    conn.autocommit = True
+    return conn
+
+
 class ConnectionPool:
     def __init__(self, dsn: str, size: int = 20, acquire_timeout: float = 10.0,
                  connect_timeout: int = 5):
@@ -59,12 +72,7 @@ class ConnectionPool:
         return self._dsn
 
     def _connect(self):
-        conn = psycopg2.connect(self._dsn, connect_timeout=self._connect_timeout,
-                                application_name="faxd")
-        # Autocommit: a single statement is one round trip (psycopg2 would otherwise send
-        # BEGIN and COMMIT around it); transactions say BEGIN themselves.
-        conn.autocommit = True
-        return conn
+        return connect(self._dsn, connect_timeout=self._connect_timeout)
 
     @contextlib.contextmanager
     def connection(self):

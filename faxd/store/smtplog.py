@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page, read_one
+from faxd.store.listing import ListQuery, Listing, Page, list_page
 
 SMTPLOG_LISTING = Listing(
     table="smtplog",
@@ -30,7 +30,7 @@ def smtplog_view(row: dict) -> dict:
 
 class SmtplogMixin:
     def get_smtplog_entry(self, account_id: str, entry_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = read_one(self, "get_smtplog_entry", {"id": entry_id, "account_id": account_id})
+        row = self.read_one("get_smtplog_entry", {"id": entry_id, "account_id": account_id})
         if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
             return None
         return smtplog_view(row)

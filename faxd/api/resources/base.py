@@ -7,6 +7,8 @@ import falcon
 import gevent
 
 from faxd.api.errors import KazooError, not_found
+from faxd.documents.errors import DocumentError
+from faxd.documents.pipeline import tiff_to_pdf as render_pdf
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PDF = "application/pdf"
@@ -80,9 +82,7 @@ def send_attachment(req: falcon.Request, resp: falcon.Response, fetch, fax_id: s
 
 def tiff_to_pdf(data: bytes) -> bytes:
     """Wrap a fax TIFF in a PDF without re-encoding (the document pipeline's), off the hub."""
-    from faxd.documents import DocumentError
-    from faxd.documents.pipeline import tiff_to_pdf as render
     try:
-        return gevent.get_hub().threadpool.spawn(render, data).get()
+        return gevent.get_hub().threadpool.spawn(render_pdf, data).get()
     except DocumentError as e:
         raise KazooError(falcon.HTTP_422, f"the fax TIFF could not be turned into a PDF: {e}") from None

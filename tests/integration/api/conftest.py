@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from faxd.api.app import create_app
-from faxd.daemon import ApiServer
+from faxd.api.server import ApiServer
 from tests.unit.api.conftest import acct, app, client, config, dsn, other, store  # noqa: F401  (fixtures)
 
 

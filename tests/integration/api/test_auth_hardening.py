@@ -13,7 +13,7 @@ import pytest
 
 from faxd.api.app import create_app
 from faxd import ids
-from faxd.daemon import ApiServer
+from faxd.api.server import ApiServer
 from faxd.store import PostgresStore
 from tests.unit.api.conftest import config, dsn, store  # noqa: F401  (fixtures)
 

@@ -10,7 +10,7 @@ import requests
 
 from faxd.api.app import create_app
 from faxd.config import Config
-from faxd.daemon import ApiServer
+from faxd.api.server import ApiServer
 from faxd.store import PostgresStore
 from faxd.store.embedded import EmbeddedPostgres
 from faxd.store.migrate import migrate

@@ -11,7 +11,7 @@ import gevent
 import pytest
 
 from faxd.api.app import create_app
-from faxd.daemon import ApiServer
+from faxd.api.server import ApiServer
 from faxd.httpserver import HttpLimits
 from tests.unit.api.conftest import acct, app, client, config, dsn, store  # noqa: F401  (fixtures)
 

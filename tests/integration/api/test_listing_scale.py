@@ -8,7 +8,8 @@ import pytest
 
 from faxd.store.inbox import INBOX_LISTING
 from faxd.store.jobs import FOLDERS, JOB_LISTING, job_summary
-from faxd.store.listing import ListQuery, _positional, list_page, page_sql
+from faxd.store.db import _positional
+from faxd.store.listing import ListQuery, list_page, page_sql
 
 ROWS = 100_000
 
@@ -87,7 +88,7 @@ def test_first_pages_settle_on_a_generic_plan(store, big_account, mode):
         else:
             store.list_jobs(big_account, "outbox", q)
     query, params = page_sql(JOB_LISTING, scope, q, FOLDERS["outbox"], mode=mode)
-    with store._pool.connection() as conn, conn.cursor() as cur:   # the connection just used
+    with store.statement(dicts=False) as cur:   # on the connection just used
         cur.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
                     "WHERE statement = 'PREPARE ' || name || ' AS ' || %s", (_positional(query)[0],))
         (name, generic, custom), = cur.fetchall()

@@ -49,16 +49,16 @@ def test_dispatcher_ignores_attaching_jobs_and_attacher_ignores_ready_ones(confi
     a = Attacher(config, store, pipeline=None, node="n1")
     d.wake("attaching_files")
     a.wake("pending")
-    assert not d._wake.is_set() and not a._wake.is_set()
+    assert not d.wakeup.is_set() and not a.wakeup.is_set()
     d.wake("pending")
     a.wake("attaching_files")
-    assert d._wake.is_set() and a._wake.is_set()
+    assert d.wakeup.is_set() and a.wakeup.is_set()
     # A listener reconnect (payload None) or an unknown payload wakes both: nothing is missed.
-    d._wake.clear()
-    a._wake.clear()
+    d.wakeup.clear()
+    a.wakeup.clear()
     d.wake(None)
     a.wake("acct-123")
-    assert d._wake.is_set() and a._wake.is_set()
+    assert d.wakeup.is_set() and a.wakeup.is_set()
 
 
 def _ready_job(store, account_id, number):

@@ -4,7 +4,7 @@ import time
 import falcon
 import requests
 
-from faxd.daemon import ApiServer
+from faxd.api.server import ApiServer
 
 
 class Ping:

@@ -3,7 +3,8 @@ import io
 
 import gevent
 
-from faxd.daemon import Daemon, Service
+from faxd.daemon import Daemon
+from faxd.service import Service
 
 
 class Crashing(Service):
@@ -18,6 +19,7 @@ class Crashing(Service):
 
 class Recorder(Service):
     def __init__(self, name, log):
+        super().__init__()
         self.name = name
         self._log = log
 

@@ -5,8 +5,8 @@ import hashlib
 
 from faxd.models import GREGORIAN_OFFSET
 from faxd.store.jobs import JOB_LISTING, _page_cache
-from faxd.store.listing import (ListQuery, Page, PageCache, _fingerprint, autocommit_cursor,
-                                execute_prepared, page_sql)
+from faxd.store.db import execute_prepared
+from faxd.store.listing import ListQuery, Page, PageCache, _fingerprint, page_sql
 
 # 2026-01-01T00:00:00Z as Unix seconds.
 T0 = 1767225600
@@ -78,7 +78,7 @@ def test_listing_rows_field_by_field(client, acct, store):
 
 def _statements(store):
     """The prepared statements of the connection the pool hands out next (the last one used)."""
-    with store._pool.connection() as conn, conn.cursor() as cur:
+    with store.statement(dicts=False) as cur:
         cur.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
                     "WHERE name LIKE 'faxd_api_%'")
         return cur.fetchall()
@@ -99,7 +99,7 @@ def test_listings_survive_lost_prepared_statements(client, acct, store):
     url = f"{acct.base}/faxes/outbox?page_size=2"
     first = client.simulate_get(url, headers=acct.headers).json
     # Something (DISCARD ALL, a pooler) drops the session's statements behind faxd's back.
-    with store._pool.connection() as conn, conn.cursor() as cur:
+    with store.statement() as cur:
         cur.execute("DEALLOCATE ALL")
     again = client.simulate_get(url, headers=acct.headers)
     assert again.status_code == 200, again.text
@@ -204,7 +204,7 @@ def test_fingerprint_matches_the_database(store, acct):
 
 def test_prepared_statement_survives_a_changed_table(store):
     """A migration that changes a table under a prepared statement: it is prepared anew."""
-    with autocommit_cursor(store, dicts=False) as cur:
+    with store.statement(dicts=False) as cur:
         cur.execute("CREATE TABLE prepared_probe (a integer)")
         try:
             cur.execute("INSERT INTO prepared_probe VALUES (1)")

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from faxd.notify import plan
+from faxd import notification_plan as plan
 
 
 def _job(status="completed", faxbox=None, doc=None):

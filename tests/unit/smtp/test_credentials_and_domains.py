@@ -5,20 +5,21 @@ import pytest
 
 from faxd.config import Config
 from faxd.errors import ConfigError
-from faxd.smtp import credentials, domains
+from faxd import passwords
+from faxd.smtp import domains
 from faxd.smtp.gateway import MAX_MULTIPARTS, Unparseable, parse_message, safe_filename
 
 A, B = "a" * 32, "b" * 32
 
 
 def test_a_password_is_stored_as_a_salted_scrypt_hash():
-    one, two = credentials.hash_password("correct horse battery"), credentials.hash_password("correct horse battery")
+    one, two = passwords.hash_password("correct horse battery"), passwords.hash_password("correct horse battery")
     assert one.startswith("scrypt$16384$8$1$") and one != two and "correct" not in one
-    assert credentials.verify_password("correct horse battery", one)
-    assert credentials.verify_password(b"correct horse battery", two)
-    assert not credentials.verify_password("correct horse batterY", one)
+    assert passwords.verify_password("correct horse battery", one)
+    assert passwords.verify_password(b"correct horse battery", two)
+    assert not passwords.verify_password("correct horse batterY", one)
     for stored in (None, "", "md5$x", "scrypt$1$2$3$!!$!!", "scrypt$x"):
-        assert not credentials.verify_password("correct horse battery", stored)
+        assert not passwords.verify_password("correct horse battery", stored)
 
 
 def test_grants_name_exact_domains_or_subdomains():

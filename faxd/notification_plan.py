@@ -1,5 +1,9 @@
 """Who hears about an event: pure functions from a job/inbox/smtplog row to notification rows.
 
+Neutral ground between the store, which queues the rows in the transaction of the change
+(``queue_notifications``), the notify flow, which delivers them, and the outbound flow, which
+asks whether anyone listens before it builds an event.
+
 Sources (Kazoo's faxbox schema, plus the job's own document):
 - faxbox ``notifications.outbound`` / ``notifications.inbound``:
   ``{"email": {"send_to": [...]}, "sms": {"send_to": [...]}, "callback": {"url": ..., "method": ..., "secret": ...}}``
