@@ -71,9 +71,7 @@ class FaxboxesMixin:
         return faxbox_view(row) if row else None
 
     def list_faxboxes(self, account_id: str, q: ListQuery) -> Page:
-        page = list_page(self, FAXBOX_LISTING, {"account_id": account_id}, q)
-        page.rows = [faxbox_summary(r) for r in page.rows]
-        return page
+        return list_page(self, FAXBOX_LISTING, {"account_id": account_id}, q, view=faxbox_summary)
 
     def create_faxbox(self, account_id: str, doc: dict, smtp_domain: str) -> dict:
         """Create a faxbox from a validated document; ``numbers`` become its inbound DIDs."""

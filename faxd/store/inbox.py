@@ -6,7 +6,7 @@ from typing import Any
 from faxd.errors import NotFound
 from faxd.models import gregorian
 from faxd.store.jobs import tx_view
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, account_scope, list_page, read_in_scope
 
 _SYSTEM = frozenset({"id", "status", "created", "modified", "rx_result", "page_count", "faxbox_id",
                      "from_number", "from_name", "to_number", "call_id", "revision"})
@@ -48,18 +48,11 @@ def inbox_summary(row: dict) -> dict:
 
 class InboxMixin:
     def get_inbox_fax(self, account_id: str, fax_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = self.read_one("get_inbox_fax", {"id": fax_id, "account_id": account_id})
-        if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
-            return None
-        return inbox_view(row)
+        row = read_in_scope(self, "get_inbox_fax", fax_id, account_id, faxbox_id)
+        return inbox_view(row) if row is not None else None
 
     def list_inbox(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
-        scope = {"account_id": account_id}
-        if faxbox_id is not None:
-            scope["faxbox_id"] = faxbox_id
-        page = list_page(self, INBOX_LISTING, scope, q)
-        page.rows = [inbox_summary(r) for r in page.rows]
-        return page
+        return list_page(self, INBOX_LISTING, account_scope(account_id, faxbox_id), q, view=inbox_summary)
 
     def _locked_inbox_fax(self, c, account_id, fax_id, faxbox_id):
         row = self._one("lock_inbox_fax", {"id": fax_id, "account_id": account_id}, cur=c)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, account_scope, list_page, read_in_scope
 
 # A row whose lease ran out belongs to a node that died mid-call: not live.
 LIVE = "lease_expires IS NULL OR lease_expires > now()"
@@ -32,15 +32,9 @@ def incoming_view(row: dict) -> dict:
 
 class IncomingMixin:
     def get_incoming_call(self, account_id: str, call_row_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = self.read_one("get_incoming_call", {"id": call_row_id, "account_id": account_id})
-        if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
-            return None
-        return incoming_view(row)
+        row = read_in_scope(self, "get_incoming_call", call_row_id, account_id, faxbox_id)
+        return incoming_view(row) if row is not None else None
 
     def list_incoming_calls(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
-        scope = {"account_id": account_id}
-        if faxbox_id is not None:
-            scope["faxbox_id"] = faxbox_id
-        page = list_page(self, INCOMING_LISTING, scope, q, where=LIVE)
-        page.rows = [incoming_view(r) for r in page.rows]
-        return page
+        return list_page(self, INCOMING_LISTING, account_scope(account_id, faxbox_id), q, where=LIVE,
+                         view=incoming_view)

@@ -17,7 +17,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
-from faxd.store.listing import ListQuery, Listing, Page, PageCache, list_page
+from faxd.store.listing import ListQuery, Listing, Page, PageCache, account_scope, list_page
 
 # Keys the system owns: never taken from a client document, always written from the row.
 SYSTEM_FIELDS = frozenset({
@@ -212,11 +212,8 @@ class JobsMixin:
 
     def list_jobs(self, account_id: str, folder: str | None, q: ListQuery,
                   faxbox_id: str | None = None) -> Page:
-        scope = {"account_id": account_id}
-        if faxbox_id is not None:
-            scope["faxbox_id"] = faxbox_id
-        return list_page(self, JOB_LISTING, scope, q, where=FOLDERS[folder], row=job_summary,
-                         cache=_page_cache(self))
+        return list_page(self, JOB_LISTING, account_scope(account_id, faxbox_id), q, where=FOLDERS[folder],
+                         row=job_summary, cache=_page_cache(self))
 
     def cancel_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> dict:
         """Cancel a job that has not finished.

@@ -157,14 +157,32 @@ def decode_key(key: str) -> tuple[datetime, str]:
     return created, parts[2]
 
 
+def account_scope(account_id: str, faxbox_id: str | None = None) -> dict[str, str]:
+    """The scope of a listing: an account's rows, or those of one of its faxboxes."""
+    if faxbox_id is None:
+        return {"account_id": account_id}
+    return {"account_id": account_id, "faxbox_id": faxbox_id}
+
+
+def read_in_scope(db: Database, name: str, row_id: str, account_id: str,
+                  faxbox_id: str | None = None) -> dict | None:
+    """The row the named query ``name`` reads by id and account; None when there is none or it
+    belongs to another faxbox than ``faxbox_id``."""
+    row = db.read_one(name, {"id": row_id, "account_id": account_id})
+    if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
+        return None
+    return row
+
+
 def list_page(db: Database, listing: Listing, scope: dict[str, Any], q: ListQuery,
-              where: str | None = None, row=None, cache: PageCache | None = None) -> Page:
+              where: str | None = None, row=None, view=None, cache: PageCache | None = None) -> Page:
     """One page of ``listing`` restricted to ``scope`` (column = value) and ``where``, read
     from ``db`` through prepared statements.
 
     ``row`` builds a page row from a result tuple (columns in ``listing.columns`` order,
-    then ``created_us``); without it rows are dicts of the columns. With ``cache``, a page
-    asked for again is served from it while its rows are unchanged (see PageCache).
+    then ``created_us``); without it rows are dicts of the columns, passed through ``view``
+    when given. With ``cache``, a page asked for again is served from it while its rows are
+    unchanged (see PageCache).
     """
     query, params = page_sql(listing, scope, q, where)
     key = None
@@ -197,7 +215,12 @@ def list_page(db: Database, listing: Listing, scope: dict[str, Any], q: ListQuer
         next_key = encode_key_us(extra[i_us], extra[i_id])
         del tuples[q.page_size:]
     first = encode_key_us(tuples[0][i_us], tuples[0][i_id]) if tuples else q.start_key
-    rows = [row(t) for t in tuples] if row is not None else [dict(zip(names, t)) for t in tuples]
+    if row is not None:
+        rows = [row(t) for t in tuples]
+    elif view is not None:
+        rows = [view(dict(zip(names, t))) for t in tuples]
+    else:
+        rows = [dict(zip(names, t)) for t in tuples]
     page = Page(rows=rows, start_key=first, next_start_key=next_key)
     if key is not None:
         cache.put(key, fingerprint, page)

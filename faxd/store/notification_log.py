@@ -33,6 +33,4 @@ class NotificationLogMixin:
         if q.start_key is not None and not decode_key(q.start_key)[1].isdigit():
             # The row id of this table is a number: anything else is not a key we gave out.
             raise InvalidListQuery("start_key", "format", "not a start key this server gave out")
-        page = list_page(self, NOTIFICATION_LISTING, {"account_id": account_id}, q)
-        page.rows = [notification_view(r) for r in page.rows]
-        return page
+        return list_page(self, NOTIFICATION_LISTING, {"account_id": account_id}, q, view=notification_view)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from faxd.models import gregorian
-from faxd.store.listing import ListQuery, Listing, Page, list_page
+from faxd.store.listing import ListQuery, Listing, Page, account_scope, list_page, read_in_scope
 
 SMTPLOG_LISTING = Listing(
     table="smtplog",
@@ -30,15 +30,8 @@ def smtplog_view(row: dict) -> dict:
 
 class SmtplogMixin:
     def get_smtplog_entry(self, account_id: str, entry_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = self.read_one("get_smtplog_entry", {"id": entry_id, "account_id": account_id})
-        if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
-            return None
-        return smtplog_view(row)
+        row = read_in_scope(self, "get_smtplog_entry", entry_id, account_id, faxbox_id)
+        return smtplog_view(row) if row is not None else None
 
     def list_smtplog(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
-        scope = {"account_id": account_id}
-        if faxbox_id is not None:
-            scope["faxbox_id"] = faxbox_id
-        page = list_page(self, SMTPLOG_LISTING, scope, q)
-        page.rows = [smtplog_view(r) for r in page.rows]
-        return page
+        return list_page(self, SMTPLOG_LISTING, account_scope(account_id, faxbox_id), q, view=smtplog_view)
