@@ -4,9 +4,8 @@ from __future__ import annotations
 import falcon
 
 from faxd.api.body import read_job_request
-from faxd.api.errors import field_error, not_found
-from faxd.api.params import list_query
-from faxd.api.resources.base import Resource, check_id
+from faxd.api.errors import field_error
+from faxd.api.resources.base import Entry, Folder, Resource, check_id
 from faxd.api.schemas import faxbox_defaults, validate_job
 from faxd.api import upload_limits
 from faxd.documents.detect import document_type
@@ -41,23 +40,19 @@ class Queue(Resource):
 
 
 
-class Outgoing(Queue):
+class Outgoing(Queue, Folder):
     """GET: the jobs not yet final."""
 
-    def on_get(self, req, resp, account_id, faxbox_id=None):
-        self.faxbox_scope(account_id, faxbox_id)
-        page = self._store.list_jobs(account_id, "outgoing", list_query(req), faxbox_id=faxbox_id)
-        resp.context.data = page.rows
-        resp.context.page = page
+    def page(self, account_id, query, faxbox_id):
+        return self._store.list_jobs(account_id, "outgoing", query, faxbox_id=faxbox_id)
 
 
-class OutgoingItem(Resource):
+class OutgoingItem(Entry):
+    def fetch(self, account_id, fax_id, faxbox_id):
+        return self._store.get_job(account_id, fax_id, faxbox_id=faxbox_id)
+
     def on_get(self, req, resp, account_id, fax_id, faxbox_id=None):
-        self.faxbox_scope(account_id, faxbox_id)
-        job = self._store.get_job(account_id, check_id(fax_id), faxbox_id=faxbox_id)
-        if job is None:
-            raise not_found(f"bad identifier: fax {fax_id} not found")
-        resp.context.data = job
+        resp.context.data = self.entry(account_id, fax_id, faxbox_id)
 
     def on_delete(self, req, resp, account_id, fax_id, faxbox_id=None):
         """Cancel: at once when waiting, by hanging up the call when on one."""
