@@ -13,6 +13,7 @@ from faxd.store.db import Database
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
 from faxd.store.faxboxes import FaxboxesMixin
+from faxd.store.idempotency import IdempotencyMixin
 from faxd.store.inbox import InboxMixin
 from faxd.store.incoming import IncomingMixin
 from faxd.store.jobs import JobsMixin
@@ -25,7 +26,7 @@ from faxd.store.smtplog import SmtplogMixin
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, NotificationLogMixin, Database):
+                    LimitsMixin, IdempotencyMixin, NotificationLogMixin, Database):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         super().__init__(dsn, pool_size)
 
