@@ -9,10 +9,9 @@ import logging
 import os
 import re
 
-import psycopg2
-
 from faxd.errors import StoreError
 from faxd.store.db import wrap_errors
+from faxd.store.pool import connect
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def migrate(dsn: str, directory: str = MIGRATIONS_DIR) -> list[int]:
     """Bring the database at ``dsn`` up to date; return the versions applied."""
     applied_now = []
     with wrap_errors():
-        conn = psycopg2.connect(dsn, connect_timeout=10, application_name="faxd-migrate")
+        conn = connect(dsn, application_name="faxd-migrate", connect_timeout=10, autocommit=False)
         try:
             with conn:
                 with conn.cursor() as cur:

@@ -3,7 +3,8 @@
 A small pool that waits (greenlet-friendly) instead of failing: psycopg2's
 ThreadedConnectionPool raises ``PoolError`` when empty; under gevent we want callers to
 queue. Broken connections (server restart) are dropped, not handed out again. The LISTEN
-connections (:mod:`faxd.store.listener`) are made by :func:`connect` too.
+connections (:mod:`faxd.store.listener`) and the migrations' connection are made by
+:func:`connect` too.
 """
 from __future__ import annotations
 
@@ -45,14 +46,14 @@ def _readable(conn) -> bool:
         return True
 
 
-def connect(dsn: str, application_name: str = "faxd", connect_timeout: int = 5):
-    """A new connection in autocommit mode.
+def connect(dsn: str, application_name: str = "faxd", connect_timeout: int = 5, autocommit: bool = True):
+    """A new connection, in autocommit mode unless ``autocommit`` is False.
 
     Autocommit: a single statement is one round trip (psycopg2 would otherwise send BEGIN
     and COMMIT around it); transactions say BEGIN themselves.
     """
     conn = psycopg2.connect(dsn, connect_timeout=connect_timeout, application_name=application_name)
-    conn.autocommit = True
+    conn.autocommit = autocommit
     return conn
 
 
