@@ -4,8 +4,8 @@ A service is started in its place and stopped in three steps, the runner's stop 
 (nameko's): every service stops taking new work (``stop_intake``, last started first), then
 the work in flight may finish within the grace period (``drain``), then what remains is
 stopped (``stop``; a fax killed there goes back to pending). A greenlet a service returns
-from ``start`` is watched: its death is a crash, and the runner stops with exit code 1
-(gunicorn's arbiter does the same for a worker).
+from ``start`` is watched: its death is a crash, and the runner stops everything with exit
+code 1 (the process supervisor restarts faxd).
 
 The composition root (:mod:`faxd.daemon`) builds the services; this module knows none of them.
 """
@@ -31,7 +31,8 @@ class Service:
     - ``wakeup``: an event a service's loops wait on; ``stop_intake`` sets it so that a
       waiting loop sees at once that it is to end.
     - ``work``: the pool (or group) of greenlets doing work in flight (a call, a document,
-      a delivery): ``drain`` waits for it, ``stop`` kills what is left after ``work_kill_timeout``.
+      a delivery): ``drain`` waits for it, ``stop`` kills what is left (waiting at most
+      ``work_kill_timeout`` seconds for it to end).
     - the service's own loops, started with :meth:`spawn_loops`: watched by the runner and
       killed first by ``stop``.
     """
@@ -47,9 +48,8 @@ class Service:
         self._loops: list[gevent.Greenlet] = []
 
     def spawn_loops(self, *loops: Callable[[], None]) -> list[gevent.Greenlet]:
-        """Start the service's own loops; the list is what ``start`` returns (watched).
-        Plain greenlets (no Group), killed by ``stop``.
-        """
+        """Start the service's own loops (plain greenlets, killed by ``stop``); the list is what
+        ``start`` returns, so the runner watches them."""
         self._loops = [gevent.spawn(loop) for loop in loops]
         return list(self._loops)
 
