@@ -1,3 +1,2 @@
 """The Store seam: PostgreSQL, always (tests use a real database too)."""
-from faxd.store.db import wrap_errors  # noqa: F401
 from faxd.store.postgres import PostgresStore  # noqa: F401
