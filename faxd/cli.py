@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import importlib
 import json
-import logging
 import sys
 
 from faxd.errors import ConfigError, FaxdError
