@@ -112,6 +112,14 @@ JOB_IN = {
         "ttl": {"type": "number", "minimum": 1, "maximum": 7776000,
                 "description": "seconds from submission to expires_at"},
         "send_window": SEND_WINDOW,
+        "cover_page": {"type": "object", "description": "a cover page before the document (counted in the pages)",
+                       "properties": {"to_name": {"type": "string", "maxLength": 200},
+                                      "from_name": {"type": "string", "maxLength": 200},
+                                      "subject": {"type": "string", "maxLength": 200},
+                                      "message": {"type": "string", "maxLength": 2000},
+                                      "template": {"type": "string", "minLength": 1, "maxLength": 64,
+                                                   "description": "one of the faxbox's cover_templates, or "
+                                                                  "'default'"}}},
     },
     "additionalProperties": True,
 }
@@ -229,6 +237,9 @@ FAXBOX_IN = {
         "smtp_permission_list": {"type": "array", "items": STR},
         "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
         "smtp_auth": SMTP_AUTH_IN, "send_window": SEND_WINDOW,
+        "cover_templates": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 4000},
+                            "description": "cover page templates by name: plain text with $field placeholders "
+                                           "(docs/api.md, Cover pages)"},
     },
     "additionalProperties": True,
 }
