@@ -80,3 +80,25 @@ def test_broadcast_limits_and_mistakes_are_clear_400s(config, store):
         r = put(to_number=["+12025550301", "+12025550302"])
         assert r.status_code in (400, 422), r.text
         assert requests.get(f"{base}/faxes/outgoing", headers=headers, timeout=10).json()["data"] == []
+
+
+def test_a_broadcast_job_can_be_resubmitted_from_its_fax(config, store):
+    with running(fast(config)) as daemon:
+        base, headers = _session(daemon, store, "again")
+        body, ctype = curl_multipart_mixed({"from_number": "+12025550100", "to_number": REMOTES[:2]}, TEXT,
+                                           "text/plain")
+        batch = requests.put(f"{base}/faxes", data=body, headers={**headers, "Content-Type": ctype},
+                             timeout=60).json()["data"]
+        first = batch["jobs"][0]["id"]
+        with gevent.Timeout(60, AssertionError("not final")):
+            while requests.get(f"{base}/faxes/batches/{batch['batch_id']}", headers=headers,
+                               timeout=10).json()["data"]["done"] is not True:
+                gevent.sleep(0.3)
+        r = requests.put(f"{base}/faxes/outbox/{first}", headers=headers, timeout=10,
+                         json={"action": "resubmit", "data": {"to_number": REMOTES[5]}})
+        assert r.status_code == 201, r.text
+        again = r.json()["data"]["id"]
+        with gevent.Timeout(60, AssertionError("resubmitted job not final")):
+            while (job := store.get_job(base.rsplit("/", 1)[1], again))["status"] not in ("completed", "failed"):
+                gevent.sleep(0.3)
+    assert job["status"] == "completed" and job["page_count"] == 1
