@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from faxd.errors import StoreError
 from faxd.store.accounts import AccountsMixin
+from faxd.store.batches import BatchesMixin
 from faxd.store.db import Database
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
@@ -26,7 +27,7 @@ from faxd.store.smtplog import SmtplogMixin
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, IdempotencyMixin, NotificationLogMixin, Database):
+                    LimitsMixin, IdempotencyMixin, BatchesMixin, NotificationLogMixin, Database):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         super().__init__(dsn, pool_size)
 
