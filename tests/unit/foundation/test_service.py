@@ -70,30 +70,36 @@ def test_stop_kills_the_loops_before_the_work():
 
 
 class Recorder(Service):
-    def __init__(self, name, log):
+    """Records each hook the runner calls; ``fails``: the hooks that raise after recording."""
+
+    def __init__(self, name, log, fails=()):
         super().__init__()
         self.name = name
         self.log = log
+        self.fails = fails
+
+    def _record(self, hook):
+        self.log.append((hook, self.name))
+        if hook in self.fails:
+            raise RuntimeError(f"{hook} failed")
 
     def start(self):
-        self.log.append(("start", self.name))
+        self._record("start")
         return []
 
     def stop_intake(self):
-        self.log.append(("stop_intake", self.name))
+        self._record("stop_intake")
 
     def drain(self, timeout):
-        self.log.append(("drain", self.name))
+        self._record("drain")
 
     def stop(self):
-        self.log.append(("stop", self.name))
-        if self.name == "fails":
-            raise RuntimeError("cannot stop")
+        self._record("stop")
 
 
 def test_runner_starts_in_order_and_stops_in_reverse_step_by_step():
     log = []
-    runner = ServiceRunner([Recorder("a", log), Recorder("fails", log), Recorder("c", log)])
+    runner = ServiceRunner([Recorder("a", log), Recorder("fails", log, fails=("stop",)), Recorder("c", log)])
     runner.start()
     runner.request_stop()
     assert runner.wait() == 0
