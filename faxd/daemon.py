@@ -1,7 +1,8 @@
 """The composition root: builds faxd's services and hands them to the ServiceRunner.
 
 Start order: the switch backend, the heartbeat, the inbound router, the attacher, the
-dispatcher, the database listener, the API, notification delivery, the SMTP gateway. The
+dispatcher, the database listener, the API, notification delivery, the retention sweeper,
+the rekeyer (with a document key), the SMTP gateway. The
 runner (:mod:`faxd.service`) stops them in reverse (nameko's order: stop intake, let in-flight
 faxes finish within ``shutdown_grace``, stop what remains; its jobs go back to pending); the
 daemon then closes the store and stops the embedded database. A service greenlet that dies
@@ -27,10 +28,13 @@ from faxd.notify.service import NotificationService
 from faxd.outbound.attacher import Attacher
 from faxd.outbound.dispatcher import Dispatcher
 from faxd.outbound.transmission import Engine, Timeouts
+from faxd.rekey import Rekeyer
+from faxd.retention import RetentionSweeper
 from faxd.retry import RetryPolicy, parse_overrides
 from faxd.service import Component, Service, ServiceRunner
 from faxd.smtp.service import SmtpGatewayService
 from faxd.store import PostgresStore
+from faxd.store.crypto import DocumentCipher
 from faxd.store.embedded import EmbeddedPostgres
 from faxd.store.heartbeat import Heartbeat
 from faxd.store.listener import Listener
@@ -139,7 +143,10 @@ class Daemon:
             self.listener,
             self.api,
             NotificationService(c, self.store),
+            RetentionSweeper(c, self.store),
         ]
+        if c.document_key_file:
+            services.append(Rekeyer(self.store))
         if c.smtp_listen is not None:
             services.append(SmtpGatewayService(c, self.dsn))
         return services
@@ -163,7 +170,7 @@ class Daemon:
         try:
             dsn = self._open_database()
             self.dsn = dsn
-            self.store = PostgresStore(dsn, self.config.db_pool_size)
+            self.store = PostgresStore(dsn, self.config.db_pool_size, cipher=DocumentCipher.from_config(self.config))
             self._bootstrap()
             sandbox.sweep()
             sandbox.isolation()   # the converters' user exists (or is created), namespaces probed

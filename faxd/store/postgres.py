@@ -23,13 +23,15 @@ from faxd.store.notification_log import NotificationLogMixin
 from faxd.store.notifications import NotificationsMixin
 from faxd.store.smtp_gateway import SmtpGatewayMixin
 from faxd.store.smtplog import SmtplogMixin
+from faxd.store.retention import RetentionMixin
 
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, IdempotencyMixin, BatchesMixin, NotificationLogMixin, Database):
-    def __init__(self, dsn: str, pool_size: int = 20, clock=None):
+                    LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin, NotificationLogMixin, Database):
+    def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
         super().__init__(dsn, pool_size)
+        self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)
 
     # --- health
 

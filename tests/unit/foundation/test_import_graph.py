@@ -30,6 +30,7 @@ LOCAL_IMPORTS = {
                 "gevent's monkey-patching",
     "faxd.backup": "a plugged command, imported by faxd --help for its parser",
     "faxd.dbshell": "a plugged command, imported by faxd --help for its parser",
+    "faxd.keys": "a plugged command, imported by faxd --help for its parser",
     "faxd.documents": "lazy package attributes (faxd.lazy): Pillow and pikepdf load on first use",
     "faxd.documents.cli": "a plugged command, imported by faxd --help for its parser",
     "faxd.smtp.cli": "a plugged command, imported by faxd --help for its parser",
