@@ -19,7 +19,7 @@ from faxd.models import Stage
 from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
-from faxd.switch.base import FaxOptions, OriginateRequest
+from faxd.switch.base import FaxOptions, OriginateRequest, t38_mode
 from faxd.switch.spool import SpoolFile
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone, Ringing, SwitchLost
 
@@ -74,16 +74,10 @@ def fax_options(config, doc: dict, faxbox: dict | None, force_audio: bool) -> Fa
     """The job's fax options: job document, then faxbox, then configuration."""
     faxbox = faxbox or {}
     media = (faxbox.get("media") or {})
-    t38 = config.t38
     option = doc.get("media", {}).get("fax_option") if isinstance(doc.get("media"), dict) else None
     if option is None:
         option = media.get("fax_option")
-    if option is True or option == "true":
-        t38 = "request"
-    elif option is False or option == "false":
-        t38 = "off"
-    if force_audio:
-        t38 = "off"
+    t38 = "off" if force_audio else t38_mode(option, config.t38)
     station = (doc.get("fax_identity_number") or faxbox.get("fax_identity") or doc.get("from_number")
                or config.station_id)
     header = doc.get("fax_header") or faxbox.get("fax_header") or doc.get("from_name") or ""
@@ -252,8 +246,7 @@ class Transmission:
             elif isinstance(event, Negotiated):
                 speed = event.bit_rate
                 self._progress["fax_speed"] = speed
-                self._set_progress(Stage.PAGES, f"Negotiated {speed} bps{' ECM' if event.ecm else ''}"
-                                                 f"{' T.38' if event.t38 else ''}")
+                self._set_progress(Stage.PAGES, event.text)
             elif isinstance(event, PageDone):
                 self._pages_confirmed = max(self._pages_confirmed, event.pages)
                 self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"])

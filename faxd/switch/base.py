@@ -18,6 +18,16 @@ class FaxOptions:
     t6: bool = False              # allow T.6 (needs ECM)
 
 
+def t38_mode(fax_option, default: str) -> str:
+    """Kazoo's ``media.fax_option`` (a job's or a faxbox's) -> FaxOptions.t38: true asks for
+    T.38, false forbids it, anything else (absent, "auto") keeps ``default`` (FAXD_T38)."""
+    if fax_option is True or fax_option == "true":
+        return "request"
+    if fax_option is False or fax_option == "false":
+        return "off"
+    return default
+
+
 @dataclass(frozen=True)
 class OriginateRequest:
     call_id: str                  # chosen by faxd (origination_uuid) so a restart can find the call

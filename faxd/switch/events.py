@@ -30,6 +30,11 @@ class Negotiated:
     resolution: str = ""         # "204x196", "204x98", ...
     encoding: str = ""           # "T.4 1D", "T.4 2D", "T.6"
 
+    @property
+    def text(self) -> str:
+        """The progress text both flows show: ``Negotiated 14400 bps ECM T.38``."""
+        return f"Negotiated {self.bit_rate} bps{' ECM' if self.ecm else ''}{' T.38' if self.t38 else ''}"
+
 
 @dataclass(frozen=True)
 class PageDone:

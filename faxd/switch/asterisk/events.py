@@ -20,84 +20,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from faxd import t30codes
+from faxd.switch import causes
 from faxd.switch import events as ev
 from faxd.switch.asterisk.ami import Message
 
-# spandsp T.30 completion codes and their exact texts (t30_completion_code_to_str).
-T30_TEXTS: dict[int, str] = {
-    0: "OK", 1: "The CED tone exceeded 5s", 2: "Timed out waiting for initial communication",
-    3: "Timed out waiting for the first message", 4: "Timed out waiting for procedural interrupt",
-    5: "The HDLC carrier did not stop in a timely manner",
-    6: "Failed to train with any of the compatible modems", 7: "Operator intervention failed",
-    8: "Far end is not compatible", 9: "Far end is not able to receive",
-    10: "Far end is not able to transmit", 11: "Far end cannot receive at the resolution of the image",
-    12: "Far end cannot receive at the size of image", 13: "Unexpected message received",
-    14: "Received bad response to DCS or training", 15: "Received a DCN from remote after sending a page",
-    16: "Invalid ECM response received from receiver", 17: "Received a DCN while waiting for a DIS",
-    18: "Invalid response after sending a page", 19: "Received other than DIS while waiting for DIS",
-    20: "Received no response to DCS or TCF", 21: "No response after sending a page",
-    22: "Timed out waiting for receiver ready (ECM mode)",
-    23: "Invalid ECM response received from transmitter", 24: "DCS received while waiting for DTC",
-    25: "Unexpected command after page received", 26: "Carrier lost during fax receive",
-    27: "Timed out while waiting for EOL (end Of line)", 28: "Timed out while waiting for first line",
-    29: "Timer T2 expired while waiting for DCN", 30: "Timer T2 expired while waiting for phase D",
-    31: "Timer T2 expired while waiting for fax page", 32: "Timer T2 expired while waiting for next fax page",
-    33: "Timer T2 expired while waiting for RR command",
-    34: "Timer T2 expired while waiting for NSS, DCS or MCF",
-    35: "Unexpected DCN while waiting for DCS or DIS", 36: "Unexpected DCN while waiting for image data",
-    37: "Unexpected DCN while waiting for EOM, EOP or MPS", 38: "Unexpected DCN after EOM or MPS sequence",
-    39: "Unexpected DCN after RR/RNR sequence", 40: "Unexpected DCN after requested retransmission",
-    41: "TIFF/F file cannot be opened", 42: "TIFF/F page not found", 43: "TIFF/F format is not compatible",
-    44: "TIFF/F page number tag missing", 45: "Incorrect values for TIFF/F tags",
-    46: "Bad TIFF/F header - incorrect values in fields", 47: "Cannot allocate memory for more pages",
-    48: "Disconnected after permitted retries", 49: "The call dropped prematurely",
-    50: "Poll not accepted", 51: "Ident not accepted", 52: "Sub-address not accepted",
-    53: "Selective polling address not accepted", 54: "Polled sub-address not accepted",
-    55: "Sender identification not accepted", 56: "Password not accepted",
-    57: "Transmitting subscriber internet address not accepted",
-    58: "Internet routing address not accepted", 59: "Calling subscriber internet address not accepted",
-    60: "Internet selective polling address not accepted", 61: "Called subscriber internet address not accepted",
-}
-T30_CODES: dict[str, int] = {text: code for code, text in T30_TEXTS.items()}
-
-T30_OK = 0
-T30_T0_EXPIRED = 2
-T30_INCOMPATIBLE = 8
-T30_FILEERROR = 41
-T30_NOMEM = 47
-T30_CALLDROPPED = 49
-
 # res_fax's own FAXERROR values (not spandsp texts) -> T.30 code, when the call was still up.
 _GENERIC_ERRORS = {
-    "HANGUP": T30_CALLDROPPED,
-    "T38_NEG_ERROR": T30_INCOMPATIBLE,
-    "TIMEOUT": T30_T0_EXPIRED,
-    "FILE_ERROR": T30_FILEERROR,
-    "INVALID_ARGUMENTS": T30_FILEERROR,
-    "MEMORY_ERROR": T30_NOMEM,
+    "HANGUP": t30codes.CALLDROPPED,
+    "T38_NEG_ERROR": t30codes.INCOMPATIBLE,
+    "TIMEOUT": t30codes.T0_EXPIRED,
+    "FILE_ERROR": t30codes.FILEERROR,
+    "INVALID_ARGUMENTS": t30codes.FILEERROR,
+    "MEMORY_ERROR": t30codes.NOMEM,
 }
-
-# Q.850 cause number (Asterisk's Hangup ``Cause``) -> the name FreeSWITCH prints.
-Q850_NAMES: dict[int, str] = {
-    1: "UNALLOCATED_NUMBER", 2: "NO_ROUTE_TRANSIT_NET", 3: "NO_ROUTE_DESTINATION",
-    6: "CHANNEL_UNACCEPTABLE", 7: "CALL_AWARDED_DELIVERED", 16: "NORMAL_CLEARING",
-    17: "USER_BUSY", 18: "NO_USER_RESPONSE", 19: "NO_ANSWER", 20: "SUBSCRIBER_ABSENT",
-    21: "CALL_REJECTED", 22: "NUMBER_CHANGED", 23: "REDIRECTION_TO_NEW_DESTINATION",
-    25: "EXCHANGE_ROUTING_ERROR", 27: "DESTINATION_OUT_OF_ORDER", 28: "INVALID_NUMBER_FORMAT",
-    29: "FACILITY_REJECTED", 30: "RESPONSE_TO_STATUS_ENQUIRY", 31: "NORMAL_UNSPECIFIED",
-    34: "NORMAL_CIRCUIT_CONGESTION", 38: "NETWORK_OUT_OF_ORDER", 41: "NORMAL_TEMPORARY_FAILURE",
-    42: "SWITCH_CONGESTION", 43: "ACCESS_INFO_DISCARDED", 44: "REQUESTED_CHAN_UNAVAIL",
-    45: "PRE_EMPTED", 50: "FACILITY_NOT_SUBSCRIBED", 52: "OUTGOING_CALL_BARRED",
-    54: "INCOMING_CALL_BARRED", 57: "BEARERCAPABILITY_NOTAUTH", 58: "BEARERCAPABILITY_NOTAVAIL",
-    63: "SERVICE_UNAVAILABLE", 65: "BEARERCAPABILITY_NOTIMPL", 66: "CHAN_NOT_IMPLEMENTED",
-    69: "FACILITY_NOT_IMPLEMENTED", 79: "SERVICE_NOT_IMPLEMENTED", 81: "INVALID_CALL_REFERENCE",
-    88: "INCOMPATIBLE_DESTINATION", 95: "INVALID_MSG_UNSPECIFIED", 96: "MANDATORY_IE_MISSING",
-    97: "MESSAGE_TYPE_NONEXIST", 98: "WRONG_MESSAGE", 99: "IE_NONEXIST", 100: "INVALID_IE_CONTENTS",
-    101: "WRONG_CALL_STATE", 102: "RECOVERY_ON_TIMER_EXPIRE", 103: "MANDATORY_IE_LENGTH_ERROR",
-    111: "PROTOCOL_ERROR", 127: "INTERWORKING",
-}
-
-Q850_NUMBERS: dict[str, int] = {name: number for number, name in Q850_NAMES.items()}
 
 # OriginateResponse ``Reason`` (Asterisk's AST_CONTROL_* of the outbound dial).
 REASON_CAUSES: dict[int, tuple[str, int]] = {
@@ -116,9 +52,7 @@ UP = "6"        # ChannelState of an answered channel
 RINGING = "5"   # the far end rings (SIP 180)
 
 
-def cause_name(number: int) -> str:
-    """Q.850 number -> FreeSWITCH cause name; unknown numbers are a generic failure."""
-    return Q850_NAMES.get(number, "NORMAL_UNSPECIFIED")
+cause_name = causes.name
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -148,14 +82,14 @@ def map_fax_error(status: str, error: str, status_string: str, hung_up: bool) ->
     text is the spandsp text when there is one, else Asterisk's own words.
     """
     if status == "SUCCESS":
-        return T30_OK, T30_TEXTS[T30_OK]
+        return t30codes.OK, t30codes.TEXTS[t30codes.OK]
     for text in (error, status_string):
-        if text in T30_CODES and text != "OK":
-            return T30_CODES[text], text
+        if text in t30codes.CODES and text != "OK":
+            return t30codes.CODES[text], text
     words = status_string or error or "fax failed"
     if hung_up and error not in ("FILE_ERROR", "INVALID_ARGUMENTS", "MEMORY_ERROR"):
-        return T30_CALLDROPPED, words
-    return _GENERIC_ERRORS.get(error, T30_CALLDROPPED), words
+        return t30codes.CALLDROPPED, words
+    return _GENERIC_ERRORS.get(error, t30codes.CALLDROPPED), words
 
 
 @dataclass

@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING
 
 import gevent.event
 
+from faxd.switch import causes
+
 if TYPE_CHECKING:
     from faxd.testing.ami_emulator.emulator import AMIEmulator
 
 BANNER = "Asterisk Call Manager/11.0.0"
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
-CAUSE_TXT = {0: "Unknown", 1: "Unallocated (unassigned) number", 3: "No route to destination",
-             16: "Normal Clearing", 17: "User busy", 18: "No user responding",
-             19: "User alerting, no answer", 21: "Call Rejected", 31: "Normal, unspecified",
-             34: "Circuit/channel congestion", 41: "Temporary failure", 88: "Incompatible destination"}
 QOS = [
     ("RTPAUDIOQOS", "ssrc=1234104052;themssrc=0;lp=0;rxjitter=0.000000;rxcount=0;txjitter=0.000000;"
                     "txcount=0;rlp=0;rtt=0.000000;rxmes=0.000000;txmes=0.000000"),
@@ -125,7 +123,7 @@ class Channel:
             return
         self.gone = True
         self.final_cause = cause
-        extra = [("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown"))]
+        extra = [("Cause", str(cause)), ("Cause-txt", causes.asterisk_text(cause))]
         if tech_cause:
             extra.append(("TechCause", tech_cause))
         self.event("Hangup", "call,all", *extra)

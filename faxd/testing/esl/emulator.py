@@ -40,6 +40,7 @@ import gevent.queue
 import gevent.server
 import gevent.socket
 
+from faxd.switch import causes
 from faxd.switch.freeswitch.esl import url_decode, url_encode
 from faxd.testing.esl import recording
 from faxd.testing.esl.fax import FaxSide, Timeline, run_fax
@@ -47,9 +48,6 @@ from faxd.testing.esl.wire import Session, frame_plain, notice
 
 logger = logging.getLogger(__name__)
 
-Q850 = {"USER_BUSY": "17", "NO_ANSWER": "19", "CALL_REJECTED": "21", "NO_ROUTE_DESTINATION": "3",
-        "NORMAL_CLEARING": "16", "ORIGINATOR_CANCEL": "487", "MANAGER_REQUEST": "0",
-        "NORMAL_TEMPORARY_FAILURE": "41", "UNALLOCATED_NUMBER": "1", "INCOMPATIBLE_DESTINATION": "88"}
 CHANNEL_NAME_HEADERS = ("Channel-Name", "Caller-Channel-Name", "variable_channel_name", "Other-Leg-Channel-Name")
 _TIME_HEADERS = re.compile(r"^(Caller-.*-Time|variable_.*_uepoch)$")
 _FAX_INPUTS = {"ident", "header", "use_ecm", "disable_v17", "enable_t38", "enable_t38_request", "timezone"}
@@ -207,7 +205,7 @@ class EmuCall:
             elif cause is not None and k in ("Hangup-Cause", "variable_hangup_cause", "variable_last_bridge_hangup_cause"):
                 v = cause
             elif cause is not None and k == "variable_hangup_cause_q850":
-                v = Q850.get(cause, "41")
+                v = str(causes.q850(cause))
             elif v in exact:
                 v = exact[v]
             elif k == "FreeSWITCH-Hostname" or k == "FreeSWITCH-Switchname":

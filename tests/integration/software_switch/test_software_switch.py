@@ -188,7 +188,7 @@ def test_hangup_cancels_a_running_session(switch, docs):
                 break
     r = result(out)
     assert r.result_code == 49 and 1 <= r.pages < 10
-    assert (out[-1].cause, out[-1].q850) == ("ORIGINATOR_CANCEL", 487)
+    assert (out[-1].cause, out[-1].q850) == ("ORIGINATOR_CANCEL", 16)
     assert switch.find_call(call.call_id) is None
 
 
