@@ -10,14 +10,14 @@ import gevent.queue
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.outbound.results import build_tx_result
-from faxd.switch.base import FaxOptions, t38_mode
+from faxd.switch.base import FaxOptions, InboundCall, t38_mode
 from faxd.switch.events import FaxResult, Hangup, Negotiated, PageDone, SwitchLost
 
 logger = logging.getLogger(__name__)
 
 
 class Reception:
-    def __init__(self, *, config, store, pipeline, node: str, switch_name: str, call, faxbox: dict):
+    def __init__(self, *, config, store, pipeline, node: str, switch_name: str, call: InboundCall, faxbox: dict):
         self._config = config
         self._store = store
         self._pipeline = pipeline

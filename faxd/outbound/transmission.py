@@ -19,8 +19,7 @@ from faxd.models import Stage
 from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
-from faxd.switch.base import FaxOptions, OriginateRequest, t38_mode
-from faxd.switch.spool import SpoolFile
+from faxd.switch.base import Call, FaxOptions, OriginateRequest, OutboundSwitch, StagedDocument, t38_mode
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone, Ringing, SwitchLost
 
 logger = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class Engine:
     """What every Transmission needs; built once by the daemon."""
     config: object
     store: object
-    switch: object
+    switch: OutboundSwitch
     node: str
     policy: RetryPolicy
     timeouts: Timeouts
@@ -86,12 +85,12 @@ def fax_options(config, doc: dict, faxbox: dict | None, force_audio: bool) -> Fa
 
 
 class Transmission:
-    def __init__(self, engine: Engine, job: dict, resume_call=None):
+    def __init__(self, engine: Engine, job: dict, resume_call: Call | None = None):
         self._e = engine
         self.job = job
         self.job_id = job["id"]
         self.attempt = job["attempts"]
-        self._call = resume_call
+        self._call: Call | None = resume_call
         self._cancelled = False
         self._aborted = False
         self._lost = False
@@ -103,7 +102,7 @@ class Transmission:
         self._hangup: Hangup | None = None
         self._switch_lost = False          # the connection to the switch dropped during the call
         self._pages_confirmed = 0          # pages the switch reported done (the receiver's MCF)
-        self._spool = None                 # SpoolFile or the switch's staged document
+        self._spool: StagedDocument | None = None    # the switch's copy of the outbound TIFF
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
         self._missing_document = False
         self._last_write = 0.0
@@ -165,12 +164,7 @@ class Transmission:
         if tiff is None:
             raise MissingDocument("the job has no fax document any more (its attachments were deleted)")
         name = f"tx-{self.job_id}-{self.attempt}.tif"
-        stage = getattr(self._e.switch, "stage_document", None)
-        if stage is not None:
-            self._spool = stage(name, tiff)
-        else:
-            # The daemon created the spool directory at start-up.
-            self._spool = SpoolFile(self._e.config.spool_path, name, tiff)
+        self._spool = self._e.switch.stage_document(name, tiff)
 
     def _originate(self) -> None:
         self._stage = Stage.ORIGINATE

@@ -36,7 +36,7 @@ from faxd.spandsp import (Control, DocumentError, FaxSession, Pacer, PairResult,
                           run_pair, run_pair_paced)
 from faxd.spandsp.stats import T30Stats
 from faxd.switch import causes
-from faxd.switch.base import Call, FaxOptions, OriginateRequest
+from faxd.switch.base import Call, CallBase, FaxOptions, InboundCall, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
 from faxd.switch.spool import MemoryFile, SpoolFile, memory_files_work
 
@@ -89,7 +89,7 @@ def _digits(number: str) -> str:
     return n if n.startswith("+") else "+" + n
 
 
-class SoftwareCall(Call):
+class SoftwareCall(CallBase):
     """A call on the software switch (outbound: the sending leg; inbound: the receiving leg)."""
 
     def __init__(self, switch: "SoftwareSwitch", call_id: str, direction: str, to_number: str = "",
@@ -191,7 +191,7 @@ class SoftwareSwitch:
                                   else config.software_remote_station_id)[:20]
         self.answer_timeout = answer_timeout
         self.max_call_seconds = max_call_seconds
-        self._handler: Callable[[Call], None] | None = None
+        self._handler: Callable[[InboundCall], None] | None = None
         self._calls: dict[str, SoftwareCall] = {}
         self._group = gevent.pool.Group()
         self._running = False
@@ -215,7 +215,7 @@ class SoftwareSwitch:
     def status(self) -> list[dict]:
         return [{"name": "software", "connected": self._running, "calls": len(self._calls)}]
 
-    def on_incoming_call(self, handler: Callable[[Call], None]) -> None:
+    def on_incoming_call(self, handler: Callable[[InboundCall], None]) -> None:
         self._handler = handler
 
     def find_call(self, call_id: str) -> Call | None:

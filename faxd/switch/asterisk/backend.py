@@ -33,7 +33,8 @@ from faxd.switch.asterisk import commands
 from faxd.switch.asterisk.ami import (ActionFailed, AMIConnection, AMIError, AuthFailed, Message,
                                       NotConnected)
 from faxd.switch.asterisk.events import NO_ROUTE, REASON_CAUSES, FaxChannel, _int, cause_name
-from faxd.switch.base import Call, FaxOptions, OriginateRequest
+from faxd.switch.base import Call, CallBase, FaxOptions, InboundCall, OriginateRequest
+from faxd.switch.spool import SpoolFile
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class _Link:
         return self.conn is not None and not self.conn.closed and self.up.is_set()
 
 
-class AsteriskCall(Call):
+class AsteriskCall(CallBase):
     """A call on an Asterisk; events come from the backend's reader."""
 
     def __init__(self, backend: "AsteriskBackend", link: _Link, call_id: str, direction: str,
@@ -153,7 +154,7 @@ class AsteriskBackend:
         self._calls: dict[str, AsteriskCall] = {}
         self._by_uid: dict[str, AsteriskCall] = {}
         self._by_action: dict[str, AsteriskCall] = {}
-        self._handler: Callable[[Call], None] | None = None
+        self._handler: Callable[[InboundCall], None] | None = None
         self._group = gevent.pool.Group()
         self._handlers = gevent.pool.Group()
         self._stopping = False
@@ -189,7 +190,7 @@ class AsteriskBackend:
                  **({"error": link.last_error} if link.last_error and not link.connected else {})}
                 for link in self._links]
 
-    def on_incoming_call(self, handler: Callable[[Call], None]) -> None:
+    def on_incoming_call(self, handler: Callable[[InboundCall], None]) -> None:
         self._handler = handler
 
     # -- supervisor: connect, reconcile, wait for the drop, back off, again
@@ -405,6 +406,10 @@ class AsteriskBackend:
                 self._hangup_quietly(call, "NORMAL_TEMPORARY_FAILURE")
 
     # -- outbound
+
+    def stage_document(self, name: str, data: bytes) -> SpoolFile:
+        """Asterisk's SendFAX reads the outbound TIFF from the spool directory."""
+        return SpoolFile(self.config.spool_path, name, data)
 
     def originate(self, request: OriginateRequest) -> Call:
         link = next((l for l in self._links if l.connected), self._links[0])
