@@ -306,3 +306,100 @@ class FaxChannel:
                 self.vars[k] = v
                 if v:
                     self.fax_started = True
+
+
+class CallTranslator:
+    """One faxd call on Asterisk: its own channel's events (a FaxChannel) plus the call-level
+    rules for its Hangup cause. Pure: the backend routes AMI events here and puts what comes
+    back on the call's queue; timers stay in the backend.
+
+    The cause of an outbound call's Hangup is, in order: faxd's own reason when faxd hung up a
+    call whose fax had not succeeded (cancel, a stage deadline); what ``OriginateResponse``
+    said (``Reason`` 5 busy, 3 no answer, 0 no route ...) when the channel's own cause is
+    0 or 16, refined by the first specific cause of another channel of the call (the ``;2``
+    half of a Local pair, a trunk leg a site context Dial()ed: the network's word); else the
+    channel's own Q.850 cause.
+    """
+
+    def __init__(self, call_id: str, uniqueid: str = "", direction: str = "outbound", ecm: bool = True):
+        self.call_id = call_id
+        self.direction = direction
+        self.channel = FaxChannel(call_id, uniqueid, ecm=ecm)
+        self.originate_failure: tuple[str, int] | None = None
+        self.linked_causes: list[int] = []
+        self.cancel_cause: str | None = None
+        self.finished = False
+
+    def _out(self, events: list) -> list:
+        if self.finished:
+            return []
+        for i, e in enumerate(events):
+            if isinstance(e, ev.Hangup):
+                self.finished = True
+                return events[:i + 1]
+        return events
+
+    def _end(self, cause: str, number: int, detail: str) -> list:
+        return self._out([ev.Hangup(self.call_id, cause=cause, q850=number, detail=detail)])
+
+    def feed(self, msg: Message) -> list:
+        """An AMI event of the call's own channel -> neutral events (the Hangup last)."""
+        out = self.channel.feed(msg)
+        if msg.event == "Hangup":
+            out = [e for e in out if not isinstance(e, ev.Hangup)]
+            out.append(self.channel.hangup(self._override()))
+        return self._out(out)
+
+    def _override(self) -> tuple[str, int] | None:
+        override = self.originate_failure
+        if override is not None:
+            specific = [c for c in self.linked_causes if c not in (0, 16)]
+            if specific:
+                override = (causes.name(specific[0]), specific[0])
+        result = self.channel.result
+        if self.cancel_cause and (result is None or not result.success) and self.direction == "outbound":
+            # faxd hung up (cancel, stage deadline): its reason is the call's cause.
+            override = (self.cancel_cause, causes.to_send(self.cancel_cause))
+        return override
+
+    def linked(self, msg: Message) -> None:
+        """An event of another channel of this outbound call (same Linkedid): only its
+        Hangup cause counts, as what the network said."""
+        if self.direction == "outbound" and msg.event == "Hangup":
+            self.linked_causes.append(_int(msg.get("Cause")))
+
+    def originate_response(self, msg: Message) -> tuple[list, bool]:
+        """``OriginateResponse`` -> (events, wait). ``wait``: the channel exists and its own
+        Hangup (with the real cause, e.g. 1 for a SIP 404) should follow; if it does not
+        within the backend's grace, ``gave_up()`` ends the call."""
+        if msg.get("Response") == "Success":
+            if self.channel.answered:
+                return [], False
+            self.channel.answered = True
+            return self._out([ev.Answered(self.call_id)]), False
+        reason = _int(msg.get("Reason"))
+        self.originate_failure = REASON_CAUSES.get(reason, NO_ROUTE)
+        if self.channel.exists and not self.channel.hung_up:
+            return [], True
+        if self.channel.hung_up:
+            return [], False
+        name, number = ((self.cancel_cause, causes.to_send(self.cancel_cause)) if self.cancel_cause
+                        else self.originate_failure)
+        return self._end(name, number, f"OriginateResponse Reason {reason}"), False
+
+    def gave_up(self) -> list:
+        """The originate failed and the channel's own Hangup never came."""
+        name, number = self.originate_failure or NO_ROUTE
+        return self._end(name, number, "originate failed")
+
+    def cancelled_before_placed(self) -> list:
+        cause = self.cancel_cause or "ORIGINATOR_CANCEL"
+        return self._end(cause, causes.to_send(cause), "hung up before the call was placed")
+
+    def refused(self, detail: str) -> list:
+        """Asterisk did not take the Originate (or the connection was down)."""
+        return self._end("NORMAL_TEMPORARY_FAILURE", causes.q850("NORMAL_TEMPORARY_FAILURE"),
+                         f"originate not accepted: {detail}")
+
+    def lost(self, detail: str = "the call was gone after the AMI connection came back") -> list:
+        return self._end(causes.SWITCH_LOST, causes.q850(causes.SWITCH_LOST), detail)
