@@ -115,3 +115,30 @@ def test_fax_option_rule_and_negotiated_text():
     assert base.t38_mode(None, "request") == "request"
     assert Negotiated("c", bit_rate=14400, ecm=True, t38=True).text == "Negotiated 14400 bps ECM T.38"
     assert Negotiated("c", bit_rate=9600).text == "Negotiated 9600 bps"
+
+
+def test_the_flows_know_no_backend():
+    """outbound/ and inbound/ see the seam only: no import of a backend, no branch on a
+    backend's name (FAXD_SWITCH's value is only passed through, as the job's ``switch``)."""
+    import ast
+    import pathlib
+
+    import faxd
+
+    root = pathlib.Path(faxd.__file__).parent
+    backends = ("software", "freeswitch", "asterisk")
+    found = []
+    for flow in ("outbound", "inbound"):
+        for path in sorted((root / flow).glob("*.py")):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module and any(
+                        node.module.startswith(f"faxd.switch.{b}") for b in backends):
+                    found.append(f"{path.name}:{node.lineno} imports {node.module}")
+                elif isinstance(node, ast.Import) and any(a.name.startswith(f"faxd.switch.{b}")
+                                                          for a in node.names for b in backends):
+                    found.append(f"{path.name}:{node.lineno} imports a backend")
+                elif isinstance(node, ast.Compare) and any(
+                        isinstance(c, ast.Constant) and c.value in backends for c in node.comparators):
+                    found.append(f"{path.name}:{node.lineno} compares with a backend's name")
+    assert found == []

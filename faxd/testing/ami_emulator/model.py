@@ -38,7 +38,8 @@ class FarEnd:
     """What answers a number.
 
     kind: ``fax`` (receives), ``hangup`` (answers, hangs up ``after`` s later), ``silent``,
-    ``busy``, ``none`` (no such extension / SIP 404), ``t38_refuse`` (answers, refuses T.38),
+    ``busy``, ``none`` (no such extension / SIP 404), ``reject`` (a trunk refuses: SIP 403,
+    cause 21), ``t38_refuse`` (answers, refuses T.38),
     ``noanswer`` (a trunk rings until the Originate's Timeout).
     """
     kind: str = "fax"

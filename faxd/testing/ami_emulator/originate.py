@@ -239,8 +239,9 @@ class Originate:
             self._originate_response(msg, None, False, 1 if ch.hung_up_by_manager else 3)
             ch.hangup(ch.hangup_cause or 0)
             return
-        if far.kind in ("none", "busy") or ch.hung_up_by_manager:
-            cause, tech = (17, "486") if far.kind == "busy" else (1, "404")
+        if far.kind in ("none", "busy", "reject") or ch.hung_up_by_manager:
+            # res_pjsip.c, ast_sip_hangup_sip2cause: 486 -> 17, 403 -> 21, 404 -> 1.
+            cause, tech = {"busy": (17, "486"), "reject": (21, "403")}.get(far.kind, (1, "404"))
             if ch.hung_up_by_manager:
                 cause, tech = ch.hangup_cause, ""
             ch.event("HangupRequest", "call,all", ("Cause", str(cause)), *([("TechCause", tech)] if tech else []))
