@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def resolution_dpi(ppm: str) -> str:
+    """A resolution as both switches report it, ``8040x7700`` pixels per metre -> ``204x196``
+    dpi; ``0x0`` (no page negotiated), ``""`` or junk -> ``""``, as the software switch says."""
+    x, sep, y = (ppm or "").partition("x")
+    try:
+        dx, dy = round(int(x) * 0.0254), round(int(y) * 0.0254)
+    except ValueError:
+        return ""
+    return f"{dx}x{dy}" if sep and dx > 0 and dy > 0 else ""
+
+
 @dataclass(frozen=True)
 class Ringing:
     call_id: str

@@ -62,15 +62,7 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
 
 
-def resolution_dpi(ppm: str) -> str:
-    """``8031x7700`` pixels per metre -> ``204x196`` dpi; ``0x0`` or junk -> ``""``."""
-    x, sep, y = (ppm or "").partition("x")
-    if not sep:
-        return ""
-    dx, dy = round(_int(x) * 0.0254), round(_int(y) * 0.0254)
-    if dx <= 0 or dy <= 0:
-        return ""
-    return f"{dx}x{dy}"
+resolution_dpi = ev.resolution_dpi
 
 
 def map_fax_error(status: str, error: str, status_string: str, hung_up: bool) -> tuple[int, str]:

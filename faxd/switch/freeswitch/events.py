@@ -29,15 +29,7 @@ def _int(value: str, default: int = 0) -> int:
         return default
 
 
-def resolution_dpi(value: str) -> str:
-    """``8040x7700`` (pixels per metre, as mod_spandsp reports) -> ``204x196`` (dpi)."""
-    x, sep, y = value.partition("x")
-    if not sep:
-        return ""
-    try:
-        return f"{round(int(x) * 0.0254)}x{round(int(y) * 0.0254)}"
-    except ValueError:
-        return ""
+resolution_dpi = ev.resolution_dpi
 
 
 def _fax_fields(get) -> dict:

@@ -139,3 +139,4 @@ def test_resolution_in_dpi():
     assert resolution_dpi("8040x7700") == "204x196"
     assert resolution_dpi("8040x3850") == "204x98"
     assert resolution_dpi("") == ""
+    assert resolution_dpi("0x0") == ""      # no page negotiated: unknown, as the other switches say
