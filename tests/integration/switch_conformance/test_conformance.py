@@ -132,6 +132,8 @@ def test_failure(line, failure):
     else:
         (r,) = results
         assert (r.success, r.result_code, r.pages) == (False, code, pages)
+        if pages == 0:
+            assert (r.resolution, r.remote_station_id) == ("", "")    # phase B never came
     assert job_state(events) == state
 
 
