@@ -21,7 +21,7 @@ from faxd.schedule import Schedule
 # Q.850 causes that no retry will fix.
 PERMANENT_CAUSES = frozenset({
     "UNALLOCATED_NUMBER", "NO_ROUTE_TRANSIT_NET", "NO_ROUTE_DESTINATION", "NUMBER_CHANGED",
-    "INVALID_NUMBER_FORMAT", "INCOMPATIBLE_DESTINATION", "INVALID_NUMBER",
+    "INVALID_NUMBER_FORMAT", "INCOMPATIBLE_DESTINATION",
 })
 # spandsp T.30 completion codes (faxd.t30codes).
 NOT_A_FAX_CODES = t30codes.NOT_A_FAX

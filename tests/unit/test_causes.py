@@ -106,3 +106,9 @@ def test_names_and_numbers_for_asterisk():
     assert causes.to_send("SYSTEM_SHUTDOWN") == 41
     assert causes.to_send("RECOVERY_ON_TIMER_EXPIRE") == 102
     assert causes.to_send("NO_SUCH_CAUSE") == 16
+
+
+def test_the_retry_policy_names_only_real_causes():
+    from faxd import retry
+    assert retry.PERMANENT_CAUSES <= set(causes.Q850)
+    assert retry.CANCELLED_CAUSE in causes.FREESWITCH_ONLY
