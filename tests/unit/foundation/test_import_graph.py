@@ -38,7 +38,6 @@ LOCAL_IMPORTS = {
     "faxd.spandsp.cli": "a plugged command, imported by faxd --help for its parser",
     "faxd.spandsp.session": "probe_tiff asks the library generation and its refusal codes",
     "faxd.config": "phonenumbers (faxd.policy) loads only when number types are configured",
-    "faxd.switch.asterisk.commands": "the cause table of the AMI events, for one lookup",
     "faxd.switch.software": "its __main__ alone reads a Config",
     "faxd.testing": "the emulators' fax paths load the compiled spandsp library, their wire "
                     "protocols do not; a script's main() monkey-patches gevent first",
