@@ -83,14 +83,16 @@ class SystemdNotifier:
         self._send("READY=1\nSTATUS=ready: " + health[1])
         logger.info("told systemd: ready (%s)%s", health[1],
                     f"; watchdog every {self._watchdog:g} s" if self._watchdog else "")
+        healthy = True
         while self._watchdog:
             gevent.sleep(self._watchdog)
             ok, text = self._healthy()
             if ok:
-                self._send("WATCHDOG=1")
+                self._send("WATCHDOG=1" if healthy else "WATCHDOG=1\nSTATUS=ready: " + text)
             else:
                 logger.warning("no watchdog ping for systemd: %s", text)
                 self._send("STATUS=not healthy: " + text)
+            healthy = ok
 
     def start(self):
         self._greenlet = gevent.spawn(self._run)
