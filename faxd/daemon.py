@@ -2,7 +2,7 @@
 
 Start order: the switch backend, the heartbeat, the inbound router, the attacher, the
 dispatcher, the database listener, the API, notification delivery, the retention sweeper,
-the rekeyer (with a document key), the SMTP gateway. The
+the rekeyer (with a document key), the SMTP gateway, the systemd notifier (under systemd). The
 runner (:mod:`faxd.service`) stops them in reverse (nameko's order: stop intake, let in-flight
 faxes finish within ``shutdown_grace``, stop what remains; its jobs go back to pending); the
 daemon then closes the store and stops the embedded database. A service greenlet that dies
@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from faxd import ids
+from faxd import ids, sdnotify
 from faxd.api.app import create_app
 from faxd.api.server import ApiServer
 from faxd.config import Config
@@ -149,7 +149,7 @@ class Daemon:
             services.append(Rekeyer(self.store))
         if c.smtp_listen is not None:
             services.append(SmtpGatewayService(c, self.dsn))
-        return services
+        return services + sdnotify.services(self.api.address)
 
     def _counters(self) -> dict[str, int]:
         """Counts /health shows since this process started."""
