@@ -56,14 +56,9 @@ DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;
 SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = %(node)s AND cancel_requested;
 
 -- claim_attaching_job --
--- A job whose document must be fetched and converted (lease-guarded like a call).
-UPDATE jobs j SET lease_owner = %(node)s, lease_expires = now() + make_interval(secs => %(lease)s),
-       modified = now()
-  FROM (SELECT id FROM jobs
-         WHERE status = 'attaching_files' AND (lease_expires IS NULL OR lease_expires < now())
-         ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED) x
- WHERE j.id = x.id
-RETURNING j.id, j.account_id, j.faxbox_id, j.doc, j.created;
+-- A job whose document must be fetched and converted (lease-guarded like a call), taken fairly
+-- between accounts: see faxd_claim_attaching in schema.sql.
+SELECT * FROM faxd_claim_attaching(%(node)s, %(lease)s);
 
 -- list_job_originals --
 SELECT seq, content_type, filename, data FROM documents
