@@ -23,6 +23,10 @@ from faxd.documents.geometry import Geometry
 logger = logging.getLogger(__name__)
 
 TIFFCP = "tiffcp"
+# Rows per strip for tiffcp: more than any page has, so each page is one strip. A one-strip G4
+# page goes into the PDF rendition as it is (a CCITT stream); a page cut into strips must be
+# decoded and re-encoded there, a hundred times slower.
+ONE_STRIP = "1000000"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class DocumentPipeline:
         for n, (data, _declared) in enumerate(inputs, 1):
             if len(data) > limit:
                 raise DocumentTooLarge(f"document {n} is {len(data)} bytes; the limit is {limit} bytes")
+        if len(inputs) == 1:
+            ready = self._as_it_is(*inputs[0], geometry)
+            if ready is not None:
+                return ready
         timeout = self._config.convert_timeout or None
         conversion = sandbox.conversion_dir(self._tmpdir)
         try:
@@ -81,6 +89,16 @@ class DocumentPipeline:
                 return self._convert(inputs, geometry, conversion, timeout)
         finally:
             shutil.rmtree(conversion, ignore_errors=True)
+
+    def _as_it_is(self, data: bytes, declared: str | None, g: Geometry) -> FaxDocument | None:
+        """A TIFF already in the form faxd stores (see :func:`tiff.is_final_fax_page`) is the fax
+        TIFF as it is: no converter, no temporary directory; a few tens of microseconds."""
+        if detect.detect_type(data, declared) != detect.TIFF:
+            return None
+        pages = _fax_ready(data, g, self._config.max_pages)
+        if pages is None or not _final_fax_tiff(data, g):
+            return None
+        return FaxDocument(tiff=data, pages=pages, width=g.width, resolution=g.resolution, paper=g.paper)
 
     def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None) -> FaxDocument:
         deadline = time.monotonic() + (timeout or 24 * 3600)
@@ -101,7 +119,7 @@ class DocumentPipeline:
             data = parts[0]   # Ghostscript already wrote the fax TIFF
         else:
             names = [f"part-{n}.tif" for n in range(1, len(parts) + 1)]
-            result = sandbox.run(lambda d: [TIFFCP, "-c", "g4", *(f"{d}/{p}" for p in names), f"{d}/fax.tif"],
+            result = sandbox.run(lambda d: [TIFFCP, "-c", "g4", "-r", ONE_STRIP, *(f"{d}/{p}" for p in names), f"{d}/fax.tif"],
                                  inputs=dict(zip(names, parts)), outputs=("fax.tif",), conversion=conversion,
                                  timeout=deadline - time.monotonic(), what="tiffcp")
             data = result.files["fax.tif"]
@@ -131,6 +149,10 @@ class DocumentPipeline:
             return self._ghostscript(data, "PDF", g, conversion, max_pages, deadline)
         if ctype == detect.POSTSCRIPT:
             return self._ghostscript(data, "PostScript", g, conversion, max_pages, deadline)
+        if ctype == detect.TIFF:
+            ready = _fax_ready(data, g, max_pages)
+            if ready is not None:
+                return data, ready, _final_fax_tiff(data, g)
         if ctype in detect.IMAGES:
             pages = _in_thread(images.image_pages, data, ctype, g, max_pages)
         elif ctype == detect.TEXT:
@@ -185,6 +207,26 @@ class DocumentPipeline:
         if not resp.body:
             raise FetchError(f"{method.upper()} {_fetch.redact(resp.url)} returned an empty document")
         return resp.body, resp.headers.get("content-type")
+
+
+def _fax_ready(data: bytes, g: Geometry, max_pages: int) -> int | None:
+    """Pages of a TIFF whose every page is already a fax page (1728 wide, 1 bit, min-is-white,
+    G3 or G4, the requested resolution), or None. Such a file is not decoded here: its pages are
+    kept bit for bit (at most re-encoded by tiffcp, losslessly). Only its structure is checked
+    (page directories, sizes, image data inside the file); damaged CCITT data inside it is found
+    by the switch's TIFF reader, and the attempt then ends with T.30's TIFF error, a permanent
+    failure (faxd/retry.py)."""
+    layout = tiff.pages(data, max_pages=max_pages)
+    if not all(tiff.is_fax_page(p, g.yres) and p.compression in (3, 4) for p in layout):
+        return None
+    tiff.check_claims(data, layout)
+    if len(layout) > max_pages:
+        raise DocumentTooLarge(f"the TIFF has more than {max_pages} pages (the limit is {max_pages})")
+    return len(layout)
+
+
+def _final_fax_tiff(data: bytes, g: Geometry) -> bool:
+    return all(tiff.is_final_fax_page(p, g.yres) for p in tiff.pages(data))
 
 
 def _write_pages(path: str, pages: list, g: Geometry) -> None:

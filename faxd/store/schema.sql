@@ -296,11 +296,21 @@ BEGIN
 END;
 $$;
 
+-- When each account last had a document taken for preparation: the accounts take turns.
+-- UNLOGGED: after a crash the turns start again, nothing else is lost.
+CREATE UNLOGGED TABLE attach_turns (
+    account_id      text PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    last_claim      timestamptz NOT NULL
+);
+
 -- A document to prepare, shared fairly between accounts: a conversion whose node stopped (its
--- lease expired) first, then the account with the fewest documents being prepared, oldest job
--- first within it. Cost: the accounts with documents waiting, not the documents.
+-- lease expired) first, then the account with the fewest documents being prepared, then the
+-- one whose turn is oldest (so one slot alternates between accounts), oldest job first within it. Cost: the accounts with documents waiting, not the documents. Returned with
+-- what the preparation needs (the account's paper, the uploaded originals in order), so that a
+-- fax-ready document costs the claim and the one transaction that stores the result.
 CREATE FUNCTION faxd_claim_attaching(p_node text, p_lease double precision)
-RETURNS TABLE (id text, account_id text, faxbox_id text, doc jsonb, created timestamptz)
+RETURNS TABLE (id text, account_id text, faxbox_id text, doc jsonb, created timestamptz, paper text,
+               originals bytea[], original_types text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -331,29 +341,43 @@ BEGIN
             SELECT w.account_id
               FROM waiting w
               LEFT JOIN converting c ON c.account_id = w.account_id
+              LEFT JOIN attach_turns t ON t.account_id = w.account_id
              CROSS JOIN LATERAL (SELECT o.created FROM jobs o
                                   WHERE o.status = 'attaching_files' AND o.lease_expires IS NULL
                                     AND o.account_id = w.account_id
                                   ORDER BY o.created LIMIT 1) o
              WHERE w.account_id IS NOT NULL
-             ORDER BY coalesce(c.n, 0), o.created
+             ORDER BY coalesce(c.n, 0), t.last_claim NULLS FIRST, o.created
         LOOP
             SELECT j.id INTO v_id FROM jobs j
              WHERE j.status = 'attaching_files' AND j.lease_expires IS NULL AND j.account_id = v_account
              ORDER BY j.created
              LIMIT 1
              FOR UPDATE OF j SKIP LOCKED;
-            EXIT WHEN v_id IS NOT NULL;
+            IF v_id IS NOT NULL THEN
+                INSERT INTO attach_turns AS t (account_id, last_claim) VALUES (v_account, clock_timestamp())
+                ON CONFLICT (account_id) DO UPDATE SET last_claim = EXCLUDED.last_claim;
+                EXIT;
+            END IF;
         END LOOP;
     END IF;
     IF v_id IS NULL THEN
         RETURN;
     END IF;
     RETURN QUERY
-    UPDATE jobs j SET lease_owner = p_node, lease_expires = now() + make_interval(secs => p_lease),
-           modified = now()
-     WHERE j.id = v_id
-    RETURNING j.id, j.account_id, j.faxbox_id, j.doc, j.created;
+    WITH claimed AS (
+        UPDATE jobs j SET lease_owner = p_node, lease_expires = now() + make_interval(secs => p_lease),
+               modified = now()
+         WHERE j.id = v_id
+        RETURNING j.id, j.account_id, j.faxbox_id, j.doc, j.created
+    )
+    SELECT c.id, c.account_id, c.faxbox_id, c.doc, c.created, a.paper,
+           coalesce(o.data, '{}'), coalesce(o.types, '{}')
+      FROM claimed c
+      JOIN accounts a ON a.id = c.account_id
+     CROSS JOIN LATERAL (SELECT array_agg(d.data ORDER BY d.seq) AS data,
+                                array_agg(d.content_type ORDER BY d.seq) AS types
+                           FROM documents d WHERE d.job_id = c.id AND d.role = 'original') o;
 END;
 $$;
 

@@ -60,20 +60,27 @@ SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = %(node)s AND c
 -- between accounts: see faxd_claim_attaching in schema.sql.
 SELECT * FROM faxd_claim_attaching(%(node)s, %(lease)s);
 
--- list_job_originals --
-SELECT seq, content_type, filename, data FROM documents
- WHERE job_id = %(job_id)s AND role = 'original' ORDER BY seq;
-
--- job_paper_and_resolution --
-SELECT a.paper, j.doc FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j.id = %(job_id)s;
-
 -- attach_done --
-UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
-       run_after = now(), modified = now(), revision = revision + 1,
-       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
-                                     'fax_speed', 0, 'text', 'Waiting to be sent')
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
-RETURNING id;
+-- The job ready to send, with its fax TIFF and PDF rendition, in one statement.
+WITH done AS (
+    UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
+           run_after = now(), modified = now(), revision = revision + 1,
+           progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
+                                         'fax_speed', 0, 'text', 'Waiting to be sent')
+     WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
+    RETURNING id, account_id
+), tiff AS (
+    INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
+                           pages, width, resolution, data)
+    SELECT %(tiff_id)s, account_id, id, 'fax_tiff', 0, 'image/tiff', 'fax.tif', %(tiff_size)s, %(tiff_sha256)s,
+           %(pages)s::integer, %(width)s, %(resolution)s, %(tiff)s FROM done
+), pdf AS (
+    INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
+                           pages, data)
+    SELECT %(pdf_id)s, account_id, id, 'pdf', 0, 'application/pdf', 'fax.pdf', %(pdf_size)s, %(pdf_sha256)s,
+           %(pages)s::integer, %(pdf)s FROM done
+)
+SELECT id FROM done;
 
 -- attach_failed --
 UPDATE jobs SET status = 'failed', tx_result = %(tx_result)s, error = %(error)s::text, lease_owner = NULL,
