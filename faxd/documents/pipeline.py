@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import gevent
 
+from faxd.documents import cover as covers
 from faxd.documents import detect, ghostscript, images, office, pdfshape, process, sandbox, text, tiff
 from faxd.documents.errors import ConversionTimeout, DocumentError, DocumentTooLarge, FetchError
 from faxd.documents.geometry import Geometry
@@ -66,8 +67,9 @@ class DocumentPipeline:
     # --- convert
 
     def convert(self, inputs: list[tuple[bytes, str | None]], resolution: str | None = None,
-                paper: str | None = None) -> FaxDocument:
-        """Convert ``[(data, declared content type)]``, in order, into one multi-page fax TIFF."""
+                paper: str | None = None, cover: covers.Cover | None = None) -> FaxDocument:
+        """Convert ``[(data, declared content type)]``, in order, into one multi-page fax TIFF,
+        after the ``cover`` page when there is one (its page count includes itself)."""
         geometry = Geometry.of(paper or self._config.paper, resolution or self._config.resolution)
         if not inputs:
             raise DocumentError("no document to convert")
@@ -76,7 +78,7 @@ class DocumentPipeline:
         for n, (data, _declared) in enumerate(inputs, 1):
             if len(data) > limit:
                 raise DocumentTooLarge(f"document {n} is {len(data)} bytes; the limit is {limit} bytes")
-        if len(inputs) == 1:
+        if len(inputs) == 1 and cover is None:
             ready = self._as_it_is(*inputs[0], geometry)
             if ready is not None:
                 return ready
@@ -86,7 +88,7 @@ class DocumentPipeline:
             expired = ConversionTimeout(f"the conversion took longer than {timeout:g} s and was stopped") \
                 if timeout else None
             with gevent.Timeout(timeout, expired):
-                return self._convert(inputs, geometry, conversion, timeout)
+                return self._convert(inputs, geometry, conversion, timeout, cover)
         finally:
             shutil.rmtree(conversion, ignore_errors=True)
 
@@ -100,7 +102,8 @@ class DocumentPipeline:
             return None
         return FaxDocument(tiff=data, pages=pages, width=g.width, resolution=g.resolution, paper=g.paper)
 
-    def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None) -> FaxDocument:
+    def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None,
+                 cover: covers.Cover | None = None) -> FaxDocument:
         deadline = time.monotonic() + (timeout or 24 * 3600)
         own = sandbox.private_dir(conversion)
         max_pages = self._config.max_pages
@@ -115,6 +118,13 @@ class DocumentPipeline:
             if total > max_pages:
                 raise DocumentTooLarge(f"the documents make more than {max_pages} pages (the limit is {max_pages})")
             parts.append(part)
+        if cover is not None:
+            total += 1
+            if total > max_pages:
+                raise DocumentTooLarge(f"the documents and the cover page make more than {max_pages} pages "
+                                       f"(the limit is {max_pages})")
+            page = _in_thread(covers.render, cover.with_pages(total), g)
+            parts.insert(0, _in_thread(_pages_tiff, os.path.join(own, "cover.tif"), [page], g))
         if len(parts) == 1 and g4:
             data = parts[0]   # Ghostscript already wrote the fax TIFF
         else:
@@ -161,12 +171,7 @@ class DocumentPipeline:
             pages = _in_thread(text.text_pages, body, g, max_pages)
         else:  # pragma: no cover - detect_type returns only the types above
             raise DocumentError(f"no converter for {ctype}")
-        path = os.path.join(own, f"part-{n}.tif")
-        _in_thread(_write_pages, path, pages, g)
-        with open(path, "rb") as f:
-            part = f.read()
-        os.unlink(path)
-        return part, len(pages), False
+        return _in_thread(_pages_tiff, os.path.join(own, f"part-{n}.tif"), pages, g), len(pages), False
 
     def _ghostscript(self, data, kind, g, conversion, max_pages, deadline) -> tuple[bytes, int, bool]:
         eps = kind == "PostScript" and b"EPSF" in data[:64].split(b"\n")[0]
@@ -229,8 +234,14 @@ def _final_fax_tiff(data: bytes, g: Geometry) -> bool:
     return all(tiff.is_final_fax_page(p, g.yres) for p in tiff.pages(data))
 
 
-def _write_pages(path: str, pages: list, g: Geometry) -> None:
+def _pages_tiff(path: str, pages: list, g: Geometry) -> bytes:
+    """Pages drawn by faxd as a TIFF, through a file in the conversion's private directory."""
     tiff.write_bilevel(path, [(images.packed(p), p.width, p.height) for p in pages], g.xres, g.yres)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
 
 
 def tiff_to_pdf(data: bytes) -> bytes:

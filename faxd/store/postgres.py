@@ -16,9 +16,11 @@ import psycopg2.extras
 from faxd.errors import StoreError, StoreUnavailable
 from faxd.store import queries as _queries
 from faxd.store.accounts import AccountsMixin
+from faxd.store.batches import BatchesMixin
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
 from faxd.store.faxboxes import FaxboxesMixin
+from faxd.store.idempotency import IdempotencyMixin
 from faxd.store.inbox import InboxMixin
 from faxd.store.incoming import IncomingMixin
 from faxd.store.jobs import JobsMixin
@@ -51,7 +53,7 @@ def _first_line(e: Exception) -> str:
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin,
+                    LimitsMixin, IdempotencyMixin, BatchesMixin,
                     NotificationLogMixin):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         self._pool = ConnectionPool(dsn, size=pool_size)

@@ -64,7 +64,7 @@ SELECT * FROM faxd_claim_attaching(%(node)s, %(lease)s);
 -- The job ready to send, with its fax TIFF and PDF rendition, in one statement.
 WITH done AS (
     UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
-           run_after = now(), modified = now(), revision = revision + 1,
+           run_after = greatest(run_after, now()), modified = now(), revision = revision + 1,
            progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
                                          'fax_speed', 0, 'text', 'Waiting to be sent')
      WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'

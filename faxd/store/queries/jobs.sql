@@ -1,15 +1,17 @@
 -- insert_job --
 -- Returns only what the database decides; the caller has the rest of the row in hand.
 INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
-                  to_name, from_name, retries, doc)
+                  to_name, from_name, retries, doc, run_after)
 VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(status)s, %(source)s, %(origin_id)s, %(to_number)s,
-        %(from_number)s, %(to_name)s, %(from_name)s, %(retries)s, %(doc)s)
+        %(from_number)s, %(to_name)s, %(from_name)s, %(retries)s, %(doc)s,
+        coalesce(%(run_after)s::timestamptz, now()))
 RETURNING created;
 
 -- insert_jobs --
--- Several jobs in one statement (InsertBatcher fills VALUES %s with a row of parameters per job).
+-- Several jobs in one statement (InsertBatcher fills VALUES %s with a row of parameters per job;
+-- run_after is coalesce(%s::timestamptz, now()): a scheduled job's first moment, else now).
 INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
-                  to_name, from_name, retries, doc)
+                  to_name, from_name, retries, doc, run_after)
 VALUES %s
 RETURNING id, created;
 
@@ -74,6 +76,14 @@ SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(n
        d.seq, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data
   FROM documents d
  WHERE d.job_id = %(id)s AND d.role = 'original';
+
+-- copy_job_fax_as_original --
+INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
+                       pages, width, resolution, data)
+SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(new_id)s, 'original',
+       0, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data
+  FROM documents d
+ WHERE d.job_id = %(id)s AND d.role = 'fax_tiff';
 
 -- copy_inbox_fax_as_original --
 INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
