@@ -58,7 +58,9 @@ def in_strips(tmp: str, tiff: bytes) -> bytes:
 
 
 def queue(cur, account: str, n: int, data: bytes, ctype: str, tag: str) -> None:
-    """n jobs waiting for preparation, each with its document as the original, in bulk."""
+    """n jobs waiting for preparation, each with its document as the original, in bulk (one
+    transaction, as the API queues a job with its documents)."""
+    cur.execute("BEGIN")
     cur.execute("""
         INSERT INTO jobs (id, account_id, status, to_number, from_number, doc)
         SELECT md5(%(t)s || g), %(a)s, 'attaching_files', '+1' || (3000000000 + g)::text, '+12025550100',
@@ -69,6 +71,7 @@ def queue(cur, account: str, n: int, data: bytes, ctype: str, tag: str) -> None:
         SELECT md5('o' || %(t)s || g), %(a)s, md5(%(t)s || g), 'original', 0, %(c)s, length(%(d)s), '', %(d)s
           FROM generate_series(1, %(n)s) g""", {"a": account, "n": n, "t": tag, "c": ctype,
                                                 "d": psycopg2.Binary(data)})
+    cur.execute("COMMIT")
 
 
 def run_kind(db, store, attacher_factory, kind: str, n: int, data: bytes, ctype: str) -> dict:

@@ -19,6 +19,8 @@ FEW_SECONDS = 3.0
 
 
 def _bulk(cur, account: str, n: int, status: str, role: str, tiff: bytes, tag: str) -> None:
+    """n jobs of one account with their document, in one transaction."""
+    cur.execute("BEGIN")
     cur.execute("""
         INSERT INTO jobs (id, account_id, status, to_number, from_number, page_count, doc, created, run_after)
         SELECT md5(%(t)s || g), %(a)s, %(s)s, '+1' || (3020000000 + g)::text, '+12025550100', 1,
@@ -29,6 +31,7 @@ def _bulk(cur, account: str, n: int, status: str, role: str, tiff: bytes, tag: s
         SELECT md5('d' || %(t)s || g), %(a)s, md5(%(t)s || g), %(r)s, 'image/tiff', length(%(d)s), '', 1, %(d)s
           FROM generate_series(1, %(n)s) g""", {"a": account, "n": n, "r": role, "t": tag,
                                                 "d": psycopg2.Binary(tiff)})
+    cur.execute("COMMIT")
 
 
 def _claim_cost_ms(dsn: str, samples: int = 60) -> float:
