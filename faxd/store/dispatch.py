@@ -47,9 +47,7 @@ class DispatchMixin:
                 return None
             if row["id"] is None:
                 return BLOCKED
-            if row["fax_tiff"] is not None:
-                row["fax_tiff"] = bytes(row["fax_tiff"])
-            return row
+            return self.opened(row, "fax_tiff")
         return BLOCKED
 
     def count_final_jobs(self, account_id: str) -> int:
@@ -102,14 +100,21 @@ class DispatchMixin:
     # --- attaching: fetch and convert, then pending
 
     def claim_attaching_job(self, node: str, lease: float) -> dict | None:
-        return self._one("claim_attaching_job", {"node": node, "lease": lease})
+        """A job to prepare, with the account's ``paper`` and its uploaded ``originals`` (bytes,
+        in order) and their ``original_types``."""
+        row = self._one("claim_attaching_job", {"node": node, "lease": lease})
+        if row is not None:
+            row = dict(row, originals=[self.opened({"data": d})["data"] for d in row["originals"]])
+        return row
 
     def attach_done(self, job: dict, node: str, *, tiff: bytes, pdf: bytes, pages: int, width: int,
                     resolution: str, fetched: tuple[bytes, str | None] | None = None) -> bool:
         params = {"id": job["id"], "node": node, "pages": pages, "width": width, "resolution": resolution}
         for role, data in (("tiff", tiff), ("pdf", pdf)):
             params.update({f"{role}_id": ids.new_id(), f"{role}_size": len(data),
-                           f"{role}_sha256": hashlib.sha256(data).hexdigest(), role: psycopg2.Binary(data)})
+                           f"{role}_sha256": hashlib.sha256(data).hexdigest(),
+                           role: psycopg2.Binary(self.seal(data))})
+        params["key_id"] = self.key_id
         with self.transaction() as c:
             if self._one("attach_done", params, cur=c) is None:
                 return False

@@ -71,14 +71,14 @@ WITH done AS (
     RETURNING id, account_id
 ), tiff AS (
     INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
-                           pages, width, resolution, data)
+                           pages, width, resolution, data, key_id)
     SELECT %(tiff_id)s, account_id, id, 'fax_tiff', 0, 'image/tiff', 'fax.tif', %(tiff_size)s, %(tiff_sha256)s,
-           %(pages)s::integer, %(width)s, %(resolution)s, %(tiff)s FROM done
+           %(pages)s::integer, %(width)s, %(resolution)s, %(tiff)s, %(key_id)s FROM done
 ), pdf AS (
     INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
-                           pages, data)
+                           pages, data, key_id)
     SELECT %(pdf_id)s, account_id, id, 'pdf', 0, 'application/pdf', 'fax.pdf', %(pdf_size)s, %(pdf_sha256)s,
-           %(pages)s::integer, %(pdf)s FROM done
+           %(pages)s::integer, %(pdf)s, %(key_id)s FROM done
 )
 SELECT id FROM done;
 
