@@ -15,7 +15,7 @@ import gevent.pool
 from faxd.daemon import Service
 from faxd.documents import DocumentError
 from faxd.errors import StoreError, public_text
-from faxd.models import TxResult
+from faxd.models import Job, JobStatus, TxResult
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Attacher(Service):
 
     def wake(self, payload=None) -> None:
         """NOTIFY payload: the job's new status; a job that is already pending needs no attaching."""
-        if payload != "pending":
+        if payload != JobStatus.PENDING:
             self._wake.set()
 
     def start(self):
@@ -72,28 +72,28 @@ class Attacher(Service):
                     job = self._store.claim_attaching_job(self._node, self._lease)
                     if job is None:
                         break
-                    self._current.add(job["id"])
+                    self._current.add(job.id)
                     self._pool.spawn(self._attach_guarded, job)
             except StoreError as e:
                 logger.warning("attacher: %s", e)
             self._wake.wait(timeout=self._config.dispatch_tick * 5)
 
-    def _attach_guarded(self, job: dict) -> None:
+    def _attach_guarded(self, job: Job) -> None:
         try:
             self.attach(job)
         except Exception:
-            logger.exception("job %s: attaching crashed", job["id"])
+            logger.exception("job %s: attaching crashed", job.id)
             self._fail(job, "internal error while preparing the document")
         finally:
-            self._current.discard(job["id"])
+            self._current.discard(job.id)
             self._wake.set()
 
-    def attach(self, job: dict) -> None:
-        doc = job.get("doc") or {}
+    def attach(self, job: Job) -> None:
+        doc = job.doc
         spec = doc.get("document") if isinstance(doc.get("document"), dict) else {}
         fetched = None
         try:
-            inputs = [(bytes(o["data"]), o["content_type"]) for o in self._store.list_job_originals(job["id"])]
+            inputs = [(bytes(o["data"]), o["content_type"]) for o in self._store.list_job_originals(job.id)]
             if not inputs and spec.get("url"):
                 body, ctype = self._pipeline.fetch(spec["url"], method=spec.get("method", "get"),
                                                    content=spec.get("content"),
@@ -103,21 +103,21 @@ class Attacher(Service):
                 inputs = [fetched]
             if not inputs:
                 raise DocumentError("the job has no document: give document.url or attach a file")
-            paper = doc.get("paper") or self._store.job_paper(job["id"])
+            paper = doc.get("paper") or self._store.job_paper(job.id)
             fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper)
             pdf = self._pipeline.tiff_to_pdf(fax.tiff)
         except DocumentError as e:
-            logger.info("job %s: document refused: %s", job["id"], e)
+            logger.info("job %s: document refused: %s", job.id, e)
             self._fail(job, public_text(str(e)))
             return
         if self._store.attach_done(job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
                                    resolution=fax.resolution, fetched=fetched):
-            logger.info("job %s: document ready, %d pages", job["id"], fax.pages)
+            logger.info("job %s: document ready, %d pages", job.id, fax.pages)
 
-    def _fail(self, job: dict, message: str) -> None:
-        elapsed = int((self._now() - job["created"]).total_seconds())
+    def _fail(self, job: Job, message: str) -> None:
+        elapsed = int((self._now() - job.created).total_seconds())
         result = TxResult(error_message=message, time_elapsed=max(0, elapsed))
         try:
             self._store.attach_failed(job, self._node, message, result.to_dict())
         except StoreError as e:
-            logger.warning("job %s: failure not recorded (%s); it will be retried", job["id"], e)
+            logger.warning("job %s: failure not recorded (%s); it will be retried", job.id, e)

@@ -77,10 +77,10 @@ def test_a_claim_that_finds_nothing_says_whether_due_jobs_wait_for_a_limit(store
     first = _ready_job(store, acct.account_id, "+12025559001")
     _ready_job(store, acct.account_id, "+12025559002")
     claimed = store.claim_next_job("n1", "software", 10, 30)
-    assert claimed["id"] == first and claimed["fax_tiff"] == b"II*\x00"
+    assert claimed.id == first and claimed.fax_tiff == b"II*\x00"
     assert store.claim_next_job("n1", "software", 10, 30) == BLOCKED       # max_outbound = 1
     store.release_job(first, "n1", 1, status="completed", outcome="completed", tx_result={}, progress={},
                       notify=False)
     second = store.claim_next_job("n1", "software", 10, 30)
-    assert second["to_number"] == "+12025559002"
+    assert second.to_number == "+12025559002"
     assert store.claim_next_job("n1", "software", 10, 30) is None          # queue empty again
