@@ -16,6 +16,7 @@ from faxd.errors import StoreError
 from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
+from faxd.schedule import Schedule
 from faxd.store.dispatch import BLOCKED
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,8 @@ class Dispatcher(Service):
         decision = self._e.policy.decide(retries=job.retries, attempts=job.attempts, result=result,
                                          now=self._e.now(), force_audio=job.force_audio,
                                          not_fax_failures=job.not_fax_failures,
-                                         cancelled=job.cancel_requested, interrupted=True)
+                                         cancelled=job.cancel_requested, interrupted=True,
+                                         schedule=Schedule.of_job(job.doc, job.to_number))
         progress = dict(job.progress, stage=Stage.RELEASE.value,
                         text=f"Attempt {job.attempts} interrupted")
         self._e.store.release_job(job.id, self._e.node, job.attempts, status=decision.status,
