@@ -250,7 +250,9 @@ class Daemon:
         """Notification delivery and the SMTP gateway."""
         services: list[Service] = []
         from faxd.notify.service import NotificationService
+        from faxd.retention import RetentionSweeper
         services.append(NotificationService(self.config, self.store))
+        services.append(RetentionSweeper(self.config, self.store))
         if self.config.smtp_listen is not None:
             from faxd.smtp.service import SmtpGatewayService
             services.append(SmtpGatewayService(self.config, self.dsn))
