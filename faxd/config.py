@@ -333,6 +333,9 @@ class Config:
     retention_purge_days: int = setting(
         -1, _limit, "days after a fax is final before it is deleted with everything of it (-1: kept; "
                     "an account's fax_policy or a faxbox overrides)")
+    document_key_file: str | None = setting(
+        None, _opt_str, "key file for encryption at rest of stored documents (AES-256-GCM; "
+                              "docs/operations.md); unset: documents are stored unencrypted")
     retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,

@@ -47,7 +47,7 @@ class DispatchMixin:
                 return None
             if row["id"] is None:
                 return BLOCKED
-            return job_record(row)
+            return job_record(self.opened(row, "fax_tiff"))
         return BLOCKED
 
     def count_final_jobs(self, account_id: str) -> int:
@@ -104,7 +104,7 @@ class DispatchMixin:
         return job_record(row) if row is not None else None
 
     def list_job_originals(self, job_id: str) -> list[dict]:
-        return self._all("list_job_originals", {"job_id": job_id})
+        return [self.opened(r) for r in self._all("list_job_originals", {"job_id": job_id})]
 
     def job_paper(self, job_id: str) -> str:
         row = self._one("job_paper_and_resolution", {"job_id": job_id})

@@ -56,8 +56,9 @@ class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, Docu
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
                     LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin,
                     NotificationLogMixin):
-    def __init__(self, dsn: str, pool_size: int = 20, clock=None):
+    def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
         self._pool = ConnectionPool(dsn, size=pool_size)
+        self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)
         self.dsn = dsn
 
     # --- plumbing shared by the area mixins

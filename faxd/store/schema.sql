@@ -262,6 +262,8 @@ CREATE TABLE documents (
     resolution      text,
     data            bytea NOT NULL,
     created         timestamptz NOT NULL DEFAULT now(),
+    -- encryption at rest (0012): the id of the key the data is sealed with; NULL: stored as it is
+    key_id          text,
     CHECK ((job_id IS NULL) <> (inbox_id IS NULL))
 );
 CREATE INDEX documents_job_idx ON documents (job_id, role, seq) WHERE job_id IS NOT NULL;
