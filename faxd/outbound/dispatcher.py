@@ -12,6 +12,7 @@ import gevent.event
 import gevent.pool
 
 from faxd.daemon import Service
+from faxd import failures
 from faxd.errors import StoreError
 from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
@@ -181,6 +182,7 @@ class Dispatcher(Service):
                                  elapsed=int((self._e.now() - job.created).total_seconds()),
                                  error="interrupted: the node running this fax stopped")
         result.hangup_cause = "INTERRUPTED"
+        failures.annotate(result)
         decision = self._e.policy.decide(retries=job.retries, attempts=job.attempts, result=result,
                                          now=self._e.now(), force_audio=job.force_audio,
                                          not_fax_failures=job.not_fax_failures,

@@ -30,7 +30,9 @@ import gevent.server
 import gevent.socket
 
 from faxd.switch import events as ev
-from faxd.switch.base import Call, FaxOptions, OriginateRequest
+from faxd.switch import base
+from faxd.switch.base import Call, CallBase, FaxOptions, OriginateRequest
+from faxd.switch.spool import SpoolFile
 from faxd.switch.freeswitch import commands
 from faxd.switch.freeswitch.esl import (
     AuthFailed, Connection, ESLError, Event, NotConnected, ProtocolError,
@@ -48,7 +50,7 @@ def parse_esl_url(url: str) -> tuple[str, int, str]:
     return parts.hostname or "127.0.0.1", parts.port or 8021, password
 
 
-class OutboundCall(Call):
+class OutboundCall(CallBase):
     """A fax call faxd placed with ``bgapi originate``."""
 
     direction = "outbound"
@@ -77,9 +79,6 @@ class OutboundCall(Call):
         if self.translator.created or self.translator.answered:
             self.node.kill(self.call_id, cause)
         # else: the CHANNEL_CREATE handler kills it (a channel that never appears ends by itself)
-
-    def answer(self) -> None:
-        raise ESLError("an outbound call is answered by the far end")
 
 
 class Node:
@@ -302,7 +301,7 @@ class Node:
         return d
 
 
-class InboundCall(Call):
+class InboundCall(CallBase):
     """A call FreeSWITCH handed to faxd's outbound-socket listener."""
 
     direction = "inbound"
@@ -408,7 +407,7 @@ class FreeSwitchBackend:
                        for url in config.esl_url]
         self._listen = listen if listen is not None else config.esl_listen
         self._server: gevent.server.StreamServer | None = None
-        self._handler: Callable[[Call], None] | None = None
+        self._handler: Callable[[base.InboundCall], None] | None = None
         self._connect_wait = connect_wait
         self._inbound: set[InboundCall] = set()
         self._stopping = False
@@ -470,6 +469,11 @@ class FreeSwitchBackend:
             return None
         return min(up, key=lambda n: len(n.calls))
 
+    def stage_document(self, name: str, data: bytes) -> SpoolFile:
+        """FreeSWITCH reads the outbound TIFF from the spool directory (or, with
+        ``spool_http_listen``, faxd serves it from there over HTTP)."""
+        return SpoolFile(self._config.spool_path, name, data)
+
     def originate(self, request: OriginateRequest) -> Call:
         token = None
         if self._spool is not None:
@@ -524,7 +528,7 @@ class FreeSwitchBackend:
 
     # -- inbound
 
-    def on_incoming_call(self, handler: Callable[[Call], None]) -> None:
+    def on_incoming_call(self, handler: Callable[[base.InboundCall], None]) -> None:
         self._handler = handler
 
     def _handle_socket(self, sock, addr) -> None:
