@@ -339,6 +339,8 @@ class Config:
         None, _opt_str, "key file for encryption at rest of stored documents (AES-256-GCM; "
                               "docs/operations.md); unset: documents are stored unencrypted")
     retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
+    number_min_gap: float = setting(0.0, _non_negative_float,
+                                    "seconds between the end of a call to a number and the next call to it (0: none)")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import gevent
 import gevent.queue
@@ -111,6 +111,7 @@ class Transmission:
         self._spool: StagedDocument | None = None    # the switch's copy of the outbound TIFF
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
         self._missing_document = False
+        self._deferred = False             # put back in the queue by per-number spacing
         self._last_write = 0.0
         self._flush: gevent.Greenlet | None = None
 
@@ -143,6 +144,8 @@ class Transmission:
             if self._call is None:
                 if self._schedule().expired(self._e.now()):
                     raise Expired("expired: not sent before its expires_at")
+                if self._too_soon():
+                    return
                 self._prepare()
                 self._originate()
             self._follow_call()
@@ -166,8 +169,22 @@ class Transmission:
             self._remove_spool()
             if self._aborted and not self._lost:
                 self._return_to_queue()
-        if not self._lost and not self._aborted:
+        if not self._lost and not self._aborted and not self._deferred:
             self._release(error)
+
+    def _too_soon(self) -> bool:
+        """Per-number spacing (``number_min_gap``): a call to a number that had one less than the
+        gap ago waits for the gap to pass, back in the queue, this attempt not counted."""
+        gap = getattr(self._e.config, "number_min_gap", 0)
+        if not gap:
+            return False
+        last = self._e.store.number_last_call(self.job.to_number)
+        if last is None or self._e.now() >= last + timedelta(seconds=gap):
+            return False
+        self._deferred = True
+        self._e.store.defer_job(self.job_id, self._e.node, self.attempt, last + timedelta(seconds=gap))
+        self.log.info("deferred: the last call to %s ended less than %g s ago", self.job.to_number, gap)
+        return True
 
     def _prepare(self) -> None:
         self._stage = Stage.PREPARE
@@ -395,6 +412,8 @@ class Transmission:
                 if written:
                     self.log.info("attempt %d: %s (%s)", self.attempt, decision.status,
                                   result.error_message or "ok")
+                    if getattr(self._e.config, "number_min_gap", 0) and self._call is not None:
+                        self._e.store.number_call_ended(self.job_id)
                 else:
                     self.log.warning("attempt %d ended but the job is no longer ours", self.attempt)
                 return

@@ -91,6 +91,20 @@ class DispatchMixin:
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[Job]:
         return [job_record(r) for r in self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})]
 
+    def defer_job(self, job_id: str, node: str, attempt: int, run_after: datetime) -> None:
+        """Back to the queue until ``run_after``, this attempt not counted (per-number spacing)."""
+        with self.transaction() as c:
+            self._one("defer_job", {"id": job_id, "node": node, "attempt": attempt, "run_after": run_after}, cur=c)
+            self._one("delete_attempt", {"job_id": job_id, "attempt": attempt}, cur=c)
+
+    def number_call_ended(self, job_id: str) -> None:
+        """Remember when the last call to this job's number ended (per-number spacing)."""
+        self._one("number_call_ended", {"id": job_id})
+
+    def number_last_call(self, number: str) -> datetime | None:
+        row = self._one("number_last_call", {"number": number})
+        return row["last_ended"] if row else None
+
     def return_job_to_pending(self, job_id: str, node: str, attempt: int) -> None:
         with self.transaction() as c:
             self._one("return_job_to_pending", {"id": job_id, "node": node, "attempt": attempt}, cur=c)
