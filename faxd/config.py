@@ -128,6 +128,31 @@ def _listen(value: Any) -> tuple[str, int]:
     return host, p
 
 
+def _database_hosts(netloc: str) -> list[tuple[str, int | None]]:
+    """The ``host[:port]`` list of a (multi-host, libpq) URL: ``h1:5432,h2:5433``.
+
+    libpq tries the hosts in order; with ``target_session_attrs=read-write`` it skips a
+    standby, so one URL names a primary and its standbys and follows a failover.
+    """
+    hosts = netloc.rpartition("@")[2]
+    out = []
+    for item in hosts.split(","):
+        item = item.strip()
+        if item.startswith("["):                     # [::1]:5432
+            host, _, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else (None if not rest else "x")
+        else:
+            host, sep, port = item.partition(":")
+            port = port if sep else None
+        if port is not None and port != "":
+            if not port.isdigit():
+                raise ValueError("the port is not a number")
+            if not 0 < int(port) <= 65535:
+                raise ValueError("port must be 1..65535")
+        out.append((host, int(port) if port else None))
+    return out
+
+
 def _database_url(value: Any) -> str | None:
     """A postgresql:// URL or a libpq key=value DSN."""
     v = _opt_str(value)
@@ -137,10 +162,7 @@ def _database_url(value: Any) -> str | None:
         parts = urlsplit(v)
         if parts.scheme not in ("postgres", "postgresql"):
             raise ValueError("expected a postgresql://user@host:port/dbname URL")
-        try:
-            parts.port
-        except ValueError:
-            raise ValueError("the port is not a number") from None
+        _database_hosts(parts.netloc)
     elif "=" not in v:
         raise ValueError("expected a postgresql://user@host:port/dbname URL")
     import psycopg2.extensions
