@@ -259,7 +259,8 @@ class Config:
     home: str = setting("./var", _str, "state, spool and the embedded database")
     database_url: str | None = setting(
         None, _database_url,
-        "PostgreSQL URL; unset runs an embedded cluster under $FAXD_HOME/postgres")
+        "PostgreSQL URL (several hosts with target_session_attrs=read-write follow a failover, docs/operations.md); "
+        "unset runs an embedded cluster under $FAXD_HOME/postgres")
     postgres_bindir: str | None = setting(
         None, _opt_str, "directory of initdb/postgres for the embedded cluster (default: newest /usr/lib/postgresql/*/bin)")
     db_pool_size: int = setting(20, _positive_int, "PostgreSQL connections per process")
