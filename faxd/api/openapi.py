@@ -404,8 +404,17 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
     fax = [*scope_params, _param("fax_id")]
     jobs, inbox = [*LIST_PARAMS, *_filters(JOB_LISTING)], [*LIST_PARAMS, *_filters(INBOX_LISTING)]
     queue = _op(f"queue a fax{scope}: JSON with document.url, or multipart with the document "
-                "(400 when the fax policy refuses the destination, 429 + Retry-After over the rate or quota)",
-                _ok("201", "Job", errors=(*BODY_ERRORS, "422", "429")), params=scope_params,
+                "(400 when the fax policy refuses the destination, 429 + Retry-After over the rate or quota); "
+                "with Idempotency-Key, the same request within 24 hours answers 200 with the job it created "
+                "(header Idempotent-Replayed: true) and the key with another request is 409",
+                {**_ok("201", "Job", errors=(*BODY_ERRORS, "409", "422", "429")),
+                 "200": {**_ok("200", "Job")["200"], "description": "a repeat of an earlier request with "
+                         "the same Idempotency-Key: the job it created, nothing new queued",
+                         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}}}},
+                params=[*scope_params, _param("Idempotency-Key", "header", {"type": "string", "minLength": 1,
+                                                                            "maxLength": 255},
+                                              "makes the request safe to repeat: one job per key and "
+                                              "account for 24 hours")],
                 body=_body(_ref("JobInput")), multipart=True)
     return {
         base + "/faxes": {"put": queue},
