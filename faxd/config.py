@@ -128,6 +128,13 @@ def _listen(value: Any) -> tuple[str, int]:
     return host, p
 
 
+def _path_no_space(value: Any) -> str:
+    v = _str(value).strip()
+    if not v.startswith("/") or any(c.isspace() for c in v):
+        raise ValueError("expected an absolute path without spaces")
+    return v
+
+
 def _database_hosts(netloc: str) -> list[tuple[str, int | None]]:
     """The ``host[:port]`` list of a (multi-host, libpq) URL: ``h1:5432,h2:5433``.
 
@@ -279,10 +286,13 @@ class Config:
     esl_listen: tuple[str, int] = setting(("127.0.0.1", 8084), _listen,
                                           "listener for FreeSWITCH's outbound socket (inbound calls)")
     spool_http_listen: tuple[str, int] | None = setting(
-        None, _opt_listen, "serve outbound TIFFs over HTTP on host:port for a FreeSWITCH on another host "
-                           "(unset: FreeSWITCH reads spool_dir)")
+        None, _opt_listen, "FreeSWITCH on other hosts: serve outbound TIFFs and take received ones (PUT) over HTTP "
+                           "on host:port (unset: FreeSWITCH shares spool_dir)")
     spool_url: str | None = setting(None, _opt_str,
                                     "base URL FreeSWITCH uses to reach spool_http_listen (default http://host:port)")
+    freeswitch_rx_dir: str = setting("/tmp", _path_no_space,
+                                     "with spool_http_listen: directory on the FreeSWITCH hosts where rxfax writes "
+                                     "a received fax before uploading it to faxd")
     dial_string: str = setting("sofia/gateway/default/{number}", _str, "FreeSWITCH dial string for outbound faxes")
     t38: str = setting("accept", _choice("accept", "request", "off"),
                        "T.38 on outbound calls (a faxbox's media.fax_option overrides)")

@@ -125,6 +125,14 @@ class Reception:
             try:
                 with open(path, "rb") as f:
                     tiff = f.read()
+            except OSError as e:
+                # The switch said received but its file never reached faxd: say so, never
+                # show a received fax without its document.
+                self.log.error("received fax has no TIFF at %s: %s", path, e.strerror)
+                success = rx.success = False
+                rx.error_message = "the received document could not be retrieved from the switch"
+        if success:
+            try:
                 pdf = self._pipeline.tiff_to_pdf(tiff)
             except Exception:
                 # The TIFF is what matters; a PDF can be made again later.
