@@ -104,3 +104,31 @@ def test_two_hosts_inbound_on_both_one_crashes_no_received_fax_lost(config, stor
     attempts = sum(j["attempts"] for j in jobs.values())
     print(f"\nremote hosts: {len(received)} received over HTTP (host A {a.uploads}, host B {b.uploads}, "
           f"{before} before its crash); {len(DIDS)} faxes sent in {attempts} attempts")
+
+
+def test_a_received_fax_left_on_a_host_is_fetched_once_it_is_back(emulator, backend, tmp_path, docs):
+    """The call's own connection is gone before the upload (FreeSWITCH crashed right after rxfax):
+    the file is still on that host's disk, and faxd asks the hosts for it until one has it."""
+    disk = tmp_path / "disk"
+    (disk / "faxd-rx").mkdir(parents=True)
+    emu = emulator(root=str(disk))
+    b = backend(emu, spool_http_listen=("127.0.0.1", 0), reconcile_timeout=3.0)
+    assert b.wait_connected(10)
+    with open(docs["1p"], "rb") as f:
+        tiff = f.read()
+    (disk / "faxd-rx" / "faxd-rx-lost.tif").write_bytes(tiff)     # what rxfax left there
+    dest = tmp_path / "spool" / "rx-lost.tif"
+    spool = b.spool_server
+    token, url = spool.uploads.expect(str(dest), spool.base_url)
+    emu.crash()
+    back = gevent.spawn_later(0.3, emu.restart)
+    started = time.monotonic()
+    assert b.upload_from_any_node(url, "/faxd-rx/faxd-rx-lost.tif")
+    back.join()
+    assert dest.read_bytes() == tiff and emu.uploads == 1
+    assert time.monotonic() - started < 10
+    # A file no host has: refused by each (-ERR 0), not waited for beyond the reconcile timeout.
+    started = time.monotonic()
+    token, url = spool.uploads.expect(str(tmp_path / "spool" / "rx-none.tif"), spool.base_url)
+    assert not b.upload_from_any_node(url, "/faxd-rx/faxd-rx-none.tif")
+    assert 2.5 < time.monotonic() - started < 6
