@@ -76,6 +76,18 @@ DOCUMENT_IN = {
     },
 }
 
+SEND_WINDOW = {
+    "type": "object",
+    "description": "days and local hours in which the fax may be dialled (retries too); timezone "
+                   "'recipient' is the destination number's own zone; from later than to spans midnight",
+    "properties": {
+        "days": {"oneOf": [{"type": "string", "example": "mon-fri"}, {"type": "array", "items": STR}]},
+        "from": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "00:00"},
+        "to": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "23:59"},
+        "timezone": {"type": "string", "default": "recipient", "example": "Europe/Paris"},
+    },
+}
+
 JOB_IN = {
     "type": "object",
     "required": ["to_number", "from_number"],
@@ -91,6 +103,23 @@ JOB_IN = {
         "document": DOCUMENT_IN,
         "notifications": NOTIFICATIONS,
         "faxbox_id": STR,
+        "send_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+                    "description": "not dialled before this time: ISO 8601 with a UTC offset, or Gregorian "
+                                   "seconds (stored as Gregorian seconds)"},
+        "expires_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+                       "description": "a job not sent by then fails with an error_message starting "
+                                      "'expired'"},
+        "ttl": {"type": "number", "minimum": 1, "maximum": 7776000,
+                "description": "seconds from submission to expires_at"},
+        "send_window": SEND_WINDOW,
+        "cover_page": {"type": "object", "description": "a cover page before the document (counted in the pages)",
+                       "properties": {"to_name": {"type": "string", "maxLength": 200},
+                                      "from_name": {"type": "string", "maxLength": 200},
+                                      "subject": {"type": "string", "maxLength": 200},
+                                      "message": {"type": "string", "maxLength": 2000},
+                                      "template": {"type": "string", "minLength": 1, "maxLength": 64,
+                                                   "description": "one of the faxbox's cover_templates, or "
+                                                                  "'default'"}}},
     },
     "additionalProperties": True,
 }
@@ -207,7 +236,10 @@ FAXBOX_IN = {
         "retries": _int(0, 4), "numbers": {"type": "array", "items": STR},
         "smtp_permission_list": {"type": "array", "items": STR},
         "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
-        "smtp_auth": SMTP_AUTH_IN,
+        "smtp_auth": SMTP_AUTH_IN, "send_window": SEND_WINDOW,
+        "cover_templates": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 4000},
+                            "description": "cover page templates by name: plain text with $field placeholders "
+                                           "(docs/api.md, Cover pages)"},
     },
     "additionalProperties": True,
 }

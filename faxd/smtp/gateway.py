@@ -502,6 +502,9 @@ class Gateway:
             doc["retries"] = fb["retries"]
         if fb.get("fax_timezone"):
             doc["fax_timezone"] = fb["fax_timezone"]
+        window = (fb.get("doc") or {}).get("send_window")
+        if isinstance(window, dict):
+            doc["send_window"] = window
         if subject:
             doc["subject"] = subject
         return doc

@@ -29,7 +29,8 @@ class OutboxItem(Entry):
         _action, overrides = read_action(req, ("resubmit",))
         base = {k: v for k, v in old.items()
                 if k not in JOB_SYSTEM_FIELDS and not k.startswith("_")
-                and k not in ("fax_identity_number", "fax_identity_name", "attempts")}
+                and k not in ("fax_identity_number", "fax_identity_name", "attempts", "send_at", "expires_at",
+                              "ttl")}
         for k in ("fax_identity_number", "fax_identity_name"):
             if old.get(k):
                 base[k] = old[k]

@@ -10,7 +10,7 @@ import orjson
 from faxd.api.body import read_job_request
 from faxd.api.errors import KazooError, field_error
 from faxd.api.resources.base import Entry, Folder, Resource, check_id
-from faxd.api.schemas import faxbox_defaults, validate_job
+from faxd.api.schemas import check_cover_template, faxbox_defaults, validate_job
 from faxd.api import upload_limits
 from faxd.documents.detect import document_type
 from faxd.policy import require_submission
@@ -66,6 +66,7 @@ class Queue(Resource):
                 return self._answer(req, resp, self._store.job_under_key(account_id, key, digest, held), True)
         doc = validate_job(data, region=self._config.default_region, has_documents=bool(uploads),
                            defaults=faxbox_defaults(faxbox))
+        check_cover_template(doc, faxbox)
         require_submission(self._store, self._config, account_id, doc["to_number"])
         documents = [(u.data, document_type(u.data, u.content_type, u.filename), u.filename) for u in uploads]
         upload_limits.check_all(documents, self._config.max_pages)
