@@ -444,7 +444,12 @@ class InboundCall(Call):
 
     def _execute(self, app: str, arg: str = "") -> None:
         cmd, headers = commands.sendmsg_execute(app, arg)
-        self.conn.command(cmd, headers)
+        try:
+            self.conn.command(cmd, headers)
+        except NotConnected as e:
+            # FreeSWITCH went away with the call: the call's events already end with the
+            # loss (``_on_close``), which is what the reception records.
+            logger.warning("call %s: %s not sent, the connection is gone (%s)", self.call_id, app, e)
 
     # -- reader greenlet
 

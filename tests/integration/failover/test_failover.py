@@ -112,9 +112,10 @@ def test_primary_killed_mid_run_standby_promoted(cluster, tmp_path):
 
         # Kill the primary while calls are on the line (paced calls take seconds each).
         deadline = time.monotonic() + 30
-        while (in_flight := Counter(_statuses(client, acknowledged).values())["processing"]) < 2:
+        while (at_kill := Counter(_statuses(client, acknowledged).values()))["processing"] < 2:
             assert time.monotonic() < deadline, _statuses(client, acknowledged)
             time.sleep(0.1)
+        in_flight = at_kill["processing"]
         cluster.primary.kill()
         killed = time.monotonic()
 
@@ -164,7 +165,11 @@ def test_primary_killed_mid_run_standby_promoted(cluster, tmp_path):
                         "FROM jobs j LEFT JOIN job_attempts a ON a.job_id = j.id "
                         "WHERE j.id = ANY(%s) GROUP BY j.id", (acknowledged,))
             rows = {r["id"]: r for r in cur.fetchall()}
+            # The LISTEN connection was re-established on the new primary (wake-ups, cancels).
+            cur.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'faxd-listen'")
+            listeners = cur.fetchone()["n"]
         conn.close()
+        assert listeners >= 1
         assert set(rows) == set(acknowledged)
         originated = Counter(re.findall(r"\[job=(\S+) call=\S+\] originate to", faxd.log()))
         for job_id, row in rows.items():
@@ -177,7 +182,8 @@ def test_primary_killed_mid_run_standby_promoted(cluster, tmp_path):
         assert max(originated.values()) == 1, originated
         assert "Traceback" not in faxd.log(), faxd.log()[-4000:]
 
-        print(f"\nfailover: {in_flight} faxes on the line at the kill, {answers[503]} answers 503 during the gap; "
+        print(f"\nfailover: {in_flight} faxes on the line at the kill ({dict(at_kill)}), "
+              f"{answers[503]} answers 503 during the gap; "
               f"API back {recovered - promoted:.2f} s after the promotion, gap {recovered - killed:.2f} s; "
               f"{completed}/{len(acknowledged)} completed, wall {time.monotonic() - started:.1f} s")
     finally:
