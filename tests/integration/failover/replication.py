@@ -1,4 +1,5 @@
-"""A primary and a synchronous streaming standby on this machine, from Debian's PostgreSQL binaries.
+"""A primary and a synchronous streaming standby on this machine, from Debian's PostgreSQL
+binaries, and ``faxd run`` nodes on them.
 
 The topology faxd documents for failover (docs/operations.md), made small: two data
 directories under one temporary directory, ports chosen by the OS on 127.0.0.1, the standby
@@ -9,12 +10,14 @@ what Patroni or pg_auto_failover run on the surviving node.
 """
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -22,6 +25,7 @@ import psycopg2
 
 from faxd.store.cluster_place import as_user
 from faxd.store.embedded import find_bindir
+from tests.integration.foundation.daemon import ROOT
 
 
 def free_port() -> int:
@@ -173,3 +177,49 @@ class ReplicatedCluster:
         for node in (self.standby, self.primary):
             node.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+class FaxdNode:
+    """``faxd run`` (the software line) on ``url``, its log in a file: a long failover log must
+    never fill a pipe. ``wait_ready()`` reads the start-up lines; several nodes start at once."""
+
+    def __init__(self, home: str, url: str, **env: str):
+        self.home = home
+        self.log_path = os.path.join(home, "faxd.log")
+        full = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
+        full.update({"FAXD_HOME": home, "FAXD_DATABASE_URL": url, "FAXD_API_LISTEN": "127.0.0.1:0",
+                     "FAXD_SMTP_LISTEN": "", "FAXD_SWITCH": "software", "FAXD_DB_POOL_SIZE": "8", **env})
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "faxd", "run"], cwd=ROOT, env=full,
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self.base_url = None
+        self.bootstrap = None
+
+    def wait_ready(self, timeout: float = 60.0) -> "FaxdNode":
+        deadline = time.monotonic() + timeout
+        for line in self.proc.stdout:
+            if line.startswith("faxd: bootstrap {"):
+                self.bootstrap = json.loads(line[len("faxd: bootstrap "):])
+            if line.startswith("faxd: API listening on "):
+                self.base_url = line.split()[-1]
+                return self
+            assert time.monotonic() < deadline, "faxd did not start in time"
+        raise AssertionError(f"faxd exited ({self.proc.poll()}): {self.log()[-3000:]}")
+
+    def log(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()

@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -24,8 +21,7 @@ import psycopg2.extras
 import pytest
 import requests
 
-from tests.integration.failover.replication import ReplicatedCluster
-from tests.integration.foundation.daemon import ROOT
+from tests.integration.failover.replication import FaxdNode, ReplicatedCluster
 from tests.integration.foundation.fax_client import FINAL, FaxClient
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/usr/lib/postgresql/15/bin"),
@@ -41,46 +37,6 @@ def cluster():
     c = ReplicatedCluster().start()
     yield c
     c.stop()
-
-
-class Faxd:
-    """``faxd run`` with its log in a file (a long failover log must never fill a pipe)."""
-
-    def __init__(self, home: str, url: str):
-        self.log_path = os.path.join(home, "faxd.log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
-        env.update({"FAXD_HOME": home, "FAXD_DATABASE_URL": url, "FAXD_API_LISTEN": "127.0.0.1:0",
-                    "FAXD_SMTP_LISTEN": "", "FAXD_SWITCH": "software", "FAXD_SOFTWARE_PACED": "true",
-                    "FAXD_LEASE_SECONDS": "6", "FAXD_DB_POOL_SIZE": "8"})
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "faxd", "run"], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
-        self.base_url = None
-        self.bootstrap = None
-        import json
-        deadline = time.monotonic() + 60
-        for line in self.proc.stdout:
-            if line.startswith("faxd: bootstrap {"):
-                self.bootstrap = json.loads(line[len("faxd: bootstrap "):])
-            if line.startswith("faxd: API listening on "):
-                self.base_url = line.split()[-1]
-                break
-            assert time.monotonic() < deadline
-        assert self.base_url, f"faxd did not start: {self.log()}"
-
-    def log(self) -> str:
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 def _statuses(client: FaxClient, ids: list[str]) -> dict[str, str]:
@@ -104,7 +60,7 @@ def _check_unavailable(r: requests.Response, what: str) -> None:
 def test_primary_killed_mid_run_standby_promoted(cluster, tmp_path):
     started = time.monotonic()
     home = tempfile.mkdtemp(prefix="faxd-failover-home-", dir="/tmp")
-    faxd = Faxd(home, cluster.url)
+    faxd = FaxdNode(home, cluster.url, FAXD_SOFTWARE_PACED="true", FAXD_LEASE_SECONDS="6").wait_ready()
     try:
         b = faxd.bootstrap
         client = FaxClient(faxd.base_url, b["account_id"], b["api_key"])
