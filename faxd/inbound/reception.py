@@ -30,6 +30,7 @@ class Reception:
         self._incoming_id = None
         self._fax: FaxResult | None = None
         self._hangup: Hangup | None = None
+        self._pages_confirmed = 0          # pages the switch reported received (phase D)
         self._started = time.monotonic()
 
     def _options(self) -> FaxOptions:
@@ -88,6 +89,7 @@ class Reception:
                                   f"{' T.38' if event.t38 else ''}", remote_station_id=event.remote_station_id)
                 timeout = self._config.page_timeout
             elif isinstance(event, PageDone):
+                self._pages_confirmed = max(self._pages_confirmed, event.pages)
                 self._update(stage="pages", pages_received=event.pages,
                              fax_speed=event.bit_rate or self._progress["fax_speed"],
                              text=f"Received page {event.pages}")
@@ -108,8 +110,22 @@ class Reception:
             except StoreError as e:
                 self.log.warning("live view not updated: %s", e)
 
+    def _received_before_loss(self, rx, path: str) -> None:
+        """The switch was lost before its phase E report, after pages were received: each page
+        the switch reported (phase D) is whole in the file, and the sender had it confirmed, so
+        those pages are a received fax (the receiving side's twin of the transmission's rule)."""
+        if (self._fax is not None or self._hangup is None or self._hangup.cause != "SWITCH_LOST"
+                or not self._pages_confirmed or not os.path.exists(path)):
+            return
+        rx.success = True
+        rx.pages_sent = self._pages_confirmed
+        rx.error_message = ""
+        rx.result_text = f"the connection to the switch was lost after {self._pages_confirmed} pages were received"
+        self.log.warning("switch lost after %d pages were received: they are kept as the fax", self._pages_confirmed)
+
     def _save(self, path: str) -> None:
         rx = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=int(time.monotonic() - self._started))
+        self._received_before_loss(rx, path)
         pages = rx.pages_sent
         # rx_result has tx_result's fields with the same meaning: pages_sent (and its alias
         # transferred_pages) = pages that went through, pages_total = pages of the document,

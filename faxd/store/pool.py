@@ -38,10 +38,15 @@ LOST_PRIMARY = frozenset({"25006", "57P01", "57P02", "57P03"})
 
 
 def lost_primary(e: BaseException) -> bool:
-    """True for an error after which the connection must be dropped, not reused."""
-    if isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-        return True
-    return isinstance(e, psycopg2.Error) and getattr(e, "pgcode", None) in LOST_PRIMARY
+    """True for an error after which the connection must be dropped, not reused: the server
+    said so (above, or class 08: connection exception), or never answered (no SQLSTATE).
+    A deadlock or a statement timeout leaves a good connection: it is rolled back and kept."""
+    if not isinstance(e, psycopg2.Error):
+        return False
+    code = getattr(e, "pgcode", None)
+    if code is None:
+        return isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    return code in LOST_PRIMARY or code.startswith("08")
 
 
 # The unpatched select: a zero-timeout poll never blocks, and gevent's version would cost a

@@ -384,7 +384,7 @@ class InboundCall(Call):
         self._upload: tuple[str, str, str] | None = None
         self._upload_state: str | None = None
         self._held: list | None = None
-        self._received = False
+        self._received = False        # rxfax reported a fax, or a page, received
 
     def setup(self, timeout: float = 10.0) -> None:
         """``connect``, ``myevents``, ``linger`` and the rxfax event subscription."""
@@ -473,6 +473,8 @@ class InboundCall(Call):
         for item in items:
             if isinstance(item, ev.FaxResult) and item.success:
                 self._received = True
+            elif isinstance(item, ev.PageDone) and item.pages:
+                self._received = True       # at least one page is whole in the file
             if self._held is None and isinstance(item, ev.Hangup) and self._upload_state in ("waiting", "running"):
                 self._held = []
             if self._held is not None:
@@ -523,6 +525,7 @@ class InboundCall(Call):
                 self._backend._group.spawn(self._fetch_then_hang_up)
             else:
                 self._upload_state = "done"      # nothing was received: nothing to fetch
+                self._backend.spool_server.uploads.close(self._upload[0])
         if self.translator is not None and not self.translator.finished:
             self._pass_on(self.translator.lost("the outbound socket connection dropped"))
         self.done.set()
