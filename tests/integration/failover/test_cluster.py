@@ -4,8 +4,9 @@ and the standby promoted, all while the nodes send a backlog of two accounts' fa
 Must hold: every fax ends completed; attempts are honest (one record per attempt, one completed
 attempt per fax); no fax is dialled twice because of the database failover (the only second
 dials are those whose first call died with the killed node: the software line's calls live in
-its process, so they cannot be re-attached as a FreeSWITCH or Asterisk call is); and each
-account's ``max_outbound`` held across the three nodes at every instant (from the attempts).
+its process, so they cannot be re-attached as a FreeSWITCH or Asterisk call is); pages reached
+a fax machine in one attempt per fax; and each account's ``max_outbound`` held across the
+three nodes at every instant (from the attempts).
 """
 from __future__ import annotations
 
@@ -77,7 +78,9 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
             node.wait_ready()
 
         _wait(store, job_ids, lambda c: c["completed"] >= FAXES // 4, 90, "a quarter sent")
-        victim = re.search(r"faxd running \(node (\S+),", nodes[0].log()).group(1)
+        with store.transaction() as cur:
+            cur.execute("SELECT id FROM nodes WHERE pid = %s", (nodes[0].proc.pid,))
+            victim = cur.fetchone()["id"]
         deadline = time.monotonic() + 30
         while not _on_the_line(store, victim):          # kill it with calls on its line
             assert time.monotonic() < deadline, "node 0 never had a call on its line"
@@ -95,7 +98,7 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
         with store.transaction() as cur:
             cur.execute("SELECT id, account_id, status, attempts FROM jobs WHERE id = ANY(%s)", (job_ids,))
             jobs = {r["id"]: r for r in cur.fetchall()}
-            cur.execute("SELECT job_id, attempt, node, outcome, started, ended, tx_result FROM job_attempts "
+            cur.execute("SELECT job_id, attempt, node, call_id, outcome, started, ended, tx_result FROM job_attempts "
                         "WHERE job_id = ANY(%s) ORDER BY job_id, attempt", (job_ids,))
             rows = cur.fetchall()
     finally:
@@ -123,18 +126,22 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
                 assert r["tx_result"].get("pages_sent", 0) == 0, r["tx_result"]
             else:
                 assert r["outcome"] in ("completed", "interrupted"), r
-    # Interrupted attempts are the killed node's only: the failover interrupted nothing.
-    interrupted_nodes = {r["node"] for r in rows if r["outcome"] == "interrupted"}
-    assert interrupted_nodes == {victim}, interrupted_nodes
-    # Dialled (faxd's own "originate" lines): once, plus once per call that died with the node
-    # (a call cut between its claim and its dial never was: hence "at most") and per call the
-    # line could not route during the gap.
-    dialled = Counter()
+    # Dialled: faxd's own "originate" lines, by call id. Each completed attempt was dialled.
+    # An interrupted attempt of the killed node may have been (its call died with it). One of
+    # a surviving node was never dialled: its claim's commit reached the standby but not the
+    # node (the primary died first), so nobody ran it and the recovery settled it. A lease taken
+    # from a live call over the failover would show here as a dialled, interrupted attempt.
+    dialled_calls = set()
     for node in nodes:
-        dialled.update(re.findall(r"\[job=(\S+) call=\S+\] originate to", node.log()))
-    for job_id in jobs:
-        others = sum(r["outcome"] in ("interrupted", "failed") for r in history[job_id])
-        assert 1 <= dialled[job_id] <= 1 + others, (job_id, dialled[job_id], history[job_id])
+        dialled_calls.update(re.findall(r"\[job=\S+ call=(\S+)\] originate to", node.log()))
+    in_doubt = []
+    for r in rows:
+        if r["outcome"] == "completed":
+            assert r["call_id"] in dialled_calls, r
+        elif r["outcome"] == "interrupted" and r["node"] != victim:
+            assert r["call_id"] not in dialled_calls, ("a live call was taken over", r)
+            in_doubt.append(r)
+    assert any(r["outcome"] == "interrupted" and r["node"] == victim for r in rows)
     # Pages reached a fax machine in one attempt only: nothing was sent twice.
     for job_id in jobs:
         assert sum((r["tx_result"] or {}).get("pages_sent", 0) > 0 for r in history[job_id]) == 1, history[job_id]
@@ -149,7 +156,7 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
         assert peak <= MAX_OUTBOUND, (account, peak)
     served = Counter(r["node"] for r in rows if r["outcome"] == "completed")
     assert len(served) == 3, served
-    print(f"\nthree nodes: {FAXES} faxes, {len(rows)} attempts ({len(rows) - FAXES - len(failed_in_gap)} after the "
-          f"node's kill, {len(failed_in_gap)} not routed during the gap), "
+    print(f"\nthree nodes: {FAXES} faxes, {len(rows)} attempts ({sum(r["outcome"] == "interrupted" and r["node"] == victim for r in rows)} "
+          f"cut by the node's kill, {len(failed_in_gap)} not routed during the gap, {len(in_doubt)} claims in doubt), "
           f"at the failover {dict(at_kill)}; completed per node {sorted(served.values())}; "
           f"wall {time.monotonic() - started:.1f} s")
