@@ -156,7 +156,7 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
         assert peak <= MAX_OUTBOUND, (account, peak)
     served = Counter(r["node"] for r in rows if r["outcome"] == "completed")
     assert len(served) == 3, served
-    print(f"\nthree nodes: {FAXES} faxes, {len(rows)} attempts ({sum(r["outcome"] == "interrupted" and r["node"] == victim for r in rows)} "
-          f"cut by the node's kill, {len(failed_in_gap)} not routed during the gap, {len(in_doubt)} claims in doubt), "
+    cut = sum(r["outcome"] == "interrupted" and r["node"] == victim for r in rows)
+    print(f"\nthree nodes: {FAXES} faxes, {len(rows)} attempts ({cut} cut by the node's kill, {len(failed_in_gap)} not routed during the gap, {len(in_doubt)} claims in doubt), "
           f"at the failover {dict(at_kill)}; completed per node {sorted(served.values())}; "
           f"wall {time.monotonic() - started:.1f} s")
