@@ -17,6 +17,7 @@ from faxd.daemon import Service
 from faxd.documents import DocumentError
 from faxd.documents import cover as covers
 from faxd.documents.cover import Cover
+from faxd import failures
 from faxd.errors import StoreError, StoreUnavailable, public_text
 from faxd.models import TxResult
 
@@ -173,5 +174,5 @@ class Attacher(Service):
 
     def _fail(self, job: dict, message: str) -> None:
         elapsed = int((self._now() - job["created"]).total_seconds())
-        result = TxResult(error_message=message, time_elapsed=max(0, elapsed))
+        result = failures.annotate(TxResult(error_message=message, time_elapsed=max(0, elapsed)))
         self._written(job, lambda: self._store.attach_failed(job, self._node, message, result.to_dict()))
