@@ -106,16 +106,27 @@ class Reception:
 
     def _received_before_loss(self, rx, path: str) -> None:
         """The switch was lost before its phase E report, after pages were received: each page
-        the switch reported (phase D) is whole in the file, and the sender had it confirmed, so
+        the switch reported (phase D), or else each page whole in the file, is received, so
         those pages are a received fax (the receiving side's twin of the transmission's rule)."""
         if (self._fax is not None or self._hangup is None or self._hangup.cause != "SWITCH_LOST"
-                or not self._pages_confirmed or not os.path.exists(path)):
+                or not os.path.exists(path)):
+            return
+        pages = self._pages_confirmed
+        if not pages:
+            # The switch died before its page events left it: the file says what arrived
+            # (a page is in the TIFF once it was received whole).
+            try:
+                from faxd.spandsp import probe_tiff
+                pages = probe_tiff(path).pages
+            except Exception:   # not a readable fax TIFF: nothing was received
+                pages = 0
+        if not pages:
             return
         rx.success = True
-        rx.pages_sent = self._pages_confirmed
+        rx.pages_sent = pages
         rx.error_message = ""
-        rx.result_text = f"the connection to the switch was lost after {self._pages_confirmed} pages were received"
-        self.log.warning("switch lost after %d pages were received: they are kept as the fax", self._pages_confirmed)
+        rx.result_text = f"the connection to the switch was lost after {pages} pages were received"
+        self.log.warning("switch lost after %d pages were received: they are kept as the fax", pages)
 
     def _save(self, path: str) -> None:
         rx = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=int(time.monotonic() - self._started))

@@ -491,9 +491,10 @@ class InboundCall(CallBase):
                 logger.warning("call %s: FreeSWITCH could not upload the received fax %s: %s",
                                self.call_id, rx_path, reply.strip() or "no reply")
         except ESLError as e:
-            if self._received:
-                # The connection went with FreeSWITCH (crash, restart, network): the file is
-                # on that host's disk; ask the hosts for it once they are back.
+            if self._received or self.translator.hungup:
+                # The connection went with FreeSWITCH (crash, restart, network) during or
+                # after rxfax: what it wrote is on that host's disk (FreeSWITCH may have died
+                # before its page events left); ask the hosts for it once they are back.
                 logger.warning("call %s: connection lost before the received fax was uploaded (%s); "
                                "asking the FreeSWITCH hosts for %s", self.call_id, e, rx_path)
                 if not self._backend.upload_from_any_node(url, rx_path):
@@ -518,13 +519,10 @@ class InboundCall(CallBase):
 
     def _on_close(self, exc) -> None:
         if self._upload_state == "waiting":
-            if self._received:
-                # Received, but the connection dropped before rxfax's end reached us: fetch it anyway.
-                self._upload_state = "running"
-                self._backend._group.spawn(self._fetch_then_hang_up)
-            else:
-                self._upload_state = "done"      # nothing was received: nothing to fetch
-                self._backend.spool_server.uploads.close(self._upload[0])
+            # The connection dropped during rxfax (or before its end reached us): fetch what
+            # FreeSWITCH wrote anyway; the reception counts the whole pages in it.
+            self._upload_state = "running"
+            self._backend._group.spawn(self._fetch_then_hang_up)
         if self.translator is not None and not self.translator.finished:
             self._pass_on(self.translator.lost("the outbound socket connection dropped"))
         self.done.set()
