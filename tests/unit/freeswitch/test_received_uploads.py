@@ -7,7 +7,7 @@ import http.client
 import pytest
 import requests
 
-from faxd.switch.freeswitch.backend import SpoolServer
+from faxd.switch.freeswitch.spool import SpoolServer
 from faxd.switch.freeswitch.commands import http_put
 
 TIFF = b"II*\x00" + b"\x00" * 4096
