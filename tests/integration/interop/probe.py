@@ -1,18 +1,30 @@
 """Investigation tool for the HylaFAX -> faxd direction: one run, everything recorded.
 
     .venv/bin/python -m tests.integration.interop.probe OUTDIR [--no-ecm] [--pages N]
-        [--modem 'Class1Xxx: value' ...] [--iaxmodem 'record' ...] [--spandsp-log]
+        [--modem 'Class1Xxx: value' ...] [--iaxmodem record --iaxmodem 'peername x' ...]
+        [--spandsp-log] [--strace]
 
 Runs sendfax -> faxq -> faxsend -> iaxmodem -> the test's IAX2 endpoint -> a receiving
-FaxSession, and writes into OUTDIR: HylaFAX's session logs (hylafax.log), iaxmodem's output,
-the endpoint's audio both ways with wall times (in.raw / out.raw: 8 kHz s16le; blocks.tsv:
-time, direction, IAX timestamp, samples), faxd's T30Stats and phase events (result.txt) and,
-with --spandsp-log, spandsp's own T.30 and modem log (stderr of this process: spandsp.log).
+FaxSession (needs root, like the tests), and writes into OUTDIR:
+
+* result.txt: faxd's T30Stats and phase events, the endpoint's frame counts and call log, the
+  carrier on/off segments of both audio directions (in seconds of the call) and the pacing of
+  the blocks (arrival against the 20 ms grid, IAX timestamp steps);
+* in.raw / out.raw: the audio both ways, 8 kHz s16le; blocks.tsv: every block's wall time,
+  direction, IAX timestamp and sample count;
+* hylafax.log (session logs), xferfaxlog, iaxmodem.out (with ``--iaxmodem dspdebug``, its T.31
+  log; with ``--iaxmodem record``, its own recordings go to /tmp/<peername>-{iax,dsp}.raw);
+* with --spandsp-log, spandsp.log: faxd's T.30 and modem log at SPAN_LOG_FLOW (this process's
+  stderr);
+* with --strace, iaxmodem.strace, faxgetty.strace, faxq.strace (faxq's children included):
+  who read and wrote the modem's pty, and when.
 """
 from __future__ import annotations
 
 import argparse
+import array
 import ctypes
+import math
 import os
 import shutil
 import subprocess
@@ -20,17 +32,21 @@ import sys
 import time
 
 from faxd.spandsp import FaxSession
+from faxd.spandsp import library
 from faxd.spandsp._spandsp import ffi
 from faxd.spandsp.testdoc import make_text_tiff
 
 from .hylafax import HylaFax
-from .iax2 import Iax2FaxEndpoint
+from .iax2 import TICK, Iax2FaxEndpoint
 
-LOG_LEVEL = 0x0200 | 0x0400 | 0x0800 | 5        # sample time, severity, protocol; FLOW
+# spandsp's logging.h: show sample time, severity and protocol; level FLOW
+LOG_LEVEL = 0x0200 | 0x0400 | 0x0800 | 5
+CARRIER_RMS = 300                 # a block louder than this (RMS, 16-bit) carries a signal
 
 
 def spandsp_logging(session: FaxSession) -> None:
-    lib = ctypes.CDLL("libspandsp.so.2")
+    """Turn on spandsp's own log for the session's fax front end and T.30 (to stderr)."""
+    lib = ctypes.CDLL(library.info()["library"] or "libspandsp.so.2")
     for getter, ptr in (("fax_get_logging_state", session._ep.fax), ("t30_get_logging_state", session._ep.t30)):
         fn = getattr(lib, getter)
         fn.restype = ctypes.c_void_p
@@ -39,15 +55,72 @@ def spandsp_logging(session: FaxSession) -> None:
         lib.span_log_set_level(ctypes.c_void_p(state), LOG_LEVEL)
 
 
+def carrier_segments(blocks: list[tuple[float, bytes]]) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each run of blocks with a signal."""
+    out, start = [], None
+    for t, pcm in blocks:
+        a = array.array("h")
+        a.frombytes(pcm)
+        on = bool(a) and math.sqrt(sum(x * x for x in a) / len(a)) > CARRIER_RMS
+        if on and start is None:
+            start = t
+        elif not on and start is not None:
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, blocks[-1][0]))
+    return out
+
+
+def pacing(blocks: list[tuple[float, int]]) -> str:
+    """Arrival of the blocks against a 20 ms grid, gaps, and IAX timestamp steps."""
+    if len(blocks) < 2:
+        return "fewer than 2 blocks"
+    t0 = blocks[0][0]
+    lag = [(t - t0) - i * TICK for i, (t, _) in enumerate(blocks)]
+    gaps = [b[0] - a[0] for a, b in zip(blocks, blocks[1:])]
+    steps = [b[1] - a[1] for a, b in zip(blocks, blocks[1:])]
+    return (f"{len(blocks)} blocks over {blocks[-1][0] - t0:.2f} s; lag behind the 20 ms grid "
+            f"{min(lag):+.3f}..{max(lag):+.3f} s (last {lag[-1]:+.3f}); longest gap {max(gaps):.3f} s, "
+            f"{sum(g > 0.06 for g in gaps)} over 60 ms; IAX timestamp steps other than 20 ms: "
+            f"{sum(s != 20 for s in steps)}")
+
+
+def write_results(out: str, ep: Iax2FaxEndpoint, session_info: list[str], t_call: float) -> None:
+    rec = ep.recording or []
+    t0 = rec[0][0] if rec else t_call
+    with open(os.path.join(out, "blocks.tsv"), "w") as tsv, \
+            open(os.path.join(out, "in.raw"), "wb") as fin, \
+            open(os.path.join(out, "out.raw"), "wb") as fout:
+        for t, kind, ts, pcm in rec:
+            tsv.write(f"{t - t0:.4f}\t{kind}\t{ts}\t{len(pcm) // 2}\n")
+            (fout if kind == "out" else fin).write(pcm)
+    lines = list(session_info)
+    lines.append(f"endpoint: {ep.log.voice_in} voice frames in, {ep.log.voice_out} out, "
+                 f"{ep.log.fillin_samples} samples filled in")
+    lines += [f"  {t - t_call:8.3f} {what}" for t, what in ep.log.events]
+    for kind in ("in", "out"):
+        blocks = [(t - t0, pcm) for t, k, _, pcm in rec if k == kind]
+        lines.append(f"{kind}: {pacing([(t, ts) for t, k, ts, _ in rec if k == kind])}")
+        lines += [f"  signal {a:7.2f} - {b:7.2f} s ({b - a:5.2f} s)" for a, b in carrier_segments(blocks)]
+    with open(os.path.join(out, "result.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def trace(out: str, name: str, pid: int, calls: str) -> subprocess.Popen:
+    return subprocess.Popen(["strace", "-f", "-tt", "-e", f"trace={calls}", "-s", "80", "-xx",
+                             "-o", os.path.join(out, f"{name}.strace"), "-p", str(pid)])
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out")
-    ap.add_argument("--no-ecm", action="store_true")
+    ap.add_argument("--no-ecm", action="store_true", help="faxd offers no ECM")
     ap.add_argument("--pages", type=int, default=2)
-    ap.add_argument("--modem", action="append", default=[])
-    ap.add_argument("--iaxmodem", action="append", default=[])
-    ap.add_argument("--spandsp-log", action="store_true")
-    ap.add_argument("--strace", action="store_true", help="strace iaxmodem's pty and socket I/O")
+    ap.add_argument("--modem", action="append", default=[], help="a line for HylaFAX's config.<device>")
+    ap.add_argument("--iaxmodem", action="append", default=[], help="a line for iaxmodem's configuration")
+    ap.add_argument("--spandsp-log", action="store_true", help="faxd's spandsp log into spandsp.log")
+    ap.add_argument("--strace", action="store_true", help="strace iaxmodem, faxgetty and faxq")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     if args.spandsp_log:
@@ -57,26 +130,22 @@ def main() -> int:
     ep = Iax2FaxEndpoint(record=True)
     hf = HylaFax(ep.address[1], modem_config="".join(line + "\n" for line in args.modem),
                  iaxmodem_config=tuple(args.iaxmodem))
+    tracers: list[subprocess.Popen] = []
     t_start = time.monotonic()
     try:
         doc = make_text_tiff(f"{hf.root}/doc.tif", args.pages, resolution="normal")
         hf.start_modem()
-        tracer = None
         if args.strace:
-            tracer = subprocess.Popen(["strace", "-tt", "-e", "trace=read,write,sendto,recvfrom", "-s", "80", "-xx",
-                                       "-o", os.path.join(args.out, "iaxmodem.strace"),
-                                       "-p", str(hf.procs["iaxmodem"].pid)])
+            tracers.append(trace(args.out, "iaxmodem", hf.procs["iaxmodem"].pid, "read,write,sendto,recvfrom"))
         hf.start_faxq()
         hf.start_faxgetty()
         if args.strace:
-            tracers = [subprocess.Popen(["strace", "-f", "-tt", "-e", "trace=read,write,openat,close,kill", "-s", "80",
-                                         "-o", os.path.join(args.out, f"{name}.strace"),
-                                         "-p", str(hf.procs[name].pid)]) for name in ("faxgetty", "faxq")]
-        hf.wait_ready()
+            tracers += [trace(args.out, name, hf.procs[name].pid, "read,write,openat,close,kill")
+                        for name in ("faxgetty", "faxq")]
+        hf.wait_ready(busy_out=False)
         job = hf.sendfax("2025550100", doc)
-        rx = os.path.join(args.out, "rx.tif")
         session = FaxSession(calling=False, station_id="FAXD RECEIVER", ecm=not args.no_ecm)
-        session.set_rx_file(rx)
+        session.set_rx_file(os.path.join(args.out, "rx.tif"))
         if args.spandsp_log:
             spandsp_logging(session)
         t_call = time.monotonic()
@@ -87,23 +156,10 @@ def main() -> int:
         finally:
             session.close()
         t_end = time.monotonic()
-        time.sleep(3)                      # let HylaFAX write its logs
-        with open(os.path.join(args.out, "result.txt"), "w") as f:
-            print(f"job: {job.strip()}", file=f)
-            print(f"stats: {st}", file=f)
-            print(f"events (kind, code, line seconds): {events}", file=f)
-            print(f"endpoint: in {ep.log.voice_in} out {ep.log.voice_out} fill-in samples {ep.log.fillin_samples}", file=f)
-            print(f"set-up {t_call - t_start:.1f} s, call {t_end - t_call:.1f} s", file=f)
-            for t, what in ep.log.events:
-                print(f"  {t - t_call:8.3f} {what}", file=f)
-        rec = ep.recording or []
-        t0 = rec[0][0] if rec else 0.0
-        with open(os.path.join(args.out, "blocks.tsv"), "w") as tsv, \
-                open(os.path.join(args.out, "in.raw"), "wb") as fin, \
-                open(os.path.join(args.out, "out.raw"), "wb") as fout:
-            for t, kind, ts, pcm in rec:
-                tsv.write(f"{t - t0:.4f}\t{kind}\t{ts}\t{len(pcm) // 2}\n")
-                (fout if kind == "out" else fin).write(pcm)
+        time.sleep(3)                      # HylaFAX writes its logs after the call
+        write_results(args.out, ep, [f"job: {job.strip()}", f"stats: {st}",
+                                     f"events (kind, code, seconds of line time): {events}",
+                                     f"set-up {t_call - t_start:.1f} s, call {t_end - t_call:.1f} s"], t_call)
         with open(os.path.join(args.out, "hylafax.log"), "w") as f:
             f.write(hf.logs())
         for name in ("iaxmodem", "faxgetty", "faxq", "hfaxd"):
@@ -111,12 +167,11 @@ def main() -> int:
         xfer = os.path.join(hf.spool, "log", "xferfaxlog")
         if os.path.exists(xfer):
             shutil.copy(xfer, os.path.join(args.out, "xferfaxlog"))
-        print(open(os.path.join(args.out, "result.txt")).read().splitlines()[1], file=sys.stdout)
+        print(f"{st}\n(details in {args.out}/result.txt)")
     finally:
-        if args.strace and tracer is not None:
-            for t in [tracer, *tracers]:
-                t.terminate()
-                t.wait(5)
+        for t in tracers:
+            t.terminate()
+            t.wait(5)
         hf.stop()
         ep.close()
         shutil.rmtree(hf.root, ignore_errors=True)
