@@ -145,6 +145,11 @@ class HylaFax:
     # --- processes
 
     def _start(self, name: str, argv: list[str], console: bool = False) -> subprocess.Popen:
+        trace_dir = os.environ.get("FAXD_INTEROP_STRACE")       # investigation: strace -f the daemons
+        if trace_dir and name in ("faxq", "faxgetty"):
+            os.makedirs(trace_dir, exist_ok=True)
+            argv = ["strace", "-f", "-tt", "-s", "200", "-e", "trace=execve,openat,write,kill,exit_group",
+                    "-o", os.path.join(trace_dir, f"{os.path.basename(self.root)}-{name}.strace"), *argv]
         if console:
             argv = CONSOLE_TO_NULL + argv
         log = open(os.path.join(self.root, f"{name}.out"), "wb")
@@ -224,6 +229,24 @@ class HylaFax:
             with open(os.path.join(logdir, name), errors="replace") as f:
                 out.append(f"== {name}\n{f.read()}")
         return "\n".join(out)
+
+    def jobs(self) -> str:
+        """The queue's job files (sendq/, doneq/): state, status text, tries, dial attempts."""
+        out = []
+        for d in ("sendq", "doneq"):
+            path = os.path.join(self.spool, d)
+            for name in sorted(os.listdir(path)):
+                if name.startswith("q"):
+                    with open(os.path.join(path, name), errors="replace") as f:
+                        keep = [line.strip() for line in f if line.split(":", 1)[0] in (
+                            "state", "status", "statuscode", "tottries", "totdials", "ndials", "tts", "npages")]
+                    out.append(f"{d}/{name}: {'; '.join(keep)}")
+        return "\n".join(out)
+
+    def report(self) -> str:
+        """What to show when a test fails: modem status, jobs, session logs, daemons' output."""
+        return (f"modem status: {self.status()!r}\njobs:\n{self.jobs()}\n"
+                f"iaxmodem: {self.output('iaxmodem')[-1500:]}\nsession logs:\n{self.logs()[-6000:]}")
 
     def received(self) -> list[str]:
         d = os.path.join(self.spool, "recvq")

@@ -117,9 +117,11 @@ def test_faxd_receives_every_page_hylafax_sends(line, tmp_path):
         ies = ep.wait_call(session, timeout=240)
         st = session.stats()
         pages_done = session.pages_done
+    except TimeoutError as e:
+        pytest.fail(f"{e}\n{hf.report()}")
     finally:
         session.close()
-    context = f"{st}\n{ep.log.names()}\n{hf.logs()[-6000:]}"
+    context = f"{st}\n{ep.log.names()}\n{hf.report()}"
 
     # faxd's side: phase E with success, one phase D per page, every page in the TIFF.
     assert ies[0x01] == b"2025550100", context   # the number sendfax dialled reached us
