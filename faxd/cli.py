@@ -21,6 +21,7 @@ _PLUGGED = {
     "backup": ("faxd.backup", "back up the database and the home's files into a directory"),
     "restore": ("faxd.backup", "restore a backup directory into a fresh home"),
     "psql": ("faxd.dbshell", "psql on faxd's database (the embedded cluster's socket found for you)"),
+    "keys": ("faxd.keys", "document encryption keys: 'keys new ID' prints a key file line, 'keys check' reads it"),
 }
 
 

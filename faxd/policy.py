@@ -52,7 +52,9 @@ MAX_LIST = 1000
 # Every key of a fax_policy, with its type: what the API accepts and shows.
 POLICY_KEYS = ("submit_rate_limit", "submit_daily_quota", "home_region", "allow_international",
                "allowed_countries", "denied_countries", "blocked_number_types",
-               "allowed_prefixes", "denied_prefixes")
+               "allowed_prefixes", "denied_prefixes", "retention_documents_days", "retention_purge_days")
+RETENTION_KEYS = ("retention_documents_days", "retention_purge_days")
+MAX_RETENTION_DAYS = 36500
 
 
 class PolicyError(FaxdError):
@@ -102,6 +104,8 @@ class Policy:
     blocked_number_types: tuple[str, ...] = ()
     allowed_prefixes: tuple[str, ...] = ()
     denied_prefixes: tuple[str, ...] = ()
+    retention_documents_days: int = -1
+    retention_purge_days: int = -1
     defaulted: tuple[str, ...] = field(default=(), compare=False)  # keys that follow the server
 
     @classmethod
@@ -132,6 +136,8 @@ def server_defaults(config) -> dict:
         "allowed_countries": [], "denied_countries": [],
         "blocked_number_types": list(config.blocked_number_types),
         "allowed_prefixes": [], "denied_prefixes": [],
+        "retention_documents_days": config.retention_documents_days,
+        "retention_purge_days": config.retention_purge_days,
     }
 
 
@@ -259,6 +265,47 @@ def require_submission(store, config, account_id: str, destination: str) -> None
         raise SubmissionRefused(decision, destination)
 
 
+def require_submissions(store, config, account_id: str, destinations: list[str]) -> None:
+    """A broadcast: every destination allowed and counted, or none (SubmissionRefused)."""
+    row = store.take_submissions(account_id, len(destinations), rate_limit=config.submit_rate_limit,
+                                 daily_quota=config.submit_daily_quota, window=config.submit_rate_window)
+    if row is None:
+        raise NotFound(f"account {account_id} not found")
+    policy = _effective(config, row["fax_policy_text"])
+    for destination in destinations:
+        refusal = destination_refusal(policy, destination)
+        if refusal is not None:
+            if row["granted"]:
+                store.give_back_submissions(account_id, row["granted"], row["window_start"], row["day"])
+            rule, message = refusal
+            raise SubmissionRefused(Decision(False, "destination_refused", rule, message), destination)
+    if row["granted"] == len(destinations):
+        return
+    if row["granted"]:
+        store.give_back_submissions(account_id, row["granted"], row["window_start"], row["day"])
+    rate, quota = row["rate_limit"], row["daily_quota"]
+    if 0 <= quota and row["day_count"] - row["granted"] + len(destinations) > quota:
+        wait = max(1, math.ceil(row["day_left"]))
+        raise SubmissionRefused(Decision(
+            False, "quota_exceeded", "submit_daily_quota",
+            f"Daily fax quota: this broadcast of {len(destinations)} faxes does not fit in what is left of "
+            f"today's {quota}; send fewer recipients, retry in {wait} s, or ask a super-admin to raise "
+            "submit_daily_quota", retry_after=wait, limit=quota), destinations[0])
+    wait = max(1, math.ceil(row["window_left"]))
+    raise SubmissionRefused(Decision(
+        False, "rate_limited", "submit_rate_limit",
+        f"Too many faxes: this account may queue {rate} faxes per {config.submit_rate_window:g} seconds and this "
+        f"broadcast has {len(destinations)}; retry in {wait} s or send fewer recipients per request",
+        retry_after=wait, limit=rate), destinations[0])
+
+
+def retention_problem(value) -> str | None:
+    """Why ``value`` is not a number of retention days (-1: kept), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_RETENTION_DAYS:
+        return f"a whole number of days from 0 to {MAX_RETENTION_DAYS}, or -1 to keep"
+    return None
+
+
 # --- validating a fax_policy document (the API's POST/PATCH)
 
 def validate_policy(doc: Any) -> dict:
@@ -282,7 +329,13 @@ def validate_policy(doc: Any) -> dict:
             continue
         if value is None:
             continue
-        if key in ("submit_rate_limit", "submit_daily_quota"):
+        if key in RETENTION_KEYS:
+            problem = retention_problem(value)
+            if problem:
+                bad(key, "type", problem, value=value)
+            else:
+                out[key] = value
+        elif key in ("submit_rate_limit", "submit_daily_quota"):
             if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= 10_000_000:
                 bad(key, "type", "an integer from -1 (no limit) to 10000000", value=value)
             else:

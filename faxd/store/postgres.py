@@ -16,6 +16,7 @@ import psycopg2.extras
 from faxd.errors import StoreError, StoreUnavailable
 from faxd.store import queries as _queries
 from faxd.store.accounts import AccountsMixin
+from faxd.store.batches import BatchesMixin
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
 from faxd.store.faxboxes import FaxboxesMixin
@@ -29,6 +30,7 @@ from faxd.store.notifications import NotificationsMixin
 from faxd.store.smtp_gateway import SmtpGatewayMixin
 from faxd.store.smtplog import SmtplogMixin
 from faxd.store.pool import ConnectionPool
+from faxd.store.retention import RetentionMixin
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +54,11 @@ def _first_line(e: Exception) -> str:
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, IdempotencyMixin,
+                    LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin,
                     NotificationLogMixin):
-    def __init__(self, dsn: str, pool_size: int = 20, clock=None):
+    def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
         self._pool = ConnectionPool(dsn, size=pool_size)
+        self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)
         self.dsn = dsn
 
     # --- plumbing shared by the area mixins
