@@ -126,7 +126,11 @@ class HylaFax:
         # sends ATZ and reads the responses meant for faxsend (OK, CONNECT): see docs/interop.md.
         self._write("spool/etc/config", "LogFacility: daemon\nCountryCode: 1\nAreaCode: 202\n"
                     "LongDistancePrefix: 1\nInternationalPrefix: 011\nDialStringRules: etc/dialrules\n"
-                    f"ServerTracing: 0xFFF\nUUCPLockDir: {lockdir}\n")
+                    f"ServerTracing: 0xFFF\nUUCPLockDir: {lockdir}\n"
+                    # faxq defers a job it could not start by JobReqOther/2 + random() % JobReqOther
+                    # seconds (default 300: 2.5-7.5 min); 3 of 20 runs saw a job deferred so before its
+                    # first dial, beyond the test's wait. 20 s keeps such a retry inside it.
+                    "JobReqOther: 20\n")
         self._write("spool/etc/hosts.hfaxd", "127.0.0.1\n", 0o600)
         # What HylaFAX's scripts (bin/tiff2fax, bin/notify...) read; faxsetup would write it.
         self._write("spool/etc/setup.cache", "".join(f"{k}='{v}'\n" for k, v in {
