@@ -307,6 +307,8 @@ class Config:
     max_upload_bytes: int = setting(8 * 1024 * 1024, _positive_int, "largest accepted document (bytes)")
     max_pages: int = setting(100, _positive_int, "most pages in one fax")
     broadcast_max_recipients: int = setting(1000, _positive_int, "most recipients of one broadcast request")
+    attach_concurrency: int = setting(
+        0, _non_negative_int, "documents prepared at once per node (0: two per CPU core available, at least 4)")
     convert_timeout: float = setting(120.0, _non_negative_float, "seconds a document conversion may take")
     fetch_timeout: float = setting(30.0, _non_negative_float, "seconds a document URL fetch may take")
     token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")
@@ -337,6 +339,8 @@ class Config:
         None, _opt_str, "key file for encryption at rest of stored documents (AES-256-GCM; "
                               "docs/operations.md); unset: documents are stored unencrypted")
     retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
+    number_min_gap: float = setting(0.0, _non_negative_float,
+                                    "seconds between the end of a call to a number and the next call to it (0: none)")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 from faxd import __version__
+from faxd.models import JobStatus
 from faxd.store.faxboxes import FAXBOX_LISTING
 from faxd.store.inbox import INBOX_LISTING
 from faxd.store.incoming import INCOMING_LISTING
@@ -59,11 +60,15 @@ TX_RESULT = {
         "result_code": {"type": "integer", "nullable": True}, "result_text": STR,
         "hangup_cause": STR, "t38_used": BOOL, "remote_station_id": STR,
         "transfer_rate": _int(0), "ecm_used": BOOL, "transferred_pages": _int(0),
+        "error_class": {"type": "string", "enum": ["", "document", "destination", "line", "protocol", "far_end",
+                                                   "canceled", "expired", "internal"],
+                        "description": "why it failed, by who can act on it (docs/errors.md); empty on success"},
+        "error_code": {"type": "string", "description": "a stable code such as busy or not_a_fax (docs/errors.md)"},
+        "error_advice": {"type": "string", "description": "what the sender can do about it"},
     },
 }
 
-JOB_STATUS = {"type": "string", "enum": ["attaching_files", "pending", "processing", "completed",
-                                         "failed", "cancelled"]}
+JOB_STATUS = {"type": "string", "enum": [s.value for s in JobStatus]}
 
 DOCUMENT_IN = {
     "type": "object",

@@ -6,6 +6,7 @@ message (a permanent failure: no retry), so no job stays in ``attaching_files``.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,18 +18,29 @@ from faxd.daemon import Service
 from faxd.documents import DocumentError
 from faxd.documents import cover as covers
 from faxd.documents.cover import Cover
+from faxd import failures
 from faxd.errors import StoreError, public_text
-from faxd.models import TxResult
+from faxd.models import Job, JobStatus, TxResult
 
 logger = logging.getLogger(__name__)
 
 
-def cover_of(job: dict, doc: dict, store, now: datetime) -> Cover | None:
+def default_concurrency() -> int:
+    """Two documents per CPU core this process may run on (at least 4): a conversion alternates
+    between a converter's CPU and the database, and a fax-ready TIFF needs only the database."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(4, 2 * cores)
+
+
+def cover_of(job: Job, doc: dict, store, now: datetime) -> Cover | None:
     """The job's cover page (``cover_page``), its template from the faxbox when it names one."""
     spec = doc.get("cover_page")
     if not isinstance(spec, dict):
         return None
-    faxbox = store.get_faxbox(job["account_id"], job["faxbox_id"]) if job.get("faxbox_id") else None
+    faxbox = store.get_faxbox(job.account_id, job.faxbox_id) if job.faxbox_id else None
     name = spec.get("template")
     template = None
     if name not in (None, "default"):
@@ -56,14 +68,15 @@ def cover_of(job: dict, doc: dict, store, now: datetime) -> Cover | None:
 class Attacher(Service):
     name = "attacher"
 
-    def __init__(self, config, store, pipeline, node: str, concurrency: int = 2,
+    def __init__(self, config, store, pipeline, node: str, concurrency: int | None = None,
                  now=lambda: datetime.now(timezone.utc)):
         self._config = config
         self._store = store
         self._pipeline = pipeline
         self._node = node
         self._now = now
-        self._pool = gevent.pool.Pool(concurrency)
+        self.concurrency = concurrency or config.attach_concurrency or default_concurrency()
+        self._pool = gevent.pool.Pool(self.concurrency)
         self._wake = gevent.event.Event()
         self._accepting = True
         self._greenlet = None
@@ -73,7 +86,7 @@ class Attacher(Service):
 
     def wake(self, payload=None) -> None:
         """NOTIFY payload: the job's new status; a job that is already pending needs no attaching."""
-        if payload != "pending":
+        if payload != JobStatus.PENDING:
             self._wake.set()
 
     def start(self):
@@ -105,28 +118,33 @@ class Attacher(Service):
                     job = self._store.claim_attaching_job(self._node, self._lease)
                     if job is None:
                         break
-                    self._current.add(job["id"])
-                    self._pool.spawn(self._attach_guarded, job)
+                    self._current.add(job.id)
+                    # Claim again once the slot is free (linked after the pool lets it go: a
+                    # wake-up from inside the greenlet would find the pool still full).
+                    self._pool.spawn(self._attach_guarded, job).link(self._slot_free)
             except StoreError as e:
                 logger.warning("attacher: %s", e)
             self._wake.wait(timeout=self._config.dispatch_tick * 5)
 
-    def _attach_guarded(self, job: dict) -> None:
+    def _attach_guarded(self, job: Job) -> None:
         try:
             self.attach(job)
         except Exception:
-            logger.exception("job %s: attaching crashed", job["id"])
+            logger.exception("job %s: attaching crashed", job.id)
             self._fail(job, "internal error while preparing the document")
         finally:
-            self._current.discard(job["id"])
-            self._wake.set()
+            self._current.discard(job.id)
 
-    def attach(self, job: dict) -> None:
-        doc = job.get("doc") or {}
+    def _slot_free(self, _greenlet) -> None:
+        self._wake.set()
+
+    def attach(self, job: Job) -> None:
+        doc = job.doc
         spec = doc.get("document") if isinstance(doc.get("document"), dict) else {}
         fetched = None
         try:
-            inputs = [(bytes(o["data"]), o["content_type"]) for o in self._store.list_job_originals(job["id"])]
+            # The claim brings the uploaded originals (in order) and the account's paper.
+            inputs = [(bytes(d), t) for d, t in zip(job.originals, job.original_types)]
             if not inputs and spec.get("url"):
                 body, ctype = self._pipeline.fetch(spec["url"], method=spec.get("method", "get"),
                                                    content=spec.get("content"),
@@ -136,22 +154,22 @@ class Attacher(Service):
                 inputs = [fetched]
             if not inputs:
                 raise DocumentError("the job has no document: give document.url or attach a file")
-            paper = doc.get("paper") or self._store.job_paper(job["id"])
+            paper = doc.get("paper") or job.paper
             fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper,
                                          cover=cover_of(job, doc, self._store, self._now()))
             pdf = self._pipeline.tiff_to_pdf(fax.tiff)
         except DocumentError as e:
-            logger.info("job %s: document refused: %s", job["id"], e)
+            logger.info("job %s: document refused: %s", job.id, e)
             self._fail(job, public_text(str(e)))
             return
         if self._store.attach_done(job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
                                    resolution=fax.resolution, fetched=fetched):
-            logger.info("job %s: document ready, %d pages", job["id"], fax.pages)
+            logger.info("job %s: document ready, %d pages", job.id, fax.pages)
 
-    def _fail(self, job: dict, message: str) -> None:
-        elapsed = int((self._now() - job["created"]).total_seconds())
-        result = TxResult(error_message=message, time_elapsed=max(0, elapsed))
+    def _fail(self, job: Job, message: str) -> None:
+        elapsed = int((self._now() - job.created).total_seconds())
+        result = failures.annotate(TxResult(error_message=message, time_elapsed=max(0, elapsed)))
         try:
             self._store.attach_failed(job, self._node, message, result.to_dict())
         except StoreError as e:
-            logger.warning("job %s: failure not recorded (%s); it will be retried", job["id"], e)
+            logger.warning("job %s: failure not recorded (%s); it will be retried", job.id, e)

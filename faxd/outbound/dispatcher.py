@@ -12,8 +12,9 @@ import gevent.event
 import gevent.pool
 
 from faxd.daemon import Service
+from faxd import failures
 from faxd.errors import StoreError
-from faxd.models import Stage
+from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
 from faxd.schedule import Schedule
@@ -42,7 +43,7 @@ class Dispatcher(Service):
 
     def wake(self, payload=None) -> None:
         """A job became runnable (NOTIFY payload: its status; None: wake regardless)."""
-        if payload != "attaching_files":
+        if payload != JobStatus.ATTACHING_FILES:
             self._wake.set()
 
     def _call_ended(self) -> None:
@@ -125,8 +126,8 @@ class Dispatcher(Service):
             self._blocked = job == BLOCKED
             return False
         self._spawn(Transmission(self._e, job))
-        if job.get("cancel_requested"):
-            self._running[job["id"]].cancel()
+        if job.cancel_requested:
+            self._running[job.id].cancel()
         return True
 
     def _spawn(self, t: Transmission) -> None:
@@ -159,36 +160,37 @@ class Dispatcher(Service):
                 logger.warning("recovery: %s", e)
             gevent.sleep(interval)
 
-    def _recover(self, job: dict) -> None:
-        if job["id"] in self._running:
+    def _recover(self, job: Job) -> None:
+        if job.id in self._running:
             # Our own worker missed renewals (database outage): the lease is ours again and
             # the worker carries on with its call.
-            logger.info("job %s: lease renewed for our own running attempt", job["id"])
+            logger.info("job %s: lease renewed for our own running attempt", job.id)
             return
         call = None
-        if job.get("call_id") and job.get("switch") == self._e.switch_name:
+        if job.call_id and job.switch == self._e.switch_name:
             try:
-                call = self._e.switch.find_call(job["call_id"])
+                call = self._e.switch.find_call(job.call_id)
             except Exception:
-                logger.exception("job %s: looking for call %s failed", job["id"], job["call_id"])
+                logger.exception("job %s: looking for call %s failed", job.id, job.call_id)
         if call is not None:
-            logger.info("job %s: re-attached to call %s", job["id"], job["call_id"])
+            logger.info("job %s: re-attached to call %s", job.id, job.call_id)
             self._spawn(Transmission(self._e, job, resume_call=call))
             return
         logger.warning("job %s: its node stopped during attempt %d; counting it as interrupted",
-                       job["id"], job["attempts"])
-        result = build_tx_result(fax=None, hangup=None, pages_total=job.get("page_count") or 0,
-                                 elapsed=int((self._e.now() - job["created"]).total_seconds()),
+                       job.id, job.attempts)
+        result = build_tx_result(fax=None, hangup=None, pages_total=job.page_count or 0,
+                                 elapsed=int((self._e.now() - job.created).total_seconds()),
                                  error="interrupted: the node running this fax stopped")
         result.hangup_cause = "INTERRUPTED"
-        decision = self._e.policy.decide(retries=job.get("retries"), attempts=job["attempts"], result=result,
-                                         now=self._e.now(), force_audio=job.get("force_audio", False),
-                                         not_fax_failures=job.get("not_fax_failures", 0),
-                                         cancelled=bool(job.get("cancel_requested")), interrupted=True,
-                                         schedule=Schedule.of_job(job.get("doc") or {}, job["to_number"]))
-        progress = dict(job.get("progress") or {}, stage=Stage.RELEASE.value,
-                        text=f"Attempt {job['attempts']} interrupted")
-        self._e.store.release_job(job["id"], self._e.node, job["attempts"], status=decision.status,
+        failures.annotate(result)
+        decision = self._e.policy.decide(retries=job.retries, attempts=job.attempts, result=result,
+                                         now=self._e.now(), force_audio=job.force_audio,
+                                         not_fax_failures=job.not_fax_failures,
+                                         cancelled=job.cancel_requested, interrupted=True,
+                                         schedule=Schedule.of_job(job.doc, job.to_number))
+        progress = dict(job.progress, stage=Stage.RELEASE.value,
+                        text=f"Attempt {job.attempts} interrupted")
+        self._e.store.release_job(job.id, self._e.node, job.attempts, status=decision.status,
                                   outcome=decision.outcome, tx_result=result.to_dict(), progress=progress,
                                   run_after=decision.run_after, force_audio=decision.force_audio,
-                                  not_fax_failures=job.get("not_fax_failures", 0), error=result.error_message)
+                                  not_fax_failures=job.not_fax_failures, error=result.error_message)

@@ -11,6 +11,8 @@
 - Inbound calls: FreeSWITCH's dialplan runs ``socket <esl_listen> async full``; faxd answers the
   connection with ``connect``/``myevents``/``linger``, hands an ``InboundCall`` to the handler
   (the Reception), which answers and runs ``rxfax`` through ``sendmsg``.
+- FreeSWITCH on other hosts fetches each outbound TIFF from faxd over HTTP (``SpoolServer``,
+  spool.py) instead of sharing spool_dir.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from faxd.switch.freeswitch.esl import (
     AuthFailed, Connection, ESLError, Event, NotConnected, ProtocolError,
 )
 from faxd.switch.freeswitch.events import CallTranslator
+from faxd.switch.freeswitch.spool import SpoolServer
 
 logger = logging.getLogger(__name__)
 
@@ -45,58 +48,6 @@ def parse_esl_url(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
     password = unquote(parts.password or parts.username or "ClueCon")
     return parts.hostname or "127.0.0.1", parts.port or 8021, password
-
-
-class SpoolServer:
-    """Outbound TIFFs over HTTP for a FreeSWITCH on another host: one unguessable URL per call,
-    valid while the call lasts (``GET <base>/spool/<token>.tif``)."""
-
-    def __init__(self, listen: tuple[str, int], base_url: str | None = None):
-        import gevent.pywsgi
-        self._files: dict[str, str] = {}
-        self._server = gevent.pywsgi.WSGIServer(listen, self._app, log=None, error_log=logger,
-                                                spawn=gevent.pool.Pool(1000))
-        self._base = base_url
-        self.hits = 0
-
-    def start(self) -> None:
-        self._server.start()
-        if self._base is None:
-            host, port = self._server.address[:2]
-            self._base = f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.stop(timeout=1)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self._server.address[:2]
-
-    def publish(self, path: str) -> tuple[str, str]:
-        token = uuid.uuid4().hex + uuid.uuid4().hex
-        self._files[token] = path
-        return token, f"{self._base.rstrip('/')}/spool/{token}.tif"
-
-    def withdraw(self, token: str) -> None:
-        self._files.pop(token, None)
-
-    def _app(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        token = path[len("/spool/"):-len(".tif")] if path.startswith("/spool/") and path.endswith(".tif") else ""
-        fname = self._files.get(token)
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or fname is None:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found\n"]
-        try:
-            size = os.path.getsize(fname)
-            f = open(fname, "rb")
-        except OSError:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found\n"]
-        self.hits += 1
-        start_response("200 OK", [("Content-Type", "image/tiff"), ("Content-Length", str(size)),
-                                  ("Cache-Control", "no-store")])
-        return iter(lambda: f.read(65536), b"") if environ["REQUEST_METHOD"] == "GET" else [b""]
 
 
 class OutboundCall(CallBase):

@@ -19,13 +19,14 @@ T.30's timers keep running when the far end goes quiet.
 """
 from __future__ import annotations
 
-import array
 import logging
 import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
+
+from tests.integration.interop import ulaw
 
 log = logging.getLogger(__name__)
 
@@ -51,37 +52,6 @@ _NO_SEQ = {ACK, INVAL, VNAK}
 FULL = struct.Struct(">HHIBBBB")
 MINI = struct.Struct(">HH")
 
-
-# G.711 mu-law (the one codec the calls use), as the ITU-T/Sun reference code does it (bit for
-# bit what Python's audioop did; audioop is gone from Python 3.13): a 65,536-entry table from
-# 16-bit sample to code, and 256 entries back.
-def _ulaw_encode(sample: int) -> int:
-    v = sample >> 2                                  # the reference works on 14 bits
-    mask = 0x7F if v < 0 else 0xFF
-    v = min(abs(v), 8159) + 33
-    seg = next((i for i, end in enumerate((0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF))
-                if v <= end), 8)
-    return (0x7F ^ mask) if seg == 8 else ((seg << 4) | ((v >> (seg + 1)) & 0x0F)) ^ mask
-
-
-def _ulaw_decode(code: int) -> int:
-    u = ~code & 0xFF
-    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
-    return 0x84 - t if u & 0x80 else t - 0x84
-
-
-_ULAW_OF = bytes(_ulaw_encode(s - 65536 if s >= 32768 else s) for s in range(65536))
-_LINEAR_OF = [struct.pack("<h", _ulaw_decode(u)) for u in range(256)]
-
-
-def lin2ulaw(pcm: bytes) -> bytes:
-    """16-bit little-endian linear samples to mu-law, one byte each."""
-    return bytes(_ULAW_OF[s] for s in array.array("H", pcm))
-
-
-def ulaw2lin(data: bytes) -> bytes:
-    """mu-law bytes to 16-bit little-endian linear samples."""
-    return b"".join(_LINEAR_OF[u] for u in data)
 
 
 def encode_ies(ies: list[tuple[int, bytes]]) -> bytes:
@@ -325,7 +295,7 @@ class Iax2FaxEndpoint:
                 pcm = session.tx(BLOCK)
                 if self.recording is not None:
                     self.recording.append((now, "out", ts, pcm))
-                self._send_voice(lin2ulaw(pcm), ts, full=ticks == 0 or ts & 0xFFFF < 20)
+                self._send_voice(ulaw.lin2ulaw(pcm), ts, full=ticks == 0 or ts & 0xFFFF < 20)
                 if ticks % PING_EVERY == PING_EVERY - 1:
                     self._send_full(FT_IAX, PING, ts=ts)
                 ticks += 1
@@ -342,7 +312,7 @@ class Iax2FaxEndpoint:
                 continue
             if f.ftype is None or f.ftype == FT_VOICE:
                 if f.payload:
-                    pcm = ulaw2lin(f.payload)
+                    pcm = ulaw.ulaw2lin(f.payload)
                     if self.recording is not None:
                         self.recording.append((time.monotonic(), "in", f.ts, pcm))
                     session.rx(pcm)
