@@ -17,11 +17,15 @@ from faxd.documents import DocumentError
 from faxd.documents import cover as covers
 from faxd.documents.cover import Cover
 from faxd import failures
-from faxd.errors import StoreError, public_text
+from faxd.errors import StoreError, StoreUnavailable, public_text
 from faxd.models import Job, JobStatus, TxResult
 from faxd.service import Service
 
 logger = logging.getLogger(__name__)
+
+# Seconds between tries of a database write during an outage (about a minute in all: a
+# failover's usual length); the lease covers the rest.
+WRITE_RETRY = (0, 0.5, 1, 2, 4, 8, 15, 30)
 
 
 def default_concurrency() -> int:
@@ -114,7 +118,13 @@ class Attacher(Service):
 
     def _attach_guarded(self, job: Job) -> None:
         try:
-            self.attach(job)
+            for delay in WRITE_RETRY:
+                gevent.sleep(delay)
+                try:
+                    self.attach(job)
+                    break
+                except StoreUnavailable as e:   # the database is away (a failover): try again
+                    logger.warning("job %s: document not prepared yet (%s); retrying", job.id, e)
         except Exception:
             logger.exception("job %s: attaching crashed", job.id)
             self._fail(job, "internal error while preparing the document")
@@ -148,14 +158,24 @@ class Attacher(Service):
             logger.info("job %s: document refused: %s", job.id, e)
             self._fail(job, public_text(str(e)))
             return
-        if self._store.attach_done(job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
-                                   resolution=fax.resolution, fetched=fetched):
+        if self._written(job, lambda: self._store.attach_done(
+                job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
+                resolution=fax.resolution, fetched=fetched)):
             logger.info("job %s: document ready, %d pages", job.id, fax.pages)
+
+    def _written(self, job: Job, write) -> bool:
+        """Run ``write`` until the database takes it: a document converted during a database
+        outage (a failover) is kept, not converted again once the lease expires minutes later."""
+        for delay in WRITE_RETRY:
+            gevent.sleep(delay)
+            try:
+                return bool(write())
+            except StoreError as e:
+                logger.warning("job %s: result not written yet (%s); retrying", job.id, e)
+        logger.error("job %s: result not written; it is prepared again when its lease expires", job.id)
+        return False
 
     def _fail(self, job: Job, message: str) -> None:
         elapsed = int((self._now() - job.created).total_seconds())
         result = failures.annotate(TxResult(error_message=message, time_elapsed=max(0, elapsed)))
-        try:
-            self._store.attach_failed(job, self._node, message, result.to_dict())
-        except StoreError as e:
-            logger.warning("job %s: failure not recorded (%s); it will be retried", job.id, e)
+        self._written(job, lambda: self._store.attach_failed(job, self._node, message, result.to_dict()))

@@ -6,6 +6,7 @@ still has it, otherwise count the attempt as interrupted and let the retry polic
 from __future__ import annotations
 
 import logging
+import time
 
 import gevent
 import gevent.pool
@@ -139,14 +140,24 @@ class Dispatcher(Service):
     # --- recovery of other nodes' (or our own previous life's) jobs
 
     def _recovery_loop(self) -> None:
+        """Take over the leases that expired (their node stopped), every third of a lease.
+
+        After the database was unreachable (a restart, a failover), every node's leases may
+        have expired at once, through no fault of theirs: for one lease period no lease is
+        taken over, so that each node's workers renew their own first (they follow their calls
+        on through the outage) instead of another node counting live calls as interrupted.
+        """
         interval = max(0.5, self._e.config.lease_seconds / 3)
+        quiet_until = 0.0
         while self.accepting:
             try:
-                for job in self._e.store.take_expired_leases(self._e.node, self._e.config.lease_seconds):
-                    self._recover(job)
+                if time.monotonic() >= quiet_until:
+                    for job in self._e.store.take_expired_leases(self._e.node, self._e.config.lease_seconds):
+                        self._recover(job)
                 self._e.store.forget_dead_incoming()
             except StoreError as e:
                 logger.warning("recovery: %s", e)
+                quiet_until = time.monotonic() + self._e.config.lease_seconds + interval
             gevent.sleep(interval)
 
     def _recover(self, job: Job) -> None:

@@ -26,7 +26,7 @@ import psycopg2.extras
 
 from faxd.errors import StoreUnavailable
 from faxd.store import queries
-from faxd.store.pool import ConnectionPool
+from faxd.store.pool import ConnectionPool, lost_primary
 
 _QUERIES = queries.load()
 
@@ -38,8 +38,10 @@ def wrap_errors():
         yield
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
         raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
-    except psycopg2.errors.AdminShutdown as e:  # pragma: no cover - subclass of OperationalError
-        raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
+    except psycopg2.Error as e:
+        if lost_primary(e):   # e.g. read-only: the server is a standby now (failover)
+            raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
+        raise
 
 
 def _first_line(e: Exception) -> str:

@@ -3,7 +3,8 @@
 FreeSWITCH's ``txfax`` takes a URL as well as a path: with ``spool_http_listen`` set, the
 backend publishes each outbound TIFF here under an unguessable token for as long as its call
 lasts, and the originate line names ``<base>/spool/<token>.tif`` (``spool_url`` is the base as
-FreeSWITCH reaches it; default: the address listened on).
+FreeSWITCH reaches it; default: the address listened on). The same listener takes received
+faxes back (``PUT <base>/received/<token>.tif``, see received.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import uuid
 
 import gevent.pool
 import gevent.pywsgi
+
+from faxd.switch.freeswitch.received import ReceivedUploads
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ class SpoolServer:
                                                 spawn=gevent.pool.Pool(1000))
         self._base = base_url
         self.hits = 0
+        self.uploads = ReceivedUploads()     # received faxes pushed back (PUT /received/...)
 
     def start(self) -> None:
         self._server.start()
@@ -49,7 +53,13 @@ class SpoolServer:
     def withdraw(self, token: str) -> None:
         self._files.pop(token, None)
 
+    @property
+    def base_url(self) -> str:
+        return self._base
+
     def _app(self, environ, start_response):
+        if self.uploads.handles(environ):
+            return self.uploads(environ, start_response)
         path = environ.get("PATH_INFO", "")
         token = path[len("/spool/"):-len(".tif")] if path.startswith("/spool/") and path.endswith(".tif") else ""
         fname = self._files.get(token)
