@@ -7,6 +7,7 @@ import time
 
 import gevent.queue
 
+from faxd import spandsp
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.outbound.results import build_tx_result
@@ -116,8 +117,7 @@ class Reception:
             # The switch died before its page events left it: the file says what arrived
             # (a page is in the TIFF once it was received whole).
             try:
-                from faxd.spandsp import probe_tiff
-                pages = probe_tiff(path).pages
+                pages = spandsp.probe_tiff(path).pages   # the compiled library loads here, if at all
             except Exception:   # not a readable fax TIFF: nothing was received
                 pages = 0
         if not pages:
