@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         config = Config.load(args.config)
     except ConfigError as e:
         return _fail(str(e), 2)
-    logs.setup(config.log_level)
+    logs.setup(config.log_level, fmt=config.log_format)
     try:
         if args.command == "run":
             from faxd.daemon import Daemon

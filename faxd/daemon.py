@@ -149,6 +149,8 @@ class Daemon:
         self.listener = None
         self.dispatcher = None
         self.router = None
+        self.events = None
+        self._started: set[int] = set()     # ids of the services whose start() returned
 
     # --- start-up steps
 
@@ -233,6 +235,7 @@ class Daemon:
         self.listener = Listener(self.dsn, {
             "faxd_jobs": [dispatcher.wake, attacher.wake],
             "faxd_cancel": [dispatcher.cancel],
+            "faxd_events": [self.events.wake],
         })
         self.dispatcher = dispatcher
         self.router = router
@@ -243,6 +246,7 @@ class Daemon:
             attacher,
             dispatcher,
             self.listener,
+            self.events,
             self.api,
         ] + self._extra_services()
 
@@ -261,10 +265,30 @@ class Daemon:
         router = getattr(self, "router", None)
         return {"inbound_rejected_unknown_number": router.rejected_unknown if router is not None else 0}
 
+    def _not_ready(self) -> list[str]:
+        """Services not started yet, or not ready (a service's optional ``ready()``)."""
+        if not self._services:
+            return ["starting"]
+        return [s.name for s in self._services
+                if id(s) not in self._started or not getattr(s, "ready", lambda: True)()]
+
+    def _calls(self) -> list[dict]:
+        """Calls in progress on this node, for /metrics."""
+        out = []
+        if self.dispatcher is not None:
+            out.append({"switch": self.config.switch, "direction": "outbound", "count": self.dispatcher.running})
+        if self.router is not None:
+            out.append({"switch": self.config.switch, "direction": "inbound", "count": self.router.active})
+        return out
+
     def build_app(self):
+        from faxd import metrics
         from faxd.api.app import create_app
-        health = Health(self.store, self.switch.status, counters=self._counters)
-        return create_app(self.config, self.store, documents=self.pipeline, health=health)
+        from faxd.events import EventHub
+        self.events = EventHub(self.store, window=self.config.events_window, heartbeat=self.config.events_heartbeat)
+        metrics.install(metrics.LiveCollector(self.node_id, self.store, self._calls, self.switch.status))
+        health = Health(self.store, self.switch.status, counters=self._counters, not_ready=self._not_ready)
+        return create_app(self.config, self.store, documents=self.pipeline, health=health, events=self.events)
 
     # --- lifecycle
 
@@ -292,6 +316,7 @@ class Daemon:
                 for g in service.start():
                     g.link_exception(self._service_crashed(service))
                     self._watched.append(g)
+                self._started.add(id(service))
             host, port = self.api.address
             self._print(f"faxd: API listening on http://{host}:{port}")
             logger.info("faxd running (node %s, switch %s)", self.node_id, self.config.switch)

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import gevent
 import gevent.queue
 
+from faxd import metrics
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.models import Stage
@@ -110,10 +111,12 @@ class Transmission:
         self._switch_lost = False          # the connection to the switch dropped during the call
         self._pages_confirmed = 0          # pages the switch reported done (the receiver's MCF)
         self._spool = None                 # SpoolFile or the switch's staged document
-        self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None),
+                                       "account": job.get("account_id")})
         self._missing_document = False
         self._last_write = 0.0
         self._flush: gevent.Greenlet | None = None
+        self._call_started = time.monotonic() if resume_call is not None else None
 
     # --- control from the dispatcher
 
@@ -182,7 +185,7 @@ class Transmission:
         self._stage = Stage.ORIGINATE
         doc = self.job.get("doc") or {}
         call_id = self.job["call_id"]  # chosen and recorded by the claim
-        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id})
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id, "account": self.job.get("account_id")})
         faxbox = None
         if self.job.get("faxbox_id"):
             faxbox = {"fax_identity": self.job.get("faxbox_identity"), "fax_header": self.job.get("faxbox_header"),
@@ -194,6 +197,7 @@ class Transmission:
             options=fax_options(self._e.config, doc, faxbox, self.job.get("force_audio", False)),
             ring_timeout=self._ring_timeout(doc))
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
+        self._call_started = time.monotonic()
         self._call = self._e.switch.originate(request)
         if self._cancelled:
             self._call.hangup("ORIGINATOR_CANCEL")
@@ -251,12 +255,14 @@ class Transmission:
                 self._set_progress(Stage.NEGOTIATE, "Answered: negotiating")
             elif isinstance(event, Negotiated):
                 speed = event.bit_rate
-                self._progress["fax_speed"] = speed
+                self._progress.update(fax_speed=speed, ecm=event.ecm, t38=event.t38,
+                                      remote_station_id=event.remote_station_id)
                 self._set_progress(Stage.PAGES, f"Negotiated {speed} bps{' ECM' if event.ecm else ''}"
                                                  f"{' T.38' if event.t38 else ''}")
             elif isinstance(event, PageDone):
                 self._pages_confirmed = max(self._pages_confirmed, event.pages)
-                self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"])
+                self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"],
+                                      bad_rows=event.bad_rows)
                 total = event.pages_total or self._pages_total
                 if total:
                     self._progress["pages_total"] = total
@@ -389,6 +395,9 @@ class Transmission:
                 if written:
                     self.log.info("attempt %d: %s (%s)", self.attempt, decision.status,
                                   result.error_message or "ok")
+                    metrics.attempt_ended(self._e.node, "outbound", result, decision.status != "pending",
+                                          None if self._call_started is None
+                                          else time.monotonic() - self._call_started)
                 else:
                     self.log.warning("attempt %d ended but the job is no longer ours", self.attempt)
                 return

@@ -83,6 +83,13 @@ class SmtpGatewayService(Service):
             self._supervisor.kill(block=True, timeout=2)
         self._group.kill(block=True, timeout=2)
 
+    def ready(self) -> bool:
+        """Listening: started, its child running (not being restarted); or disabled."""
+        if self._config.smtp_listen is None:
+            return True
+        proc = self._proc
+        return self.address is not None and proc is not None and proc.poll() is None and not self._stopping
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
@@ -95,6 +102,7 @@ class SmtpGatewayService(Service):
         env[smtp_cli.DSN_ENV] = self._dsn
         env[smtp_cli.PARENT_ENV] = str(os.getpid())
         self._stderr_tail.clear()
+        self.address = None
         proc = subprocess.Popen([sys.executable, "-m", "faxd.smtp"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         self._proc = proc

@@ -35,6 +35,9 @@ class Listener(Service):
         self._greenlet = gevent.spawn(self._run)
         return [self._greenlet]
 
+    def ready(self) -> bool:
+        return self.connected
+
     def _dispatch(self, channel: str, payload: str | None) -> None:
         for cb in self._channels.get(channel, ()):
             cb(payload)

@@ -18,6 +18,7 @@ from faxd.store import queries as _queries
 from faxd.store.accounts import AccountsMixin
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
+from faxd.store.events import EventsMixin
 from faxd.store.faxboxes import FaxboxesMixin
 from faxd.store.inbox import InboxMixin
 from faxd.store.incoming import IncomingMixin
@@ -52,7 +53,7 @@ def _first_line(e: Exception) -> str:
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
                     LimitsMixin,
-                    NotificationLogMixin):
+                    NotificationLogMixin, EventsMixin):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         self._pool = ConnectionPool(dsn, size=pool_size)
         self.dsn = dsn
