@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from faxd.models import TxResult
+from faxd.schedule import Schedule
 
 # Q.850 causes that no retry will fix.
 PERMANENT_CAUSES = frozenset({
@@ -71,8 +72,22 @@ class RetryPolicy:
 
     def decide(self, *, retries: int | None, attempts: int, result: TxResult, now: datetime,
                force_audio: bool = False, not_fax_failures: int = 0, cancelled: bool = False,
-               interrupted: bool = False) -> Decision:
-        """``attempts`` includes the one that just ended; ``not_fax_failures`` counts earlier ones."""
+               interrupted: bool = False, schedule: Schedule | None = None) -> Decision:
+        """``attempts`` includes the one that just ended; ``not_fax_failures`` counts earlier ones.
+        ``schedule``: the job's expiry and send window; a retry waits for the window, and a
+        job past its expiry is not tried again."""
+        decision = self._decide(retries=retries, attempts=attempts, result=result, now=now,
+                                force_audio=force_audio, not_fax_failures=not_fax_failures,
+                                cancelled=cancelled, interrupted=interrupted)
+        if schedule is None or decision.status != "pending":
+            return decision
+        if schedule.expired(now):
+            return Decision("failed", decision.outcome, force_audio=decision.force_audio, reason="expired")
+        return Decision("pending", decision.outcome, run_after=schedule.next_run(decision.run_after or now),
+                        force_audio=decision.force_audio, reason=decision.reason)
+
+    def _decide(self, *, retries, attempts, result, now, force_audio, not_fax_failures, cancelled,
+                interrupted) -> Decision:
         if cancelled:
             return Decision("cancelled", "cancelled", reason="cancelled")
         if result.success:

@@ -76,6 +76,18 @@ DOCUMENT_IN = {
     },
 }
 
+SEND_WINDOW = {
+    "type": "object",
+    "description": "days and local hours in which the fax may be dialled (retries too); timezone "
+                   "'recipient' is the destination number's own zone; from later than to spans midnight",
+    "properties": {
+        "days": {"oneOf": [{"type": "string", "example": "mon-fri"}, {"type": "array", "items": STR}]},
+        "from": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "00:00"},
+        "to": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "23:59"},
+        "timezone": {"type": "string", "default": "recipient", "example": "Europe/Paris"},
+    },
+}
+
 JOB_IN = {
     "type": "object",
     "required": ["to_number", "from_number"],
@@ -91,6 +103,15 @@ JOB_IN = {
         "document": DOCUMENT_IN,
         "notifications": NOTIFICATIONS,
         "faxbox_id": STR,
+        "send_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+                    "description": "not dialled before this time: ISO 8601 with a UTC offset, or Gregorian "
+                                   "seconds (stored as Gregorian seconds)"},
+        "expires_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+                       "description": "a job not sent by then fails with an error_message starting "
+                                      "'expired'"},
+        "ttl": {"type": "number", "minimum": 1, "maximum": 7776000,
+                "description": "seconds from submission to expires_at"},
+        "send_window": SEND_WINDOW,
     },
     "additionalProperties": True,
 }
@@ -207,7 +228,7 @@ FAXBOX_IN = {
         "retries": _int(0, 4), "numbers": {"type": "array", "items": STR},
         "smtp_permission_list": {"type": "array", "items": STR},
         "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
-        "smtp_auth": SMTP_AUTH_IN,
+        "smtp_auth": SMTP_AUTH_IN, "send_window": SEND_WINDOW,
     },
     "additionalProperties": True,
 }
@@ -404,8 +425,17 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
     fax = [*scope_params, _param("fax_id")]
     jobs, inbox = [*LIST_PARAMS, *_filters(JOB_LISTING)], [*LIST_PARAMS, *_filters(INBOX_LISTING)]
     queue = _op(f"queue a fax{scope}: JSON with document.url, or multipart with the document "
-                "(400 when the fax policy refuses the destination, 429 + Retry-After over the rate or quota)",
-                _ok("201", "Job", errors=(*BODY_ERRORS, "422", "429")), params=scope_params,
+                "(400 when the fax policy refuses the destination, 429 + Retry-After over the rate or quota); "
+                "with Idempotency-Key, the same request within 24 hours answers 200 with the job it created "
+                "(header Idempotent-Replayed: true) and the key with another request is 409",
+                {**_ok("201", "Job", errors=(*BODY_ERRORS, "409", "422", "429")),
+                 "200": {**_ok("200", "Job")["200"], "description": "a repeat of an earlier request with "
+                         "the same Idempotency-Key: the job it created, nothing new queued",
+                         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}}}},
+                params=[*scope_params, _param("Idempotency-Key", "header", {"type": "string", "minLength": 1,
+                                                                            "maxLength": 255},
+                                              "makes the request safe to repeat: one job per key and "
+                                              "account for 24 hours")],
                 body=_body(_ref("JobInput")), multipart=True)
     return {
         base + "/faxes": {"put": queue},

@@ -8,9 +8,11 @@ are named with dots, e.g. ``document.url``). Unknown fields are kept; private on
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from faxd import schedule
 from faxd.api.errors import invalid_data
 from faxd.numbers import InvalidNumber, normalize
 from faxd.smtp import credentials
@@ -173,11 +175,13 @@ JOB_SYSTEM_FIELDS = ("id", "status", "created", "modified", "delivered", "tx_res
                      "page_count", "attempt_history", "revision", "faxbox_id", "source", "origin_id")
 
 
-def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict | None = None) -> dict:
+def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict | None = None,
+                 now: datetime | None = None) -> dict:
     """The job document to store: numbers in E.164, defaults applied, unknown fields kept.
 
     ``has_documents``: the request carried the document itself (multipart), so
-    ``document.url`` is not required. ``defaults`` come from the faxbox.
+    ``document.url`` is not required. ``defaults`` come from the faxbox. ``send_at``,
+    ``expires_at``/``ttl`` and ``send_window`` are checked and stored as faxd/schedule.py says.
     """
     errs = Errors()
     if not isinstance(data, dict):
@@ -229,6 +233,12 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
         doc["document"] = document
     errs.raise_if_any()
 
+    try:
+        schedule.normalize(doc, to_number or "", now or datetime.now(timezone.utc))
+    except schedule.ScheduleError as e:
+        errs.add(e.field, "format", str(e))
+    errs.raise_if_any()
+
     doc["to_number"] = to_number
     doc["from_number"] = from_number
     doc["retries"] = retries
@@ -249,7 +259,16 @@ def faxbox_defaults(faxbox: dict | None) -> dict:
         v = faxbox.get(box_key)
         if v not in (None, "", {}):
             out[job_key] = v
+    window = faxbox_send_window(faxbox)
+    if window is not None:
+        out["send_window"] = window
     return out
+
+
+def faxbox_send_window(faxbox: dict) -> dict | None:
+    """The faxbox's send window (kept in its document), the default of the jobs sent through it."""
+    window = faxbox.get("send_window", (faxbox.get("doc") or {}).get("send_window"))
+    return window if isinstance(window, dict) else None
 
 
 # --- faxboxes
@@ -312,6 +331,11 @@ def validate_faxbox(data: Any, *, region: str) -> dict:
     else:
         doc.pop("caller_id", None)
     _integer(errs, doc, "retries", 0, 4, None)
+    if doc.get("send_window") is not None:
+        try:
+            schedule.parse_window(doc["send_window"], "+")
+        except schedule.ScheduleError as e:
+            errs.add(e.field, "format", str(e))
     addr = _string(errs, doc, "custom_smtp_email_address", max_len=254)
     if addr is not None:
         # Mail for this faxbox goes to <number>@<address>: the address is a domain.

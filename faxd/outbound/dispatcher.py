@@ -17,6 +17,7 @@ from faxd.metrics import DISPATCH
 from faxd.models import Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
+from faxd.schedule import Schedule
 from faxd.store.dispatch import BLOCKED
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,8 @@ class Dispatcher(Service):
         decision = self._e.policy.decide(retries=job.get("retries"), attempts=job["attempts"], result=result,
                                          now=self._e.now(), force_audio=job.get("force_audio", False),
                                          not_fax_failures=job.get("not_fax_failures", 0),
-                                         cancelled=bool(job.get("cancel_requested")), interrupted=True)
+                                         cancelled=bool(job.get("cancel_requested")), interrupted=True,
+                                         schedule=Schedule.of_job(job.get("doc") or {}, job["to_number"]))
         progress = dict(job.get("progress") or {}, stage=Stage.RELEASE.value,
                         text=f"Attempt {job['attempts']} interrupted")
         self._e.store.release_job(job["id"], self._e.node, job["attempts"], status=decision.status,

@@ -20,6 +20,7 @@ from faxd.models import Stage
 from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
+from faxd.schedule import Schedule
 from faxd.switch.base import FaxOptions, OriginateRequest
 from faxd.switch.spool import SpoolFile
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone, Ringing, SwitchLost
@@ -35,6 +36,10 @@ class StageTimeout(Exception):
     def __init__(self, stage: Stage):
         super().__init__(f"timed out in stage {stage.value}")
         self.stage = stage
+
+
+class Expired(Exception):
+    """The job's expires_at passed before this attempt could dial."""
 
 
 class MissingDocument(Exception):
@@ -145,9 +150,14 @@ class Transmission:
         error = None
         try:
             if self._call is None:
+                if self._schedule().expired(self._e.now()):
+                    raise Expired("expired: not sent before its expires_at")
                 self._prepare()
                 self._originate()
             self._follow_call()
+        except Expired as e:
+            error = str(e)
+            self.log.info("%s", error)
         except StageTimeout as e:
             error = f"timeout: no progress in stage {e.stage.value}"
             self.log.warning("%s", error)
@@ -358,7 +368,9 @@ class Transmission:
         decision = self._e.policy.decide(
             retries=self.job.get("retries"), attempts=self.attempt, result=result, now=self._e.now(),
             force_audio=self.job.get("force_audio", False), not_fax_failures=not_fax,
-            cancelled=self._cancelled)
+            cancelled=self._cancelled, schedule=self._schedule())
+        if decision.reason == "expired" and not result.error_message.startswith("expired"):
+            result.error_message = f"expired: not sent before its expires_at (last attempt: {result.error_message})"
         if result.result_code in NOT_A_FAX_CODES:
             not_fax += 1
         progress = dict(self._progress, stage=Stage.RELEASE.value)
@@ -368,6 +380,9 @@ class Transmission:
                             "pending": f"Attempt {self.attempt} failed ({result.error_message}); will retry"
                             }[decision.status]
         self._write_release(decision, result, progress, not_fax)
+
+    def _schedule(self) -> Schedule:
+        return Schedule.of_job(self.job.get("doc") or {}, self.job["to_number"])
 
     def _delivered_before_loss(self, result) -> None:
         """The switch was lost before its phase E report, after every page was confirmed: the

@@ -28,6 +28,7 @@ from __future__ import annotations
 import email
 import email.policy
 import fnmatch
+import hashlib
 import logging
 import os
 import re
@@ -36,7 +37,7 @@ from typing import Any, Callable
 
 import gevent.lock
 
-from faxd.errors import StoreUnavailable
+from faxd.errors import Conflict, StoreUnavailable
 from faxd.smtp import credentials, domains
 from faxd.policy import check_submission
 
@@ -446,9 +447,11 @@ class Gateway:
             self._refuse_all(reply, mail_from, recipients, subject, logs)
             return reply
         documents = [(a.data, a.content_type, a.filename) for a in usable]
+        message_id = _message_id(msg)
         entries = []
         for r in recipients:
             entries.append({
+                **_idempotency(message_id, r.rcpt_to, documents),
                 "faxbox": r.faxbox, "doc": self.job_document(r, mail_from, subject),
                 "mail_from": mail_from, "rcpt_to": r.rcpt_to, "subject": subject,
                 "original_number": r.original_number, "translated_number": r.translated_number,
@@ -461,7 +464,12 @@ class Gateway:
                "resolution": converted.resolution}
         if len({r.faxbox.get("account_paper") for r in recipients}) > 1:
             fax = None  # faxboxes of accounts with different paper sizes: let the attacher convert each
-        rows = self._store.accept_smtp_mail(entries, documents, fax=fax)
+        try:
+            rows = self._store.accept_smtp_mail(entries, documents, fax=fax)
+        except Conflict as e:
+            reply = Reply(554, f"5.7.0 Message-ID {message_id} was already used: {e}"[:400], "duplicate_message_id")
+            self._refuse_all(reply, mail_from, recipients, subject, logs)
+            return reply
         ids = ", ".join(r["job_id"] for r in rows)
         return Reply(250, f"2.0.0 Queued as fax job{'s' if len(rows) > 1 else ''} {ids}")
 
@@ -494,6 +502,9 @@ class Gateway:
             doc["retries"] = fb["retries"]
         if fb.get("fax_timezone"):
             doc["fax_timezone"] = fb["fax_timezone"]
+        window = (fb.get("doc") or {}).get("send_window")
+        if isinstance(window, dict):
+            doc["send_window"] = window
         if subject:
             doc["subject"] = subject
         return doc
@@ -525,6 +536,26 @@ class Gateway:
             self._refuse(reply, mail_from, r.rcpt_to, faxbox=r.faxbox, original_number=r.original_number,
                          translated_number=r.translated_number, subject=subject, attachments=logs,
                          sender_accepted=True)
+
+
+def _message_id(msg) -> str | None:
+    """The Message-ID header as sent (angle brackets and all), if it looks like one."""
+    try:
+        value = str(msg.get("message-id") or "").strip()
+    except Exception:  # noqa: BLE001 - a malformed header is no Message-ID, not a refusal
+        return None
+    return value if 3 <= len(value) <= 200 and value.isprintable() else None
+
+
+def _idempotency(message_id: str | None, rcpt_to: str, documents) -> dict:
+    """A mail sent again with its Message-ID to the same address queues nothing new
+    (faxd/store/idempotency.py); the digest tells a resend from another message reusing the id."""
+    if message_id is None:
+        return {}
+    h = hashlib.sha256(rcpt_to.lower().encode())
+    for data, content_type, filename in documents:
+        h.update(hashlib.sha256(data).digest() + f"{content_type}\0{filename}\0".encode())
+    return {"idempotency_key": f"email {message_id} {rcpt_to.lower()}"[:255], "request_hash": h.hexdigest()}
 
 
 def _failed_name(error: Exception, usable: list[Attachment]) -> str:

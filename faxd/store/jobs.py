@@ -6,6 +6,7 @@ its original documents go in one transaction. The job engine moves it on from
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import gevent.event
@@ -17,6 +18,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict, NotFound
 from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
+from faxd.schedule import Schedule
 from faxd.store.listing import ListQuery, Listing, Page, PageCache, autocommit_cursor, list_page, read_one
 
 # Keys the system owns: never taken from a client document, always written from the row.
@@ -157,6 +159,13 @@ def job_summary(row: tuple) -> dict:
     return out
 
 
+def first_run(doc: dict) -> datetime | None:
+    """When a new job may first be dialled: None (now) unless it has a schedule (faxd/schedule.py)."""
+    if not any(doc.get(k) is not None for k in ("send_at", "expires_at", "send_window")):
+        return None
+    return Schedule.of_job(doc, doc["to_number"]).next_run(datetime.now(timezone.utc))
+
+
 class JobsMixin:
     def enqueue_job(self, account_id: str, doc: dict, *, faxbox_id: str | None = None,
                     source: str = "api",
@@ -200,6 +209,7 @@ class JobsMixin:
             "to_number": doc["to_number"], "from_number": doc["from_number"],
             "to_name": doc.get("to_name"), "from_name": doc.get("from_name"),
             "retries": doc.get("retries", 1), "doc": Json(client_doc, dumps=_dumps),
+            "run_after": first_run(doc),
         }
 
     def get_job(self, account_id: str, job_id: str, *, folder: str | None = None,
@@ -302,8 +312,8 @@ def _stored(row: dict, created) -> dict:
 
 
 _INSERT_COLUMNS = ("id", "account_id", "faxbox_id", "status", "source", "origin_id", "to_number",
-                   "from_number", "to_name", "from_name", "retries", "doc")
-_INSERT_ROW = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+                   "from_number", "to_name", "from_name", "retries", "doc", "run_after")
+_INSERT_ROW = "(" + ", ".join(["%s"] * (len(_INSERT_COLUMNS) - 1)) + ", coalesce(%s::timestamptz, now()))"
 
 
 class InsertBatcher:

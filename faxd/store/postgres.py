@@ -20,6 +20,7 @@ from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
 from faxd.store.events import EventsMixin
 from faxd.store.faxboxes import FaxboxesMixin
+from faxd.store.idempotency import IdempotencyMixin
 from faxd.store.inbox import InboxMixin
 from faxd.store.incoming import IncomingMixin
 from faxd.store.jobs import JobsMixin
@@ -52,7 +53,7 @@ def _first_line(e: Exception) -> str:
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin,
+                    LimitsMixin, IdempotencyMixin,
                     NotificationLogMixin, EventsMixin):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         self._pool = ConnectionPool(dsn, size=pool_size)

@@ -60,7 +60,9 @@ class SmtpGatewayMixin:
         ``recipients``: dicts with ``faxbox`` (the row of :meth:`faxbox_for_smtp_domain`),
         ``doc`` (the validated job document), ``mail_from``, ``rcpt_to``, ``subject``,
         ``original_number``, ``translated_number``, ``attachments``, ``smtp_text``
-        (may hold ``{job_id}``). ``fax``, when the documents are already converted:
+        (may hold ``{job_id}``), and optionally ``idempotency_key`` with ``request_hash``: a
+        recipient whose key already holds a job within 24 hours gets that job and a log row,
+        no new job (Conflict when the key came with other content). ``fax``, when the documents are already converted:
         ``{"tiff", "pdf", "pages", "width", "resolution"}``; the jobs then go straight to
         ``pending`` with their fax TIFF and PDF, as the attacher would leave them.
         Returns the smtplog rows (each with its ``job_id``). Either every job and log row is
@@ -70,9 +72,23 @@ class SmtpGatewayMixin:
         with self.transaction() as cur:
             for r in recipients:
                 faxbox = r["faxbox"]
+                key = r.get("idempotency_key")
+                held = self.claim_key(cur, faxbox["account_id"], key, r["request_hash"]) if key else None
+                if held is not None:  # the same email again: log it, queue nothing (Conflict if not the same)
+                    job_id = self.job_under_key(faxbox["account_id"], key, r["request_hash"], held)["id"]
+                    rows.append(self.record_smtp_attempt(
+                        mail_from=r["mail_from"], rcpt_to=r["rcpt_to"], account_id=faxbox["account_id"],
+                        faxbox_id=faxbox["id"], subject=r.get("subject"),
+                        original_number=r.get("original_number"),
+                        translated_number=r.get("translated_number"), attachments=r.get("attachments", ()),
+                        job_id=job_id, smtp_code=smtp_code,
+                        smtp_text=f"2.0.0 Already queued as fax job {job_id} (same Message-ID)", cur=cur))
+                    continue
                 job = self.enqueue_job(faxbox["account_id"], r["doc"], faxbox_id=faxbox["id"],
                                        source="smtp", documents=list(documents), cur=cur)
                 job_id = job["id"]
+                if key:
+                    self.bind_key(cur, faxbox["account_id"], key, job_id)
                 if fax is not None:
                     self.add_document(faxbox["account_id"], job_id=job_id, role="fax_tiff",
                                       content_type="image/tiff", data=fax["tiff"], pages=fax["pages"],

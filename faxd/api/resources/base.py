@@ -7,6 +7,7 @@ import falcon
 import gevent
 
 from faxd.api.errors import KazooError, not_found
+from faxd.api.params import list_query
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PDF = "application/pdf"
@@ -34,6 +35,37 @@ class Resource:
         if faxbox is None:
             raise not_found(f"bad identifier: faxbox {faxbox_id} not found")
         return faxbox
+
+
+class Folder(Resource):
+    """GET of a folder (outbox, inbox, ...): one keyset page of its rows."""
+
+    def page(self, account_id: str, query, faxbox_id: str | None):
+        raise NotImplementedError
+
+    def on_get(self, req, resp, account_id, faxbox_id=None):
+        self.faxbox_scope(account_id, faxbox_id)
+        page = self.page(account_id, list_query(req), faxbox_id)
+        resp.context.data = page.rows
+        resp.context.page = page
+
+
+class Entry(Resource):
+    """One item of a folder. ``fetch`` returns it or None; None (or an id we could never have
+    issued, or another faxbox's item) answers 404 with ``missing``."""
+
+    kind = "fax"
+    missing = "bad identifier: fax {id} not found"
+
+    def fetch(self, account_id: str, item_id: str, faxbox_id: str | None):
+        raise NotImplementedError
+
+    def entry(self, account_id: str, item_id: str, faxbox_id: str | None):
+        self.faxbox_scope(account_id, faxbox_id)
+        found = self.fetch(account_id, check_id(item_id, self.kind), faxbox_id)
+        if found is None:
+            raise not_found(self.missing.format(id=item_id))
+        return found
 
 
 def wanted_attachment_type(req: falcon.Request) -> str:

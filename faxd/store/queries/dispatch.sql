@@ -74,7 +74,7 @@ SELECT a.paper, j.doc FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j
 
 -- attach_done --
 UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
-       run_after = now(), modified = now(), revision = revision + 1,
+       run_after = greatest(run_after, now()), modified = now(), revision = revision + 1,
        progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
                                      'fax_speed', 0, 'text', 'Waiting to be sent')
  WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'

@@ -1,15 +1,17 @@
 -- insert_job --
 -- Returns only what the database decides; the caller has the rest of the row in hand.
 INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
-                  to_name, from_name, retries, doc)
+                  to_name, from_name, retries, doc, run_after)
 VALUES (%(id)s, %(account_id)s, %(faxbox_id)s, %(status)s, %(source)s, %(origin_id)s, %(to_number)s,
-        %(from_number)s, %(to_name)s, %(from_name)s, %(retries)s, %(doc)s)
+        %(from_number)s, %(to_name)s, %(from_name)s, %(retries)s, %(doc)s,
+        coalesce(%(run_after)s::timestamptz, now()))
 RETURNING created;
 
 -- insert_jobs --
--- Several jobs in one statement (InsertBatcher fills VALUES %s with a row of parameters per job).
+-- Several jobs in one statement (InsertBatcher fills VALUES %s with a row of parameters per job;
+-- run_after is coalesce(%s::timestamptz, now()): a scheduled job's first moment, else now).
 INSERT INTO jobs (id, account_id, faxbox_id, status, source, origin_id, to_number, from_number,
-                  to_name, from_name, retries, doc)
+                  to_name, from_name, retries, doc, run_after)
 VALUES %s
 RETURNING id, created;
 

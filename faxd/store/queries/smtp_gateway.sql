@@ -30,7 +30,7 @@ FROM smtplog WHERE id = %(id)s;
 -- smtp_job_ready --
 -- The gateway converted the documents before accepting the mail: the job skips the attacher
 -- (same end state as attach_done; the status change wakes the dispatchers).
-UPDATE jobs SET status = 'pending', page_count = %(pages)s::int, run_after = now(), modified = now(),
+UPDATE jobs SET status = 'pending', page_count = %(pages)s::int, run_after = greatest(run_after, now()), modified = now(),
        revision = revision + 1,
        progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::int,
                                      'fax_speed', 0, 'text', 'Waiting to be sent')

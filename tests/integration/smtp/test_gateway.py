@@ -293,3 +293,47 @@ def test_recipients_over_the_cap_get_452(env):
         codes = [c.rcpt(_box_address(env, f"1202555{1000 + i}"))[0] for i in range(MAX_RECIPIENTS + 1)]
         c.rset()
     assert codes == [250] * MAX_RECIPIENTS + [452]
+
+
+def _with_message_id(message: bytes, message_id: str) -> bytes:
+    return f"Message-ID: {message_id}\r\n".encode() + message
+
+
+def test_the_same_email_sent_again_queues_one_fax(env):
+    """A client that re-sends after a timeout (same Message-ID, same recipient) sends one fax."""
+    pdf = make_pdf("sent twice")
+    msg = _with_message_id(mail("alice@example.com", _box_address(env, "12025550140"),
+                                attachments=[(pdf, "application/pdf", "twice.pdf")]), "<resend-1@example.com>")
+    with _client(env) as c:
+        assert c.sendmail("alice@example.com", [_box_address(env, "12025550140")], msg) == {}
+    first = _last_log(env)
+    before = _counts(env)
+    with _client(env) as c:
+        c.mail("alice@example.com")
+        c.rcpt(_box_address(env, "12025550140"))
+        code, text = c.data(msg)
+    assert code == 250 and first["job_id"] in text.decode()
+    assert _counts(env) == before, "a re-sent email must not create a job or a document"
+    again = _last_log(env)
+    assert again["id"] != first["id"] and again["job_id"] == first["job_id"]
+    assert "Already queued" in again["smtp_text"]
+    # Another address in the same mail is a fax of its own.
+    with _client(env) as c:
+        assert c.sendmail("alice@example.com", [_box_address(env, "12025550141")],
+                          _with_message_id(mail("alice@example.com", _box_address(env, "12025550141"),
+                                                attachments=[(pdf, "application/pdf", "twice.pdf")]),
+                                           "<resend-1@example.com>")) == {}
+    assert _last_log(env)["job_id"] != first["job_id"]
+
+
+def test_a_message_id_reused_for_other_content_is_refused(env):
+    rcpt = _box_address(env, "12025550142")
+    one = _with_message_id(mail("alice@example.com", rcpt, attachments=[(make_pdf("one"), "application/pdf", "a.pdf")]),
+                           "<reused@example.com>")
+    with _client(env) as c:
+        assert c.sendmail("alice@example.com", [rcpt], one) == {}
+    two = _with_message_id(mail("alice@example.com", rcpt, attachments=[(make_pdf("two"), "application/pdf", "a.pdf")]),
+                           "<reused@example.com>")
+    code, text = _data_refused(env, "alice@example.com", rcpt, two)
+    assert code == 554 and "Message-ID <reused@example.com> was already used" in text
+    assert _last_log(env)["smtp_code"] == 554
