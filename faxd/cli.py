@@ -21,6 +21,8 @@ _PLUGGED = {
     "backup": ("faxd.backup", "back up the database and the home's files into a directory"),
     "restore": ("faxd.backup", "restore a backup directory into a fresh home"),
     "psql": ("faxd.dbshell", "psql on faxd's database (the embedded cluster's socket found for you)"),
+    "send": ("faxd.send", "queue a fax through a running faxd; --wait follows it with a progress bar"),
+    "top": ("faxd.top", "live view of calls, pages, queues and failures (q quits)"),
 }
 
 

@@ -76,6 +76,16 @@ class _Stream:
                         continue
                     if data is CLOSE:
                         return
+                    if sub.queue.qsize():
+                        # A burst: one write for all that is waiting, not one per event.
+                        batch = [data]
+                        while not sub.queue.empty():
+                            data = sub.queue.get_nowait()
+                            if data is CLOSE:
+                                yield b"".join(batch)
+                                return
+                            batch.append(data)
+                        data = b"".join(batch)
                     yield data
             finally:
                 hub.unsubscribe(sub)

@@ -9,8 +9,10 @@ from tests.integration.foundation.test_daemon import _url
 def faxd(tmp_path, dsn):
     """A real ``faxd run`` on a fresh database (software switch), and a client of its
     bootstrap account (the super-admin)."""
-    proc = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "home"),
+    home = str(tmp_path / "home")
+    proc = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": home,
                         "FAXD_HTTP_MAX_CONNECTIONS_PER_CLIENT": "0", "FAXD_EVENTS_HEARTBEAT": "1"}).wait_ready()
+    proc.home = home
     proc.client = FaxClient(proc.base_url, proc.bootstrap["account_id"], proc.bootstrap["api_key"])
     try:
         yield proc
