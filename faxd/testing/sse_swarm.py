@@ -1,6 +1,7 @@
 """Many event-stream clients in one process (tests and bench): ``python -m faxd.testing.sse_swarm
 URL TOKEN N``. Opens N connections to the stream at URL, prints ``{"connected": N}`` once every
-one has its 200 answer, reads until stdin closes, then prints ``{"events": ..., "bytes": ...,
+one has its 200 answer, reads until stdin closes (or, when a number
+is written to stdin, until every client has that many events, 30 s at most), then prints ``{"events": ..., "bytes": ...,
 "min_events": ..., "closed": ...}`` and exits. Plain sockets and one selector: the clients cost
 the server what real ones do, and this process stays light."""
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 import selectors
 import socket
 import sys
+import time
 from urllib.parse import urlsplit
 
 
@@ -28,10 +30,16 @@ def main(argv=None) -> int:
     sel.register(sys.stdin, selectors.EVENT_READ)
     announced = False
     closed = 0
+    target, target_deadline = None, float("inf")
     while True:
         for key, _ in sel.select(timeout=1.0):
             if key.fileobj is sys.stdin:
-                if not sys.stdin.readline():
+                line = sys.stdin.readline()
+                if line.strip().isdigit():
+                    target, target_deadline = int(line), time.monotonic() + 30
+                    sel.unregister(sys.stdin)
+                    continue
+                if not line:
                     ev = [st["events"] for st in state.values()]
                     print(json.dumps({"events": sum(ev), "bytes": sum(st["bytes"] for st in state.values()),
                                       "min_events": min(ev) if ev else 0, "closed": closed}), flush=True)
@@ -60,6 +68,12 @@ def main(argv=None) -> int:
             chunk = st["tail"] + data
             st["events"] += chunk.count(b"\nid: ")
             st["tail"] = chunk[-4:]
+        if target is not None and (all(st["events"] >= target for st in state.values())
+                                   or time.monotonic() > target_deadline):
+            ev = [st["events"] for st in state.values()]
+            print(json.dumps({"events": sum(ev), "bytes": sum(st["bytes"] for st in state.values()),
+                              "min_events": min(ev) if ev else 0, "closed": closed}), flush=True)
+            return 0
         if not announced and all(st["ok"] for st in state.values()):
             announced = True
             print(json.dumps({"connected": len(state)}), flush=True)
