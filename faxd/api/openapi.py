@@ -536,7 +536,10 @@ def build() -> dict:
                          "responses": {"200": _text("text/html", "the page"), **_errors(())}}},
         "/ops/{name}": {"get": {"summary": "a file of the operator's page (JavaScript, CSS)",
                                 "parameters": [_param("name")],
-                                "responses": {"200": _text("text/javascript", "the file"), **_errors(("404",))}}},
+                                "responses": {"200": {"description": "the file", "content": {
+                                    t: {"schema": {"type": "string"}}
+                                    for t in ("text/javascript", "text/css", "text/html", "image/svg+xml")}},
+                                    **_errors(("404",))}}},
         "/v2/events": {"get": _stream_op("every account's live fax events (super-admins only: 403 otherwise)", [])},
         ACCOUNT + "/faxes/events": {"get": _stream_op(
             "the account's live fax events (a super-admin may read any account's)", account)},
