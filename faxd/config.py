@@ -306,6 +306,7 @@ class Config:
     resolution: str = setting("fine", _choice("fine", "normal"), "default fax resolution")
     max_upload_bytes: int = setting(8 * 1024 * 1024, _positive_int, "largest accepted document (bytes)")
     max_pages: int = setting(100, _positive_int, "most pages in one fax")
+    broadcast_max_recipients: int = setting(1000, _positive_int, "most recipients of one broadcast request")
     convert_timeout: float = setting(120.0, _non_negative_float, "seconds a document conversion may take")
     fetch_timeout: float = setting(30.0, _non_negative_float, "seconds a document URL fetch may take")
     token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")

@@ -259,6 +259,40 @@ def require_submission(store, config, account_id: str, destination: str) -> None
         raise SubmissionRefused(decision, destination)
 
 
+def require_submissions(store, config, account_id: str, destinations: list[str]) -> None:
+    """A broadcast: every destination allowed and counted, or none (SubmissionRefused)."""
+    row = store.take_submissions(account_id, len(destinations), rate_limit=config.submit_rate_limit,
+                                 daily_quota=config.submit_daily_quota, window=config.submit_rate_window)
+    if row is None:
+        raise NotFound(f"account {account_id} not found")
+    policy = _effective(config, row["fax_policy_text"])
+    for destination in destinations:
+        refusal = destination_refusal(policy, destination)
+        if refusal is not None:
+            if row["granted"]:
+                store.give_back_submissions(account_id, row["granted"], row["window_start"], row["day"])
+            rule, message = refusal
+            raise SubmissionRefused(Decision(False, "destination_refused", rule, message), destination)
+    if row["granted"] == len(destinations):
+        return
+    if row["granted"]:
+        store.give_back_submissions(account_id, row["granted"], row["window_start"], row["day"])
+    rate, quota = row["rate_limit"], row["daily_quota"]
+    if 0 <= quota and row["day_count"] - row["granted"] + len(destinations) > quota:
+        wait = max(1, math.ceil(row["day_left"]))
+        raise SubmissionRefused(Decision(
+            False, "quota_exceeded", "submit_daily_quota",
+            f"Daily fax quota: this broadcast of {len(destinations)} faxes does not fit in what is left of "
+            f"today's {quota}; send fewer recipients, retry in {wait} s, or ask a super-admin to raise "
+            "submit_daily_quota", retry_after=wait, limit=quota), destinations[0])
+    wait = max(1, math.ceil(row["window_left"]))
+    raise SubmissionRefused(Decision(
+        False, "rate_limited", "submit_rate_limit",
+        f"Too many faxes: this account may queue {rate} faxes per {config.submit_rate_window:g} seconds and this "
+        f"broadcast has {len(destinations)}; retry in {wait} s or send fewer recipients per request",
+        retry_after=wait, limit=rate), destinations[0])
+
+
 # --- validating a fax_policy document (the API's POST/PATCH)
 
 def validate_policy(doc: Any) -> dict:

@@ -22,7 +22,7 @@ from faxd.api.resources.ops import OpsPage
 from faxd.api.resources.inbox import Inbox, InboxItem
 from faxd.api.resources.incoming import Incoming, IncomingItem
 from faxd.api.resources.outbox import Outbox, OutboxItem
-from faxd.api.resources.outgoing import Outgoing, OutgoingItem, Queue
+from faxd.api.resources.outgoing import Batch, Outgoing, OutgoingItem, Queue
 from faxd.api.resources.notifications import Notifications
 from faxd.api.resources.smtplog import Smtplog, SmtplogItem
 from faxd.health import Health
@@ -43,8 +43,9 @@ def _dumps(obj) -> bytes:
 def create_app(config, store, documents=None, health: Health | None = None, events=None) -> falcon.App:
     """The Falcon app: Kazoo's Faxes API under /v2, /health, and /v2/openapi.json.
 
-    ``documents`` is accepted for the daemon's wiring; uploads are stored through ``store``
-    and converted by the job engine, so the API itself needs no converter.
+    ``documents`` (the DocumentPipeline) converts a broadcast's document, once, in the request
+    (made on first use when not given, e.g. under gunicorn); every other upload is stored
+    through ``store`` and converted by the job engine.
     """
     app = falcon.App(middleware=[
         Envelope(),
@@ -72,6 +73,8 @@ def create_app(config, store, documents=None, health: Health | None = None, even
     app.add_route("/v2/api_auth", ApiAuth(config, store))
 
     queue = Queue(config, store)
+    queue.documents = documents   # broadcasts convert their document once, in the request
+    batch = Batch(config, store)
     outgoing, outgoing_item = Outgoing(config, store), OutgoingItem(config, store)
     outbox, outbox_item = Outbox(config, store), OutboxItem(config, store)
     inbox, inbox_item = Inbox(config, store), InboxItem(config, store)
@@ -80,6 +83,7 @@ def create_app(config, store, documents=None, health: Health | None = None, even
     # The faxes routes, once for the account and once scoped to one of its faxboxes.
     for base in (ACCOUNT, FAXBOX):
         app.add_route(base + "/faxes", queue)
+        app.add_route(base + "/faxes/batches/{batch_id}", batch)
         app.add_route(base + "/faxes/outgoing", outgoing)
         app.add_route(base + "/faxes/outgoing/{fax_id}", outgoing_item)
         app.add_route(base + "/faxes/outbox", outbox)

@@ -88,11 +88,30 @@ SEND_WINDOW = {
     },
 }
 
+BATCH = {
+    "type": "object", "required": ["batch_id", "jobs", "page_count"],
+    "properties": {"batch_id": STR, "page_count": _int(1),
+                   "jobs": {"type": "array", "items": {"type": "object", "properties": {"id": STR, "to_number": STR}}}},
+}
+
+BATCH_SUMMARY = {
+    "type": "object", "required": ["batch_id", "total", "by_status", "final", "done"],
+    "properties": {"batch_id": STR, "total": _int(1), "final": _int(0), "done": {"type": "boolean"},
+                   "by_status": {"type": "object", "additionalProperties": _int(0)},
+                   "created": TIMESTAMP, "last_delivered": {**TIMESTAMP, "nullable": True}},
+}
+
 JOB_IN = {
     "type": "object",
     "required": ["to_number", "from_number"],
     "properties": {
-        "to_number": {"type": "string", "description": "normalised to E.164"},
+        "to_number": {"oneOf": [{"type": "string"}, {"type": "array", "items": STR, "minItems": 1}],
+                      "description": "normalised to E.164; a list makes a broadcast (one job per number)"},
+        "recipients": {"type": "array", "minItems": 1, "description": "a broadcast: one job per recipient, its "
+                       "fields over the request's (at most broadcast_max_recipients)",
+                       "items": {"type": "object", "required": ["to_number"], "properties": {
+                           "to_number": STR, "to_name": STR, "subject": STR, "fax_identity_name": STR,
+                           "notifications": {"type": "object"}, "send_window": {"type": "object"}}}},
         "from_number": {"type": "string", "description": "normalised to E.164"},
         "to_name": STR, "from_name": STR, "subject": STR, "fax_timezone": STR,
         "retries": {**_int(0, 4), "default": 1},
@@ -112,6 +131,14 @@ JOB_IN = {
         "ttl": {"type": "number", "minimum": 1, "maximum": 7776000,
                 "description": "seconds from submission to expires_at"},
         "send_window": SEND_WINDOW,
+        "cover_page": {"type": "object", "description": "a cover page before the document (counted in the pages)",
+                       "properties": {"to_name": {"type": "string", "maxLength": 200},
+                                      "from_name": {"type": "string", "maxLength": 200},
+                                      "subject": {"type": "string", "maxLength": 200},
+                                      "message": {"type": "string", "maxLength": 2000},
+                                      "template": {"type": "string", "minLength": 1, "maxLength": 64,
+                                                   "description": "one of the faxbox's cover_templates, or "
+                                                                  "'default'"}}},
     },
     "additionalProperties": True,
 }
@@ -229,6 +256,9 @@ FAXBOX_IN = {
         "smtp_permission_list": {"type": "array", "items": STR},
         "custom_smtp_email_address": STR, "notifications": NOTIFICATIONS, "media": MEDIA,
         "smtp_auth": SMTP_AUTH_IN, "send_window": SEND_WINDOW,
+        "cover_templates": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 4000},
+                            "description": "cover page templates by name: plain text with $field placeholders "
+                                           "(docs/api.md, Cover pages)"},
     },
     "additionalProperties": True,
 }
@@ -301,7 +331,8 @@ SCHEMAS = {
     "InboxFax": INBOX_FAX, "InboxSummary": INBOX_SUMMARY, "IncomingCall": INCOMING,
     "SmtplogEntry": SMTPLOG, "Notification": NOTIFICATION, "FaxboxInput": FAXBOX_IN, "Faxbox": FAXBOX_OUT,
     "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Revoked": REVOKED, "Error": ERROR,
-    "FaxPolicyInput": FAX_POLICY_IN, "FaxPolicy": FAX_POLICY,
+    "FaxPolicyInput": FAX_POLICY_IN, "FaxPolicy": FAX_POLICY, "BatchSummary": BATCH_SUMMARY,
+    "Batch": BATCH,
 }
 
 
@@ -429,6 +460,10 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
                 "with Idempotency-Key, the same request within 24 hours answers 200 with the job it created "
                 "(header Idempotent-Replayed: true) and the key with another request is 409",
                 {**_ok("201", "Job", errors=(*BODY_ERRORS, "409", "422", "429")),
+                 "201": {"description": "queued: the job, or for a broadcast (to_number a list, or recipients) "
+                                        "its batch_id and jobs",
+                         "content": {"application/json": {"schema": _envelope(
+                             {"oneOf": [_ref("Job"), _ref("Batch")]})}}},
                  "200": {**_ok("200", "Job")["200"], "description": "a repeat of an earlier request with "
                          "the same Idempotency-Key: the job it created, nothing new queued",
                          "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}}}},
@@ -439,6 +474,10 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
                 body=_body(_ref("JobInput")), multipart=True)
     return {
         base + "/faxes": {"put": queue},
+        base + "/faxes/batches/{batch_id}": {
+            "get": _op("a broadcast's jobs counted by status", _ok("200", "BatchSummary"),
+                       params=[*scope_params, _param("batch_id")]),
+        },
         base + "/faxes/outgoing": {
             "get": _op(f"jobs not yet final{scope}", _ok("200", "JobSummary", True),
                        params=[*scope_params, *jobs]),

@@ -72,6 +72,9 @@ def list_query(req: falcon.Request) -> ListQuery:
             if not is_storable(value) or len(value) > 1024:
                 raise field_error(key, "format", "not a value that can be searched for")
             filters[key[7:]] = value
+    batch = req.get_param("batch_id")   # a broadcast's jobs: the same as filter_batch_id
+    if batch is not None and "batch_id" not in filters:
+        filters["batch_id"] = batch
     start_key = _start_key(req.get_param("start_key"))
     return ListQuery(
         page_size=page_size if paginate else None,

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from faxd import schedule
+from faxd.documents import cover as covers
 from faxd.api.errors import invalid_data
 from faxd.numbers import InvalidNumber, normalize
 from faxd.smtp import credentials
@@ -207,6 +208,7 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
     _integer(errs, doc, "attempts", 0, 4, 0)
     _seconds(errs, doc, "ring_timeout", RING_TIMEOUT_MIN, RING_TIMEOUT_MAX)
     _notifications(errs, doc)
+    _cover_page(errs, doc)
 
     document = _object(errs, doc, "document")
     if document is None and "document" not in doc and not has_documents:
@@ -244,6 +246,51 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
     doc["retries"] = retries
     doc["attempts"] = 0   # set by the system, reset on every put
     return doc
+
+
+def _cover_page(errs: Errors, doc: dict) -> None:
+    cover = doc.get("cover_page")
+    if cover is None:
+        return
+    if not isinstance(cover, dict):
+        errs.add("cover_page", "type", "Value did not match type(s): object")
+        return
+    for field in ("to_name", "from_name", "subject"):
+        _string(errs, cover, field, f"cover_page.{field}", max_len=covers.DEFAULT_MAX_FIELD)
+    _string(errs, cover, "message", "cover_page.message", max_len=covers.MAX_FIELD["message"])
+    _string(errs, cover, "template", "cover_page.template", min_len=1, max_len=covers.TEMPLATE_NAME_MAX)
+
+
+def check_cover_template(doc: dict, faxbox: dict | None) -> None:
+    """A job's ``cover_page.template`` names one of its faxbox's templates (or ``default``)."""
+    cover = doc.get("cover_page")
+    name = cover.get("template") if isinstance(cover, dict) else None
+    if name in (None, "default"):
+        return
+    if name not in (faxbox or {}).get("cover_templates", {}):
+        errs = Errors()
+        errs.add("cover_page.template", "not_found",
+                 f"no cover page template {name!r} in the faxbox" if faxbox else
+                 "only the default cover page is available to a fax sent without a faxbox")
+        errs.raise_if_any()
+
+
+def _cover_templates(errs: Errors, doc: dict) -> None:
+    templates = doc.get("cover_templates")
+    if templates is None:
+        return
+    if not isinstance(templates, dict) or len(templates) > 20:
+        errs.add("cover_templates", "type", "an object of at most 20 templates: {\"name\": \"text with $fields\"}")
+        return
+    for name, text in templates.items():
+        if not 1 <= len(name) <= covers.TEMPLATE_NAME_MAX or name == "default":
+            errs.add("cover_templates", "name", f"template names are 1 to {covers.TEMPLATE_NAME_MAX} characters, "
+                                                "and not 'default'")
+            continue
+        try:
+            covers.check_template(text)
+        except covers.TemplateError as e:
+            errs.add(f"cover_templates.{name}", "template", str(e))
 
 
 def faxbox_defaults(faxbox: dict | None) -> dict:
@@ -331,6 +378,7 @@ def validate_faxbox(data: Any, *, region: str) -> dict:
     else:
         doc.pop("caller_id", None)
     _integer(errs, doc, "retries", 0, 4, None)
+    _cover_templates(errs, doc)
     if doc.get("send_window") is not None:
         try:
             schedule.parse_window(doc["send_window"], "+")

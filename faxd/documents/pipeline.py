@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import gevent
 
+from faxd.documents import cover as covers
 from faxd.documents import detect, ghostscript, images, office, pdfshape, process, sandbox, text, tiff
 from faxd.documents.errors import ConversionTimeout, DocumentError, DocumentTooLarge, FetchError
 from faxd.documents.geometry import Geometry
@@ -62,8 +63,9 @@ class DocumentPipeline:
     # --- convert
 
     def convert(self, inputs: list[tuple[bytes, str | None]], resolution: str | None = None,
-                paper: str | None = None) -> FaxDocument:
-        """Convert ``[(data, declared content type)]``, in order, into one multi-page fax TIFF."""
+                paper: str | None = None, cover: covers.Cover | None = None) -> FaxDocument:
+        """Convert ``[(data, declared content type)]``, in order, into one multi-page fax TIFF,
+        after the ``cover`` page when there is one (its page count includes itself)."""
         geometry = Geometry.of(paper or self._config.paper, resolution or self._config.resolution)
         if not inputs:
             raise DocumentError("no document to convert")
@@ -78,11 +80,12 @@ class DocumentPipeline:
             expired = ConversionTimeout(f"the conversion took longer than {timeout:g} s and was stopped") \
                 if timeout else None
             with gevent.Timeout(timeout, expired):
-                return self._convert(inputs, geometry, conversion, timeout)
+                return self._convert(inputs, geometry, conversion, timeout, cover)
         finally:
             shutil.rmtree(conversion, ignore_errors=True)
 
-    def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None) -> FaxDocument:
+    def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None,
+                 cover: covers.Cover | None = None) -> FaxDocument:
         deadline = time.monotonic() + (timeout or 24 * 3600)
         own = sandbox.private_dir(conversion)
         max_pages = self._config.max_pages
@@ -97,6 +100,13 @@ class DocumentPipeline:
             if total > max_pages:
                 raise DocumentTooLarge(f"the documents make more than {max_pages} pages (the limit is {max_pages})")
             parts.append(part)
+        if cover is not None:
+            total += 1
+            if total > max_pages:
+                raise DocumentTooLarge(f"the documents and the cover page make more than {max_pages} pages "
+                                       f"(the limit is {max_pages})")
+            page = _in_thread(covers.render, cover.with_pages(total), g)
+            parts.insert(0, _in_thread(_pages_tiff, os.path.join(own, "cover.tif"), [page], g))
         if len(parts) == 1 and g4:
             data = parts[0]   # Ghostscript already wrote the fax TIFF
         else:
@@ -139,12 +149,7 @@ class DocumentPipeline:
             pages = _in_thread(text.text_pages, body, g, max_pages)
         else:  # pragma: no cover - detect_type returns only the types above
             raise DocumentError(f"no converter for {ctype}")
-        path = os.path.join(own, f"part-{n}.tif")
-        _in_thread(_write_pages, path, pages, g)
-        with open(path, "rb") as f:
-            part = f.read()
-        os.unlink(path)
-        return part, len(pages), False
+        return _in_thread(_pages_tiff, os.path.join(own, f"part-{n}.tif"), pages, g), len(pages), False
 
     def _ghostscript(self, data, kind, g, conversion, max_pages, deadline) -> tuple[bytes, int, bool]:
         eps = kind == "PostScript" and b"EPSF" in data[:64].split(b"\n")[0]
@@ -187,8 +192,14 @@ class DocumentPipeline:
         return resp.body, resp.headers.get("content-type")
 
 
-def _write_pages(path: str, pages: list, g: Geometry) -> None:
+def _pages_tiff(path: str, pages: list, g: Geometry) -> bytes:
+    """Pages drawn by faxd as a TIFF, through a file in the conversion's private directory."""
     tiff.write_bilevel(path, [(images.packed(p), p.width, p.height) for p in pages], g.xres, g.yres)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
 
 
 def tiff_to_pdf(data: bytes) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gevent
 import gevent.event
@@ -14,10 +15,42 @@ import gevent.pool
 
 from faxd.daemon import Service
 from faxd.documents import DocumentError
+from faxd.documents import cover as covers
+from faxd.documents.cover import Cover
 from faxd.errors import StoreError, public_text
 from faxd.models import TxResult
 
 logger = logging.getLogger(__name__)
+
+
+def cover_of(job: dict, doc: dict, store, now: datetime) -> Cover | None:
+    """The job's cover page (``cover_page``), its template from the faxbox when it names one."""
+    spec = doc.get("cover_page")
+    if not isinstance(spec, dict):
+        return None
+    faxbox = store.get_faxbox(job["account_id"], job["faxbox_id"]) if job.get("faxbox_id") else None
+    name = spec.get("template")
+    template = None
+    if name not in (None, "default"):
+        template = ((faxbox or {}).get("cover_templates") or {}).get(name)
+        if template is None:
+            raise DocumentError(f"the cover page template {name!r} is no longer in the faxbox")
+    try:
+        local = now.astimezone(ZoneInfo(doc["fax_timezone"])) if doc.get("fax_timezone") else now
+    except (ZoneInfoNotFoundError, ValueError):
+        local = now
+    limit = covers.DEFAULT_MAX_FIELD
+    fields = {
+        "to_name": covers.clean(spec.get("to_name") or doc.get("to_name"), limit),
+        "to_number": covers.clean(doc.get("to_number"), limit),
+        "from_name": covers.clean(spec.get("from_name") or doc.get("from_name"), limit),
+        "from_number": covers.clean(doc.get("from_number"), limit),
+        "subject": covers.clean(spec.get("subject") or doc.get("subject"), limit),
+        "message": covers.clean(spec.get("message"), covers.MAX_FIELD["message"]),
+        "date": f"{local.day} {local:%B %Y}",
+        "faxbox_name": covers.clean((faxbox or {}).get("name"), limit),
+    }
+    return Cover(fields, template)
 
 
 class Attacher(Service):
@@ -104,7 +137,8 @@ class Attacher(Service):
             if not inputs:
                 raise DocumentError("the job has no document: give document.url or attach a file")
             paper = doc.get("paper") or self._store.job_paper(job["id"])
-            fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper)
+            fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper,
+                                         cover=cover_of(job, doc, self._store, self._now()))
             pdf = self._pipeline.tiff_to_pdf(fax.tiff)
         except DocumentError as e:
             logger.info("job %s: document refused: %s", job["id"], e)

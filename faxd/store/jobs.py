@@ -281,12 +281,16 @@ class JobsMixin:
             if old is None or not _in_scope(old, "outbox", faxbox_id):
                 raise NotFound(f"fax {job_id} not found in the outbox")
             originals = self._one("count_job_originals", {"id": job_id}, cur=c)["n"]
-            if not originals and not (doc.get("document") or {}).get("url"):
-                raise Conflict(f"fax {job_id} has no document left to send (its attachments were deleted)")
+            url = (doc.get("document") or {}).get("url")
             job = self.enqueue_job(account_id, doc, faxbox_id=old["faxbox_id"], source="resubmit",
                                    origin_id=job_id, cur=c)
             if originals:
                 self._one("copy_job_originals", {"id": job_id, "new_id": job["id"]}, cur=c)
+            elif not url:
+                # A job kept only as its fax TIFF (a broadcast's): that TIFF is the original.
+                self._one("copy_job_fax_as_original", {"id": job_id, "new_id": job["id"]}, cur=c)
+                if c.rowcount != 1:
+                    raise Conflict(f"fax {job_id} has no document left to send (its attachments were deleted)")
             return job
 
     def forward_inbox_fax(self, account_id: str, inbox_id: str, doc: dict, *,

@@ -16,6 +16,7 @@ import psycopg2.extras
 from faxd.errors import StoreError, StoreUnavailable
 from faxd.store import queries as _queries
 from faxd.store.accounts import AccountsMixin
+from faxd.store.batches import BatchesMixin
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
 from faxd.store.events import EventsMixin
@@ -53,7 +54,7 @@ def _first_line(e: Exception) -> str:
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, IdempotencyMixin,
+                    LimitsMixin, IdempotencyMixin, BatchesMixin,
                     NotificationLogMixin, EventsMixin):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None):
         self._pool = ConnectionPool(dsn, size=pool_size)

@@ -7,10 +7,11 @@ import re
 import falcon
 import orjson
 
+from faxd.api import broadcast
 from faxd.api.body import read_job_request
-from faxd.api.errors import KazooError, field_error
+from faxd.api.errors import KazooError, field_error, not_found
 from faxd.api.resources.base import Entry, Folder, Resource, check_id
-from faxd.api.schemas import faxbox_defaults, validate_job
+from faxd.api.schemas import check_cover_template, faxbox_defaults, validate_job
 from faxd.api import upload_limits
 from faxd.documents.detect import document_type
 from faxd.policy import require_submission
@@ -41,6 +42,20 @@ def request_digest(data, uploads, faxbox_id: str | None) -> str:
 
 
 class Queue(Resource):
+    _documents = None
+
+    @property
+    def documents(self):
+        """The DocumentPipeline that converts broadcasts (the daemon's, or one of our own)."""
+        if self._documents is None:
+            from faxd.documents import DocumentPipeline
+            self._documents = DocumentPipeline(self._config)
+        return self._documents
+
+    @documents.setter
+    def documents(self, pipeline) -> None:
+        self._documents = pipeline
+
     """PUT: queue a fax given by document.url or uploaded in a multipart body.
 
     The account's fax policy and submission limits apply (400 naming the rule, 429). With an
@@ -58,6 +73,11 @@ class Queue(Resource):
             faxbox = self._store.get_faxbox(account_id, named) if len(named) <= 64 else None
             if faxbox is None:
                 raise field_error("faxbox_id", "not_found", f"no faxbox {named} in this account")
+        if broadcast.is_broadcast(data):
+            if req.get_header("Idempotency-Key") is not None:
+                raise field_error("Idempotency-Key", "unsupported", "a broadcast takes no Idempotency-Key (yet): "
+                                                                    "its batch_id identifies it")
+            return broadcast.queue(self, req, resp, account_id, data, uploads, faxbox)
         key = idempotency_key(req)
         digest = request_digest(data, uploads, faxbox_id) if key is not None else None
         if key is not None:
@@ -66,6 +86,7 @@ class Queue(Resource):
                 return self._answer(req, resp, self._store.job_under_key(account_id, key, digest, held), True)
         doc = validate_job(data, region=self._config.default_region, has_documents=bool(uploads),
                            defaults=faxbox_defaults(faxbox))
+        check_cover_template(doc, faxbox)
         require_submission(self._store, self._config, account_id, doc["to_number"])
         documents = [(u.data, document_type(u.data, u.content_type, u.filename), u.filename) for u in uploads]
         upload_limits.check_all(documents, self._config.max_pages)
@@ -102,3 +123,14 @@ class OutgoingItem(Entry):
         """Cancel: at once when waiting, by hanging up the call when on one."""
         self.faxbox_scope(account_id, faxbox_id)
         resp.context.data = self._store.cancel_job(account_id, check_id(fax_id), faxbox_id=faxbox_id)
+
+
+class Batch(Resource):
+    """A broadcast's summary: its jobs counted by status."""
+
+    def on_get(self, req, resp, account_id, batch_id, faxbox_id=None):
+        self.faxbox_scope(account_id, faxbox_id)
+        summary = self._store.batch_summary(account_id, check_id(batch_id, "batch"), faxbox_id=faxbox_id)
+        if summary is None:
+            raise not_found(f"bad identifier: no batch {batch_id}")
+        resp.context.data = summary

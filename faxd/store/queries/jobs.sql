@@ -77,6 +77,14 @@ SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(n
   FROM documents d
  WHERE d.job_id = %(id)s AND d.role = 'original';
 
+-- copy_job_fax_as_original --
+INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
+                       pages, width, resolution, data)
+SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(new_id)s, 'original',
+       0, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data
+  FROM documents d
+ WHERE d.job_id = %(id)s AND d.role = 'fax_tiff';
+
 -- copy_inbox_fax_as_original --
 INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
                        pages, width, resolution, data)
