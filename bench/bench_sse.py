@@ -106,11 +106,12 @@ def _round(node, client, clients: int, faxes: int, base: int) -> dict:
     while not client.finished(jobs):
         time.sleep(0.05)
     wall, cpu = time.monotonic() - t0, _cpu(node.proc.pid) - cpu0
-    stats = {"events": 0, "min_events": 0}
+    stats = {"events": 0, "min_events": 0, "client_cpu": 0.0}
     if swarm is not None:
         swarm.stdin.write(f"{client.events_of(jobs)}\n")    # let every client receive them all
         swarm.stdin.flush()
         stats = json.loads(swarm.stdout.readline())
+        stats["client_cpu"] = _cpu(swarm.pid)
         swarm.stdin.close()
         swarm.wait(30)
     return {"clients": clients, "wall": wall, "expected": client.events_of(jobs) if clients else 0, "cpu": cpu, "lat": client.latencies(jobs), **stats}
@@ -162,7 +163,9 @@ def main(argv) -> int:
                   f"{(p99 / base_p99 - 1) * 100:+15.0f}%")
             if c:
                 added = (cpu_fax - base_cpu) / (c / 100)
-                print(f"         added CPU per fax per 100 clients: {added * 1000:.2f} ms")
+                client_cpu = sum(x["client_cpu"] for x in rs) / (args.rounds * args.faxes)
+                print(f"         added CPU per fax per 100 clients: {added * 1000:.2f} ms "
+                      f"(the clients' own process, on the same cores: {client_cpu * 1000:.1f} ms per fax)")
         short = [(c, x["min_events"], x["expected"]) for c in cases if c for x in results[c]
                  if x["min_events"] != x["expected"]]
         print("every client got every event" if not short else f"clients short of events: {short}")

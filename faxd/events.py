@@ -101,7 +101,8 @@ class EventHub:
 
     def stop_intake(self):
         for sub in list(self._all) + [s for subs in self._by_account.values() for s in subs]:
-            sub.queue.put(CLOSE)
+            sub.queue.queue.clear()      # the stream ends now; the client resumes elsewhere
+            sub.queue.put_nowait(CLOSE)
 
     def drain(self, timeout: float) -> None:
         pass
