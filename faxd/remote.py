@@ -19,12 +19,6 @@ class RemoteError(Exception):
     """A request the server refused or could not answer (one line for the user)."""
 
 
-def add_connection_arguments(p) -> None:
-    p.add_argument("--api", metavar="URL", help="faxd's API (default: http://FAXD_API_LISTEN)")
-    p.add_argument("--api-key", metavar="KEY", help="API key (default: $FAXD_HOME/bootstrap.json's)")
-    p.add_argument("--account", metavar="ACCOUNT_ID", help="account id (default: the key's own)")
-
-
 def _default_url(config) -> str:
     host, port = config.api_listen
     if host in ("0.0.0.0", "::", ""):

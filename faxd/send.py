@@ -11,8 +11,15 @@ import os
 import sys
 
 
+def add_connection_arguments(p) -> None:
+    """--api, --api-key, --account (faxd send, faxd top); here, not in faxd.remote, so that
+    ``faxd --help`` does not import an HTTP client."""
+    p.add_argument("--api", metavar="URL", help="faxd's API (default: http://FAXD_API_LISTEN)")
+    p.add_argument("--api-key", metavar="KEY", help="API key (default: $FAXD_HOME/bootstrap.json's)")
+    p.add_argument("--account", metavar="ACCOUNT_ID", help="account id (default: the key's own)")
+
+
 def add_arguments(p) -> None:
-    from faxd.remote import add_connection_arguments
     p.add_argument("files", nargs="+", metavar="FILE", help="documents (PDF, TIFF, images, text, office files)")
     p.add_argument("--to", required=True, metavar="NUMBER", help="destination number (E.164, e.g. +12025550188)")
     p.add_argument("--from", dest="from_number", metavar="NUMBER", help="caller id (default: bootstrap_number)")

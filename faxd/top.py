@@ -16,7 +16,7 @@ METRICS_EVERY = 2.0
 
 
 def add_arguments(p) -> None:
-    from faxd.remote import add_connection_arguments
+    from faxd.send import add_connection_arguments
     add_connection_arguments(p)
     p.add_argument("--interval", type=float, default=0.5, metavar="SECONDS", help="screen refresh (default 0.5)")
 
