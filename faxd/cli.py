@@ -23,6 +23,7 @@ _PLUGGED = {
     "psql": ("faxd.dbshell", "psql on faxd's database (the embedded cluster's socket found for you)"),
     "send": ("faxd.send", "queue a fax through a running faxd; --wait follows it with a progress bar"),
     "top": ("faxd.top", "live view of calls, pages, queues and failures (q quits)"),
+    "keys": ("faxd.keys", "document encryption keys: 'keys new ID' prints a key file line, 'keys check' reads it"),
 }
 
 

@@ -327,6 +327,16 @@ class Config:
     blocked_number_types: tuple[str, ...] = setting(
         ("premium_rate", "shared_cost", "personal_number"), _number_types,
         "destination types refused unless an account's fax_policy allows them (phonenumbers types)")
+    retention_documents_days: int = setting(
+        -1, _limit, "days after a fax is final (sent, failed, received) before its documents are deleted, the "
+                    "record kept (-1: kept; an account's fax_policy or a faxbox overrides)")
+    retention_purge_days: int = setting(
+        -1, _limit, "days after a fax is final before it is deleted with everything of it (-1: kept; "
+                    "an account's fax_policy or a faxbox overrides)")
+    document_key_file: str | None = setting(
+        None, _opt_str, "key file for encryption at rest of stored documents (AES-256-GCM; "
+                              "docs/operations.md); unset: documents are stored unencrypted")
+    retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")

@@ -254,7 +254,12 @@ class Daemon:
         """Notification delivery and the SMTP gateway."""
         services: list[Service] = []
         from faxd.notify.service import NotificationService
+        from faxd.retention import RetentionSweeper
         services.append(NotificationService(self.config, self.store))
+        services.append(RetentionSweeper(self.config, self.store))
+        if self.config.document_key_file:
+            from faxd.rekey import Rekeyer
+            services.append(Rekeyer(self.store))
         if self.config.smtp_listen is not None:
             from faxd.smtp.service import SmtpGatewayService
             services.append(SmtpGatewayService(self.config, self.dsn))
@@ -311,7 +316,8 @@ class Daemon:
         try:
             dsn = self._open_database()
             self.dsn = dsn
-            self.store = PostgresStore(dsn, self.config.db_pool_size)
+            from faxd.store.crypto import DocumentCipher
+            self.store = PostgresStore(dsn, self.config.db_pool_size, cipher=DocumentCipher.from_config(self.config))
             self._bootstrap()
             from faxd.documents import DocumentPipeline, sandbox
             sandbox.sweep()

@@ -58,3 +58,7 @@ class AccountDisabled(FaxdError):
 
 class EmbeddedPostgresError(StartupError):
     """The embedded PostgreSQL cluster could not be started."""
+
+
+class DocumentKeyError(FaxdError):
+    """A stored document cannot be opened: its key is missing or wrong, or it was damaged."""

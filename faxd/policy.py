@@ -52,7 +52,9 @@ MAX_LIST = 1000
 # Every key of a fax_policy, with its type: what the API accepts and shows.
 POLICY_KEYS = ("submit_rate_limit", "submit_daily_quota", "home_region", "allow_international",
                "allowed_countries", "denied_countries", "blocked_number_types",
-               "allowed_prefixes", "denied_prefixes")
+               "allowed_prefixes", "denied_prefixes", "retention_documents_days", "retention_purge_days")
+RETENTION_KEYS = ("retention_documents_days", "retention_purge_days")
+MAX_RETENTION_DAYS = 36500
 
 
 class PolicyError(FaxdError):
@@ -102,6 +104,8 @@ class Policy:
     blocked_number_types: tuple[str, ...] = ()
     allowed_prefixes: tuple[str, ...] = ()
     denied_prefixes: tuple[str, ...] = ()
+    retention_documents_days: int = -1
+    retention_purge_days: int = -1
     defaulted: tuple[str, ...] = field(default=(), compare=False)  # keys that follow the server
 
     @classmethod
@@ -132,6 +136,8 @@ def server_defaults(config) -> dict:
         "allowed_countries": [], "denied_countries": [],
         "blocked_number_types": list(config.blocked_number_types),
         "allowed_prefixes": [], "denied_prefixes": [],
+        "retention_documents_days": config.retention_documents_days,
+        "retention_purge_days": config.retention_purge_days,
     }
 
 
@@ -293,6 +299,13 @@ def require_submissions(store, config, account_id: str, destinations: list[str])
         retry_after=wait, limit=rate), destinations[0])
 
 
+def retention_problem(value) -> str | None:
+    """Why ``value`` is not a number of retention days (-1: kept), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_RETENTION_DAYS:
+        return f"a whole number of days from 0 to {MAX_RETENTION_DAYS}, or -1 to keep"
+    return None
+
+
 # --- validating a fax_policy document (the API's POST/PATCH)
 
 def validate_policy(doc: Any) -> dict:
@@ -316,7 +329,13 @@ def validate_policy(doc: Any) -> dict:
             continue
         if value is None:
             continue
-        if key in ("submit_rate_limit", "submit_daily_quota"):
+        if key in RETENTION_KEYS:
+            problem = retention_problem(value)
+            if problem:
+                bad(key, "type", problem, value=value)
+            else:
+                out[key] = value
+        elif key in ("submit_rate_limit", "submit_daily_quota"):
             if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= 10_000_000:
                 bad(key, "type", "an integer from -1 (no limit) to 10000000", value=value)
             else:

@@ -14,17 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from faxd import t30codes
 from faxd.models import TxResult
 from faxd.schedule import Schedule
 
 # Q.850 causes that no retry will fix.
 PERMANENT_CAUSES = frozenset({
     "UNALLOCATED_NUMBER", "NO_ROUTE_TRANSIT_NET", "NO_ROUTE_DESTINATION", "NUMBER_CHANGED",
-    "INVALID_NUMBER_FORMAT", "INCOMPATIBLE_DESTINATION", "INVALID_NUMBER",
+    "INVALID_NUMBER_FORMAT", "INCOMPATIBLE_DESTINATION",
 })
-# spandsp T.30 completion codes.
-NOT_A_FAX_CODES = frozenset({1, 2, 3})           # CED too long, T0/T1 expired: nobody speaks T.30
-DOCUMENT_CODES = frozenset({11, 12, 41, 42, 43, 44, 45, 46, 47})  # resolution/size, TIFF/F problems
+# spandsp T.30 completion codes (faxd.t30codes).
+NOT_A_FAX_CODES = t30codes.NOT_A_FAX
+DOCUMENT_CODES = t30codes.DOCUMENT
 CANCELLED_CAUSE = "ORIGINATOR_CANCEL"
 
 

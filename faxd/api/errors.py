@@ -12,7 +12,7 @@ import logging
 import falcon
 
 from faxd.documents.errors import DocumentError
-from faxd.errors import AccountDisabled, Conflict, NotFound, StoreUnavailable, public_text
+from faxd.errors import AccountDisabled, Conflict, DocumentKeyError, NotFound, StoreUnavailable, public_text
 from faxd.httpserver import ClientDisconnected
 from faxd.numbers import InvalidNumber
 from faxd.policy import PolicyError, SubmissionRefused
@@ -94,6 +94,7 @@ def add_handlers(app: falcon.App) -> None:
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, _internal)
     app.add_error_handler(StoreUnavailable, _unavailable)
+    app.add_error_handler(DocumentKeyError, _undecryptable)
     app.add_error_handler(ClientDisconnected, _abandoned)
     app.add_error_handler(AccountDisabled, _disabled)
     app.add_error_handler(NotFound, _not_found)
@@ -127,6 +128,12 @@ def _disabled(req, resp, ex, params):
 def _unavailable(req, resp, ex, params):
     logger.warning("database unavailable: %s", ex)
     raise KazooError(falcon.HTTP_503, "the database is unavailable; retry later",
+                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _undecryptable(req, resp, ex, params):
+    logger.error("document of %s cannot be decrypted: %s", req.path, ex)
+    raise KazooError(falcon.HTTP_503, f"the document cannot be read: {ex}",
                      headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from faxd import schedule
+from faxd.policy import RETENTION_KEYS, retention_problem
 from faxd.documents import cover as covers
 from faxd.api.errors import invalid_data
 from faxd.numbers import InvalidNumber, normalize
@@ -379,6 +380,9 @@ def validate_faxbox(data: Any, *, region: str) -> dict:
         doc.pop("caller_id", None)
     _integer(errs, doc, "retries", 0, 4, None)
     _cover_templates(errs, doc)
+    for key in RETENTION_KEYS:
+        if doc.get(key) is not None and retention_problem(doc[key]):
+            errs.add(key, "type", retention_problem(doc[key]))
     if doc.get("send_window") is not None:
         try:
             schedule.parse_window(doc["send_window"], "+")

@@ -11,14 +11,14 @@ from faxd import metrics
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.outbound.results import build_tx_result
-from faxd.switch.base import FaxOptions
+from faxd.switch.base import FaxOptions, InboundCall, t38_mode
 from faxd.switch.events import FaxResult, Hangup, Negotiated, PageDone, SwitchLost
 
 logger = logging.getLogger(__name__)
 
 
 class Reception:
-    def __init__(self, *, config, store, pipeline, node: str, switch_name: str, call, faxbox: dict):
+    def __init__(self, *, config, store, pipeline, node: str, switch_name: str, call: InboundCall, faxbox: dict):
         self._config = config
         self._store = store
         self._pipeline = pipeline
@@ -36,12 +36,7 @@ class Reception:
 
     def _options(self) -> FaxOptions:
         media = self.faxbox.get("media") or {}
-        option = media.get("fax_option")
-        t38 = self._config.t38
-        if option is True or option == "true":
-            t38 = "request"
-        elif option is False or option == "false":
-            t38 = "off"
+        t38 = t38_mode(media.get("fax_option"), self._config.t38)
         station = self.faxbox.get("fax_identity") or self._config.station_id
         return FaxOptions(station_id=str(station)[:20], ecm=True, t38=t38)
 
@@ -86,8 +81,7 @@ class Reception:
             last_event = time.monotonic()
             if isinstance(event, Negotiated):
                 self._update(stage="negotiate", fax_speed=event.bit_rate,
-                             text=f"Negotiated {event.bit_rate} bps{' ECM' if event.ecm else ''}"
-                                  f"{' T.38' if event.t38 else ''}", remote_station_id=event.remote_station_id,
+                             text=event.text, remote_station_id=event.remote_station_id,
                              ecm=event.ecm, t38=event.t38)
                 timeout = self._config.page_timeout
             elif isinstance(event, PageDone):

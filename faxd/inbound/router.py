@@ -8,6 +8,7 @@ import gevent.pool
 from faxd.daemon import Service
 from faxd.errors import StoreError
 from faxd.inbound.reception import Reception
+from faxd.switch.base import InboundCall, InboundSwitch
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +16,8 @@ logger = logging.getLogger(__name__)
 class InboundRouter(Service):
     name = "inbound"
 
-    def __init__(self, *, config, store, pipeline, switch, node: str, switch_name: str, max_calls: int = 500):
+    def __init__(self, *, config, store, pipeline, switch: InboundSwitch, node: str, switch_name: str,
+                 max_calls: int = 500):
         self._config = config
         self._store = store
         self._pipeline = pipeline
@@ -35,7 +37,7 @@ class InboundRouter(Service):
         self._switch.on_incoming_call(self.handle)
         return []
 
-    def handle(self, call) -> None:
+    def handle(self, call: InboundCall) -> None:
         """Runs in the backend's greenlet for this call."""
         if not self._accepting or self._pool.full():
             logger.warning("call %s to %s rejected: %s", call.call_id, call.to_number,

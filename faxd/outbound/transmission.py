@@ -21,8 +21,7 @@ from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
 from faxd.schedule import Schedule
-from faxd.switch.base import FaxOptions, OriginateRequest
-from faxd.switch.spool import SpoolFile
+from faxd.switch.base import Call, FaxOptions, OriginateRequest, OutboundSwitch, StagedDocument, t38_mode
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone, Ringing, SwitchLost
 
 logger = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class Engine:
     """What every Transmission needs; built once by the daemon."""
     config: object
     store: object
-    switch: object
+    switch: OutboundSwitch
     node: str
     policy: RetryPolicy
     timeouts: Timeouts
@@ -80,16 +79,10 @@ def fax_options(config, doc: dict, faxbox: dict | None, force_audio: bool) -> Fa
     """The job's fax options: job document, then faxbox, then configuration."""
     faxbox = faxbox or {}
     media = (faxbox.get("media") or {})
-    t38 = config.t38
     option = doc.get("media", {}).get("fax_option") if isinstance(doc.get("media"), dict) else None
     if option is None:
         option = media.get("fax_option")
-    if option is True or option == "true":
-        t38 = "request"
-    elif option is False or option == "false":
-        t38 = "off"
-    if force_audio:
-        t38 = "off"
+    t38 = "off" if force_audio else t38_mode(option, config.t38)
     station = (doc.get("fax_identity_number") or faxbox.get("fax_identity") or doc.get("from_number")
                or config.station_id)
     header = doc.get("fax_header") or faxbox.get("fax_header") or doc.get("from_name") or ""
@@ -98,12 +91,12 @@ def fax_options(config, doc: dict, faxbox: dict | None, force_audio: bool) -> Fa
 
 
 class Transmission:
-    def __init__(self, engine: Engine, job: dict, resume_call=None):
+    def __init__(self, engine: Engine, job: dict, resume_call: Call | None = None):
         self._e = engine
         self.job = job
         self.job_id = job["id"]
         self.attempt = job["attempts"]
-        self._call = resume_call
+        self._call: Call | None = resume_call
         self._cancelled = False
         self._aborted = False
         self._lost = False
@@ -115,7 +108,7 @@ class Transmission:
         self._hangup: Hangup | None = None
         self._switch_lost = False          # the connection to the switch dropped during the call
         self._pages_confirmed = 0          # pages the switch reported done (the receiver's MCF)
-        self._spool = None                 # SpoolFile or the switch's staged document
+        self._spool: StagedDocument | None = None    # the switch's copy of the outbound TIFF
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None),
                                        "account": job.get("account_id")})
         self._missing_document = False
@@ -184,12 +177,7 @@ class Transmission:
         if tiff is None:
             raise MissingDocument("the job has no fax document any more (its attachments were deleted)")
         name = f"tx-{self.job_id}-{self.attempt}.tif"
-        stage = getattr(self._e.switch, "stage_document", None)
-        if stage is not None:
-            self._spool = stage(name, tiff)
-        else:
-            # The daemon created the spool directory at start-up.
-            self._spool = SpoolFile(self._e.config.spool_path, name, tiff)
+        self._spool = self._e.switch.stage_document(name, tiff)
 
     def _originate(self) -> None:
         self._stage = Stage.ORIGINATE
@@ -267,8 +255,7 @@ class Transmission:
                 speed = event.bit_rate
                 self._progress.update(fax_speed=speed, ecm=event.ecm, t38=event.t38,
                                       remote_station_id=event.remote_station_id)
-                self._set_progress(Stage.PAGES, f"Negotiated {speed} bps{' ECM' if event.ecm else ''}"
-                                                 f"{' T.38' if event.t38 else ''}")
+                self._set_progress(Stage.PAGES, event.text)
             elif isinstance(event, PageDone):
                 self._pages_confirmed = max(self._pages_confirmed, event.pages)
                 self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"],

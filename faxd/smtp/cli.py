@@ -45,6 +45,7 @@ def _tie_to_parent() -> None:
 def main(args, config) -> int:
     from faxd.smtp import server
     from faxd.store import PostgresStore
+    from faxd.store.crypto import DocumentCipher
 
     if os.environ.get(CONFIG_ENV):
         config = config_from_env(os.environ[CONFIG_ENV])
@@ -57,7 +58,8 @@ def main(args, config) -> int:
         raise ConfigError("faxd smtp needs a database: set FAXD_DATABASE_URL "
                           "(faxd run passes its embedded database to the gateway itself)")
     _tie_to_parent()
-    store = PostgresStore(dsn, pool_size=min(10, config.smtp_max_sessions + 2))
+    store = PostgresStore(dsn, pool_size=min(10, config.smtp_max_sessions + 2),
+                          cipher=DocumentCipher.from_config(config))
     try:
         return server.run(config, store, ready=lambda addr: server.announce(addr, sys.stdout))
     finally:

@@ -45,9 +45,7 @@ class DispatchMixin:
                 return None
             if row["id"] is None:
                 return BLOCKED
-            if row["fax_tiff"] is not None:
-                row["fax_tiff"] = bytes(row["fax_tiff"])
-            return row
+            return self.opened(row, "fax_tiff")
         return BLOCKED
 
     def count_final_jobs(self, account_id: str) -> int:
@@ -103,7 +101,7 @@ class DispatchMixin:
         return self._one("claim_attaching_job", {"node": node, "lease": lease})
 
     def list_job_originals(self, job_id: str) -> list[dict]:
-        return self._all("list_job_originals", {"job_id": job_id})
+        return [self.opened(r) for r in self._all("list_job_originals", {"job_id": job_id})]
 
     def job_paper(self, job_id: str) -> str:
         row = self._one("job_paper_and_resolution", {"job_id": job_id})

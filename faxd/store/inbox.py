@@ -81,4 +81,5 @@ class InboxMixin:
             self._one("delete_inbox_documents", {"id": fax_id, "account_id": account_id}, cur=c)
 
     def get_inbox_document(self, account_id: str, fax_id: str, role: str) -> dict | None:
-        return read_one(self, "get_inbox_document", {"id": fax_id, "account_id": account_id, "role": role})
+        return self.opened(read_one(self, "get_inbox_document", {"id": fax_id, "account_id": account_id,
+                                                                 "role": role}))

@@ -271,7 +271,7 @@ class JobsMixin:
 
     def get_job_document(self, account_id: str, job_id: str, role: str) -> dict | None:
         """The first document of ``role`` ('pdf', 'fax_tiff', 'original') of a job."""
-        return read_one(self, "get_job_document", {"id": job_id, "account_id": account_id, "role": role})
+        return self.opened(read_one(self, "get_job_document", {"id": job_id, "account_id": account_id, "role": role}))
 
     def resubmit_job(self, account_id: str, job_id: str, doc: dict, *,
                      faxbox_id: str | None = None) -> dict:

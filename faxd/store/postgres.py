@@ -31,6 +31,7 @@ from faxd.store.notifications import NotificationsMixin
 from faxd.store.smtp_gateway import SmtpGatewayMixin
 from faxd.store.smtplog import SmtplogMixin
 from faxd.store.pool import ConnectionPool
+from faxd.store.retention import RetentionMixin
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,11 @@ def _first_line(e: Exception) -> str:
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, IdempotencyMixin, BatchesMixin,
+                    LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin,
                     NotificationLogMixin, EventsMixin):
-    def __init__(self, dsn: str, pool_size: int = 20, clock=None):
+    def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
         self._pool = ConnectionPool(dsn, size=pool_size)
+        self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)
         self.dsn = dsn
 
     # --- plumbing shared by the area mixins

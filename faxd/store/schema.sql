@@ -262,6 +262,8 @@ CREATE TABLE documents (
     resolution      text,
     data            bytea NOT NULL,
     created         timestamptz NOT NULL DEFAULT now(),
+    -- encryption at rest (0012): the id of the key the data is sealed with; NULL: stored as it is
+    key_id          text,
     CHECK ((job_id IS NULL) <> (inbox_id IS NULL))
 );
 CREATE INDEX documents_job_idx ON documents (job_id, role, seq) WHERE job_id IS NOT NULL;
@@ -532,3 +534,9 @@ CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
 
 -- Broadcasts: the jobs of one batch (doc.batch_id) found without scanning the account's jobs.
 CREATE INDEX jobs_batch_idx ON jobs (account_id, (doc->>'batch_id')) WHERE doc ? 'batch_id';
+
+-- Retention: whether something final at p_final is past p_days days at p_now (-1 keeps).
+CREATE FUNCTION faxd_retention_due(p_final timestamptz, p_now timestamptz, p_days integer) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_days >= 0 AND p_final < p_now - make_interval(days => p_days)
+$$;

@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def resolution_dpi(ppm: str) -> str:
+    """A resolution as both switches report it, ``8040x7700`` pixels per metre -> ``204x196``
+    dpi; ``0x0`` (no page negotiated), ``""`` or junk -> ``""``, as the software switch says."""
+    x, sep, y = (ppm or "").partition("x")
+    try:
+        dx, dy = round(int(x) * 0.0254), round(int(y) * 0.0254)
+    except ValueError:
+        return ""
+    return f"{dx}x{dy}" if sep and dx > 0 and dy > 0 else ""
+
+
 @dataclass(frozen=True)
 class Ringing:
     call_id: str
@@ -29,6 +40,11 @@ class Negotiated:
     remote_station_id: str = ""
     resolution: str = ""         # "204x196", "204x98", ...
     encoding: str = ""           # "T.4 1D", "T.4 2D", "T.6"
+
+    @property
+    def text(self) -> str:
+        """The progress text both flows show: ``Negotiated 14400 bps ECM T.38``."""
+        return f"Negotiated {self.bit_rate} bps{' ECM' if self.ecm else ''}{' T.38' if self.t38 else ''}"
 
 
 @dataclass(frozen=True)

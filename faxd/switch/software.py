@@ -31,23 +31,17 @@ import gevent
 import gevent.event
 import gevent.pool
 
+from faxd import t30codes
 from faxd.spandsp import (Control, DocumentError, FaxSession, Pacer, PairResult, T38Session, probe_tiff,
                           run_pair, run_pair_paced)
 from faxd.spandsp.stats import T30Stats
-from faxd.switch.base import Call, FaxOptions, OriginateRequest
+from faxd.switch import causes
+from faxd.switch.base import Call, CallBase, FaxOptions, InboundCall, OriginateRequest
 from faxd.switch.events import Answered, FaxResult, Hangup, Negotiated, PageDone
 from faxd.switch.spool import MemoryFile, SpoolFile, memory_files_work
 
 log = logging.getLogger(__name__)
 _serial = itertools.count(1)
-
-# Q.850 cause codes of the FreeSWITCH cause names we emit.
-Q850 = {
-    "NORMAL_CLEARING": 16, "USER_BUSY": 17, "NO_USER_RESPONSE": 18, "NO_ANSWER": 19,
-    "CALL_REJECTED": 21, "UNALLOCATED_NUMBER": 1, "NORMAL_TEMPORARY_FAILURE": 41,
-    "ORIGINATOR_CANCEL": 487, "SYSTEM_SHUTDOWN": 503, "MANAGER_REQUEST": 500,
-}
-
 
 @dataclass(frozen=True)
 class TestLine:
@@ -79,8 +73,6 @@ TEST_NUMBERS: dict[str, TestLine] = {t.number: t for t in (
 # memfd is unswappable; beyond this a call would hold megabytes of it for minutes.
 IN_MEMORY_MAX = 1 << 20
 
-# T.30 completion codes that mean "this document cannot be sent" (resolution, size, TIFF/F).
-DOCUMENT_CODES = frozenset({11, 12, 41, 42, 43, 44, 45, 46, 47})
 
 
 def _document_problem(path: str) -> str:
@@ -97,7 +89,7 @@ def _digits(number: str) -> str:
     return n if n.startswith("+") else "+" + n
 
 
-class SoftwareCall(Call):
+class SoftwareCall(CallBase):
     """A call on the software switch (outbound: the sending leg; inbound: the receiving leg)."""
 
     def __init__(self, switch: "SoftwareSwitch", call_id: str, direction: str, to_number: str = "",
@@ -199,7 +191,7 @@ class SoftwareSwitch:
                                   else config.software_remote_station_id)[:20]
         self.answer_timeout = answer_timeout
         self.max_call_seconds = max_call_seconds
-        self._handler: Callable[[Call], None] | None = None
+        self._handler: Callable[[InboundCall], None] | None = None
         self._calls: dict[str, SoftwareCall] = {}
         self._group = gevent.pool.Group()
         self._running = False
@@ -223,7 +215,7 @@ class SoftwareSwitch:
     def status(self) -> list[dict]:
         return [{"name": "software", "connected": self._running, "calls": len(self._calls)}]
 
-    def on_incoming_call(self, handler: Callable[[Call], None]) -> None:
+    def on_incoming_call(self, handler: Callable[[InboundCall], None]) -> None:
         self._handler = handler
 
     def find_call(self, call_id: str) -> Call | None:
@@ -254,7 +246,7 @@ class SoftwareSwitch:
 
     def _hangup(self, call: SoftwareCall, cause: str, detail: str = "") -> None:
         call.state = "ended"
-        call._emit(Hangup(call.call_id, cause, Q850.get(cause, 16), detail))
+        call._emit(Hangup(call.call_id, cause, causes.q850(cause), detail))
 
     def _outbound(self, call: SoftwareCall, req: OriginateRequest) -> None:
         try:
@@ -403,7 +395,7 @@ class SoftwareSwitch:
                 result = run_pair(tx, rx, self.max_call_seconds, control=control,
                                   hangup_after_pages=hangup_after_pages)
             pump.flush()
-            detail = _document_problem(req.tiff_path) if result.a.completion_code in DOCUMENT_CODES else ""
+            detail = _document_problem(req.tiff_path) if result.a.completion_code in t30codes.DOCUMENT else ""
             self._emit_result(call, result.a, t38, detail)
             if inbound is not None and result.b is not None:
                 self._emit_result(inbound, result.b, t38)

@@ -5,9 +5,9 @@ SELECT paper FROM accounts WHERE id = %(account_id)s;
 -- The broadcast's fax TIFF, stored once by the request, copied inside the database to each of
 -- the other jobs of the batch (one statement; the bytes do not travel again).
 INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
-                       pages, width, resolution, data)
+                       pages, width, resolution, data, key_id)
 SELECT md5(random()::text || clock_timestamp()::text || j.id), d.account_id, j.id, d.role, d.seq,
-       d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data
+       d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data, d.key_id
   FROM documents d, unnest(%(job_ids)s::text[]) AS j(id)
  WHERE d.job_id = %(first)s AND d.role = 'fax_tiff';
 

@@ -71,26 +71,26 @@ SELECT count(*) AS n FROM documents WHERE job_id = %(id)s AND role = 'original';
 
 -- copy_job_originals --
 INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
-                       pages, width, resolution, data)
+                       pages, width, resolution, data, key_id)
 SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(new_id)s, 'original',
-       d.seq, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data
+       d.seq, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data, d.key_id
   FROM documents d
  WHERE d.job_id = %(id)s AND d.role = 'original';
 
 -- copy_job_fax_as_original --
 INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
-                       pages, width, resolution, data)
+                       pages, width, resolution, data, key_id)
 SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(new_id)s, 'original',
-       0, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data
+       0, d.content_type, d.filename, d.size_bytes, d.sha256, d.pages, d.width, d.resolution, d.data, d.key_id
   FROM documents d
  WHERE d.job_id = %(id)s AND d.role = 'fax_tiff';
 
 -- copy_inbox_fax_as_original --
 INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
-                       pages, width, resolution, data)
+                       pages, width, resolution, data, key_id)
 SELECT md5(random()::text || clock_timestamp()::text || d.id), d.account_id, %(new_id)s, 'original',
        0, 'image/tiff', coalesce(d.filename, 'fax.tif'), d.size_bytes, d.sha256, d.pages, d.width,
-       d.resolution, d.data
+       d.resolution, d.data, d.key_id
   FROM documents d
  WHERE d.inbox_id = %(inbox_id)s AND d.account_id = %(account_id)s AND d.role = 'fax_tiff'
  ORDER BY d.seq LIMIT 1;

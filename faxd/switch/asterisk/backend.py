@@ -32,8 +32,9 @@ from faxd.switch import events as ev
 from faxd.switch.asterisk import commands
 from faxd.switch.asterisk.ami import (ActionFailed, AMIConnection, AMIError, AuthFailed, Message,
                                       NotConnected)
-from faxd.switch.asterisk.events import NO_ROUTE, REASON_CAUSES, FaxChannel, _int, cause_name
-from faxd.switch.base import Call, FaxOptions, OriginateRequest
+from faxd.switch.asterisk.events import CallTranslator
+from faxd.switch.base import Call, CallBase, FaxOptions, InboundCall, OriginateRequest
+from faxd.switch.spool import SpoolFile
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class _Link:
         return self.conn is not None and not self.conn.closed and self.up.is_set()
 
 
-class AsteriskCall(Call):
+class AsteriskCall(CallBase):
     """A call on an Asterisk; events come from the backend's reader."""
 
     def __init__(self, backend: "AsteriskBackend", link: _Link, call_id: str, direction: str,
@@ -70,11 +71,9 @@ class AsteriskCall(Call):
         self.direction = direction
         self.link = link
         self.uniqueid = uniqueid
-        self.state = FaxChannel(call_id, uniqueid, ecm=ecm)
+        self.translator = CallTranslator(call_id, uniqueid, direction, ecm=ecm)
+        self.state = self.translator.channel
         self._backend = backend
-        self.originate_failure: tuple[str, int] | None = None
-        self.linked_causes: list[int] = []
-        self.cancel_cause: str | None = None
         self.lost = False
         self.done = False
 
@@ -119,7 +118,7 @@ class AsteriskCall(Call):
         """Hang up (cancel). Before the channel exists, it is hung up as soon as it appears."""
         if self.done:
             return
-        self.cancel_cause = cause
+        self.translator.cancel_cause = cause
         if self.state.exists or self.direction == "inbound":
             self._backend._spawn(self._backend._hangup_quietly, self, cause)
 
@@ -153,7 +152,7 @@ class AsteriskBackend:
         self._calls: dict[str, AsteriskCall] = {}
         self._by_uid: dict[str, AsteriskCall] = {}
         self._by_action: dict[str, AsteriskCall] = {}
-        self._handler: Callable[[Call], None] | None = None
+        self._handler: Callable[[InboundCall], None] | None = None
         self._group = gevent.pool.Group()
         self._handlers = gevent.pool.Group()
         self._stopping = False
@@ -189,7 +188,7 @@ class AsteriskBackend:
                  **({"error": link.last_error} if link.last_error and not link.connected else {})}
                 for link in self._links]
 
-    def on_incoming_call(self, handler: Callable[[Call], None]) -> None:
+    def on_incoming_call(self, handler: Callable[[InboundCall], None]) -> None:
         self._handler = handler
 
     # -- supervisor: connect, reconcile, wait for the drop, back off, again
@@ -245,8 +244,7 @@ class AsteriskBackend:
         for call in lost:
             info = alive.get(call.uniqueid)
             if info is None:
-                call._put([ev.Hangup(call.call_id, cause="SWITCH_LOST", q850=0,
-                                     detail="the call was gone after the AMI connection came back")])
+                call._put(call.translator.lost())
                 continue
             self._reattach(link, call, info)
 
@@ -294,27 +292,15 @@ class AsteriskBackend:
                 # dialplan's deadline refuses it (cause 41) so the sender tries again.
                 return
             owner = self._by_uid.get(msg.linkedid)
-            if owner is not None and owner.direction == "outbound" and name == "Hangup":
-                # Another channel of the outbound call (the ;2 half of a Local pair, the
-                # trunk leg a site context Dial()ed): only its Hangup cause belongs to the
-                # call, as what the network said.
-                owner.linked_causes.append(_int(msg.get("Cause")))
+            if owner is not None:
+                # Another channel of the call (the ;2 half of a Local pair, the trunk leg a
+                # site context Dial()ed).
+                owner.translator.linked(msg)
             return
-        if name == "Newchannel" and call.cancel_cause and not call.state.exists:
-            self._spawn(self._hangup_quietly, call, call.cancel_cause)
-        out = call.state.feed(msg)
-        if name == "Hangup":
-            out = [e for e in out if not isinstance(e, ev.Hangup)]
-            override = call.originate_failure
-            if override is not None:
-                specific = [c for c in call.linked_causes if c not in (0, 16)]
-                if specific:
-                    override = (cause_name(specific[0]), specific[0])
-            cancelled_fax = call.state.result is None or not call.state.result.success
-            if call.cancel_cause and cancelled_fax and call.direction == "outbound":
-                # We hung up (cancel, stage deadline): our reason is the call's cause.
-                override = (call.cancel_cause, commands.cause_number(call.cancel_cause))
-            out.append(call.state.hangup(override))
+        cancel = call.translator.cancel_cause
+        if name == "Newchannel" and cancel and not call.state.exists:
+            self._spawn(self._hangup_quietly, call, cancel)
+        out = call.translator.feed(msg)
         call._put(out)
         if self._progress_interval > 0 and any(isinstance(e, ev.Negotiated) for e in out):
             self._spawn(self._follow_pages, call)
@@ -326,21 +312,11 @@ class AsteriskBackend:
                 # An Asterisk that ignored ChannelId: follow the Uniqueid it reports.
                 self._by_uid[uid] = call
                 call.uniqueid = uid
-            if not call.state.answered:
-                call.state.answered = True
-                call._put([ev.Answered(call.call_id)])
-            return
-        reason = _int(msg.get("Reason"))
-        call.originate_failure = REASON_CAUSES.get(reason, NO_ROUTE)
-        if call.state.exists and not call.state.hung_up:
+        out, wait = call.translator.originate_response(msg)
+        call._put(out)
+        if wait:
             # The channel's own Hangup (with the real cause, e.g. 1 for SIP 404) follows.
             self._spawn(self._failure_deadline, call)
-            return
-        if call.state.hung_up:
-            return
-        name, q850 = ((call.cancel_cause, commands.cause_number(call.cancel_cause)) if call.cancel_cause
-                      else call.originate_failure)
-        call._put([ev.Hangup(call.call_id, cause=name, q850=q850, detail=f"OriginateResponse Reason {reason}")])
 
     def _follow_pages(self, call: AsteriskCall) -> None:
         """Live pages: poll res_fax's ``FAXSession`` (the spandsp statistics of the running
@@ -373,8 +349,7 @@ class AsteriskBackend:
     def _failure_deadline(self, call: AsteriskCall) -> None:
         gevent.sleep(self._failure_grace)
         if not call.done:
-            name, q850 = call.originate_failure or NO_ROUTE
-            call._put([ev.Hangup(call.call_id, cause=name, q850=q850, detail="originate failed")])
+            call._put(call.translator.gave_up())
 
     def _incoming(self, link: _Link, msg: Message) -> None:
         did = msg.get("DID") or msg.get("Exten")
@@ -406,6 +381,10 @@ class AsteriskBackend:
 
     # -- outbound
 
+    def stage_document(self, name: str, data: bytes) -> SpoolFile:
+        """Asterisk's SendFAX reads the outbound TIFF from the spool directory."""
+        return SpoolFile(self.config.spool_path, name, data)
+
     def originate(self, request: OriginateRequest) -> Call:
         link = next((l for l in self._links if l.connected), self._links[0])
         call = AsteriskCall(self, link, request.call_id, "outbound", request.call_id,
@@ -425,10 +404,8 @@ class AsteriskBackend:
         try:
             if conn is None or not link.connected:
                 raise NotConnected(f"{link.name}: not connected")
-            if call.cancel_cause:
-                call._put([ev.Hangup(call.call_id, cause=call.cancel_cause,
-                                     q850=commands.cause_number(call.cancel_cause),
-                                     detail="hung up before the call was placed")])
+            if call.translator.cancel_cause:
+                call._put(call.translator.cancelled_before_placed())
                 return
             aid = f"originate-{call.call_id}"
             self._by_action[aid] = call
@@ -436,8 +413,7 @@ class AsteriskBackend:
         except AMIError as e:
             self._by_action = {k: v for k, v in self._by_action.items() if v is not call}
             logger.warning("call %s: originate failed: %s", call.call_id, e)
-            cause = "NORMAL_TEMPORARY_FAILURE"
-            call._put([ev.Hangup(call.call_id, cause=cause, q850=41, detail=f"originate not accepted: {e}")])
+            call._put(call.translator.refused(str(e)))
 
     def find_call(self, call_id: str) -> Call | None:
         call = self._calls.get(call_id)

@@ -4,6 +4,7 @@ Nothing here talks to a socket, so every action faxd sends to Asterisk is easy t
 """
 from __future__ import annotations
 
+from faxd.switch import causes
 from faxd.switch.base import FaxOptions, OriginateRequest
 
 Headers = list[tuple[str, str]]
@@ -14,16 +15,8 @@ CONTROL_CONTEXT = "faxd-control"
 INBOUND_CONTEXT = "faxd-inbound"
 INCOMING_USEREVENT = "FaxdIncoming"
 
-# Causes without a Q.850 number of their own (FreeSWITCH's 4xx/7xx/8xx ones) -> what the
-# Hangup action sends instead.
-_NON_Q850 = {"ORIGINATOR_CANCEL": 16, "MANAGER_REQUEST": 16, "SYSTEM_SHUTDOWN": 41, "LOSE_RACE": 16,
-             "ALLOTTED_TIMEOUT": 102, "PROGRESS_TIMEOUT": 102, "MEDIA_TIMEOUT": 102}
-
-
-def cause_number(cause: str) -> int:
-    """A neutral cause name -> the Q.850 number for Asterisk's Hangup action (16 if unknown)."""
-    from faxd.switch.asterisk.events import Q850_NUMBERS
-    return _NON_Q850.get(cause) or Q850_NUMBERS.get(cause, 16)
+# A neutral cause name -> the Q.850 number for Asterisk's Hangup action (16 if unknown).
+cause_number = causes.to_send
 
 
 def app_arg(value: str) -> str:

@@ -20,84 +20,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from faxd import t30codes
+from faxd.switch import causes
 from faxd.switch import events as ev
 from faxd.switch.asterisk.ami import Message
 
-# spandsp T.30 completion codes and their exact texts (t30_completion_code_to_str).
-T30_TEXTS: dict[int, str] = {
-    0: "OK", 1: "The CED tone exceeded 5s", 2: "Timed out waiting for initial communication",
-    3: "Timed out waiting for the first message", 4: "Timed out waiting for procedural interrupt",
-    5: "The HDLC carrier did not stop in a timely manner",
-    6: "Failed to train with any of the compatible modems", 7: "Operator intervention failed",
-    8: "Far end is not compatible", 9: "Far end is not able to receive",
-    10: "Far end is not able to transmit", 11: "Far end cannot receive at the resolution of the image",
-    12: "Far end cannot receive at the size of image", 13: "Unexpected message received",
-    14: "Received bad response to DCS or training", 15: "Received a DCN from remote after sending a page",
-    16: "Invalid ECM response received from receiver", 17: "Received a DCN while waiting for a DIS",
-    18: "Invalid response after sending a page", 19: "Received other than DIS while waiting for DIS",
-    20: "Received no response to DCS or TCF", 21: "No response after sending a page",
-    22: "Timed out waiting for receiver ready (ECM mode)",
-    23: "Invalid ECM response received from transmitter", 24: "DCS received while waiting for DTC",
-    25: "Unexpected command after page received", 26: "Carrier lost during fax receive",
-    27: "Timed out while waiting for EOL (end Of line)", 28: "Timed out while waiting for first line",
-    29: "Timer T2 expired while waiting for DCN", 30: "Timer T2 expired while waiting for phase D",
-    31: "Timer T2 expired while waiting for fax page", 32: "Timer T2 expired while waiting for next fax page",
-    33: "Timer T2 expired while waiting for RR command",
-    34: "Timer T2 expired while waiting for NSS, DCS or MCF",
-    35: "Unexpected DCN while waiting for DCS or DIS", 36: "Unexpected DCN while waiting for image data",
-    37: "Unexpected DCN while waiting for EOM, EOP or MPS", 38: "Unexpected DCN after EOM or MPS sequence",
-    39: "Unexpected DCN after RR/RNR sequence", 40: "Unexpected DCN after requested retransmission",
-    41: "TIFF/F file cannot be opened", 42: "TIFF/F page not found", 43: "TIFF/F format is not compatible",
-    44: "TIFF/F page number tag missing", 45: "Incorrect values for TIFF/F tags",
-    46: "Bad TIFF/F header - incorrect values in fields", 47: "Cannot allocate memory for more pages",
-    48: "Disconnected after permitted retries", 49: "The call dropped prematurely",
-    50: "Poll not accepted", 51: "Ident not accepted", 52: "Sub-address not accepted",
-    53: "Selective polling address not accepted", 54: "Polled sub-address not accepted",
-    55: "Sender identification not accepted", 56: "Password not accepted",
-    57: "Transmitting subscriber internet address not accepted",
-    58: "Internet routing address not accepted", 59: "Calling subscriber internet address not accepted",
-    60: "Internet selective polling address not accepted", 61: "Called subscriber internet address not accepted",
-}
-T30_CODES: dict[str, int] = {text: code for code, text in T30_TEXTS.items()}
-
-T30_OK = 0
-T30_T0_EXPIRED = 2
-T30_INCOMPATIBLE = 8
-T30_FILEERROR = 41
-T30_NOMEM = 47
-T30_CALLDROPPED = 49
-
 # res_fax's own FAXERROR values (not spandsp texts) -> T.30 code, when the call was still up.
 _GENERIC_ERRORS = {
-    "HANGUP": T30_CALLDROPPED,
-    "T38_NEG_ERROR": T30_INCOMPATIBLE,
-    "TIMEOUT": T30_T0_EXPIRED,
-    "FILE_ERROR": T30_FILEERROR,
-    "INVALID_ARGUMENTS": T30_FILEERROR,
-    "MEMORY_ERROR": T30_NOMEM,
+    "HANGUP": t30codes.CALLDROPPED,
+    "T38_NEG_ERROR": t30codes.INCOMPATIBLE,
+    "TIMEOUT": t30codes.T0_EXPIRED,
+    "FILE_ERROR": t30codes.FILEERROR,
+    "INVALID_ARGUMENTS": t30codes.FILEERROR,
+    "MEMORY_ERROR": t30codes.NOMEM,
 }
-
-# Q.850 cause number (Asterisk's Hangup ``Cause``) -> the name FreeSWITCH prints.
-Q850_NAMES: dict[int, str] = {
-    1: "UNALLOCATED_NUMBER", 2: "NO_ROUTE_TRANSIT_NET", 3: "NO_ROUTE_DESTINATION",
-    6: "CHANNEL_UNACCEPTABLE", 7: "CALL_AWARDED_DELIVERED", 16: "NORMAL_CLEARING",
-    17: "USER_BUSY", 18: "NO_USER_RESPONSE", 19: "NO_ANSWER", 20: "SUBSCRIBER_ABSENT",
-    21: "CALL_REJECTED", 22: "NUMBER_CHANGED", 23: "REDIRECTION_TO_NEW_DESTINATION",
-    25: "EXCHANGE_ROUTING_ERROR", 27: "DESTINATION_OUT_OF_ORDER", 28: "INVALID_NUMBER_FORMAT",
-    29: "FACILITY_REJECTED", 30: "RESPONSE_TO_STATUS_ENQUIRY", 31: "NORMAL_UNSPECIFIED",
-    34: "NORMAL_CIRCUIT_CONGESTION", 38: "NETWORK_OUT_OF_ORDER", 41: "NORMAL_TEMPORARY_FAILURE",
-    42: "SWITCH_CONGESTION", 43: "ACCESS_INFO_DISCARDED", 44: "REQUESTED_CHAN_UNAVAIL",
-    45: "PRE_EMPTED", 50: "FACILITY_NOT_SUBSCRIBED", 52: "OUTGOING_CALL_BARRED",
-    54: "INCOMING_CALL_BARRED", 57: "BEARERCAPABILITY_NOTAUTH", 58: "BEARERCAPABILITY_NOTAVAIL",
-    63: "SERVICE_UNAVAILABLE", 65: "BEARERCAPABILITY_NOTIMPL", 66: "CHAN_NOT_IMPLEMENTED",
-    69: "FACILITY_NOT_IMPLEMENTED", 79: "SERVICE_NOT_IMPLEMENTED", 81: "INVALID_CALL_REFERENCE",
-    88: "INCOMPATIBLE_DESTINATION", 95: "INVALID_MSG_UNSPECIFIED", 96: "MANDATORY_IE_MISSING",
-    97: "MESSAGE_TYPE_NONEXIST", 98: "WRONG_MESSAGE", 99: "IE_NONEXIST", 100: "INVALID_IE_CONTENTS",
-    101: "WRONG_CALL_STATE", 102: "RECOVERY_ON_TIMER_EXPIRE", 103: "MANDATORY_IE_LENGTH_ERROR",
-    111: "PROTOCOL_ERROR", 127: "INTERWORKING",
-}
-
-Q850_NUMBERS: dict[str, int] = {name: number for number, name in Q850_NAMES.items()}
 
 # OriginateResponse ``Reason`` (Asterisk's AST_CONTROL_* of the outbound dial).
 REASON_CAUSES: dict[int, tuple[str, int]] = {
@@ -116,9 +52,7 @@ UP = "6"        # ChannelState of an answered channel
 RINGING = "5"   # the far end rings (SIP 180)
 
 
-def cause_name(number: int) -> str:
-    """Q.850 number -> FreeSWITCH cause name; unknown numbers are a generic failure."""
-    return Q850_NAMES.get(number, "NORMAL_UNSPECIFIED")
+cause_name = causes.name
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -128,15 +62,7 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
 
 
-def resolution_dpi(ppm: str) -> str:
-    """``8031x7700`` pixels per metre -> ``204x196`` dpi; ``0x0`` or junk -> ``""``."""
-    x, sep, y = (ppm or "").partition("x")
-    if not sep:
-        return ""
-    dx, dy = round(_int(x) * 0.0254), round(_int(y) * 0.0254)
-    if dx <= 0 or dy <= 0:
-        return ""
-    return f"{dx}x{dy}"
+resolution_dpi = ev.resolution_dpi
 
 
 def map_fax_error(status: str, error: str, status_string: str, hung_up: bool) -> tuple[int, str]:
@@ -148,14 +74,14 @@ def map_fax_error(status: str, error: str, status_string: str, hung_up: bool) ->
     text is the spandsp text when there is one, else Asterisk's own words.
     """
     if status == "SUCCESS":
-        return T30_OK, T30_TEXTS[T30_OK]
+        return t30codes.OK, t30codes.TEXTS[t30codes.OK]
     for text in (error, status_string):
-        if text in T30_CODES and text != "OK":
-            return T30_CODES[text], text
+        if text in t30codes.CODES and text != "OK":
+            return t30codes.CODES[text], text
     words = status_string or error or "fax failed"
     if hung_up and error not in ("FILE_ERROR", "INVALID_ARGUMENTS", "MEMORY_ERROR"):
-        return T30_CALLDROPPED, words
-    return _GENERIC_ERRORS.get(error, T30_CALLDROPPED), words
+        return t30codes.CALLDROPPED, words
+    return _GENERIC_ERRORS.get(error, t30codes.CALLDROPPED), words
 
 
 @dataclass
@@ -372,3 +298,100 @@ class FaxChannel:
                 self.vars[k] = v
                 if v:
                     self.fax_started = True
+
+
+class CallTranslator:
+    """One faxd call on Asterisk: its own channel's events (a FaxChannel) plus the call-level
+    rules for its Hangup cause. Pure: the backend routes AMI events here and puts what comes
+    back on the call's queue; timers stay in the backend.
+
+    The cause of an outbound call's Hangup is, in order: faxd's own reason when faxd hung up a
+    call whose fax had not succeeded (cancel, a stage deadline); what ``OriginateResponse``
+    said (``Reason`` 5 busy, 3 no answer, 0 no route ...) when the channel's own cause is
+    0 or 16, refined by the first specific cause of another channel of the call (the ``;2``
+    half of a Local pair, a trunk leg a site context Dial()ed: the network's word); else the
+    channel's own Q.850 cause.
+    """
+
+    def __init__(self, call_id: str, uniqueid: str = "", direction: str = "outbound", ecm: bool = True):
+        self.call_id = call_id
+        self.direction = direction
+        self.channel = FaxChannel(call_id, uniqueid, ecm=ecm)
+        self.originate_failure: tuple[str, int] | None = None
+        self.linked_causes: list[int] = []
+        self.cancel_cause: str | None = None
+        self.finished = False
+
+    def _out(self, events: list) -> list:
+        if self.finished:
+            return []
+        for i, e in enumerate(events):
+            if isinstance(e, ev.Hangup):
+                self.finished = True
+                return events[:i + 1]
+        return events
+
+    def _end(self, cause: str, number: int, detail: str) -> list:
+        return self._out([ev.Hangup(self.call_id, cause=cause, q850=number, detail=detail)])
+
+    def feed(self, msg: Message) -> list:
+        """An AMI event of the call's own channel -> neutral events (the Hangup last)."""
+        out = self.channel.feed(msg)
+        if msg.event == "Hangup":
+            out = [e for e in out if not isinstance(e, ev.Hangup)]
+            out.append(self.channel.hangup(self._override()))
+        return self._out(out)
+
+    def _override(self) -> tuple[str, int] | None:
+        override = self.originate_failure
+        if override is not None:
+            specific = [c for c in self.linked_causes if c not in (0, 16)]
+            if specific:
+                override = (causes.name(specific[0]), specific[0])
+        result = self.channel.result
+        if self.cancel_cause and (result is None or not result.success) and self.direction == "outbound":
+            # faxd hung up (cancel, stage deadline): its reason is the call's cause.
+            override = (self.cancel_cause, causes.to_send(self.cancel_cause))
+        return override
+
+    def linked(self, msg: Message) -> None:
+        """An event of another channel of this outbound call (same Linkedid): only its
+        Hangup cause counts, as what the network said."""
+        if self.direction == "outbound" and msg.event == "Hangup":
+            self.linked_causes.append(_int(msg.get("Cause")))
+
+    def originate_response(self, msg: Message) -> tuple[list, bool]:
+        """``OriginateResponse`` -> (events, wait). ``wait``: the channel exists and its own
+        Hangup (with the real cause, e.g. 1 for a SIP 404) should follow; if it does not
+        within the backend's grace, ``gave_up()`` ends the call."""
+        if msg.get("Response") == "Success":
+            if self.channel.answered:
+                return [], False
+            self.channel.answered = True
+            return self._out([ev.Answered(self.call_id)]), False
+        reason = _int(msg.get("Reason"))
+        self.originate_failure = REASON_CAUSES.get(reason, NO_ROUTE)
+        if self.channel.exists and not self.channel.hung_up:
+            return [], True
+        if self.channel.hung_up:
+            return [], False
+        name, number = ((self.cancel_cause, causes.to_send(self.cancel_cause)) if self.cancel_cause
+                        else self.originate_failure)
+        return self._end(name, number, f"OriginateResponse Reason {reason}"), False
+
+    def gave_up(self) -> list:
+        """The originate failed and the channel's own Hangup never came."""
+        name, number = self.originate_failure or NO_ROUTE
+        return self._end(name, number, "originate failed")
+
+    def cancelled_before_placed(self) -> list:
+        cause = self.cancel_cause or "ORIGINATOR_CANCEL"
+        return self._end(cause, causes.to_send(cause), "hung up before the call was placed")
+
+    def refused(self, detail: str) -> list:
+        """Asterisk did not take the Originate (or the connection was down)."""
+        return self._end("NORMAL_TEMPORARY_FAILURE", causes.q850("NORMAL_TEMPORARY_FAILURE"),
+                         f"originate not accepted: {detail}")
+
+    def lost(self, detail: str = "the call was gone after the AMI connection came back") -> list:
+        return self._end(causes.SWITCH_LOST, causes.q850(causes.SWITCH_LOST), detail)

@@ -28,7 +28,9 @@ import gevent.server
 import gevent.socket
 
 from faxd.switch import events as ev
-from faxd.switch.base import Call, FaxOptions, OriginateRequest
+from faxd.switch import base
+from faxd.switch.base import Call, CallBase, FaxOptions, OriginateRequest
+from faxd.switch.spool import SpoolFile
 from faxd.switch.freeswitch import commands
 from faxd.switch.freeswitch.esl import (
     AuthFailed, Connection, ESLError, Event, NotConnected, ProtocolError,
@@ -97,7 +99,7 @@ class SpoolServer:
         return iter(lambda: f.read(65536), b"") if environ["REQUEST_METHOD"] == "GET" else [b""]
 
 
-class OutboundCall(Call):
+class OutboundCall(CallBase):
     """A fax call faxd placed with ``bgapi originate``."""
 
     direction = "outbound"
@@ -126,9 +128,6 @@ class OutboundCall(Call):
         if self.translator.created or self.translator.answered:
             self.node.kill(self.call_id, cause)
         # else: the CHANNEL_CREATE handler kills it (a channel that never appears ends by itself)
-
-    def answer(self) -> None:
-        raise ESLError("an outbound call is answered by the far end")
 
 
 class Node:
@@ -351,7 +350,7 @@ class Node:
         return d
 
 
-class InboundCall(Call):
+class InboundCall(CallBase):
     """A call FreeSWITCH handed to faxd's outbound-socket listener."""
 
     direction = "inbound"
@@ -457,7 +456,7 @@ class FreeSwitchBackend:
                        for url in config.esl_url]
         self._listen = listen if listen is not None else config.esl_listen
         self._server: gevent.server.StreamServer | None = None
-        self._handler: Callable[[Call], None] | None = None
+        self._handler: Callable[[base.InboundCall], None] | None = None
         self._connect_wait = connect_wait
         self._inbound: set[InboundCall] = set()
         self._stopping = False
@@ -519,6 +518,11 @@ class FreeSwitchBackend:
             return None
         return min(up, key=lambda n: len(n.calls))
 
+    def stage_document(self, name: str, data: bytes) -> SpoolFile:
+        """FreeSWITCH reads the outbound TIFF from the spool directory (or, with
+        ``spool_http_listen``, faxd serves it from there over HTTP)."""
+        return SpoolFile(self._config.spool_path, name, data)
+
     def originate(self, request: OriginateRequest) -> Call:
         token = None
         if self._spool is not None:
@@ -573,7 +577,7 @@ class FreeSwitchBackend:
 
     # -- inbound
 
-    def on_incoming_call(self, handler: Callable[[Call], None]) -> None:
+    def on_incoming_call(self, handler: Callable[[base.InboundCall], None]) -> None:
         self._handler = handler
 
     def _handle_socket(self, sock, addr) -> None:

@@ -8,28 +8,13 @@ application and CHANNEL_HANGUP_COMPLETE carry (telephony reference 3.3, 4.1).
 """
 from __future__ import annotations
 
+from faxd.switch import causes
 from faxd.switch import events as ev
 from faxd.switch.freeswitch.esl import Event
 
-# Q.850 numbers of the causes FreeSWITCH names (telephony reference 5.2); FreeSWITCH-only causes
-# carry their FreeSWITCH number.
-Q850 = {
-    "UNALLOCATED_NUMBER": 1, "NO_ROUTE_TRANSIT_NET": 2, "NO_ROUTE_DESTINATION": 3,
-    "CHANNEL_UNACCEPTABLE": 6, "NORMAL_CLEARING": 16, "USER_BUSY": 17, "NO_USER_RESPONSE": 18,
-    "NO_ANSWER": 19, "SUBSCRIBER_ABSENT": 20, "CALL_REJECTED": 21, "NUMBER_CHANGED": 22,
-    "EXCHANGE_ROUTING_ERROR": 25, "DESTINATION_OUT_OF_ORDER": 27, "INVALID_NUMBER_FORMAT": 28,
-    "FACILITY_REJECTED": 29, "NORMAL_UNSPECIFIED": 31, "NORMAL_CIRCUIT_CONGESTION": 34,
-    "NETWORK_OUT_OF_ORDER": 38, "NORMAL_TEMPORARY_FAILURE": 41, "SWITCH_CONGESTION": 42,
-    "REQUESTED_CHAN_UNAVAIL": 44, "BEARERCAPABILITY_NOTAVAIL": 58, "SERVICE_UNAVAILABLE": 63,
-    "SERVICE_NOT_IMPLEMENTED": 79, "INCOMPATIBLE_DESTINATION": 88, "PROTOCOL_ERROR": 111,
-    "RECOVERY_ON_TIMER_EXPIRE": 102, "INTERWORKING": 127, "ORIGINATOR_CANCEL": 487,
-    "SYSTEM_SHUTDOWN": 701, "LOSE_RACE": 702, "MANAGER_REQUEST": 703, "USER_NOT_REGISTERED": 606,
-    "ALLOTTED_TIMEOUT": 802, "MEDIA_TIMEOUT": 804, "PROGRESS_TIMEOUT": 807, "INVALID_GATEWAY": 808,
-    "GATEWAY_DOWN": 809, "UNWANTED": 819,
-}
-
 # Hangup cause faxd uses when the connection to FreeSWITCH was lost and the call could not be found.
-SWITCH_LOST = "SWITCH_LOST"
+SWITCH_LOST = causes.SWITCH_LOST
+q850 = causes.q850
 
 RESULT_SUBCLASSES = ("spandsp::txfaxresult", "spandsp::rxfaxresult")
 NEGOTIATE_SUBCLASSES = ("spandsp::txfaxnegociateresult", "spandsp::rxfaxnegociateresult")
@@ -44,19 +29,7 @@ def _int(value: str, default: int = 0) -> int:
         return default
 
 
-def resolution_dpi(value: str) -> str:
-    """``8040x7700`` (pixels per metre, as mod_spandsp reports) -> ``204x196`` (dpi)."""
-    x, sep, y = value.partition("x")
-    if not sep:
-        return ""
-    try:
-        return f"{round(int(x) * 0.0254)}x{round(int(y) * 0.0254)}"
-    except ValueError:
-        return ""
-
-
-def q850(cause: str) -> int:
-    return Q850.get(cause, 0)
+resolution_dpi = ev.resolution_dpi
 
 
 def _fax_fields(get) -> dict:

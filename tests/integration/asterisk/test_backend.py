@@ -117,9 +117,9 @@ FAILURES = [
     ("t38_refuse", "PJSIP/{number}@to-b", "request", 8, "NORMAL_CLEARING", "pending"),
     ("hangup", "PJSIP/{number}@to-b", "request", 49, "NORMAL_CLEARING", "pending"),
     ("none", "Local/{number}@fax", "accept", None, "NO_ROUTE_DESTINATION", "failed"),
-    ("none", "PJSIP/{number}@to-b", "accept", None, "UNALLOCATED_NUMBER", "failed"),
-    ("busy", "PJSIP/{number}@to-b", "accept", None, "USER_BUSY", "pending"),
 ]
+# Busy, no answer, rejected and unallocated over a PJSIP trunk, cancel while ringing, receiving,
+# reconnecting and find_call after a restart are cases of tests/integration/switch_conformance.
 
 
 @pytest.mark.parametrize("kind,dial,t38,code,cause,state", FAILURES)
@@ -175,31 +175,6 @@ def _receiver(received: list, options: FaxOptions, path: str):
         call.receive_fax(path, options)
         call.log = collect(call)
     return handler
-
-
-@pytest.mark.parametrize("t38", [False, True])
-def test_receive_end_to_end(backend, emulator, tmp_path, t38):
-    received: list = []
-    path = str(tmp_path / "in.tif")
-    backend.on_incoming_call(_receiver(received, FaxOptions(station_id="FAXD-RX", t38="accept"), path))
-    inc = emulator.incoming_call("+12025550100", caller_num="+15559876543", caller_name="Sender", t38=t38,
-                                 station_id="SENDER-1")
-    run = inc.done.get(timeout=30)
-    assert run.status == "SUCCESS" and run.pages == 3
-    with gevent.Timeout(10):
-        while not received or not hasattr(received[0], "log"):
-            gevent.sleep(0.01)
-    call = received[0]
-    assert (call.to_number, call.from_number, call.from_name) == ("+12025550100", "+15559876543", "Sender")
-    assert call.direction == "inbound"
-    events = call.log
-    assert kinds(events) == ["Answered", "Negotiated", "PageDone", "FaxResult", "Hangup"]
-    r = events[3]
-    assert r.success and r.pages == 3 and r.t38 is t38 and r.remote_station_id == "SENDER-1"
-    assert probe_tiff(path).pages == 3
-    assert inc.channel.fax_details["LOCALSTATIONID"] == "FAXD-RX"
-    rx = build_tx_result(fax=r, hangup=events[-1], elapsed=1)
-    assert rx.success and rx.pages_sent == 3 and rx.fax_speed == 14400
 
 
 def test_receive_with_t38_off_stays_on_audio(backend, emulator, tmp_path):
@@ -287,30 +262,6 @@ def test_call_gone_while_disconnected_ends_with_switch_lost(backend, emulator, f
     assert job_state(events) == "pending"
 
 
-def test_find_call_reattaches_after_a_restart(emulator, tmp_path, fax_docs):
-    emulator.far_ends[NUMBER] = FarEnd("fax")
-    emulator.fax_gate.clear()
-    first = make_backend(emulator, tmp_path)
-    first.start()
-    assert first.wait_connected(5)
-    call = first.originate(request(fax_docs))
-    assert emulator.fax_started.wait(10)
-    first.stop()
-    second = make_backend(emulator, tmp_path)
-    second.start()
-    try:
-        # Straight after start-up, as the engine's lease recovery does: it waits for the login.
-        again = second.find_call(call.call_id)
-        assert again is not None and again.call_id == call.call_id
-        assert second.find_call("no-such-call") is None
-        emulator.fax_gate.set()
-        events = collect(again)
-    finally:
-        second.stop()
-    r = next(e for e in events if isinstance(e, ev.FaxResult))
-    assert r.success and r.pages == 3
-
-
 def test_login_failure_is_reported_and_retried(emulator, tmp_path):
     b = make_backend(emulator, tmp_path, secret="wrong-secret")
     b.start()
@@ -382,37 +333,6 @@ def test_live_pages_while_receiving(emulator, tmp_path):
         assert _next(calls[0], ev.FaxResult).success
     finally:
         b.stop()
-
-
-def test_ring_no_answer(emulator, tmp_path, fax_docs):
-    emulator.far_ends[NUMBER] = FarEnd("noanswer")
-    emulator.wait_scale = 0.01                       # the 30 s ring timeout lasts 0.3 s
-    b = make_backend(emulator, tmp_path, dial="PJSIP/{number}@trunk")
-    b.start()
-    try:
-        assert b.wait_connected(5)
-        events = collect(b.originate(request(fax_docs)))
-    finally:
-        b.stop()
-    assert kinds(events) == ["Ringing", "Hangup"]
-    assert (events[-1].cause, events[-1].q850) == ("NO_ANSWER", 19)
-    assert job_state(events) == "pending"
-
-
-def test_cancel_while_ringing(emulator, tmp_path, fax_docs):
-    emulator.far_ends[NUMBER] = FarEnd("noanswer")
-    b = make_backend(emulator, tmp_path, dial="PJSIP/{number}@trunk")
-    b.start()
-    try:
-        assert b.wait_connected(5)
-        call = b.originate(request(fax_docs))
-        assert isinstance(call.events.get(timeout=10), ev.Ringing)
-        call.hangup("ORIGINATOR_CANCEL")
-        events = collect(call)
-    finally:
-        b.stop()
-    assert events[-1].cause == "ORIGINATOR_CANCEL"
-    assert job_state(events, cancelled=True) == "cancelled"
 
 
 def test_two_nodes_one_takes_inbound(emulator, tmp_path):

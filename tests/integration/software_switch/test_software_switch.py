@@ -109,32 +109,8 @@ def test_unanswered_local_call_gives_no_answer(switch, docs):
     assert 0.15 < time.monotonic() - t < 2
 
 
-@pytest.mark.parametrize("t38", ["off", "request"])
-def test_other_numbers_reach_the_builtin_remote(switch, docs, t38):
-    out = events_of(originate(switch, "+442079460000", docs[3], t38=t38))
-    r = result(out)
-    assert r.success and r.pages == 3 and r.remote_station_id == "REMOTE MACHINE" and r.t38 is (t38 == "request")
-    assert r.bit_rate == 14400 and r.ecm
-
-
-def test_busy(switch, docs):
-    out = events_of(originate(switch, "+12025550101", docs[1]))
-    assert [(type(e).__name__, e.cause, e.q850) for e in out] == [("Hangup", "USER_BUSY", 17)]
-
-
-def test_no_answer(switch, docs):
-    t = time.monotonic()
-    out = events_of(originate(switch, "+1 202 555 0102", docs[1], ring_timeout=0.2))
-    assert [(e.cause, e.q850) for e in out] == [("NO_ANSWER", 19)]
-    assert time.monotonic() - t >= 0.19
-
-
-def test_far_end_hangs_up_during_page_2(switch, docs):
-    out = events_of(originate(switch, "+12025550103", docs[3]))
-    assert kinds(out) == ["Answered", "Negotiated", "PageDone", "FaxResult", "Hangup"]
-    r = result(out)
-    assert (r.success, r.result_code, r.result_text, r.pages) == (False, 49, "The call dropped prematurely", 1)
-    assert out[-1].cause == "NORMAL_CLEARING"
+# Busy, no answer, rejected, unallocated, not a fax, the drop during page 2, cancel and a plain
+# send to the built-in remote are cases of tests/integration/switch_conformance.
 
 
 def test_remote_without_ecm(switch, docs):
@@ -157,39 +133,9 @@ def test_remote_refusing_t38_fails_in_t38_and_works_over_audio(switch, docs):
     assert r.success and not r.t38
 
 
-def test_not_a_fax_machine(switch, docs):
-    out = events_of(originate(switch, "+12025550107", docs[1]))
-    assert kinds(out) == ["Answered", "FaxResult", "Hangup"]
-    r = result(out)
-    assert (r.result_code, r.result_text) == (2, "Timed out waiting for initial communication")
-
-
-@pytest.mark.parametrize("number,cause,q850", [("+12025550108", "CALL_REJECTED", 21),
-                                               ("+12025550109", "UNALLOCATED_NUMBER", 1)])
-def test_rejecting_numbers(switch, docs, number, cause, q850):
-    assert [(e.cause, e.q850) for e in events_of(originate(switch, number, docs[1]))] == [(cause, q850)]
-
-
 def test_test_numbers_avoid_the_bootstrap_number(cfg):
     assert cfg.bootstrap_number not in TEST_NUMBERS
     assert all(n.startswith("+120255501") for n in TEST_NUMBERS)
-
-
-def test_hangup_cancels_a_running_session(switch, docs):
-    call = originate(switch, "+15145550000", docs[10])
-    out = []
-    with gevent.Timeout(30):
-        while True:
-            ev = call.events.get()
-            out.append(ev)
-            if isinstance(ev, PageDone):
-                call.hangup("ORIGINATOR_CANCEL")
-            if isinstance(ev, Hangup):
-                break
-    r = result(out)
-    assert r.result_code == 49 and 1 <= r.pages < 10
-    assert (out[-1].cause, out[-1].q850) == ("ORIGINATOR_CANCEL", 487)
-    assert switch.find_call(call.call_id) is None
 
 
 def test_a_bad_document_fails_with_spandsp_code_and_the_switch_survives(switch, docs, tmp_path):

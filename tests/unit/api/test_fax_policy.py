@@ -137,7 +137,8 @@ def test_a_bad_policy_is_refused_naming_the_field(client, acct, admin, policy, f
     assert r.status_code == 400 and field in r.json["data"], r.text
     assert client.simulate_get(acct.base + "/fax_policy", headers=acct.headers).json["data"]["defaults"] == [
         "submit_rate_limit", "submit_daily_quota", "home_region", "allow_international", "allowed_countries",
-        "denied_countries", "blocked_number_types", "allowed_prefixes", "denied_prefixes"]
+        "denied_countries", "blocked_number_types", "allowed_prefixes", "denied_prefixes",
+        "retention_documents_days", "retention_purge_days"]
 
 
 def test_resubmit_and_forward_obey_the_policy(client, acct, store):

@@ -57,5 +57,5 @@ def test_linked_inbound_leg_is_taken_and_kept_apart(tmp_path):
     assert tx.success and tx.pages == 3 and tx.extra["result_event"] == "SendFAX"
     assert isinstance(sent[-1], ev.Hangup) and sent[-1].cause == "NORMAL_CLEARING"
     # The ;2 half's events went to the inbound call only: nothing of it is a cause of the outbound.
-    assert outbound.linked_causes == []
+    assert outbound.translator.linked_causes == []
     assert backend._calls == {} and backend._by_uid == {}

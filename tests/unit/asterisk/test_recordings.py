@@ -12,7 +12,7 @@ import pytest
 
 from faxd.switch import events as ev
 from faxd.switch.asterisk.ami import Message, parse_stream
-from faxd.switch.asterisk.events import FaxChannel
+from faxd.switch.asterisk.events import CallTranslator, FaxChannel
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "asterisk")
 
@@ -37,6 +37,31 @@ def replay(name: str) -> tuple[dict[str, FaxChannel], dict[str, list]]:
             events.append(ch.hangup())
         out.setdefault(uid, []).extend(events)
     return chans, out
+
+
+def replay_call(name: str) -> tuple[CallTranslator, list]:
+    """The recording's Originate as AsteriskBackend routes it: the originated channel's events
+    (the first Newchannel) to the call's translator, other channels of the call (its Linkedid)
+    as linked, ``OriginateResponse`` by ActionID. Returns the translator and the call's events."""
+    _, msgs = load(name)
+    call: CallTranslator | None = None
+    out: list = []
+    wait = False
+    for m in msgs:
+        if m.event == "OriginateResponse" and m.action_id == "orig-1":
+            assert call is not None
+            events, wait = call.originate_response(m)
+            out += events
+        elif call is None and m.event == "Newchannel":
+            call = CallTranslator("call-" + m.uniqueid, m.uniqueid, "outbound")
+            out += call.feed(m)
+        elif call is not None and m.uniqueid == call.channel.uniqueid:
+            out += call.feed(m)
+        elif call is not None and m.linkedid == call.channel.uniqueid:
+            call.linked(m)
+    if wait and not call.finished:
+        out += call.gave_up()           # the backend's failure grace ran out
+    return call, out
 
 
 def by_channel(chans: dict[str, FaxChannel], suffix: str) -> FaxChannel:
@@ -132,9 +157,8 @@ EXPECTED_SENDER = {
 @pytest.mark.parametrize("name", sorted(EXPECTED_SENDER))
 def test_sender_result(name):
     success, code, text, pages, rate, t38, remote, cause, detail = EXPECTED_SENDER[name]
-    chans, out = replay(name)
-    sender = next(c for c in chans.values() if c.outcome().local_station_id.startswith("TX-"))
-    events = out[sender.uniqueid]
+    call, events = replay_call(name)
+    assert call.channel.outcome().local_station_id.startswith("TX-")
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "Answered" and kinds[-1] == "Hangup"
     results = [e for e in events if isinstance(e, ev.FaxResult)]
@@ -161,12 +185,38 @@ def test_success_with_faxerror_hangup_is_a_success():
 
 
 def test_sip_404_hangup_cause():
-    chans, out = replay("originate-pjsip-no-extension.ami.txt")
-    (ch,) = chans.values()
-    (h,) = out[ch.uniqueid]
+    # OriginateResponse says Reason 0 (no route), but the channel's own cause is specific.
+    call, out = replay_call("originate-pjsip-no-extension.ami.txt")
+    (h,) = out
     assert (h.cause, h.q850) == ("UNALLOCATED_NUMBER", 1)
     assert "SIP 404" in h.detail
-    assert not any(isinstance(e, ev.FaxResult) for e in out[ch.uniqueid])
+    assert call.originate_failure == ("NO_ROUTE_DESTINATION", 3)
+
+
+def test_no_such_extension_on_a_local_channel():
+    # Both halves end with cause 0; OriginateResponse's Reason 0 is all there is to say.
+    call, out = replay_call("originate-no-extension.ami.txt")
+    (h,) = out
+    assert (h.cause, h.q850, h.detail) == ("NO_ROUTE_DESTINATION", 3, "0 Unknown")
+    assert call.linked_causes == [0]
+
+
+def test_cancel_is_the_cause_when_faxd_hung_up():
+    # faxd hangs up (cancel) a call whose fax had not succeeded: its reason is the cause, not
+    # the channel's 16 nor what OriginateResponse said.
+    _, msgs = load("sendfax-hangup-early.ami.txt")
+    call, _ = replay_call("sendfax-hangup-early.ami.txt")
+    fresh = CallTranslator("c", call.channel.uniqueid, "outbound")
+    fresh.cancel_cause = "ORIGINATOR_CANCEL"
+    out = [e for m in msgs if m.uniqueid == call.channel.uniqueid for e in fresh.feed(m)]
+    assert (out[-1].cause, out[-1].q850) == ("ORIGINATOR_CANCEL", 16)
+    # A fax that went through keeps the channel's own cause.
+    _, msgs = load("sendfax-local-success.ami.txt")
+    call, _ = replay_call("sendfax-local-success.ami.txt")
+    done = CallTranslator("c", call.channel.uniqueid, "outbound")
+    done.cancel_cause = "ORIGINATOR_CANCEL"
+    out = [e for m in msgs if m.uniqueid == call.channel.uniqueid for e in done.feed(m)]
+    assert out[-2].success and out[-1].cause == "NORMAL_CLEARING"
 
 
 def test_login_failure_recording():

@@ -131,7 +131,7 @@ def test_receiving_side_of_the_outbound_socket_session():
 def test_failed_originate_without_a_channel_ends_at_the_background_job():
     t = CallTranslator("x")
     (h,) = t.background_job("-ERR INVALID_GATEWAY\n")
-    assert h.cause == "INVALID_GATEWAY" and h.q850 == q850("INVALID_GATEWAY") == 808
+    assert h.cause == "INVALID_GATEWAY" and h.q850 == q850("INVALID_GATEWAY") == 16
     assert t.background_job("-ERR INVALID_GATEWAY\n") == []
 
 
@@ -139,3 +139,4 @@ def test_resolution_in_dpi():
     assert resolution_dpi("8040x7700") == "204x196"
     assert resolution_dpi("8040x3850") == "204x98"
     assert resolution_dpi("") == ""
+    assert resolution_dpi("0x0") == ""      # no page negotiated: unknown, as the other switches say
