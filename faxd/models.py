@@ -63,6 +63,10 @@ class TxResult:
     result_text: str = ""
     hangup_cause: str = ""
     t38_used: bool = False
+    # why it failed, for people (faxd/failures.py, docs/errors.md); empty on success
+    error_class: str = ""
+    error_code: str = ""
+    error_advice: str = ""
 
     def to_dict(self) -> dict:
         """Kazoo 3.x names plus the Kazoo 4.x aliases, so clients of either generation work."""

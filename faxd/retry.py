@@ -2,9 +2,10 @@
 
 Kazoo's rules, with its gaps closed:
 - ``retries`` is the maximum number of attempts; 0 and 1 both mean one attempt.
-- Permanent failures are not retried: an invalid or unallocated number, a document the far
-  end or spandsp cannot take (TIFF/F errors, unsupported resolution or size), and a far end
-  that is not a fax machine after ``not_fax_attempts`` tries.
+- Permanent failures are not retried: those the error taxonomy (faxd/failures.py,
+  docs/errors.md) marks permanent (an invalid or unallocated number, a barred call, a document
+  the far end or spandsp cannot take...), and a far end that is not a fax machine after
+  ``not_fax_attempts`` tries.
 - A T.38 attempt that fails before any page went through is retried once, at once, over
   audio (T.38 off), as an extra attempt.
 - Otherwise wait ``retry_period`` (overridable per hangup cause or T.30 code) and try again.
@@ -14,15 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from faxd import t30codes
+from faxd import failures, t30codes
 from faxd.models import TxResult
 from faxd.schedule import Schedule
 
-# Q.850 causes that no retry will fix.
-PERMANENT_CAUSES = frozenset({
-    "UNALLOCATED_NUMBER", "NO_ROUTE_TRANSIT_NET", "NO_ROUTE_DESTINATION", "NUMBER_CHANGED",
-    "INVALID_NUMBER_FORMAT", "INCOMPATIBLE_DESTINATION",
-})
+# Hangup causes that no retry will fix: the permanent ones of the error taxonomy.
+PERMANENT_CAUSES = frozenset(name for name, f in failures.CAUSES.items() if f.permanent)
 # spandsp T.30 completion codes (faxd.t30codes).
 NOT_A_FAX_CODES = t30codes.NOT_A_FAX
 DOCUMENT_CODES = t30codes.DOCUMENT
@@ -94,10 +92,9 @@ class RetryPolicy:
         if result.success:
             return Decision("completed", "completed")
         outcome = "interrupted" if interrupted else "failed"
-        if result.hangup_cause in PERMANENT_CAUSES:
-            return Decision("failed", outcome, reason=f"permanent: {result.hangup_cause}")
-        if result.result_code in DOCUMENT_CODES:
-            return Decision("failed", outcome, reason=f"permanent: T.30 code {result.result_code}")
+        failure = failures.classify(result)
+        if failure is not None and failure.permanent:   # docs/errors.md: what no retry will fix
+            return Decision("failed", outcome, reason=f"permanent: {failure.error_code}")
         if result.result_code in NOT_A_FAX_CODES and not_fax_failures + 1 >= self.not_fax_attempts:
             return Decision("failed", outcome, reason="the far end is not a fax machine")
         if result.t38_used and not force_audio and result.pages_sent == 0 and not interrupted:

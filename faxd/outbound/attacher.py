@@ -17,6 +17,7 @@ from faxd.daemon import Service
 from faxd.documents import DocumentError
 from faxd.documents import cover as covers
 from faxd.documents.cover import Cover
+from faxd import failures
 from faxd.errors import StoreError, public_text
 from faxd.models import TxResult
 
@@ -150,7 +151,7 @@ class Attacher(Service):
 
     def _fail(self, job: dict, message: str) -> None:
         elapsed = int((self._now() - job["created"]).total_seconds())
-        result = TxResult(error_message=message, time_elapsed=max(0, elapsed))
+        result = failures.annotate(TxResult(error_message=message, time_elapsed=max(0, elapsed)))
         try:
             self._store.attach_failed(job, self._node, message, result.to_dict())
         except StoreError as e:

@@ -12,6 +12,7 @@ import gevent.event
 import gevent.pool
 
 from faxd.daemon import Service
+from faxd import failures
 from faxd.errors import StoreError
 from faxd.metrics import DISPATCH
 from faxd.models import Stage
@@ -184,6 +185,7 @@ class Dispatcher(Service):
                                  elapsed=int((self._e.now() - job["created"]).total_seconds()),
                                  error="interrupted: the node running this fax stopped")
         result.hangup_cause = "INTERRUPTED"
+        failures.annotate(result)
         decision = self._e.policy.decide(retries=job.get("retries"), attempts=job["attempts"], result=result,
                                          now=self._e.now(), force_audio=job.get("force_audio", False),
                                          not_fax_failures=job.get("not_fax_failures", 0),

@@ -1,6 +1,7 @@
 """Switch events -> tx_result, in one place (spec §2's table). Pure."""
 from __future__ import annotations
 
+from faxd import failures
 from faxd.models import TxResult
 from faxd.switch.events import FaxResult, Hangup
 
@@ -53,4 +54,4 @@ def build_tx_result(*, fax: FaxResult | None, hangup: Hangup | None, elapsed: in
         r.error_message = cause_text(hangup.cause)
     else:
         r.error_message = "the call ended without a result"
-    return r
+    return failures.annotate(r)

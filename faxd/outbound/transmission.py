@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import gevent
 import gevent.queue
 
-from faxd import metrics
+from faxd import failures, metrics
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.models import Stage
@@ -360,6 +360,7 @@ class Transmission:
             result.error_message = f"expired: not sent before its expires_at (last attempt: {result.error_message})"
         if result.result_code in NOT_A_FAX_CODES:
             not_fax += 1
+        failures.annotate(result)
         progress = dict(self._progress, stage=Stage.RELEASE.value)
         progress["text"] = {"completed": f"Sent {result.pages_sent} of {result.pages_total or result.pages_sent} pages",
                             "failed": f"Failed: {result.error_message}",

@@ -110,5 +110,5 @@ def test_names_and_numbers_for_asterisk():
 
 def test_the_retry_policy_names_only_real_causes():
     from faxd import retry
-    assert retry.PERMANENT_CAUSES <= set(causes.Q850)
+    assert retry.PERMANENT_CAUSES <= set(causes.Q850) | set(causes.FREESWITCH_ONLY)
     assert retry.CANCELLED_CAUSE in causes.FREESWITCH_ONLY

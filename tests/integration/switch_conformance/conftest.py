@@ -17,3 +17,12 @@ def line(request, tmp_path, docs):
     ln = LINES[request.param](tmp_path, docs)
     yield ln
     ln.close()
+
+
+@pytest.fixture(params=sorted(n for n, cls in LINES.items() if cls.reconnects))
+def connected_line(request, tmp_path, docs):
+    """The backends that talk to a switch over a connection that can drop (not the software
+    line, whose two ends are in this process)."""
+    ln = LINES[request.param](tmp_path, docs)
+    yield ln
+    ln.close()

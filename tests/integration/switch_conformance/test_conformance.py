@@ -167,9 +167,8 @@ def test_cancel_while_ringing(line):
     assert not any(isinstance(e, (ev.Answered, ev.FaxResult)) for e in events)
 
 
-def test_reconnect_mid_fax(line):
-    if not line.reconnects:
-        pytest.skip(f"{line.name}: no connection to the switch to lose")
+def test_reconnect_mid_fax(connected_line):
+    line = connected_line
     switch = line.backend()
     line.hold()
     req = request(line.reconnect_number(), line.docs[3])
