@@ -2,8 +2,22 @@
 # Set-up is idempotent: it installs only what is missing and is quick when nothing is.
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter: PYTHON=python3.13 (a name or a path). A name that does not run here (not on
+# PATH, or a pyenv shim of a version that is not pyenv's global one) is taken from pyenv's
+# versions. Unset: python3.11, else python3, in .venv; a PYTHON given gets its own .venv-X.Y,
+# so `make test PYTHON=python3.13` leaves .venv alone.
+find_python = $(shell for c in $(1) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/$(1) 2>/dev/null | sort -rV); do \
+	p=$$(command -v "$$c" 2>/dev/null) && "$$p" -c "" 2>/dev/null && { echo "$$p"; break; }; done)
+ifeq ($(origin PYTHON),undefined)
+PYTHON_EXE := $(or $(call find_python,python3.11),$(call find_python,python3))
 VENV := .venv
+else
+PYTHON_EXE := $(call find_python,$(PYTHON))
+ifeq ($(PYTHON_EXE),)
+$(error faxd: no Python '$(PYTHON)' on PATH or under pyenv's versions)
+endif
+VENV := .venv-$(shell $(PYTHON_EXE) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+endif
 PY := $(VENV)/bin/python
 # Debian packages faxd needs to build, run and test.
 DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
@@ -11,7 +25,7 @@ DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	autoconf automake libtool libjpeg-dev \
 	fonts-dejavu-core curl wrk jq swaks libnet-ssleay-perl util-linux passwd \
 	libreoffice-writer-nogui \
-	tesseract-ocr tesseract-ocr-eng poppler-utils hylafax-server iaxmodem \
+	tesseract-ocr tesseract-ocr-eng poppler-utils hylafax-server iaxmodem systemd \
 	chromium chromium-driver tmux
 INSTALL_STAMP := $(VENV)/.faxd-installed
 # Which spandsp the bindings are built against: empty for Debian's libspandsp-dev 0.0.6, or the
@@ -57,7 +71,8 @@ deb-packages:
 	@pkg-config --exists spandsp || { echo "libspandsp-dev missing: apt-get install libspandsp-dev"; exit 1; }
 
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON_EXE)" || { echo "faxd: no Python '$(or $(PYTHON),python3.11)' on PATH or under pyenv"; exit 1; }
+	$(PYTHON_EXE) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel cffi
 
 $(INSTALL_STAMP): $(VENV)/bin/python $(SPANDSP_CHOICE) setup.cfg setup.py pyproject.toml faxd/spandsp/_build.py $(wildcard faxd/spandsp/cdefs/*.h) $(wildcard faxd/spandsp/*.c)
@@ -74,4 +89,4 @@ bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info faxd/spandsp/*.so
+	rm -rf .venv .venv-* build dist *.egg-info faxd/spandsp/*.so

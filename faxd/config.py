@@ -307,6 +307,8 @@ class Config:
     max_upload_bytes: int = setting(8 * 1024 * 1024, _positive_int, "largest accepted document (bytes)")
     max_pages: int = setting(100, _positive_int, "most pages in one fax")
     broadcast_max_recipients: int = setting(1000, _positive_int, "most recipients of one broadcast request")
+    attach_concurrency: int = setting(
+        0, _non_negative_int, "documents prepared at once per node (0: two per CPU core available, at least 4)")
     convert_timeout: float = setting(120.0, _non_negative_float, "seconds a document conversion may take")
     fetch_timeout: float = setting(30.0, _non_negative_float, "seconds a document URL fetch may take")
     token_ttl: int = setting(3600, _positive_int, "auth token lifetime (seconds)")

@@ -17,7 +17,7 @@ import sys
 import gevent
 import gevent.event
 
-from faxd import ids
+from faxd import ids, sdnotify
 from faxd.config import Config
 from faxd.errors import StartupError
 from faxd.health import Health
@@ -248,7 +248,7 @@ class Daemon:
             self.listener,
             self.events,
             self.api,
-        ] + self._extra_services()
+        ] + self._extra_services() + sdnotify.services(self.api.address)
 
     def _extra_services(self) -> list[Service]:
         """Notification delivery and the SMTP gateway."""

@@ -42,7 +42,7 @@ UNEXPECTED = _f("protocol", "unexpected_message", "The fax machines did not unde
 STOPPED = _f("far_end", "far_end_stopped_responding", "The receiving fax machine stopped answering during the "
                                                       "fax: send again.")
 NOT_ACCEPTED = _f("far_end", "not_accepted", "The receiving fax machine refused this sender's identification, "
-                                             "password or address: check them with the recipient.", True)
+                                             "password or address: check them with the recipient.")
 DOCUMENT = _f("document", "document_unreadable", "faxd could not read the fax document it prepared: send the "
                                                  "document again; if it fails again, report it.", True)
 
@@ -54,11 +54,12 @@ T30: dict[int, Failure] = {
     6: TRAINING,
     7: _f("far_end", "operator_intervention_failed", "The other end asked for an operator and none answered: "
                                                       "call the recipient."),
+    # Not permanent: with T.38 it is the T.38 negotiation that failed, and audio may work.
     8: _f("far_end", "incompatible", "The receiving fax machine cannot take a fax in any way faxd can send: "
-                                     "check the number.", True),
+                                     "check the number."),
     9: _f("far_end", "cannot_receive", "The fax machine says it cannot receive now (out of paper or memory?): "
                                        "try again later."),
-    10: _f("far_end", "cannot_send", "The other end has nothing to send (polling): check with the recipient.", True),
+    10: _f("far_end", "cannot_send", "The other end has nothing to send (polling): check with the recipient."),
     11: _f("document", "resolution_unsupported", "The receiving fax machine cannot print this resolution: send "
                                                  "the document at normal resolution.", True),
     12: _f("document", "page_size_unsupported", "The receiving fax machine cannot print this page size: send "
@@ -132,8 +133,9 @@ CAUSES: dict[str, Failure] = {
     "BUSY_EVERYWHERE": BUSY, "NO_PICKUP": NO_ANSWER,
     "DECLINE": REJECTED, "UNWANTED": REJECTED, "REJECT_ALL": REJECTED,
     "DOES_NOT_EXIST_ANYWHERE": UNALLOCATED, "USER_NOT_REGISTERED": UNREACHABLE,
+    # Not permanent: a refused T.38 offer ends this way, and the retry over audio may work.
     "NOT_ACCEPTABLE": _f("far_end", "incompatible", "The receiving end cannot take a fax call faxd can make: "
-                                                    "check the number.", True),
+                                                    "check the number."),
     "GATEWAY_DOWN": _f("line", "gateway_unavailable", "The gateway to the telephone network is down: faxd tries "
                                                       "again; ask the operator of the fax server."),
     "INVALID_GATEWAY": _f("internal", "switch_configuration", "The switch's gateway or profile for this call "

@@ -59,6 +59,11 @@ TX_RESULT = {
         "result_code": {"type": "integer", "nullable": True}, "result_text": STR,
         "hangup_cause": STR, "t38_used": BOOL, "remote_station_id": STR,
         "transfer_rate": _int(0), "ecm_used": BOOL, "transferred_pages": _int(0),
+        "error_class": {"type": "string", "enum": ["", "document", "destination", "line", "protocol", "far_end",
+                                                   "canceled", "expired", "internal"],
+                        "description": "why it failed, by who can act on it (docs/errors.md); empty on success"},
+        "error_code": {"type": "string", "description": "a stable code such as busy or not_a_fax (docs/errors.md)"},
+        "error_advice": {"type": "string", "description": "what the sender can do about it"},
     },
 }
 

@@ -42,7 +42,7 @@ def command(src: str, out: str, geometry: Geometry, *, postscript: bool = False,
     """The Ghostscript command line: the benchmark runs exactly this one bare."""
     argv = [
         GS, "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dNOPROMPT", "-dNOINTERPOLATE",
-        "-sDEVICE=tiffg4", f"-r{geometry.xres}x{geometry.yres}",
+        "-sDEVICE=tiffg4", "-dMaxStripSize=0", f"-r{geometry.xres}x{geometry.yres}",
         f"-g{geometry.width}x{geometry.height}", "-dFIXEDMEDIA",
         "-dPSFitPage" if postscript else "-dPDFFitPage",
     ]

@@ -24,6 +24,10 @@ from faxd.documents.geometry import Geometry
 logger = logging.getLogger(__name__)
 
 TIFFCP = "tiffcp"
+# Rows per strip for tiffcp: more than any page has, so each page is one strip. A one-strip G4
+# page goes into the PDF rendition as it is (a CCITT stream); a page cut into strips must be
+# decoded and re-encoded there, a hundred times slower.
+ONE_STRIP = "1000000"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class DocumentPipeline:
         for n, (data, _declared) in enumerate(inputs, 1):
             if len(data) > limit:
                 raise DocumentTooLarge(f"document {n} is {len(data)} bytes; the limit is {limit} bytes")
+        if len(inputs) == 1 and cover is None:
+            ready = self._as_it_is(*inputs[0], geometry)
+            if ready is not None:
+                return ready
         timeout = self._config.convert_timeout or None
         conversion = sandbox.conversion_dir(self._tmpdir)
         try:
@@ -83,6 +91,16 @@ class DocumentPipeline:
                 return self._convert(inputs, geometry, conversion, timeout, cover)
         finally:
             shutil.rmtree(conversion, ignore_errors=True)
+
+    def _as_it_is(self, data: bytes, declared: str | None, g: Geometry) -> FaxDocument | None:
+        """A TIFF already in the form faxd stores (see :func:`tiff.is_final_fax_page`) is the fax
+        TIFF as it is: no converter, no temporary directory; a few tens of microseconds."""
+        if detect.detect_type(data, declared) != detect.TIFF:
+            return None
+        pages = _fax_ready(data, g, self._config.max_pages)
+        if pages is None or not _final_fax_tiff(data, g):
+            return None
+        return FaxDocument(tiff=data, pages=pages, width=g.width, resolution=g.resolution, paper=g.paper)
 
     def _convert(self, inputs, g: Geometry, conversion: str, timeout: float | None,
                  cover: covers.Cover | None = None) -> FaxDocument:
@@ -111,7 +129,7 @@ class DocumentPipeline:
             data = parts[0]   # Ghostscript already wrote the fax TIFF
         else:
             names = [f"part-{n}.tif" for n in range(1, len(parts) + 1)]
-            result = sandbox.run(lambda d: [TIFFCP, "-c", "g4", *(f"{d}/{p}" for p in names), f"{d}/fax.tif"],
+            result = sandbox.run(lambda d: [TIFFCP, "-c", "g4", "-r", ONE_STRIP, *(f"{d}/{p}" for p in names), f"{d}/fax.tif"],
                                  inputs=dict(zip(names, parts)), outputs=("fax.tif",), conversion=conversion,
                                  timeout=deadline - time.monotonic(), what="tiffcp")
             data = result.files["fax.tif"]
@@ -141,6 +159,10 @@ class DocumentPipeline:
             return self._ghostscript(data, "PDF", g, conversion, max_pages, deadline)
         if ctype == detect.POSTSCRIPT:
             return self._ghostscript(data, "PostScript", g, conversion, max_pages, deadline)
+        if ctype == detect.TIFF:
+            ready = _fax_ready(data, g, max_pages)
+            if ready is not None:
+                return data, ready, _final_fax_tiff(data, g)
         if ctype in detect.IMAGES:
             pages = _in_thread(images.image_pages, data, ctype, g, max_pages)
         elif ctype == detect.TEXT:
@@ -192,6 +214,26 @@ class DocumentPipeline:
         return resp.body, resp.headers.get("content-type")
 
 
+def _fax_ready(data: bytes, g: Geometry, max_pages: int) -> int | None:
+    """Pages of a TIFF whose every page is already a fax page (1728 wide, 1 bit, min-is-white,
+    G3 or G4, the requested resolution), or None. Such a file is not decoded here: its pages are
+    kept bit for bit (at most re-encoded by tiffcp, losslessly). Only its structure is checked
+    (page directories, sizes, image data inside the file); damaged CCITT data inside it is found
+    by the switch's TIFF reader, and the attempt then ends with T.30's TIFF error, a permanent
+    failure (faxd/retry.py)."""
+    layout = tiff.pages(data, max_pages=max_pages)
+    if not all(tiff.is_fax_page(p, g.yres) and p.compression in (3, 4) for p in layout):
+        return None
+    tiff.check_claims(data, layout)
+    if len(layout) > max_pages:
+        raise DocumentTooLarge(f"the TIFF has more than {max_pages} pages (the limit is {max_pages})")
+    return len(layout)
+
+
+def _final_fax_tiff(data: bytes, g: Geometry) -> bool:
+    return all(tiff.is_final_fax_page(p, g.yres) for p in tiff.pages(data))
+
+
 def _pages_tiff(path: str, pages: list, g: Geometry) -> bytes:
     """Pages drawn by faxd as a TIFF, through a file in the conversion's private directory."""
     tiff.write_bilevel(path, [(images.packed(p), p.width, p.height) for p in pages], g.xres, g.yres)
@@ -209,6 +251,8 @@ def tiff_to_pdf(data: bytes) -> bytes:
         raise DocumentError("the TIFF is empty (0 bytes)")
     layout = tiff.pages(data)
     tiff.check_claims(data, layout)
+    if all(_wrappable(p) for p in layout):
+        return g4_pdf(data, layout)
     dpis = [(p.xres, p.yres) if p.xres and p.yres else _guess_dpi(p) for p in layout]
     calls = iter(dpis)
 
@@ -222,6 +266,50 @@ def tiff_to_pdf(data: bytes) -> bytes:
         return img2pdf.convert(data, layout_fun=layout_fun, rotation=img2pdf.Rotation.ifvalid)
     except Exception as e:  # img2pdf raises plain Exception subclasses of many kinds
         raise DocumentError(f"the TIFF cannot be rendered as PDF: {e}") from None
+
+
+def _wrappable(p: tiff.Page) -> bool:
+    """A page whose data is one CCITT G4 stream PDF can hold as it is (what faxd stores)."""
+    return (p.compression == 4 and p.strips == 1 and p.fill_order == 1 and p.bits == 1 and p.samples == 1
+            and p.photometric == 0 and bool(p.xres) and bool(p.yres))
+
+
+def g4_pdf(data: bytes, layout: list[tiff.Page]) -> bytes:
+    """The PDF img2pdf writes for one-strip G4 pages (each page's CCITT stream as an image the
+    size of the page at its resolution), written directly: microseconds instead of img2pdf's
+    milliseconds of parsing, for every fax prepared (tests/integration/documents checks that the
+    two agree)."""
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    add(b"<< /Type /Catalog /Pages 2 0 R >>")
+    add(b"")   # the page tree, written once the pages are known
+    kids = []
+    for p in layout:
+        stream = data[p.data_end - p.data_bytes:p.data_end]
+        w, h = p.width / p.xres * 72, p.length / p.yres * 72
+        image = add(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+                    b"/BitsPerComponent 1 /Filter [/CCITTFaxDecode] /DecodeParms [<< /K -1 /Columns %d "
+                    b"/Rows %d /BlackIs1 false >>] /Length %d >>\nstream\n%s\nendstream"
+                    % (p.width, p.length, p.width, p.length, len(stream), stream))
+        content = b"q\n%.4f 0 0 %.4f 0 0 cm\n/Im0 Do\nQ" % (w, h)
+        contents = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+        kids.append(add(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.6f %.6f] /Resources << /XObject "
+                        b"<< /Im0 %d 0 R >> >> /Contents %d 0 R >>" % (w, h, image, contents)))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 def _guess_dpi(p: tiff.Page) -> tuple[float, float]:

@@ -34,6 +34,8 @@ class Page:
     yres: float | None
     data_end: int           # highest byte offset the page's strips/tiles claim
     data_bytes: int         # sum of the strip/tile byte counts
+    strips: int = 1         # strips (or tiles) the image data is cut into
+    fill_order: int = 1     # 1: bits of a byte from the most significant (TIFF's default)
 
     @property
     def resolution(self) -> str | None:
@@ -134,7 +136,8 @@ def _page(tags: dict[int, tuple], file_size: int) -> Page:
     return Page(width=int(width), length=int(length), bits=int(one(BITS, 1)), samples=int(one(SAMPLES, 1)),
                 compression=int(one(COMPRESSION, 1)), photometric=one(PHOTOMETRIC),
                 xres=xres * scale if xres else None, yres=yres * scale if yres else None,
-                data_end=int(data_end), data_bytes=int(sum(counts)))
+                data_end=int(data_end), data_bytes=int(sum(counts)), strips=len(offsets),
+                fill_order=int(one(FILL_ORDER, 1)))
 
 
 def check_claims(data: bytes, page_list: list[Page]) -> None:
@@ -151,6 +154,12 @@ def is_fax_page(p: Page, yres: int) -> bool:
     return (p.bits == 1 and p.samples == 1 and p.width == 1728 and p.photometric == 0
             and p.compression in (2, 3, 4) and p.xres is not None and p.yres is not None
             and round(p.xres) == 204 and round(p.yres) == yres)
+
+
+def is_final_fax_page(p: Page, yres: int) -> bool:
+    """A fax page as faxd stores it: G4 in one strip, bits in the usual order. Such a page goes
+    to the switch as it is, and into the PDF rendition without decoding (a CCITT stream)."""
+    return is_fax_page(p, yres) and p.compression == 4 and p.strips == 1 and p.fill_order == 1
 
 
 def write_bilevel(path: str, images: list[tuple[bytes, int, int]], xres: int, yres: int) -> None:

@@ -6,6 +6,7 @@ message (a permanent failure: no retry), so no job stays in ``attaching_files``.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +23,16 @@ from faxd.errors import StoreError, public_text
 from faxd.models import TxResult
 
 logger = logging.getLogger(__name__)
+
+
+def default_concurrency() -> int:
+    """Two documents per CPU core this process may run on (at least 4): a conversion alternates
+    between a converter's CPU and the database, and a fax-ready TIFF needs only the database."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(4, 2 * cores)
 
 
 def cover_of(job: dict, doc: dict, store, now: datetime) -> Cover | None:
@@ -57,14 +68,15 @@ def cover_of(job: dict, doc: dict, store, now: datetime) -> Cover | None:
 class Attacher(Service):
     name = "attacher"
 
-    def __init__(self, config, store, pipeline, node: str, concurrency: int = 2,
+    def __init__(self, config, store, pipeline, node: str, concurrency: int | None = None,
                  now=lambda: datetime.now(timezone.utc)):
         self._config = config
         self._store = store
         self._pipeline = pipeline
         self._node = node
         self._now = now
-        self._pool = gevent.pool.Pool(concurrency)
+        self.concurrency = concurrency or config.attach_concurrency or default_concurrency()
+        self._pool = gevent.pool.Pool(self.concurrency)
         self._wake = gevent.event.Event()
         self._accepting = True
         self._greenlet = None
@@ -107,7 +119,9 @@ class Attacher(Service):
                     if job is None:
                         break
                     self._current.add(job["id"])
-                    self._pool.spawn(self._attach_guarded, job)
+                    # Claim again once the slot is free (linked after the pool lets it go: a
+                    # wake-up from inside the greenlet would find the pool still full).
+                    self._pool.spawn(self._attach_guarded, job).link(self._slot_free)
             except StoreError as e:
                 logger.warning("attacher: %s", e)
             self._wake.wait(timeout=self._config.dispatch_tick * 5)
@@ -120,14 +134,17 @@ class Attacher(Service):
             self._fail(job, "internal error while preparing the document")
         finally:
             self._current.discard(job["id"])
-            self._wake.set()
+
+    def _slot_free(self, _greenlet) -> None:
+        self._wake.set()
 
     def attach(self, job: dict) -> None:
         doc = job.get("doc") or {}
         spec = doc.get("document") if isinstance(doc.get("document"), dict) else {}
         fetched = None
         try:
-            inputs = [(bytes(o["data"]), o["content_type"]) for o in self._store.list_job_originals(job["id"])]
+            # The claim brings the uploaded originals (in order) and the account's paper.
+            inputs = [(bytes(d), t) for d, t in zip(job["originals"], job["original_types"])]
             if not inputs and spec.get("url"):
                 body, ctype = self._pipeline.fetch(spec["url"], method=spec.get("method", "get"),
                                                    content=spec.get("content"),
@@ -137,7 +154,7 @@ class Attacher(Service):
                 inputs = [fetched]
             if not inputs:
                 raise DocumentError("the job has no document: give document.url or attach a file")
-            paper = doc.get("paper") or self._store.job_paper(job["id"])
+            paper = doc.get("paper") or job["paper"]
             fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper,
                                          cover=cover_of(job, doc, self._store, self._now()))
             pdf = self._pipeline.tiff_to_pdf(fax.tiff)

@@ -6,9 +6,11 @@ notifications likewise.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 
+import psycopg2
 import psycopg2.errors
 from psycopg2.extras import Json
 
@@ -98,30 +100,28 @@ class DispatchMixin:
     # --- attaching: fetch and convert, then pending
 
     def claim_attaching_job(self, node: str, lease: float) -> dict | None:
-        return self._one("claim_attaching_job", {"node": node, "lease": lease})
-
-    def list_job_originals(self, job_id: str) -> list[dict]:
-        return [self.opened(r) for r in self._all("list_job_originals", {"job_id": job_id})]
-
-    def job_paper(self, job_id: str) -> str:
-        row = self._one("job_paper_and_resolution", {"job_id": job_id})
-        return row["paper"] if row else "a4"
+        """A job to prepare, with the account's ``paper`` and its uploaded ``originals`` (bytes,
+        in order) and their ``original_types``."""
+        row = self._one("claim_attaching_job", {"node": node, "lease": lease})
+        if row is not None:
+            row = dict(row, originals=[self.opened({"data": d})["data"] for d in row["originals"]])
+        return row
 
     def attach_done(self, job: dict, node: str, *, tiff: bytes, pdf: bytes, pages: int, width: int,
                     resolution: str, fetched: tuple[bytes, str | None] | None = None) -> bool:
+        params = {"id": job["id"], "node": node, "pages": pages, "width": width, "resolution": resolution}
+        for role, data in (("tiff", tiff), ("pdf", pdf)):
+            params.update({f"{role}_id": ids.new_id(), f"{role}_size": len(data),
+                           f"{role}_sha256": hashlib.sha256(data).hexdigest(),
+                           role: psycopg2.Binary(self.seal(data))})
+        params["key_id"] = self.key_id
         with self.transaction() as c:
-            row = self._one("attach_done", {"id": job["id"], "node": node, "pages": pages}, cur=c)
-            if row is None:
+            if self._one("attach_done", params, cur=c) is None:
                 return False
             if fetched is not None:
                 self.add_document(job["account_id"], job_id=job["id"], role="original", seq=0,
                                   content_type=fetched[1] or "application/octet-stream", data=fetched[0],
                                   filename=None, cur=c)
-            self.add_document(job["account_id"], job_id=job["id"], role="fax_tiff", content_type="image/tiff",
-                              data=tiff, pages=pages, width=width, resolution=resolution,
-                              filename="fax.tif", cur=c)
-            self.add_document(job["account_id"], job_id=job["id"], role="pdf", content_type="application/pdf",
-                              data=pdf, pages=pages, filename="fax.pdf", cur=c)
             self._notify(c, "outbound_queued", job_id=job["id"])
             return True
 

@@ -56,29 +56,31 @@ DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;
 SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = %(node)s AND cancel_requested;
 
 -- claim_attaching_job --
--- A job whose document must be fetched and converted (lease-guarded like a call).
-UPDATE jobs j SET lease_owner = %(node)s, lease_expires = now() + make_interval(secs => %(lease)s),
-       modified = now()
-  FROM (SELECT id FROM jobs
-         WHERE status = 'attaching_files' AND (lease_expires IS NULL OR lease_expires < now())
-         ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED) x
- WHERE j.id = x.id
-RETURNING j.id, j.account_id, j.faxbox_id, j.doc, j.created;
-
--- list_job_originals --
-SELECT seq, content_type, filename, data FROM documents
- WHERE job_id = %(job_id)s AND role = 'original' ORDER BY seq;
-
--- job_paper_and_resolution --
-SELECT a.paper, j.doc FROM jobs j JOIN accounts a ON a.id = j.account_id WHERE j.id = %(job_id)s;
+-- A job whose document must be fetched and converted (lease-guarded like a call), taken fairly
+-- between accounts: see faxd_claim_attaching in schema.sql.
+SELECT * FROM faxd_claim_attaching(%(node)s, %(lease)s);
 
 -- attach_done --
-UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
-       run_after = greatest(run_after, now()), modified = now(), revision = revision + 1,
-       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
-                                     'fax_speed', 0, 'text', 'Waiting to be sent')
- WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
-RETURNING id;
+-- The job ready to send, with its fax TIFF and PDF rendition, in one statement.
+WITH done AS (
+    UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
+           run_after = greatest(run_after, now()), modified = now(), revision = revision + 1,
+           progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
+                                         'fax_speed', 0, 'text', 'Waiting to be sent')
+     WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
+    RETURNING id, account_id
+), tiff AS (
+    INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
+                           pages, width, resolution, data, key_id)
+    SELECT %(tiff_id)s, account_id, id, 'fax_tiff', 0, 'image/tiff', 'fax.tif', %(tiff_size)s, %(tiff_sha256)s,
+           %(pages)s::integer, %(width)s, %(resolution)s, %(tiff)s, %(key_id)s FROM done
+), pdf AS (
+    INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
+                           pages, data, key_id)
+    SELECT %(pdf_id)s, account_id, id, 'pdf', 0, 'application/pdf', 'fax.pdf', %(pdf_size)s, %(pdf_sha256)s,
+           %(pages)s::integer, %(pdf)s, %(key_id)s FROM done
+)
+SELECT id FROM done;
 
 -- attach_failed --
 UPDATE jobs SET status = 'failed', tx_result = %(tx_result)s, error = %(error)s::text, lease_owner = NULL,

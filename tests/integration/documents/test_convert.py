@@ -28,6 +28,8 @@ def check_fax(doc, pages, resolution="204x196", paper="a4"):
         assert (p.width, p.bits, p.samples, p.photometric, p.compression) == (1728, 1, 1, 0, 4)
         assert p.resolution == resolution
         assert p.length == height
+        # One strip per page: the PDF rendition wraps it without decoding (docs/documents.md).
+        assert p.strips == 1
     return frames(doc.tiff)
 
 
@@ -128,6 +130,23 @@ def test_fax_tiff_input_passes_pixel_identical(pipeline):
     check_fax(again, 2)
     for a, b in zip(frames(first.tiff), frames(again.tiff)):
         assert a.tobytes() == b.tobytes()
+
+
+def test_fax_ready_tiff_is_kept_byte_for_byte_without_a_converter(pipeline, tmp_path):
+    first = pipeline.convert([(corpus.pdf(2), None)])
+    again = pipeline.convert([(first.tiff, "image/tiff")])
+    assert again.tiff == first.tiff and again.pages == 2
+    # Cut into strips (tiffcp's default), it is re-encoded into one strip per page, same pixels.
+    src, strips = tmp_path / "in.tif", tmp_path / "strips.tif"
+    src.write_bytes(first.tiff)
+    subprocess.run(["tiffcp", "-c", "g4", "-r", "37", str(src), str(strips)], check=True)
+    assert tiff.pages(strips.read_bytes())[0].strips > 1
+    restriped = pipeline.convert([(strips.read_bytes(), "image/tiff")])
+    check_fax(restriped, 2)
+    assert [f.tobytes() for f in frames(restriped.tiff)] == [f.tobytes() for f in frames(first.tiff)]
+    # At another resolution than asked, it is converted (scaled), not kept.
+    normal = pipeline.convert([(first.tiff, "image/tiff")], resolution="normal")
+    check_fax(normal, 2, "204x98")
 
 
 def test_received_style_g3_tiff_is_accepted(pipeline, tmp_path):

@@ -82,3 +82,35 @@ def test_broken_tiff_is_a_clear_error(pipeline):
         pipeline.tiff_to_pdf(corpus.lying_tiff())
     with pytest.raises(DocumentError, match="not a TIFF"):
         pipeline.tiff_to_pdf(b"%PDF-1.4 nope")
+
+
+def test_faxd_own_pdf_writer_agrees_with_img2pdf_and_renders_the_same_pixels(pipeline, tmp_path):
+    """One-strip G4 pages (what faxd stores) are wrapped by faxd's writer, not img2pdf: same
+    image dictionary, same CCITT bytes, same page size; Ghostscript draws the fax's pixels."""
+    import img2pdf
+
+    from faxd.documents import tiff
+    from faxd.documents.pipeline import g4_pdf
+
+    fax = pipeline.convert([(corpus.pdf(2), None)], resolution="normal")
+    ours = pipeline.tiff_to_pdf(fax.tiff)
+    assert ours == g4_pdf(fax.tiff, tiff.pages(fax.tiff))
+    reference = img2pdf.convert(fax.tiff, layout_fun=img2pdf.get_fixed_dpi_layout_fun((204, 98)))
+
+    def described(pdf):
+        with pikepdf.open(io.BytesIO(pdf)) as doc:
+            out = []
+            for page in doc.pages:
+                (raw,) = page.Resources.XObject.values()
+                keys = {k: str(raw[k]) for k in ("/Width", "/Height", "/ColorSpace", "/BitsPerComponent",
+                                                 "/Filter", "/DecodeParms")}
+                out.append(([round(float(v), 2) for v in page.mediabox], keys, raw.read_raw_bytes()))
+            return out
+    assert described(ours) == described(reference)
+    path, png = tmp_path / "fax.pdf", tmp_path / "page-%d.png"
+    path.write_bytes(ours)
+    subprocess.run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pnggray", "-r204x98",
+                    f"-sOutputFile={png}", str(path)], check=True)
+    for n, original in enumerate(frames(fax.tiff), 1):
+        drawn = Image.open(str(png) % n).convert("1")
+        assert drawn.tobytes() == original.tobytes()

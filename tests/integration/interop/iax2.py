@@ -19,13 +19,14 @@ T.30's timers keep running when the far end goes quiet.
 """
 from __future__ import annotations
 
-import audioop
 import logging
 import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
+
+from tests.integration.interop import ulaw
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ class Iax2FaxEndpoint:
             next_tick = start + ticks * TICK
             if now >= next_tick:
                 ts = 20 * ticks + int((start - self.t0) * 1000)
-                self._send_voice(audioop.lin2ulaw(session.tx(BLOCK), 2), ts, full=ticks == 0 or ts & 0xFFFF < 20)
+                self._send_voice(ulaw.lin2ulaw(session.tx(BLOCK)), ts, full=ticks == 0 or ts & 0xFFFF < 20)
                 if ticks % PING_EVERY == PING_EVERY - 1:
                     self._send_full(FT_IAX, PING, ts=ts)
                 ticks += 1
@@ -302,7 +303,7 @@ class Iax2FaxEndpoint:
                 continue
             if f.ftype is None or f.ftype == FT_VOICE:
                 if f.payload:
-                    pcm = audioop.ulaw2lin(f.payload, 2)
+                    pcm = ulaw.ulaw2lin(f.payload)
                     session.rx(pcm)
                     rx_samples += len(pcm) // 2
                     self.log.voice_in += 1

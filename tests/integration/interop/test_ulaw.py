@@ -1,0 +1,24 @@
+"""Our G.711 mu-law (audioop is gone from Python 3.13) against the standard's fixed points and,
+where audioop still exists, against audioop for every 16-bit sample."""
+import struct
+import warnings
+
+import pytest
+
+from tests.integration.interop.ulaw import lin2ulaw, ulaw2lin
+
+
+def test_known_codes_and_every_code_survives_a_round_trip():
+    assert lin2ulaw(struct.pack("=3h", 0, 32767, -32768)) == bytes([0xFF, 0x80, 0x00])
+    assert struct.unpack("=4h", ulaw2lin(bytes([0xFF, 0x80, 0x00, 0x7F]))) == (0, 32124, -32124, 0)
+    codes = bytes(c for c in range(256) if c != 0x7F)      # 0x7F is -0, encoded back as +0 (0xFF)
+    assert lin2ulaw(ulaw2lin(codes)) == codes
+
+
+def test_same_bytes_as_audioop():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        audioop = pytest.importorskip("audioop", reason="audioop left the standard library in Python 3.13")
+    pcm = struct.pack("=65536h", *range(-32768, 32768))
+    assert lin2ulaw(pcm) == audioop.lin2ulaw(pcm, 2)
+    assert ulaw2lin(bytes(range(256))) == audioop.ulaw2lin(bytes(range(256)), 2)
