@@ -128,6 +128,38 @@ def _listen(value: Any) -> tuple[str, int]:
     return host, p
 
 
+def _path_no_space(value: Any) -> str:
+    v = _str(value).strip()
+    if not v.startswith("/") or any(c.isspace() for c in v):
+        raise ValueError("expected an absolute path without spaces")
+    return v
+
+
+def _database_hosts(netloc: str) -> list[tuple[str, int | None]]:
+    """The ``host[:port]`` list of a (multi-host, libpq) URL: ``h1:5432,h2:5433``.
+
+    libpq tries the hosts in order; with ``target_session_attrs=read-write`` it skips a
+    standby, so one URL names a primary and its standbys and follows a failover.
+    """
+    hosts = netloc.rpartition("@")[2]
+    out = []
+    for item in hosts.split(","):
+        item = item.strip()
+        if item.startswith("["):                     # [::1]:5432
+            host, _, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else (None if not rest else "x")
+        else:
+            host, sep, port = item.partition(":")
+            port = port if sep else None
+        if port is not None and port != "":
+            if not port.isdigit():
+                raise ValueError("the port is not a number")
+            if not 0 < int(port) <= 65535:
+                raise ValueError("port must be 1..65535")
+        out.append((host, int(port) if port else None))
+    return out
+
+
 def _database_url(value: Any) -> str | None:
     """A postgresql:// URL or a libpq key=value DSN."""
     v = _opt_str(value)
@@ -137,10 +169,7 @@ def _database_url(value: Any) -> str | None:
         parts = urlsplit(v)
         if parts.scheme not in ("postgres", "postgresql"):
             raise ValueError("expected a postgresql://user@host:port/dbname URL")
-        try:
-            parts.port
-        except ValueError:
-            raise ValueError("the port is not a number") from None
+        _database_hosts(parts.netloc)
     elif "=" not in v:
         raise ValueError("expected a postgresql://user@host:port/dbname URL")
     import psycopg2.extensions
@@ -237,7 +266,8 @@ class Config:
     home: str = setting("./var", _str, "state, spool and the embedded database")
     database_url: str | None = setting(
         None, _database_url,
-        "PostgreSQL URL; unset runs an embedded cluster under $FAXD_HOME/postgres")
+        "PostgreSQL URL (several hosts with target_session_attrs=read-write follow a failover, docs/operations.md); "
+        "unset runs an embedded cluster under $FAXD_HOME/postgres")
     postgres_bindir: str | None = setting(
         None, _opt_str, "directory of initdb/postgres for the embedded cluster (default: newest /usr/lib/postgresql/*/bin)")
     db_pool_size: int = setting(20, _positive_int, "PostgreSQL connections per process")
@@ -256,10 +286,13 @@ class Config:
     esl_listen: tuple[str, int] = setting(("127.0.0.1", 8084), _listen,
                                           "listener for FreeSWITCH's outbound socket (inbound calls)")
     spool_http_listen: tuple[str, int] | None = setting(
-        None, _opt_listen, "serve outbound TIFFs over HTTP on host:port for a FreeSWITCH on another host "
-                           "(unset: FreeSWITCH reads spool_dir)")
+        None, _opt_listen, "FreeSWITCH on other hosts: serve outbound TIFFs and take received ones (PUT) over HTTP "
+                           "on host:port (unset: FreeSWITCH shares spool_dir)")
     spool_url: str | None = setting(None, _opt_str,
                                     "base URL FreeSWITCH uses to reach spool_http_listen (default http://host:port)")
+    freeswitch_rx_dir: str = setting("/tmp", _path_no_space,
+                                     "with spool_http_listen: directory on the FreeSWITCH hosts where rxfax writes "
+                                     "a received fax before uploading it to faxd")
     dial_string: str = setting("sofia/gateway/default/{number}", _str, "FreeSWITCH dial string for outbound faxes")
     t38: str = setting("accept", _choice("accept", "request", "off"),
                        "T.38 on outbound calls (a faxbox's media.fax_option overrides)")
@@ -339,6 +372,8 @@ class Config:
         None, _opt_str, "key file for encryption at rest of stored documents (AES-256-GCM; "
                               "docs/operations.md); unset: documents are stored unencrypted")
     retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
+    number_min_gap: float = setting(0.0, _non_negative_float,
+                                    "seconds between the end of a call to a number and the next call to it (0: none)")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")

@@ -1,8 +1,8 @@
-"""Plain values shared by the daemon and the API: statuses, stages, tx_result/rx_result."""
+"""Plain values shared by the daemon and the API: statuses, stages, jobs, tx_result/rx_result."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 # Kazoo shows times as Gregorian seconds: Unix time + 62167219200.
@@ -21,7 +21,8 @@ def from_gregorian(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds - GREGORIAN_OFFSET, tz=timezone.utc)
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
+    """A job's ``status`` (the jobs table's CHECK); a str, so it is its value in SQL and JSON."""
     ATTACHING_FILES = "attaching_files"
     PENDING = "pending"
     PROCESSING = "processing"
@@ -31,11 +32,61 @@ class JobStatus(str, enum.Enum):
 
     @property
     def final(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+        return self in OUTBOX_STATUSES
 
 
-OUTGOING_STATUSES = ("attaching_files", "pending", "processing")
-OUTBOX_STATUSES = ("completed", "failed", "cancelled")
+# The API's folders: jobs still on their way, and final ones.
+OUTGOING_STATUSES = (JobStatus.ATTACHING_FILES, JobStatus.PENDING, JobStatus.PROCESSING)
+OUTBOX_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(slots=True)
+class Job:
+    """An outbound fax job as the store hands it to the flows and to the API's job view.
+
+    Built from a jobs row at the store's edge (``faxd.store.jobs.job_record``); a column the
+    query did not select keeps its default here.
+    """
+    id: str
+    account_id: str = ""
+    faxbox_id: str | None = None
+    status: JobStatus = JobStatus.PENDING
+    source: str = "api"
+    origin_id: str | None = None
+    to_number: str = ""
+    from_number: str = ""
+    to_name: str | None = None
+    from_name: str | None = None
+    retries: int | None = None
+    attempts: int = 0
+    doc: dict = field(default_factory=dict)       # the job document as the client sent it
+    tx_result: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
+    page_count: int | None = None
+    error: str | None = None
+    call_id: str | None = None                    # the current attempt's call (recorded by the claim)
+    switch: str | None = None
+    cancel_requested: bool = False
+    force_audio: bool = False
+    not_fax_failures: int = 0
+    revision: int = 1
+    created: datetime | None = None
+    modified: datetime | None = None
+    delivered: datetime | None = None
+    attempt_history: list = field(default_factory=list)
+    # What the claim joins to a job it hands to a transmission: the document to send and the
+    # faxbox's settings (faxbox_joined says they were looked up, even when there is no faxbox).
+    fax_tiff: bytes | None = None
+    faxbox_joined: bool = False
+    faxbox_identity: str | None = None
+    faxbox_header: str | None = None
+    faxbox_media: dict | None = None
+    faxbox_notifications: dict | list | None = None
+    # What the attaching claim brings: the account's paper and the uploaded originals (bytes,
+    # in order) with their content types.
+    paper: str | None = None
+    originals: list = field(default_factory=list)
+    original_types: list = field(default_factory=list)
 
 
 class Stage(str, enum.Enum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from faxd import failures, t30codes
-from faxd.models import TxResult
+from faxd.models import JobStatus, TxResult
 from faxd.schedule import Schedule
 
 # Hangup causes that no retry will fix: the permanent ones of the error taxonomy.
@@ -29,7 +29,7 @@ CANCELLED_CAUSE = "ORIGINATOR_CANCEL"
 
 @dataclass(frozen=True)
 class Decision:
-    status: str                       # completed | failed | pending | cancelled
+    status: JobStatus                 # completed | failed | pending | cancelled
     outcome: str                      # the attempt's outcome: completed | failed | interrupted | cancelled
     run_after: datetime | None = None
     force_audio: bool = False
@@ -37,7 +37,7 @@ class Decision:
 
     @property
     def final(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+        return self.status.final
 
 
 def parse_overrides(text: str) -> dict[str, int]:
@@ -78,32 +78,32 @@ class RetryPolicy:
         decision = self._decide(retries=retries, attempts=attempts, result=result, now=now,
                                 force_audio=force_audio, not_fax_failures=not_fax_failures,
                                 cancelled=cancelled, interrupted=interrupted)
-        if schedule is None or decision.status != "pending":
+        if schedule is None or decision.status != JobStatus.PENDING:
             return decision
         if schedule.expired(now):
-            return Decision("failed", decision.outcome, force_audio=decision.force_audio, reason="expired")
-        return Decision("pending", decision.outcome, run_after=schedule.next_run(decision.run_after or now),
+            return Decision(JobStatus.FAILED, decision.outcome, force_audio=decision.force_audio, reason="expired")
+        return Decision(JobStatus.PENDING, decision.outcome, run_after=schedule.next_run(decision.run_after or now),
                         force_audio=decision.force_audio, reason=decision.reason)
 
     def _decide(self, *, retries, attempts, result, now, force_audio, not_fax_failures, cancelled,
                 interrupted) -> Decision:
         if cancelled:
-            return Decision("cancelled", "cancelled", reason="cancelled")
+            return Decision(JobStatus.CANCELLED, "cancelled", reason="cancelled")
         if result.success:
-            return Decision("completed", "completed")
+            return Decision(JobStatus.COMPLETED, "completed")
         outcome = "interrupted" if interrupted else "failed"
         failure = failures.classify(result)
         if failure is not None and failure.permanent:   # docs/errors.md: what no retry will fix
-            return Decision("failed", outcome, reason=f"permanent: {failure.error_code}")
+            return Decision(JobStatus.FAILED, outcome, reason=f"permanent: {failure.error_code}")
         if result.result_code in NOT_A_FAX_CODES and not_fax_failures + 1 >= self.not_fax_attempts:
-            return Decision("failed", outcome, reason="the far end is not a fax machine")
+            return Decision(JobStatus.FAILED, outcome, reason="the far end is not a fax machine")
         if result.t38_used and not force_audio and result.pages_sent == 0 and not interrupted:
-            return Decision("pending", outcome, run_after=now, force_audio=True,
+            return Decision(JobStatus.PENDING, outcome, run_after=now, force_audio=True,
                             reason="T.38 failed: retrying over audio")
         # The T.38 fallback attempt does not use up one of the job's own attempts.
         used = attempts - (1 if force_audio else 0)
         if used >= self.max_attempts(retries):
-            return Decision("failed", outcome, force_audio=force_audio, reason="no attempts left")
-        return Decision("pending", outcome, force_audio=force_audio,
+            return Decision(JobStatus.FAILED, outcome, force_audio=force_audio, reason="no attempts left")
+        return Decision(JobStatus.PENDING, outcome, force_audio=force_audio,
                         run_after=now + timedelta(seconds=self.period_for(result)),
                         reason="retry")

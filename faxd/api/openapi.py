@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 from faxd import __version__
+from faxd.models import JobStatus
 from faxd.store.faxboxes import FAXBOX_LISTING
 from faxd.store.inbox import INBOX_LISTING
 from faxd.store.incoming import INCOMING_LISTING
@@ -67,8 +68,7 @@ TX_RESULT = {
     },
 }
 
-JOB_STATUS = {"type": "string", "enum": ["attaching_files", "pending", "processing", "completed",
-                                         "failed", "cancelled"]}
+JOB_STATUS = {"type": "string", "enum": [s.value for s in JobStatus]}
 
 DOCUMENT_IN = {
     "type": "object",

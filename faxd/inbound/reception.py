@@ -32,6 +32,7 @@ class Reception:
         self._incoming_id = None
         self._fax: FaxResult | None = None
         self._hangup: Hangup | None = None
+        self._pages_confirmed = 0          # pages the switch reported received (phase D)
         self._started = time.monotonic()
 
     def _options(self) -> FaxOptions:
@@ -85,6 +86,7 @@ class Reception:
                              ecm=event.ecm, t38=event.t38)
                 timeout = self._config.page_timeout
             elif isinstance(event, PageDone):
+                self._pages_confirmed = max(self._pages_confirmed, event.pages)
                 self._update(stage="pages", pages_received=event.pages,
                              fax_speed=event.bit_rate or self._progress["fax_speed"],
                              bad_rows=event.bad_rows, text=f"Received page {event.pages}")
@@ -105,8 +107,33 @@ class Reception:
             except StoreError as e:
                 self.log.warning("live view not updated: %s", e)
 
+    def _received_before_loss(self, rx, path: str) -> None:
+        """The switch was lost before its phase E report, after pages were received: each page
+        the switch reported (phase D), or else each page whole in the file, is received, so
+        those pages are a received fax (the receiving side's twin of the transmission's rule)."""
+        if (self._fax is not None or self._hangup is None or self._hangup.cause != "SWITCH_LOST"
+                or not os.path.exists(path)):
+            return
+        pages = self._pages_confirmed
+        if not pages:
+            # The switch died before its page events left it: the file says what arrived
+            # (a page is in the TIFF once it was received whole).
+            try:
+                from faxd.spandsp import probe_tiff
+                pages = probe_tiff(path).pages
+            except Exception:   # not a readable fax TIFF: nothing was received
+                pages = 0
+        if not pages:
+            return
+        rx.success = True
+        rx.pages_sent = pages
+        rx.error_message = ""
+        rx.result_text = f"the connection to the switch was lost after {pages} pages were received"
+        self.log.warning("switch lost after %d pages were received: they are kept as the fax", pages)
+
     def _save(self, path: str) -> None:
         rx = build_tx_result(fax=self._fax, hangup=self._hangup, elapsed=int(time.monotonic() - self._started))
+        self._received_before_loss(rx, path)
         pages = rx.pages_sent
         # rx_result has tx_result's fields with the same meaning: pages_sent (and its alias
         # transferred_pages) = pages that went through, pages_total = pages of the document,
@@ -122,6 +149,14 @@ class Reception:
             try:
                 with open(path, "rb") as f:
                     tiff = f.read()
+            except OSError as e:
+                # The switch said received but its file never reached faxd: say so, never
+                # show a received fax without its document.
+                self.log.error("received fax has no TIFF at %s: %s", path, e.strerror)
+                success = rx.success = False
+                rx.error_message = "the received document could not be retrieved from the switch"
+        if success:
+            try:
                 pdf = self._pipeline.tiff_to_pdf(tiff)
             except Exception:
                 # The TIFF is what matters; a PDF can be made again later.

@@ -19,10 +19,14 @@ from faxd.documents import DocumentError
 from faxd.documents import cover as covers
 from faxd.documents.cover import Cover
 from faxd import failures
-from faxd.errors import StoreError, public_text
-from faxd.models import TxResult
+from faxd.errors import StoreError, StoreUnavailable, public_text
+from faxd.models import Job, JobStatus, TxResult
 
 logger = logging.getLogger(__name__)
+
+# Seconds between tries of a database write during an outage (about a minute in all: a
+# failover's usual length); the lease covers the rest.
+WRITE_RETRY = (0, 0.5, 1, 2, 4, 8, 15, 30)
 
 
 def default_concurrency() -> int:
@@ -35,12 +39,12 @@ def default_concurrency() -> int:
     return max(4, 2 * cores)
 
 
-def cover_of(job: dict, doc: dict, store, now: datetime) -> Cover | None:
+def cover_of(job: Job, doc: dict, store, now: datetime) -> Cover | None:
     """The job's cover page (``cover_page``), its template from the faxbox when it names one."""
     spec = doc.get("cover_page")
     if not isinstance(spec, dict):
         return None
-    faxbox = store.get_faxbox(job["account_id"], job["faxbox_id"]) if job.get("faxbox_id") else None
+    faxbox = store.get_faxbox(job.account_id, job.faxbox_id) if job.faxbox_id else None
     name = spec.get("template")
     template = None
     if name not in (None, "default"):
@@ -86,7 +90,7 @@ class Attacher(Service):
 
     def wake(self, payload=None) -> None:
         """NOTIFY payload: the job's new status; a job that is already pending needs no attaching."""
-        if payload != "pending":
+        if payload != JobStatus.PENDING:
             self._wake.set()
 
     def start(self):
@@ -118,7 +122,7 @@ class Attacher(Service):
                     job = self._store.claim_attaching_job(self._node, self._lease)
                     if job is None:
                         break
-                    self._current.add(job["id"])
+                    self._current.add(job.id)
                     # Claim again once the slot is free (linked after the pool lets it go: a
                     # wake-up from inside the greenlet would find the pool still full).
                     self._pool.spawn(self._attach_guarded, job).link(self._slot_free)
@@ -126,25 +130,31 @@ class Attacher(Service):
                 logger.warning("attacher: %s", e)
             self._wake.wait(timeout=self._config.dispatch_tick * 5)
 
-    def _attach_guarded(self, job: dict) -> None:
+    def _attach_guarded(self, job: Job) -> None:
         try:
-            self.attach(job)
+            for delay in WRITE_RETRY:
+                gevent.sleep(delay)
+                try:
+                    self.attach(job)
+                    break
+                except StoreUnavailable as e:   # the database is away (a failover): try again
+                    logger.warning("job %s: document not prepared yet (%s); retrying", job.id, e)
         except Exception:
-            logger.exception("job %s: attaching crashed", job["id"])
+            logger.exception("job %s: attaching crashed", job.id)
             self._fail(job, "internal error while preparing the document")
         finally:
-            self._current.discard(job["id"])
+            self._current.discard(job.id)
 
     def _slot_free(self, _greenlet) -> None:
         self._wake.set()
 
-    def attach(self, job: dict) -> None:
-        doc = job.get("doc") or {}
+    def attach(self, job: Job) -> None:
+        doc = job.doc
         spec = doc.get("document") if isinstance(doc.get("document"), dict) else {}
         fetched = None
         try:
             # The claim brings the uploaded originals (in order) and the account's paper.
-            inputs = [(bytes(d), t) for d, t in zip(job["originals"], job["original_types"])]
+            inputs = [(bytes(d), t) for d, t in zip(job.originals, job.original_types)]
             if not inputs and spec.get("url"):
                 body, ctype = self._pipeline.fetch(spec["url"], method=spec.get("method", "get"),
                                                    content=spec.get("content"),
@@ -154,22 +164,32 @@ class Attacher(Service):
                 inputs = [fetched]
             if not inputs:
                 raise DocumentError("the job has no document: give document.url or attach a file")
-            paper = doc.get("paper") or job["paper"]
+            paper = doc.get("paper") or job.paper
             fax = self._pipeline.convert(inputs, resolution=doc.get("resolution"), paper=paper,
                                          cover=cover_of(job, doc, self._store, self._now()))
             pdf = self._pipeline.tiff_to_pdf(fax.tiff)
         except DocumentError as e:
-            logger.info("job %s: document refused: %s", job["id"], e)
+            logger.info("job %s: document refused: %s", job.id, e)
             self._fail(job, public_text(str(e)))
             return
-        if self._store.attach_done(job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
-                                   resolution=fax.resolution, fetched=fetched):
-            logger.info("job %s: document ready, %d pages", job["id"], fax.pages)
+        if self._written(job, lambda: self._store.attach_done(
+                job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
+                resolution=fax.resolution, fetched=fetched)):
+            logger.info("job %s: document ready, %d pages", job.id, fax.pages)
 
-    def _fail(self, job: dict, message: str) -> None:
-        elapsed = int((self._now() - job["created"]).total_seconds())
+    def _written(self, job: Job, write) -> bool:
+        """Run ``write`` until the database takes it: a document converted during a database
+        outage (a failover) is kept, not converted again once the lease expires minutes later."""
+        for delay in WRITE_RETRY:
+            gevent.sleep(delay)
+            try:
+                return bool(write())
+            except StoreError as e:
+                logger.warning("job %s: result not written yet (%s); retrying", job.id, e)
+        logger.error("job %s: result not written; it is prepared again when its lease expires", job.id)
+        return False
+
+    def _fail(self, job: Job, message: str) -> None:
+        elapsed = int((self._now() - job.created).total_seconds())
         result = failures.annotate(TxResult(error_message=message, time_elapsed=max(0, elapsed)))
-        try:
-            self._store.attach_failed(job, self._node, message, result.to_dict())
-        except StoreError as e:
-            logger.warning("job %s: failure not recorded (%s); it will be retried", job["id"], e)
+        self._written(job, lambda: self._store.attach_failed(job, self._node, message, result.to_dict()))

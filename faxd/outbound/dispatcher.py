@@ -6,6 +6,7 @@ still has it, otherwise count the attempt as interrupted and let the retry polic
 from __future__ import annotations
 
 import logging
+import time
 
 import gevent
 import gevent.event
@@ -15,7 +16,7 @@ from faxd.daemon import Service
 from faxd import failures
 from faxd.errors import StoreError
 from faxd.metrics import DISPATCH
-from faxd.models import Stage
+from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
 from faxd.schedule import Schedule
@@ -44,7 +45,7 @@ class Dispatcher(Service):
 
     def wake(self, payload=None) -> None:
         """A job became runnable (NOTIFY payload: its status; None: wake regardless)."""
-        if payload != "attaching_files":
+        if payload != JobStatus.ATTACHING_FILES:
             self._wake.set()
 
     def _call_ended(self) -> None:
@@ -126,11 +127,11 @@ class Dispatcher(Service):
         if job is None or job == BLOCKED:
             self._blocked = job == BLOCKED
             return False
-        if job.get("attempts") == 1 and job.get("created") is not None:
-            DISPATCH.labels(self._e.node).observe(max(0.0, (self._e.now() - job["created"]).total_seconds()))
+        if job.attempts == 1 and job.created is not None:
+            DISPATCH.labels(self._e.node).observe(max(0.0, (self._e.now() - job.created).total_seconds()))
         self._spawn(Transmission(self._e, job))
-        if job.get("cancel_requested"):
-            self._running[job["id"]].cancel()
+        if job.cancel_requested:
+            self._running[job.id].cancel()
         return True
 
     def _spawn(self, t: Transmission) -> None:
@@ -153,47 +154,57 @@ class Dispatcher(Service):
     # --- recovery of other nodes' (or our own previous life's) jobs
 
     def _recovery_loop(self) -> None:
+        """Take over the leases that expired (their node stopped), every third of a lease.
+
+        After the database was unreachable (a restart, a failover), every node's leases may
+        have expired at once, through no fault of theirs: for one lease period no lease is
+        taken over, so that each node's workers renew their own first (they follow their calls
+        on through the outage) instead of another node counting live calls as interrupted.
+        """
         interval = max(0.5, self._e.config.lease_seconds / 3)
+        quiet_until = 0.0
         while self._accepting:
             try:
-                for job in self._e.store.take_expired_leases(self._e.node, self._e.config.lease_seconds):
-                    self._recover(job)
+                if time.monotonic() >= quiet_until:
+                    for job in self._e.store.take_expired_leases(self._e.node, self._e.config.lease_seconds):
+                        self._recover(job)
                 self._e.store.forget_dead_incoming()
             except StoreError as e:
                 logger.warning("recovery: %s", e)
+                quiet_until = time.monotonic() + self._e.config.lease_seconds + interval
             gevent.sleep(interval)
 
-    def _recover(self, job: dict) -> None:
-        if job["id"] in self._running:
+    def _recover(self, job: Job) -> None:
+        if job.id in self._running:
             # Our own worker missed renewals (database outage): the lease is ours again and
             # the worker carries on with its call.
-            logger.info("job %s: lease renewed for our own running attempt", job["id"])
+            logger.info("job %s: lease renewed for our own running attempt", job.id)
             return
         call = None
-        if job.get("call_id") and job.get("switch") == self._e.switch_name:
+        if job.call_id and job.switch == self._e.switch_name:
             try:
-                call = self._e.switch.find_call(job["call_id"])
+                call = self._e.switch.find_call(job.call_id)
             except Exception:
-                logger.exception("job %s: looking for call %s failed", job["id"], job["call_id"])
+                logger.exception("job %s: looking for call %s failed", job.id, job.call_id)
         if call is not None:
-            logger.info("job %s: re-attached to call %s", job["id"], job["call_id"])
+            logger.info("job %s: re-attached to call %s", job.id, job.call_id)
             self._spawn(Transmission(self._e, job, resume_call=call))
             return
         logger.warning("job %s: its node stopped during attempt %d; counting it as interrupted",
-                       job["id"], job["attempts"])
-        result = build_tx_result(fax=None, hangup=None, pages_total=job.get("page_count") or 0,
-                                 elapsed=int((self._e.now() - job["created"]).total_seconds()),
+                       job.id, job.attempts)
+        result = build_tx_result(fax=None, hangup=None, pages_total=job.page_count or 0,
+                                 elapsed=int((self._e.now() - job.created).total_seconds()),
                                  error="interrupted: the node running this fax stopped")
         result.hangup_cause = "INTERRUPTED"
         failures.annotate(result)
-        decision = self._e.policy.decide(retries=job.get("retries"), attempts=job["attempts"], result=result,
-                                         now=self._e.now(), force_audio=job.get("force_audio", False),
-                                         not_fax_failures=job.get("not_fax_failures", 0),
-                                         cancelled=bool(job.get("cancel_requested")), interrupted=True,
-                                         schedule=Schedule.of_job(job.get("doc") or {}, job["to_number"]))
-        progress = dict(job.get("progress") or {}, stage=Stage.RELEASE.value,
-                        text=f"Attempt {job['attempts']} interrupted")
-        self._e.store.release_job(job["id"], self._e.node, job["attempts"], status=decision.status,
+        decision = self._e.policy.decide(retries=job.retries, attempts=job.attempts, result=result,
+                                         now=self._e.now(), force_audio=job.force_audio,
+                                         not_fax_failures=job.not_fax_failures,
+                                         cancelled=job.cancel_requested, interrupted=True,
+                                         schedule=Schedule.of_job(job.doc, job.to_number))
+        progress = dict(job.progress, stage=Stage.RELEASE.value,
+                        text=f"Attempt {job.attempts} interrupted")
+        self._e.store.release_job(job.id, self._e.node, job.attempts, status=decision.status,
                                   outcome=decision.outcome, tx_result=result.to_dict(), progress=progress,
                                   run_after=decision.run_after, force_audio=decision.force_audio,
-                                  not_fax_failures=job.get("not_fax_failures", 0), error=result.error_message)
+                                  not_fax_failures=job.not_fax_failures, error=result.error_message)

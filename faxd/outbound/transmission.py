@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import gevent
 import gevent.queue
@@ -16,7 +16,7 @@ import gevent.queue
 from faxd import failures, metrics
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
-from faxd.models import Stage
+from faxd.models import Job, JobStatus, Stage
 from faxd.notify import plan as notify_plan
 from faxd.outbound.results import build_tx_result
 from faxd.retry import NOT_A_FAX_CODES, RetryPolicy
@@ -91,17 +91,17 @@ def fax_options(config, doc: dict, faxbox: dict | None, force_audio: bool) -> Fa
 
 
 class Transmission:
-    def __init__(self, engine: Engine, job: dict, resume_call: Call | None = None):
+    def __init__(self, engine: Engine, job: Job, resume_call: Call | None = None):
         self._e = engine
         self.job = job
-        self.job_id = job["id"]
-        self.attempt = job["attempts"]
+        self.job_id = job.id
+        self.attempt = job.attempts
         self._call: Call | None = resume_call
         self._cancelled = False
         self._aborted = False
         self._lost = False
         self._stage = Stage.PREPARE
-        self._pages_total = job.get("page_count") or 0
+        self._pages_total = job.page_count or 0
         self._progress = dict(stage=Stage.PREPARE.value, pages_sent=0, pages_total=self._pages_total,
                               fax_speed=0, text="Preparing the call")
         self._fax: FaxResult | None = None
@@ -110,8 +110,9 @@ class Transmission:
         self._pages_confirmed = 0          # pages the switch reported done (the receiver's MCF)
         self._spool: StagedDocument | None = None    # the switch's copy of the outbound TIFF
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None),
-                                       "account": job.get("account_id")})
+                                       "account": job.account_id})
         self._missing_document = False
+        self._deferred = False             # put back in the queue by per-number spacing
         self._last_write = 0.0
         self._flush: gevent.Greenlet | None = None
         self._call_started = time.monotonic() if resume_call is not None else None
@@ -145,6 +146,8 @@ class Transmission:
             if self._call is None:
                 if self._schedule().expired(self._e.now()):
                     raise Expired("expired: not sent before its expires_at")
+                if self._too_soon():
+                    return
                 self._prepare()
                 self._originate()
             self._follow_call()
@@ -168,12 +171,26 @@ class Transmission:
             self._remove_spool()
             if self._aborted and not self._lost:
                 self._return_to_queue()
-        if not self._lost and not self._aborted:
+        if not self._lost and not self._aborted and not self._deferred:
             self._release(error)
+
+    def _too_soon(self) -> bool:
+        """Per-number spacing (``number_min_gap``): a call to a number that had one less than the
+        gap ago waits for the gap to pass, back in the queue, this attempt not counted."""
+        gap = getattr(self._e.config, "number_min_gap", 0)
+        if not gap:
+            return False
+        last = self._e.store.number_last_call(self.job.to_number)
+        if last is None or self._e.now() >= last + timedelta(seconds=gap):
+            return False
+        self._deferred = True
+        self._e.store.defer_job(self.job_id, self._e.node, self.attempt, last + timedelta(seconds=gap))
+        self.log.info("deferred: the last call to %s ended less than %g s ago", self.job.to_number, gap)
+        return True
 
     def _prepare(self) -> None:
         self._stage = Stage.PREPARE
-        tiff = self.job.get("fax_tiff")
+        tiff = self.job.fax_tiff
         if tiff is None:
             raise MissingDocument("the job has no fax document any more (its attachments were deleted)")
         name = f"tx-{self.job_id}-{self.attempt}.tif"
@@ -181,18 +198,19 @@ class Transmission:
 
     def _originate(self) -> None:
         self._stage = Stage.ORIGINATE
-        doc = self.job.get("doc") or {}
-        call_id = self.job["call_id"]  # chosen and recorded by the claim
-        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id, "account": self.job.get("account_id")})
+        job = self.job
+        doc = job.doc
+        call_id = job.call_id  # chosen and recorded by the claim
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id, "account": job.account_id})
         faxbox = None
-        if self.job.get("faxbox_id"):
-            faxbox = {"fax_identity": self.job.get("faxbox_identity"), "fax_header": self.job.get("faxbox_header"),
-                      "media": self.job.get("faxbox_media") or {}}
+        if job.faxbox_id:
+            faxbox = {"fax_identity": job.faxbox_identity, "fax_header": job.faxbox_header,
+                      "media": job.faxbox_media or {}}
         request = OriginateRequest(
-            call_id=call_id, job_id=self.job_id, to_number=self.job["to_number"],
-            from_number=self.job["from_number"], from_name=self.job.get("from_name") or "",
+            call_id=call_id, job_id=self.job_id, to_number=job.to_number,
+            from_number=job.from_number, from_name=job.from_name or "",
             tiff_path=self._spool.path,
-            options=fax_options(self._e.config, doc, faxbox, self.job.get("force_audio", False)),
+            options=fax_options(self._e.config, doc, faxbox, job.force_audio),
             ring_timeout=self._ring_timeout(doc))
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
         self._call_started = time.monotonic()
@@ -202,8 +220,8 @@ class Transmission:
         # The claim already shows "Dialling"; the notifications wait until the call is placed,
         # and cost nothing when nobody listens for them.
         self._last_write = time.monotonic()
-        if notify_plan.plan("outbound_processing", {"doc": doc, "status": "processing",
-                                                     "faxbox_notifications": self.job.get("faxbox_notifications")}):
+        if notify_plan.plan("outbound_processing", {"doc": doc, "status": JobStatus.PROCESSING,
+                                                     "faxbox_notifications": job.faxbox_notifications}):
             gevent.spawn(self._attempt_started)
 
     def _ring_timeout(self, doc: dict) -> float:
@@ -237,7 +255,7 @@ class Transmission:
         """Read events until Hangup, each stage with its own deadline."""
         # The switch gives up ringing after the ring timeout and says why (NO_ANSWER); the
         # watchdog waits a little longer so that the switch's own cause is what gets recorded.
-        ring = self._ring_timeout(self.job.get("doc") or {})
+        ring = self._ring_timeout(self.job.doc)
         stage_timeout = {Stage.ORIGINATE: ring + RING_GRACE, Stage.NEGOTIATE: self._e.timeouts.negotiate,
                          Stage.PAGES: self._e.timeouts.page, Stage.RELEASE: self._e.timeouts.hangup}
         if self._stage == Stage.PREPARE:
@@ -340,7 +358,7 @@ class Transmission:
     # --- the end
 
     def _elapsed(self) -> int:
-        created = self.job["created"]
+        created = self.job.created
         return int((self._e.now() - created).total_seconds())
 
     def _release(self, error: str | None) -> None:
@@ -351,10 +369,10 @@ class Transmission:
         if self._missing_document:
             result.result_code, result.result_text = 41, "TIFF/F file cannot be opened"  # permanent
         self._delivered_before_loss(result)
-        not_fax = self.job.get("not_fax_failures", 0)
+        not_fax = self.job.not_fax_failures
         decision = self._e.policy.decide(
-            retries=self.job.get("retries"), attempts=self.attempt, result=result, now=self._e.now(),
-            force_audio=self.job.get("force_audio", False), not_fax_failures=not_fax,
+            retries=self.job.retries, attempts=self.attempt, result=result, now=self._e.now(),
+            force_audio=self.job.force_audio, not_fax_failures=not_fax,
             cancelled=self._cancelled, schedule=self._schedule())
         if decision.reason == "expired" and not result.error_message.startswith("expired"):
             result.error_message = f"expired: not sent before its expires_at (last attempt: {result.error_message})"
@@ -362,15 +380,16 @@ class Transmission:
             not_fax += 1
         failures.annotate(result)
         progress = dict(self._progress, stage=Stage.RELEASE.value)
-        progress["text"] = {"completed": f"Sent {result.pages_sent} of {result.pages_total or result.pages_sent} pages",
-                            "failed": f"Failed: {result.error_message}",
-                            "cancelled": "Cancelled by user",
-                            "pending": f"Attempt {self.attempt} failed ({result.error_message}); will retry"
-                            }[decision.status]
+        progress["text"] = {
+            JobStatus.COMPLETED: f"Sent {result.pages_sent} of {result.pages_total or result.pages_sent} pages",
+            JobStatus.FAILED: f"Failed: {result.error_message}",
+            JobStatus.CANCELLED: "Cancelled by user",
+            JobStatus.PENDING: f"Attempt {self.attempt} failed ({result.error_message}); will retry",
+        }[decision.status]
         self._write_release(decision, result, progress, not_fax)
 
     def _schedule(self) -> Schedule:
-        return Schedule.of_job(self.job.get("doc") or {}, self.job["to_number"])
+        return Schedule.of_job(self.job.doc, self.job.to_number)
 
     def _delivered_before_loss(self, result) -> None:
         """The switch was lost before its phase E report, after every page was confirmed: the
@@ -401,6 +420,8 @@ class Transmission:
                     metrics.attempt_ended(self._e.node, "outbound", result, decision.status != "pending",
                                           None if self._call_started is None
                                           else time.monotonic() - self._call_started)
+                    if getattr(self._e.config, "number_min_gap", 0) and self._call is not None:
+                        self._e.store.number_call_ended(self.job_id)
                 else:
                     self.log.warning("attempt %d ended but the job is no longer ours", self.attempt)
                 return
@@ -409,14 +430,14 @@ class Transmission:
         # The lease expires; the node that takes it over counts this attempt as interrupted.
         self.log.error("could not write the result of attempt %d", self.attempt)
 
-    def _listened(self, status: str) -> bool:
+    def _listened(self, status: JobStatus) -> bool:
         """Whether anyone (email, SMS, webhook) hears about this job reaching ``status``."""
-        if "faxbox_notifications" not in self.job:
+        if not self.job.faxbox_joined:
             return True  # a job taken over from another node: let the store look it up
-        event = {"completed": "outbound_success", "failed": "outbound_failure",
-                 "cancelled": "outbound_cancelled", "pending": "outbound_queued"}[status]
-        return bool(notify_plan.plan(event, {"doc": self.job.get("doc") or {}, "status": status,
-                                             "faxbox_notifications": self.job.get("faxbox_notifications")}))
+        event = {JobStatus.COMPLETED: "outbound_success", JobStatus.FAILED: "outbound_failure",
+                 JobStatus.CANCELLED: "outbound_cancelled", JobStatus.PENDING: "outbound_queued"}[status]
+        return bool(notify_plan.plan(event, {"doc": self.job.doc, "status": status,
+                                             "faxbox_notifications": self.job.faxbox_notifications}))
 
     def _return_to_queue(self) -> None:
         try:

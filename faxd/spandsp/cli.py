@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_once(path: str, out: str, *, t38: bool = False, ecm: bool = True, v17: bool = True, t6: bool = False,
              station_id: str = "faxd", header: str = "", paced: bool = False) -> dict:
     """One loopback session; returns the JSON-ready dict of one run."""
-    from faxd.spandsp.session import FaxSession, T38Session, run_pair, run_pair_paced
+    from faxd.spandsp import FaxSession, T38Session, run_pair, run_pair_paced
     cls = T38Session if t38 else FaxSession
     opts = dict(ecm=ecm, v17=v17, t6=t6 and ecm)
     tx = cls(True, station_id=station_id[:20], header=header, **opts)
@@ -77,7 +77,7 @@ def run_once(path: str, out: str, *, t38: bool = False, ecm: bool = True, v17: b
 
 def main(args, config) -> int:
     from faxd.spandsp.library import info as library_info
-    from faxd.spandsp.session import probe_tiff
+    from faxd.spandsp import probe_tiff
     if args.repeat < 1:
         sys.stderr.write("faxd: error: --repeat must be at least 1\n")
         return 2

@@ -461,24 +461,40 @@ typedef struct faxd_spandsp_info_s {
 #define FAXD_T6 T4_COMPRESSION_T6
 #define FAXD_T85 T4_COMPRESSION_T85
 #define FAXD_T85_L0 T4_COMPRESSION_T85_L0
+/* t30_set_supported_compressions takes the same T4_COMPRESSION_* bits in 3.x */
+#define FAXD_SUPPORT_T4_1D T4_COMPRESSION_T4_1D
+#define FAXD_SUPPORT_T4_2D T4_COMPRESSION_T4_2D
+#define FAXD_SUPPORT_T6 T4_COMPRESSION_T6
 #else
 #define FAXD_T4_1D T4_COMPRESSION_ITU_T4_1D
 #define FAXD_T4_2D T4_COMPRESSION_ITU_T4_2D
 #define FAXD_T6 T4_COMPRESSION_ITU_T6
 #define FAXD_T85 T4_COMPRESSION_ITU_T85
 #define FAXD_T85_L0 T4_COMPRESSION_ITU_T85_L0
+#define FAXD_SUPPORT_T4_1D T30_SUPPORT_T4_1D_COMPRESSION
+#define FAXD_SUPPORT_T4_2D T30_SUPPORT_T4_2D_COMPRESSION
+#define FAXD_SUPPORT_T6 T30_SUPPORT_T6_COMPRESSION
 #endif
+
+/* faxd_stats_t.coding: one numbering for both generations (stats.py: ENCODINGS) */
+#define FAXD_CODING_NONE 0
+#define FAXD_CODING_T4_1D 1
+#define FAXD_CODING_T4_2D 2
+#define FAXD_CODING_T6 3
+#define FAXD_CODING_T85 4
+#define FAXD_CODING_T85_L0 5
+#define FAXD_CODING_OTHER 6
 
 static int faxd_coding(int compression)
 {
     switch (compression) {
-    case 0: return 0;
-    case FAXD_T4_1D: return 1;
-    case FAXD_T4_2D: return 2;
-    case FAXD_T6: return 3;
-    case FAXD_T85: return 4;
-    case FAXD_T85_L0: return 5;
-    default: return 6;
+    case 0: return FAXD_CODING_NONE;
+    case FAXD_T4_1D: return FAXD_CODING_T4_1D;
+    case FAXD_T4_2D: return FAXD_CODING_T4_2D;
+    case FAXD_T6: return FAXD_CODING_T6;
+    case FAXD_T85: return FAXD_CODING_T85;
+    case FAXD_T85_L0: return FAXD_CODING_T85_L0;
+    default: return FAXD_CODING_OTHER;
     }
 }
 
@@ -514,9 +530,9 @@ static int faxd_set_rx_coding(t30_state_t *t30, int coding)
 {
     int c;
     switch (coding) {
-    case 1: c = FAXD_T4_1D; break;
-    case 2: c = FAXD_T4_2D; break;
-    case 3: c = FAXD_T6; break;
+    case FAXD_CODING_T4_1D: c = FAXD_T4_1D; break;
+    case FAXD_CODING_T4_2D: c = FAXD_T4_2D; break;
+    case FAXD_CODING_T6: c = FAXD_T6; break;
     default: return -1;
     }
 #if FAXD_SPANDSP_GENERATION >= 3

@@ -10,26 +10,29 @@ from dataclasses import dataclass
 
 from faxd.spandsp._spandsp import ffi, lib
 
-# Phase E completion codes (t30.h enum) that faxd refers to by name.
-OK = 0
-T0_EXPIRED = 2
-T1_EXPIRED = 3
-CANNOT_TRAIN = 6
-INCOMPATIBLE = 8
-NORESSUPPORT = 11
-NOSIZESUPPORT = 12
-TX_PHBDEAD = 20
-RX_DCNWHY = 35
-FILEERROR = 41
-NOPAGE = 42
-BADTIFF = 43
-BADTIFFHDR = 46
-CALLDROPPED = 49
+# Phase E completion codes (t30.h's T30_ERR_*, values from the headers compiled against:
+# cdefs/t30.h) that faxd refers to by name.
+OK = lib.T30_ERR_OK
+T0_EXPIRED = lib.T30_ERR_T0_EXPIRED
+T1_EXPIRED = lib.T30_ERR_T1_EXPIRED
+CANNOT_TRAIN = lib.T30_ERR_CANNOT_TRAIN
+INCOMPATIBLE = lib.T30_ERR_INCOMPATIBLE
+NORESSUPPORT = lib.T30_ERR_NORESSUPPORT
+NOSIZESUPPORT = lib.T30_ERR_NOSIZESUPPORT
+TX_PHBDEAD = lib.T30_ERR_TX_PHBDEAD
+RX_DCNWHY = lib.T30_ERR_RX_DCNWHY
+FILEERROR = lib.T30_ERR_FILEERROR
+NOPAGE = lib.T30_ERR_NOPAGE
+BADTIFF = lib.T30_ERR_BADTIFF
+BADTIFFHDR = lib.T30_ERR_BADTIFFHDR
+CALLDROPPED = lib.T30_ERR_CALLDROPPED
 
 # faxd_stats_t.coding (helper.c: faxd_coding).
-ENCODINGS = {0: "", 1: "T.4 1D", 2: "T.4 2D", 3: "T.6", 4: "T.85", 5: "T.85 L0", 6: "other"}
+ENCODINGS = {lib.FAXD_CODING_NONE: "", lib.FAXD_CODING_T4_1D: "T.4 1D", lib.FAXD_CODING_T4_2D: "T.4 2D",
+             lib.FAXD_CODING_T6: "T.6", lib.FAXD_CODING_T85: "T.85", lib.FAXD_CODING_T85_L0: "T.85 L0",
+             lib.FAXD_CODING_OTHER: "other"}
 # faxd_set_rx_coding's codes.
-RX_ENCODINGS = {"t4_1d": 1, "t4_2d": 2, "t6": 3}
+RX_ENCODINGS = {"t4_1d": lib.FAXD_CODING_T4_1D, "t4_2d": lib.FAXD_CODING_T4_2D, "t6": lib.FAXD_CODING_T6}
 
 
 def refusal_codes(generation: int) -> tuple[int, int]:

@@ -15,19 +15,21 @@ import psycopg2.errors
 from psycopg2.extras import Json
 
 from faxd import ids
+from faxd.models import Job, JobStatus
+from faxd.store.jobs import job_record
 
 logger = logging.getLogger(__name__)
 
 BLOCKED = "blocked"
 
-_EVENTS = {"completed": "outbound_success", "failed": "outbound_failure",
-           "cancelled": "outbound_cancelled", "pending": "outbound_queued"}
+_EVENTS = {JobStatus.COMPLETED: "outbound_success", JobStatus.FAILED: "outbound_failure",
+           JobStatus.CANCELLED: "outbound_cancelled", JobStatus.PENDING: "outbound_queued"}
 
 
 class DispatchMixin:
     # --- outbound: claim and leases
 
-    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> dict | str | None:
+    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> Job | str | None:
         """Claim the next runnable job within every limit.
 
         Returns the job, or ``BLOCKED`` when due jobs wait only for a limit (a channel, the
@@ -47,7 +49,7 @@ class DispatchMixin:
                 return None
             if row["id"] is None:
                 return BLOCKED
-            return self.opened(row, "fax_tiff")
+            return job_record(self.opened(row, "fax_tiff"))
         return BLOCKED
 
     def count_final_jobs(self, account_id: str) -> int:
@@ -66,7 +68,7 @@ class DispatchMixin:
     def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
         self._one("record_progress", {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)})
 
-    def release_job(self, job_id: str, node: str, attempt: int, *, status: str, outcome: str,
+    def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
                     force_audio: bool = False, not_fax_failures: int = 0, error: str | None = None,
                     notify: bool = True) -> bool:
@@ -86,8 +88,22 @@ class DispatchMixin:
             self._notify(c, _EVENTS[status], job_id=job_id)
             return True
 
-    def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[dict]:
-        return self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})
+    def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[Job]:
+        return [job_record(r) for r in self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})]
+
+    def defer_job(self, job_id: str, node: str, attempt: int, run_after: datetime) -> None:
+        """Back to the queue until ``run_after``, this attempt not counted (per-number spacing)."""
+        with self.transaction() as c:
+            self._one("defer_job", {"id": job_id, "node": node, "attempt": attempt, "run_after": run_after}, cur=c)
+            self._one("delete_attempt", {"job_id": job_id, "attempt": attempt}, cur=c)
+
+    def number_call_ended(self, job_id: str) -> None:
+        """Remember when the last call to this job's number ended (per-number spacing)."""
+        self._one("number_call_ended", {"id": job_id})
+
+    def number_last_call(self, number: str) -> datetime | None:
+        row = self._one("number_last_call", {"number": number})
+        return row["last_ended"] if row else None
 
     def return_job_to_pending(self, job_id: str, node: str, attempt: int) -> None:
         with self.transaction() as c:
@@ -99,17 +115,17 @@ class DispatchMixin:
 
     # --- attaching: fetch and convert, then pending
 
-    def claim_attaching_job(self, node: str, lease: float) -> dict | None:
+    def claim_attaching_job(self, node: str, lease: float) -> Job | None:
         """A job to prepare, with the account's ``paper`` and its uploaded ``originals`` (bytes,
         in order) and their ``original_types``."""
         row = self._one("claim_attaching_job", {"node": node, "lease": lease})
-        if row is not None:
-            row = dict(row, originals=[self.opened({"data": d})["data"] for d in row["originals"]])
-        return row
+        if row is None:
+            return None
+        return job_record(dict(row, originals=[self.opened({"data": d})["data"] for d in row["originals"] or []]))
 
-    def attach_done(self, job: dict, node: str, *, tiff: bytes, pdf: bytes, pages: int, width: int,
+    def attach_done(self, job: Job, node: str, *, tiff: bytes, pdf: bytes, pages: int, width: int,
                     resolution: str, fetched: tuple[bytes, str | None] | None = None) -> bool:
-        params = {"id": job["id"], "node": node, "pages": pages, "width": width, "resolution": resolution}
+        params = {"id": job.id, "node": node, "pages": pages, "width": width, "resolution": resolution}
         for role, data in (("tiff", tiff), ("pdf", pdf)):
             params.update({f"{role}_id": ids.new_id(), f"{role}_size": len(data),
                            f"{role}_sha256": hashlib.sha256(data).hexdigest(),
@@ -119,19 +135,19 @@ class DispatchMixin:
             if self._one("attach_done", params, cur=c) is None:
                 return False
             if fetched is not None:
-                self.add_document(job["account_id"], job_id=job["id"], role="original", seq=0,
+                self.add_document(job.account_id, job_id=job.id, role="original", seq=0,
                                   content_type=fetched[1] or "application/octet-stream", data=fetched[0],
                                   filename=None, cur=c)
-            self._notify(c, "outbound_queued", job_id=job["id"])
+            self._notify(c, "outbound_queued", job_id=job.id)
             return True
 
-    def attach_failed(self, job: dict, node: str, error: str, tx_result: dict) -> bool:
+    def attach_failed(self, job: Job, node: str, error: str, tx_result: dict) -> bool:
         with self.transaction() as c:
-            row = self._one("attach_failed", {"id": job["id"], "node": node, "error": error,
+            row = self._one("attach_failed", {"id": job.id, "node": node, "error": error,
                                               "tx_result": Json(tx_result)}, cur=c)
             if row is None:
                 return False
-            self._notify(c, "outbound_failure", job_id=job["id"])
+            self._notify(c, "outbound_failure", job_id=job.id)
             return True
 
     def attach_release(self, job_id: str, node: str) -> None:

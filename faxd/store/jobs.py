@@ -2,12 +2,13 @@
 
 ``enqueue_job`` is the one way a job is created (API, SMTP, resubmit, forward): the row and
 its original documents go in one transaction. The job engine moves it on from
-``attaching_files``; reads here shape rows into the job document the API shows.
+``attaching_files``. Rows leave the store as :class:`~faxd.models.Job` records (``job_record``);
+``job_view`` shapes one into the job document the API shows.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import gevent.event
 import gevent.pool
@@ -17,7 +18,7 @@ from psycopg2.extras import Json
 
 from faxd import ids
 from faxd.errors import Conflict, NotFound
-from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, TxResult, gregorian
+from faxd.models import GREGORIAN_OFFSET, OUTBOX_STATUSES, OUTGOING_STATUSES, Job, JobStatus, TxResult, gregorian
 from faxd.schedule import Schedule
 from faxd.store.listing import ListQuery, Listing, Page, PageCache, autocommit_cursor, list_page, read_one
 
@@ -27,9 +28,13 @@ SYSTEM_FIELDS = frozenset({
     "page_count", "attempt_history", "revision", "faxbox_id",
 })
 
+def _status_in(statuses) -> str:
+    return "status IN (" + ", ".join(f"'{s.value}'" for s in statuses) + ")"
+
+
 FOLDERS = {
-    "outgoing": "status IN ('attaching_files', 'pending', 'processing')",
-    "outbox": "status IN ('completed', 'failed', 'cancelled')",
+    "outgoing": _status_in(OUTGOING_STATUSES),
+    "outbox": _status_in(OUTBOX_STATUSES),
     None: None,
 }
 
@@ -50,13 +55,33 @@ JOB_LISTING = Listing(
 )
 
 _STAGE_TEXT = {
-    "attaching_files": "Preparing the document",
-    "pending": "Waiting to be sent",
-    "processing": "Sending",
-    "completed": "Sent",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
+    JobStatus.ATTACHING_FILES: "Preparing the document",
+    JobStatus.PENDING: "Waiting to be sent",
+    JobStatus.PROCESSING: "Sending",
+    JobStatus.COMPLETED: "Sent",
+    JobStatus.FAILED: "Failed",
+    JobStatus.CANCELLED: "Cancelled",
 }
+_WAITING = (JobStatus.ATTACHING_FILES, JobStatus.PENDING)
+
+_JOB_FIELDS = frozenset(Job.__slots__)
+# Columns NOT NULL in the table that a Job holds as an empty value rather than None.
+_EMPTY_WHEN_NULL = {"doc": dict, "tx_result": dict, "progress": dict, "attempt_history": list}
+
+
+def job_record(row: Mapping) -> Job:
+    """A jobs row (whichever columns the query selected) as a :class:`~faxd.models.Job`."""
+    kw = {k: v for k, v in row.items() if k in _JOB_FIELDS}
+    for name, empty in _EMPTY_WHEN_NULL.items():
+        if name in kw and kw[name] is None:
+            kw[name] = empty()
+    if "status" in kw:
+        kw["status"] = JobStatus(kw["status"])
+    if kw.get("fax_tiff") is not None:
+        kw["fax_tiff"] = bytes(kw["fax_tiff"])
+    if "faxbox_notifications" in row:
+        kw["faxbox_joined"] = True
+    return Job(**kw)
 
 
 def _dumps(obj) -> str:
@@ -84,51 +109,50 @@ def _undefined(value):
     return "undefined" if value is None else value
 
 
-def progress_view(row: dict) -> dict:
-    stored = row.get("progress") or {}
-    status = row["status"]
+def progress_view(job: Job) -> dict:
+    status = job.status
     out = {
-        "stage": "queued" if status in ("attaching_files", "pending") else
-                 ("release" if status in OUTBOX_STATUSES else "originate"),
+        "stage": "queued" if status in _WAITING else ("release" if status in OUTBOX_STATUSES else "originate"),
         "pages_sent": 0,
-        "pages_total": row.get("page_count") or 0,
+        "pages_total": job.page_count or 0,
         "fax_speed": 0,
-        "text": _STAGE_TEXT.get(status, status),
+        "text": _STAGE_TEXT[status],
     }
-    out.update(stored)
+    out.update(job.progress)
     return out
 
 
-def job_view(row: dict) -> dict:
-    """A jobs row as the API shows it: the client's document plus the system's fields."""
-    doc = row.get("doc") or {}
+def job_view(job: Job) -> dict:
+    """A job as the API shows it: the client's document plus the system's fields."""
+    doc = job.doc
     out: dict[str, Any] = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
     out.update(
-        id=row["id"],
-        status=row["status"],
-        to_number=row["to_number"],
-        from_number=row["from_number"],
-        retries=row["retries"],
-        attempts=row["attempts"],
-        tx_result=tx_view(row.get("tx_result")),
-        progress=progress_view(row),
-        created=gregorian(row["created"]),
-        modified=gregorian(row["modified"]),
-        delivered=_undefined(gregorian(row.get("delivered"))),
+        id=job.id,
+        status=job.status.value,
+        to_number=job.to_number,
+        from_number=job.from_number,
+        retries=job.retries,
+        attempts=job.attempts,
+        tx_result=tx_view(job.tx_result),
+        progress=progress_view(job),
+        created=gregorian(job.created),
+        modified=gregorian(job.modified),
+        delivered=_undefined(gregorian(job.delivered)),
         fax_timezone=doc.get("fax_timezone") or "undefined",
-        faxbox_id=row.get("faxbox_id"),
-        page_count=row.get("page_count") or 0,
-        fax_identity_number=doc.get("fax_identity_number") or row["from_number"],
+        faxbox_id=job.faxbox_id,
+        page_count=job.page_count or 0,
+        fax_identity_number=doc.get("fax_identity_number") or job.from_number,
         fax_identity_name=doc.get("fax_identity_name") or doc.get("from_name") or "",
-        attempt_history=list(row.get("attempt_history") or []),
-        source=row.get("source", "api"),
-        _rev=row["revision"],
+        attempt_history=list(job.attempt_history),
+        source=job.source,
+        _rev=job.revision,
     )
-    for name in ("to_name", "from_name"):
-        if row.get(name) is not None:
-            out[name] = row[name]
-    if row.get("origin_id"):
-        out["origin_id"] = row["origin_id"]
+    if job.to_name is not None:
+        out["to_name"] = job.to_name
+    if job.from_name is not None:
+        out["from_name"] = job.from_name
+    if job.origin_id:
+        out["origin_id"] = job.origin_id
     return out
 
 
@@ -170,7 +194,7 @@ class JobsMixin:
     def enqueue_job(self, account_id: str, doc: dict, *, faxbox_id: str | None = None,
                     source: str = "api",
                     documents: Iterable[tuple[bytes, str, str | None]] = (),
-                    origin_id: str | None = None, status: str = "attaching_files",
+                    origin_id: str | None = None, status: JobStatus = JobStatus.ATTACHING_FILES,
                     cur=None) -> dict:
         """Insert a job and its original documents (in order) in one transaction.
 
@@ -218,7 +242,7 @@ class JobsMixin:
         row = read_one(self, "get_job", {"id": job_id, "account_id": account_id})
         if row is None or not _in_scope(row, folder, faxbox_id):
             return None
-        return job_view(row)
+        return job_view(job_record(row))
 
     def list_jobs(self, account_id: str, folder: str | None, q: ListQuery,
                   faxbox_id: str | None = None) -> Page:
@@ -242,13 +266,13 @@ class JobsMixin:
             if row["status"] in OUTBOX_STATUSES:
                 raise Conflict(f"fax {job_id} has already finished ({row['status']})")
             params = {"id": job_id, "account_id": account_id}
-            if row["status"] == "processing":
+            if row["status"] == JobStatus.PROCESSING:
                 self._one("request_job_cancel", params, cur=c)
                 self._one("notify_job_cancel", params, cur=c)
             else:
                 self._one("cancel_waiting_job", params, cur=c)
                 self.queue_notifications(c, "outbound_cancelled", job_id=job_id)
-            return job_view(self._one("get_job", params, cur=c))
+            return job_view(job_record(self._one("get_job", params, cur=c)))
 
     def delete_job(self, account_id: str, job_id: str, faxbox_id: str | None = None) -> None:
         """Remove a final job and every trace of it (attempts, documents, notifications)."""
@@ -309,10 +333,13 @@ class JobsMixin:
             return job
 
 
-def _stored(row: dict, created) -> dict:
-    """A new job's row as the database now holds it (the column defaults of schema.sql)."""
-    return dict(row, doc=row["doc"].adapted, attempts=0, tx_result={}, progress={}, page_count=None,
-                revision=1, created=created, modified=created, delivered=None, attempt_history=[])
+def _stored(row: dict, created) -> Job:
+    """A new job as the database now holds it (the column defaults of schema.sql)."""
+    return Job(id=row["id"], account_id=row["account_id"], faxbox_id=row["faxbox_id"],
+               status=JobStatus(row["status"]), source=row["source"], origin_id=row["origin_id"],
+               to_number=row["to_number"], from_number=row["from_number"], to_name=row["to_name"],
+               from_name=row["from_name"], retries=row["retries"], doc=row["doc"].adapted,
+               created=created, modified=created)
 
 
 _INSERT_COLUMNS = ("id", "account_id", "faxbox_id", "status", "source", "origin_id", "to_number",

@@ -31,6 +31,24 @@ def _abort(conn) -> bool:
         return False
 
 
+# SQLSTATEs that say "this server cannot serve us as a primary any more": 25006 read-only
+# transaction (a demoted primary, or a standby reached without target_session_attrs), 57P01
+# admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now (starting up, in recovery).
+LOST_PRIMARY = frozenset({"25006", "57P01", "57P02", "57P03"})
+
+
+def lost_primary(e: BaseException) -> bool:
+    """True for an error after which the connection must be dropped, not reused: the server
+    said so (above, or class 08: connection exception), or never answered (no SQLSTATE).
+    A deadlock or a statement timeout leaves a good connection: it is rolled back and kept."""
+    if not isinstance(e, psycopg2.Error):
+        return False
+    code = getattr(e, "pgcode", None)
+    if code is None:
+        return isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    return code in LOST_PRIMARY or code.startswith("08")
+
+
 # The unpatched select: a zero-timeout poll never blocks, and gevent's version would cost a
 # trip through the hub on every query.
 _select = gevent.monkey.get_original("select", "select")
@@ -85,9 +103,15 @@ class ConnectionPool:
             if conn is None:
                 conn = self._connect()
             yield conn
-        except BaseException:
+        except BaseException as e:
             if conn is not None and not conn.closed:
-                _abort(conn)
+                if lost_primary(e):
+                    # A server that is no longer the primary (failover, switchover) or is
+                    # shutting down: its sessions are useless; the next connect goes through
+                    # the URL's host list again and finds the new primary.
+                    conn.close()
+                else:
+                    _abort(conn)
             raise
         finally:
             if conn is not None:

@@ -30,7 +30,7 @@ from faxd.store.notification_log import NotificationLogMixin
 from faxd.store.notifications import NotificationsMixin
 from faxd.store.smtp_gateway import SmtpGatewayMixin
 from faxd.store.smtplog import SmtplogMixin
-from faxd.store.pool import ConnectionPool
+from faxd.store.pool import ConnectionPool, lost_primary
 from faxd.store.retention import RetentionMixin
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,10 @@ def wrap_errors():
         yield
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
         raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
-    except psycopg2.errors.AdminShutdown as e:  # pragma: no cover - subclass of OperationalError
-        raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
+    except psycopg2.Error as e:
+        if lost_primary(e):   # e.g. read-only: the server is a standby now (failover)
+            raise StoreUnavailable(f"database unavailable: {_first_line(e)}") from e
+        raise
 
 
 def _first_line(e: Exception) -> str:

@@ -697,3 +697,10 @@ CREATE FUNCTION faxd_retention_due(p_final timestamptz, p_now timestamptz, p_day
 LANGUAGE sql IMMUTABLE AS $$
     SELECT p_days >= 0 AND p_final < p_now - make_interval(days => p_days)
 $$;
+
+-- Per-number spacing (number_min_gap): when the last call to each number ended. UNLOGGED: after
+-- a crash the gaps start again from nothing, which costs at most one call inside a gap.
+CREATE UNLOGGED TABLE number_calls (
+    number          text PRIMARY KEY,
+    last_ended      timestamptz NOT NULL
+);

@@ -34,6 +34,7 @@ import gevent.pool
 from faxd import t30codes
 from faxd.spandsp import (Control, DocumentError, FaxSession, Pacer, PairResult, T38Session, probe_tiff,
                           run_pair, run_pair_paced)
+from faxd.errors import StoreError
 from faxd.spandsp.stats import T30Stats
 from faxd.switch import causes
 from faxd.switch.base import Call, CallBase, FaxOptions, InboundCall, OriginateRequest
@@ -270,7 +271,11 @@ class SoftwareSwitch:
         if behaviour == "no_answer":
             call._wait_change(req.ring_timeout)
             return self._hangup(call, call.cause or "NO_ANSWER")
-        if test is None and self._is_local(number):
+        try:
+            local = test is None and self._is_local(number)
+        except StoreError as e:   # the database is away (a failover): the line cannot route now
+            return self._hangup(call, "NORMAL_TEMPORARY_FAILURE", f"cannot route the call: {e}")
+        if local:
             return self._to_faxbox(call, req)
         if call.hung_up:
             return self._hangup(call, call.cause)

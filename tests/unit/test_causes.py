@@ -13,6 +13,7 @@ import re
 import pytest
 
 from faxd.switch import causes
+from tests.data import captures
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "causes")
 
@@ -88,8 +89,7 @@ def test_freeswitch_reports_16_for_its_own_causes():
 @pytest.mark.parametrize("recording", ["originate-failure-no-answer.plain.txt", "txfax-audio-success.plain.txt",
                                        "originate-failure-no-route.plain.txt"])
 def test_recorded_freeswitch_numbers_agree(recording):
-    with open(os.path.join(os.path.dirname(__file__), "..", "data", "freeswitch", recording)) as f:
-        text = f.read()
+    text = captures.freeswitch(recording).decode()
     pairs = set(re.findall(r"variable_hangup_cause: (\w+)\nvariable_hangup_cause_q850: (\d+)", text))
     assert pairs
     for name, number in pairs:

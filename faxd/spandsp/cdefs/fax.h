@@ -8,3 +8,5 @@ void fax_set_tep_mode(fax_state_t *s, int use_tep);
 t38_core_state_t *t38_terminal_get_t38_core_state(t38_terminal_state_t *s);
 void t38_set_t38_version(t38_core_state_t *s, int t38_version);
 void t38_set_fastest_image_data_rate(t38_core_state_t *s, int max_rate);
+/* t38_terminal.h: option of faxd_ep_new_t38's config */
+#define T38_TERMINAL_OPTION_NO_PACING ...

@@ -49,6 +49,23 @@ UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_
        lease_expires = NULL, modified = now(), revision = revision + 1, progress = '{}'::jsonb
  WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
+-- defer_job --
+-- Per-number spacing: a job claimed too soon after the last call to its number goes back to the
+-- queue until the gap is over, attempt not counted.
+UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+       lease_expires = NULL, modified = now(), revision = revision + 1, run_after = %(run_after)s,
+       progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', page_count,
+                                     'fax_speed', 0, 'text', 'Waiting for the gap between calls to this number')
+ WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
+
+-- number_call_ended --
+INSERT INTO number_calls (number, last_ended)
+SELECT to_number, now() FROM jobs WHERE id = %(id)s
+ON CONFLICT (number) DO UPDATE SET last_ended = EXCLUDED.last_ended;
+
+-- number_last_call --
+SELECT last_ended FROM number_calls WHERE number = %(number)s;
+
 -- delete_attempt --
 DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;
 

@@ -11,12 +11,15 @@
 - Inbound calls: FreeSWITCH's dialplan runs ``socket <esl_listen> async full``; faxd answers the
   connection with ``connect``/``myevents``/``linger``, hands an ``InboundCall`` to the handler
   (the Reception), which answers and runs ``rxfax`` through ``sendmsg``.
+- FreeSWITCH on other hosts fetches each outbound TIFF from faxd over HTTP (``SpoolServer``,
+  spool.py) instead of sharing spool_dir.
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Callable
 from urllib.parse import unquote, urlsplit
@@ -36,6 +39,7 @@ from faxd.switch.freeswitch.esl import (
     AuthFailed, Connection, ESLError, Event, NotConnected, ProtocolError,
 )
 from faxd.switch.freeswitch.events import CallTranslator
+from faxd.switch.freeswitch.spool import SpoolServer
 
 logger = logging.getLogger(__name__)
 
@@ -45,58 +49,6 @@ def parse_esl_url(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
     password = unquote(parts.password or parts.username or "ClueCon")
     return parts.hostname or "127.0.0.1", parts.port or 8021, password
-
-
-class SpoolServer:
-    """Outbound TIFFs over HTTP for a FreeSWITCH on another host: one unguessable URL per call,
-    valid while the call lasts (``GET <base>/spool/<token>.tif``)."""
-
-    def __init__(self, listen: tuple[str, int], base_url: str | None = None):
-        import gevent.pywsgi
-        self._files: dict[str, str] = {}
-        self._server = gevent.pywsgi.WSGIServer(listen, self._app, log=None, error_log=logger,
-                                                spawn=gevent.pool.Pool(1000))
-        self._base = base_url
-        self.hits = 0
-
-    def start(self) -> None:
-        self._server.start()
-        if self._base is None:
-            host, port = self._server.address[:2]
-            self._base = f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.stop(timeout=1)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self._server.address[:2]
-
-    def publish(self, path: str) -> tuple[str, str]:
-        token = uuid.uuid4().hex + uuid.uuid4().hex
-        self._files[token] = path
-        return token, f"{self._base.rstrip('/')}/spool/{token}.tif"
-
-    def withdraw(self, token: str) -> None:
-        self._files.pop(token, None)
-
-    def _app(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        token = path[len("/spool/"):-len(".tif")] if path.startswith("/spool/") and path.endswith(".tif") else ""
-        fname = self._files.get(token)
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or fname is None:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found\n"]
-        try:
-            size = os.path.getsize(fname)
-            f = open(fname, "rb")
-        except OSError:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found\n"]
-        self.hits += 1
-        start_response("200 OK", [("Content-Type", "image/tiff"), ("Content-Length", str(size)),
-                                  ("Cache-Control", "no-store")])
-        return iter(lambda: f.read(65536), b"") if environ["REQUEST_METHOD"] == "GET" else [b""]
 
 
 class OutboundCall(CallBase):
@@ -152,6 +104,7 @@ class Node:
         self._closed = gevent.event.Event()
         self._tombstones: dict[str, str] = {}
         self.connects = 0
+        self.core_uuid = ""        # this FreeSWITCH's process id, from its events
 
     # -- lifecycle
 
@@ -219,6 +172,7 @@ class Node:
         if conn is not self.conn:
             return
         self.conn = None
+        self.core_uuid = ""        # a restarted FreeSWITCH has a new one
         self.connected.clear()
         if self._running:
             logger.warning("%s: connection lost (%s)", self.name, exc or "closed by FreeSWITCH")
@@ -260,6 +214,8 @@ class Node:
 
     def _on_event(self, event: Event) -> None:
         h = event.headers
+        if not self.core_uuid:
+            self.core_uuid = h.get("Core-UUID", "")
         if h.get("Event-Name") == "BACKGROUND_JOB":
             call = self.jobs.pop(h.get("Job-UUID", ""), None)
             if call is not None:
@@ -364,6 +320,13 @@ class InboundCall(CallBase):
                                name=f"outbound-socket {addr[0]}:{addr[1]}")
         self.done = gevent.event.Event()
         self._hangup_sent = False
+        # FreeSWITCH on another host: the received fax's upload (token, url, FreeSWITCH's path),
+        # its state (None: shared spool; waiting: rxfax running; running; done), the events held
+        # back meanwhile, and whether rxfax reported a fax received.
+        self._upload: tuple[str, str, str] | None = None
+        self._upload_state: str | None = None
+        self._held: list | None = None
+        self._received = False        # rxfax reported a fax, or a page, received
 
     def setup(self, timeout: float = 10.0) -> None:
         """``connect``, ``myevents``, ``linger`` and the rxfax event subscription."""
@@ -389,11 +352,24 @@ class InboundCall(CallBase):
     def answer(self) -> None:
         self._execute("answer")
 
+    @property
+    def core_uuid(self) -> str:
+        return self.channel.get("Core-UUID", "")
+
     def receive_fax(self, tiff_path: str, options: FaxOptions) -> None:
+        rx_path = tiff_path
+        spool = self._backend.spool_server
+        if spool is not None:
+            # FreeSWITCH on another host: rxfax into its own directory, then it PUTs the file
+            # to a one-time URL that lands at tiff_path (see received.py).
+            rx_path = f"{self._backend.rx_dir.rstrip('/')}/faxd-rx-{self.call_id}.tif"
+            token, url = spool.uploads.expect(tiff_path, spool.base_url)
+            self._upload = (token, url, rx_path)
+            self._upload_state = "waiting"
         os.makedirs(os.path.dirname(tiff_path) or ".", exist_ok=True)
         for name, value in commands.receive_variables(options).items():
             self._execute("set", f"{name}={value}")
-        self._execute("rxfax", tiff_path)
+        self._execute("rxfax", rx_path)
 
     def reject(self, cause: str = "CALL_REJECTED") -> None:
         self.hangup(cause)
@@ -410,20 +386,72 @@ class InboundCall(CallBase):
 
     def _execute(self, app: str, arg: str = "") -> None:
         cmd, headers = commands.sendmsg_execute(app, arg)
-        self.conn.command(cmd, headers)
+        try:
+            self.conn.command(cmd, headers)
+        except NotConnected as e:
+            # FreeSWITCH went away with the call: the call's events already end with the
+            # loss (``_on_close``), which is what the reception records.
+            logger.warning("call %s: %s not sent, the connection is gone (%s)", self.call_id, app, e)
 
     # -- reader greenlet
 
     def _on_event(self, event: Event) -> None:
         if self.translator is None or event.headers.get("Unique-ID") != self.call_id:
             return
-        for item in self.translator.feed(event):
-            self.events.put(item)
+        self._pass_on(self.translator.feed(event))
         h = event.headers
-        if h.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE" and h.get("Application") == "rxfax":
+        rxfax_ended = h.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE" and h.get("Application") == "rxfax"
+        if self._upload_state == "waiting" and (rxfax_ended or self.translator.finished):
+            self._upload_state = "running"
+            self._backend._group.spawn(self._fetch_then_hang_up)
+        elif rxfax_ended:
             self._backend._group.spawn(self.hangup)
-        if self.translator.finished:
+        if self.translator.finished and self._upload_state not in ("waiting", "running"):
             self._backend._group.spawn(self._exit)
+
+    def _pass_on(self, items) -> None:
+        """Events to the reception; while a received fax is still to be uploaded, its Hangup
+        (and anything after it) waits, so that the reception never looks for the file early."""
+        for item in items:
+            if isinstance(item, ev.FaxResult) and item.success:
+                self._received = True
+            elif isinstance(item, ev.PageDone) and item.pages:
+                self._received = True       # at least one page is whole in the file
+            if self._held is None and isinstance(item, ev.Hangup) and self._upload_state in ("waiting", "running"):
+                self._held = []
+            if self._held is not None:
+                self._held.append(item)
+            else:
+                self.events.put(item)
+
+    def _fetch_then_hang_up(self) -> None:
+        """Have FreeSWITCH PUT the received TIFF to faxd (mod_http_cache's ``http_put``) on this
+        call's connection, then hang up and let the reception see the rest of the call."""
+        token, url, rx_path = self._upload
+        try:
+            reply = self.conn.api(commands.http_put(url, rx_path), timeout=self._backend.upload_timeout)
+            if not reply.startswith("+OK") and self._received:
+                logger.warning("call %s: FreeSWITCH could not upload the received fax %s: %s",
+                               self.call_id, rx_path, reply.strip() or "no reply")
+        except ESLError as e:
+            if self._received or self.translator.hungup:
+                # The connection went with FreeSWITCH (crash, restart, network) during or
+                # after rxfax: what it wrote is on that host's disk (FreeSWITCH may have died
+                # before its page events left); ask the hosts for it once they are back.
+                logger.warning("call %s: connection lost before the received fax was uploaded (%s); "
+                               "asking the FreeSWITCH hosts for %s", self.call_id, e, rx_path)
+                if not self._backend.upload_from_any_node(url, rx_path):
+                    logger.error("call %s: the received fax was not uploaded; it stays on FreeSWITCH at %s",
+                                 self.call_id, rx_path)
+        finally:
+            self._backend.spool_server.uploads.close(token)
+            self._upload_state = "done"
+            self.hangup()
+            held, self._held = self._held or [], None
+            for item in held:
+                self.events.put(item)
+            if self.translator.finished:
+                self._exit()
 
     def _exit(self) -> None:
         try:
@@ -433,9 +461,13 @@ class InboundCall(CallBase):
         self.conn.close()
 
     def _on_close(self, exc) -> None:
+        if self._upload_state == "waiting":
+            # The connection dropped during rxfax (or before its end reached us): fetch what
+            # FreeSWITCH wrote anyway; the reception counts the whole pages in it.
+            self._upload_state = "running"
+            self._backend._group.spawn(self._fetch_then_hang_up)
         if self.translator is not None and not self.translator.finished:
-            for item in self.translator.lost("the outbound socket connection dropped"):
-                self.events.put(item)
+            self._pass_on(self.translator.lost("the outbound socket connection dropped"))
         self.done.set()
 
 
@@ -460,6 +492,10 @@ class FreeSwitchBackend:
         self._connect_wait = connect_wait
         self._inbound: set[InboundCall] = set()
         self._stopping = False
+        # With spool_http_listen: where rxfax writes on the FreeSWITCH hosts before the upload.
+        self.rx_dir = getattr(config, "freeswitch_rx_dir", "/tmp")
+        self.upload_timeout = 60.0
+        self._reconcile_timeout = reconcile_timeout
 
     @property
     def nodes(self) -> list[Node]:
@@ -513,10 +549,16 @@ class FreeSwitchBackend:
     # -- outbound
 
     def _pick_node(self) -> Node | None:
+        """The connected node with the fewest calls: its outbound calls plus the inbound calls
+        it handed to faxd (matched by the Core-UUID FreeSWITCH puts in every event)."""
         up = [n for n in self._nodes if n.conn is not None]
         if not up:
             return None
-        return min(up, key=lambda n: len(n.calls))
+        inbound: dict[str, int] = {}
+        for call in self._inbound:
+            if call.core_uuid:
+                inbound[call.core_uuid] = inbound.get(call.core_uuid, 0) + 1
+        return min(up, key=lambda n: len(n.calls) + inbound.get(n.core_uuid, 0))
 
     def stage_document(self, name: str, data: bytes) -> SpoolFile:
         """FreeSWITCH reads the outbound TIFF from the spool directory (or, with
@@ -576,6 +618,24 @@ class FreeSwitchBackend:
         return None
 
     # -- inbound
+
+    def upload_from_any_node(self, url: str, rx_path: str) -> bool:
+        """A received fax whose call's connection is gone: every connected FreeSWITCH is asked
+        to ``http_put`` the file until one has it (the one that received it, once it is back),
+        for as long as a lost outbound call is waited for (``reconcile_timeout``)."""
+        deadline = time.monotonic() + self._reconcile_timeout
+        while not self._stopping and time.monotonic() < deadline:
+            for node in self._nodes:
+                if node.conn is None:
+                    continue
+                try:
+                    if node.api(commands.http_put(url, rx_path), timeout=self.upload_timeout).startswith("+OK"):
+                        logger.info("received fax %s uploaded by %s", rx_path, node.name)
+                        return True
+                except ESLError:
+                    continue
+            gevent.sleep(0.5)
+        return False
 
     def on_incoming_call(self, handler: Callable[[base.InboundCall], None]) -> None:
         self._handler = handler

@@ -70,6 +70,15 @@ def http_get(url: str) -> str:
     return "${http_get(" + url + ")}"
 
 
+def http_put(url: str, path: str) -> str:
+    """The API line by which FreeSWITCH uploads a local file (a received fax) to ``url``:
+    mod_http_cache's ``http_put``, answered ``+OK <http status>`` or ``-ERR <http status>``
+    (its arguments are split on spaces, so neither may contain one)."""
+    if any(c.isspace() for c in url + path) or url.startswith("{"):
+        raise ValueError(f"http_put arguments {url!r} {path!r} must not contain spaces")
+    return f"http_put {url} {path}"
+
+
 def originate(request: OriginateRequest, dial_string: str, tiff_path: str | None = None,
               url: str | None = None) -> str:
     """The API line (without ``bgapi``) that dials and runs ``txfax`` on answer.

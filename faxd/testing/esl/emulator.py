@@ -600,7 +600,7 @@ class EmuCall:
             if app == "rxfax":
                 if not self.answered:
                     self._emit_segment(script, segments["answer"], page_index)
-                self.rx_path = arg or self.rx_path
+                self.rx_path = self.emu.host_path(arg) if arg else self.rx_path
                 self._maps.clear()
                 self._run_fax(self.rx_vars, self.rx_path)
                 seg = self._expand_pages(segments["rxfax"])
@@ -707,7 +707,7 @@ class ESLEmulator:
                  spool: str | None = None, dsp: bool = True, pace: float = 0.0, t38: bool = True,
                  receiver_ident: str = "FS-RECEIVER", queue_limit: int = 100000, lost_limit: int = 500,
                  sndbuf: int | None = None, socket_timeout: float = 30.0, max_fax_seconds: float = 300.0,
-                 hostname: str = "vm"):
+                 hostname: str = "vm", root: str | None = None):
         self.password = password
         self._bind = (host, port)
         self.routes = dict(routes if routes is not None else {"*": "receive"})
@@ -724,6 +724,9 @@ class ESLEmulator:
         self.socket_timeout = socket_timeout
         self.max_fax_seconds = max_fax_seconds
         self.hostname = hostname
+        # A FreeSWITCH on another host: the paths faxd names (rxfax's file, http_put's) are on
+        # that host's disk, here the directory ``root``; None: this machine's (shared spool).
+        self.root = root
         self.slow_writes = 0.0
         self.core_uuid = str(uuidlib.uuid4())
         self.sequence = itertools.count(1000)
@@ -917,6 +920,9 @@ class ESLEmulator:
                 if call.alive_a and call.a_uuid not in {r.split(",")[0] for r in rows}:
                     rows.append(f"{call.a_uuid},outbound,{call.a_name},CS_EXECUTE")
             return "\n".join(rows) + f"\n\n{len(rows) - 1} total.\n"
+        if cmd == "http_put":
+            url, _, path = rest.partition(" ")
+            return self.http_put(url, path.strip())
         if cmd == "status":
             return f"UP 0 years, 0 days\nFreeSWITCH (Version 1.10.12-release-emulated) is ready\n{len(self.calls_by_uuid)} session(s)\n"
         if cmd == "version":
@@ -924,6 +930,35 @@ class ESLEmulator:
         if not cmd:
             return "-ERR no reply\n"
         return f"-ERR {cmd} Command not found!\n"
+
+    def http_put(self, url: str, path: str) -> str:
+        """mod_http_cache's ``http_put <url> <file>``: the file PUT to the URL, answered
+        ``+OK <status>`` for 200/201/202/204, else ``-ERR <status>`` (0: no file, no answer)."""
+        import urllib.error
+        import urllib.request
+        try:
+            with open(self.host_path(path), "rb") as f:
+                data = f.read()
+        except OSError:
+            return "-ERR 0\n"
+        request = urllib.request.Request(url, data=data, method="PUT", headers={"Content-Type": "image/tiff"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except OSError:
+            status = 0
+        if status in (200, 201, 202, 204):
+            self.uploads += 1
+            return f"+OK {status}\n"
+        return f"-ERR {status}\n"
+
+    uploads = 0     # files http_put delivered
+
+    def host_path(self, path: str) -> str:
+        """Where a path named by faxd is on this emulated host's disk."""
+        return os.path.join(self.root, path.lstrip("/")) if self.root else path
 
     def run_bgapi(self, line: str, job: str) -> None:
         cmd, _, rest = line.strip().partition(" ")

@@ -9,14 +9,13 @@ import sys
 import pytest
 
 from tests.integration.api.test_auth_hardening import Node, outbox, refused_within, token_for, warm
-from tests.integration.foundation.daemon import ROOT
-from tests.integration.foundation.test_daemon import _clean_env, _url
+from tests.integration.foundation.daemon import ROOT, clean_env, database_url
 from tests.unit.api.conftest import config, dsn, store  # noqa: F401  (fixtures)
 
 
 def faxd(dsn, *args):  # noqa: F811
     out = subprocess.run([sys.executable, "-m", "faxd", "account", *args], cwd=ROOT,
-                         env={**_clean_env(), "FAXD_DATABASE_URL": _url(dsn)},
+                         env={**clean_env(), "FAXD_DATABASE_URL": database_url(dsn)},
                          capture_output=True, text=True, timeout=60)
     return out.returncode, out.stdout, out.stderr
 

@@ -2,25 +2,19 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
 import gevent
 import requests
 
+from tests.integration.foundation.daemon import free_port
 from tests.unit.api.conftest import URL_JOB
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_gunicorn_gevent_worker_serves_the_api(dsn, store):
     acct = store.create_account("gunicorn")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, FAXD_DATABASE_URL=dsn)
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
                              "-b", f"127.0.0.1:{port}", "faxd.api.wsgi:app"],

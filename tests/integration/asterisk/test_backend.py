@@ -14,7 +14,7 @@ import pytest
 from faxd.config import Config
 from faxd.outbound.results import build_tx_result
 from faxd.retry import RetryPolicy
-from faxd.spandsp.session import probe_tiff
+from faxd.spandsp import probe_tiff
 from faxd.switch import events as ev
 from faxd.switch.asterisk import AsteriskBackend
 from faxd.switch.base import FaxOptions, OriginateRequest

@@ -42,7 +42,7 @@ def test_emulator_speaks_like_the_recording(scenario, emulator, fax_docs):
 
 def test_emulator_received_file_is_a_real_fax(emulator, fax_docs):
     """The success scenario really moved the pages: the far end's TIFF has them."""
-    from faxd.spandsp.session import probe_tiff
+    from faxd.spandsp import probe_tiff
     run_client(emulator.port, client_actions("sendfax-local-success"), fax_docs + "/")
     import glob
     (path,) = glob.glob(emulator.rx_dir + "/rx-*.tif")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from faxd.spandsp.session import probe_tiff
+from faxd.spandsp import probe_tiff
 from faxd.switch import events as ev
 from faxd.switch.base import FaxOptions
 from tests.integration.asterisk.test_backend import collect, kinds, make_backend, request

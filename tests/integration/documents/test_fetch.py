@@ -14,14 +14,16 @@ from tests.integration.documents.helpers import make_pipeline
 class Server:
     """A tiny HTTP/1.0 server: routes map a path to a function(request) -> (status, headers, body)."""
 
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", ssl_context=None):
         self.routes = {}
         self.requests = []
         self.connections = 0
         self.release = gevent.event.Event()
-        self._server = StreamServer((host, 0), self._handle)
+        tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        self._server = StreamServer((host, 0), self._handle, **tls)
         self._server.start()
-        self.base = f"http://{host}:{self._server.server_port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.base = f"{scheme}://{host}:{self._server.server_port}"
 
     def _handle(self, sock, _addr):
         self.connections += 1
@@ -224,14 +226,10 @@ def tls_server(tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                     "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True)
-    s = Server()
-    s._server.stop()
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert), str(key))
-    s._server = StreamServer(("127.0.0.1", 0), s._handle, ssl_context=ctx)
-    s._server.start()
-    s.base = f"https://127.0.0.1:{s._server.server_port}"
+    s = Server(ssl_context=ctx)
     s.routes["/doc"] = lambda r: (200, {}, b"over tls")
     yield s, cert
     s.stop()

@@ -12,8 +12,7 @@ import pytest
 import requests
 
 from tests.integration.engine.harness import FINAL, attempts_of, converted_fax, enqueue_ready, wait_final
-from tests.integration.foundation.daemon import FaxdProcess
-from tests.integration.foundation.test_daemon import _url
+from tests.integration.foundation.daemon import FaxdProcess, database_url
 
 NODE_ENV = {"FAXD_LEASE_SECONDS": "2", "FAXD_RETRY_PERIOD": "1", "FAXD_DISPATCH_TICK": "0.2",
             "FAXD_ORIGINATE_TIMEOUT": "5", "FAXD_SMTP_LISTEN": "", "FAXD_SHUTDOWN_GRACE": "2"}
@@ -59,7 +58,7 @@ def test_kill_9_with_30_faxes_in_flight_then_restart(config, store, dsn, tmp_pat
     with store.transaction() as cur:
         cur.execute("UPDATE accounts SET max_outbound = 30")
     fax = converted_fax(config)
-    url = _url(dsn)
+    url = database_url(dsn)
     tmp = str(tmp_path)
     first = _node(tmp, "a", url)
     job_ids = [enqueue_ready(store, acct.account_id, f"+1202555{2000 + i:04d}", fax, retries=3) for i in range(30)]
@@ -84,7 +83,7 @@ def test_two_nodes_share_200_jobs_each_dispatched_once_and_survive_one_dying(con
     with store.transaction() as cur:
         cur.execute("UPDATE accounts SET max_outbound = %s", (max_outbound,))
     fax = converted_fax(config)
-    url = _url(dsn)
+    url = database_url(dsn)
     tmp = str(tmp_path)
     job_ids = [enqueue_ready(store, acct.account_id, f"+1202555{3000 + i:04d}", fax, retries=3)
                for i in range(200)]

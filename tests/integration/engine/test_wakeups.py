@@ -4,6 +4,7 @@ import select
 
 import psycopg2
 
+from faxd.models import JobStatus
 from faxd.outbound.attacher import Attacher
 from faxd.outbound.dispatcher import Dispatcher
 from faxd.store.dispatch import BLOCKED
@@ -77,10 +78,13 @@ def test_a_claim_that_finds_nothing_says_whether_due_jobs_wait_for_a_limit(store
     first = _ready_job(store, acct.account_id, "+12025559001")
     _ready_job(store, acct.account_id, "+12025559002")
     claimed = store.claim_next_job("n1", "software", 10, 30)
-    assert claimed["id"] == first and claimed["fax_tiff"] == b"II*\x00"
+    assert claimed.id == first and claimed.fax_tiff == b"II*\x00"
+    # a claimed job is a typed record with the faxbox's settings joined (here: no faxbox)
+    assert claimed.status is JobStatus.PROCESSING and claimed.attempts == 1 and claimed.call_id
+    assert claimed.faxbox_joined and claimed.faxbox_notifications is None
     assert store.claim_next_job("n1", "software", 10, 30) == BLOCKED       # max_outbound = 1
     store.release_job(first, "n1", 1, status="completed", outcome="completed", tx_result={}, progress={},
                       notify=False)
     second = store.claim_next_job("n1", "software", 10, 30)
-    assert second["to_number"] == "+12025559002"
+    assert second.to_number == "+12025559002"
     assert store.claim_next_job("n1", "software", 10, 30) is None          # queue empty again

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ import pytest
 import requests
 
 from tests.integration.fidelity.test_readme_example import ROOT
+from tests.integration.foundation.daemon import free_port
 
 DOCUMENTED_API, DOCUMENTED_SMTP = "127.0.0.1:8000", "127.0.0.1:2525"
 DOCS = ["README.md", *sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))]
@@ -74,12 +74,6 @@ def promises(script: str) -> list[str]:
     return [p for p in out if p]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pdf(text: str) -> bytes:
     import pikepdf
     pdf = pikepdf.new()
@@ -99,7 +93,7 @@ def server(tmp_path_factory):
     """``faxd run`` with its defaults in a fresh directory, on free ports."""
     cwd = tmp_path_factory.mktemp("manual")
     os.chmod(cwd, 0o755)
-    api, smtp = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    api, smtp = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = ROOT

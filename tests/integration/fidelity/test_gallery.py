@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import smtplib
-import socket
 from email import policy
 from email.message import EmailMessage
 
@@ -29,6 +28,7 @@ from tests.conftest import create_database, drop_database, dsn_for
 from tests.data.gallery import make_gallery as gallery
 from tests.integration.engine.harness import FINAL, fast, running
 from tests.integration.fidelity import references
+from tests.integration.foundation.daemon import free_port
 from tests.integration.smtp.helpers import SmtpSink
 
 MODES = ("audio", "t38")
@@ -45,12 +45,6 @@ EMAIL_KINDS = {
                               "page_sentences": [gallery.SENTENCES["postscript"], gallery.SENTENCES["png"]]},
 }
 KINDS = [*DOCS, *EMAIL_KINDS]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read(name: str) -> bytes:
@@ -101,7 +95,7 @@ def sent(pg_admin_dsn, template_db, tmp_path_factory):
     name = f"faxd_gallery_{os.getpid()}"
     create_database(pg_admin_dsn, name, template=template_db)
     sink = SmtpSink().start()
-    smtp_port = _free_port()
+    smtp_port = free_port()
     home = tmp_path_factory.mktemp("gallery-home")
     config = Config.load(path=None, env={}, home=str(home), database_url=dsn_for(pg_admin_dsn, name))
     config = fast(config, smtp_listen=("127.0.0.1", smtp_port), smtp_relay=sink.address, smtp_domain="fax.test",

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import requests
 from faxd.store import cluster_place
 
 from tests import reading
+from tests.integration.foundation.daemon import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DOCUMENTED_API = "127.0.0.1:8000"
@@ -33,16 +33,10 @@ def readme_block(heading: str) -> str:
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_send_a_fax_in_a_minute_arrives_readable(tmp_path):
     script = readme_block("### Send a fax in a minute")
     assert DOCUMENTED_API in script and 'echo "Hello from faxd" > hello.txt' in script
-    api = f"127.0.0.1:{_free_port()}"
+    api = f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
     env.update(FAXD_API_LISTEN=api, FAXD_SMTP_LISTEN="", PYTHONPATH=ROOT)
     os.chmod(tmp_path, 0o755)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,29 @@ import gevent
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def clean_env() -> dict:
+    """This process's environment without any FAXD_ setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
+
+
+def database_url(dsn: str) -> str:
+    """key=value DSN -> postgresql:// URL for FAXD_DATABASE_URL."""
+    parts = dict(p.split("=", 1) for p in dsn.split())
+    host = parts.get("host", "127.0.0.1")
+    port = parts.get("port", "5432")
+    user = parts.get("user", "postgres")
+    if host.startswith("/"):
+        return f"postgresql://{user}@/{parts['dbname']}?host={host}"
+    return f"postgresql://{user}@{host}:{port}/{parts['dbname']}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (for a subprocess that must be told one)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class FaxdProcess:

@@ -1,26 +1,15 @@
 """faxd run as users run it: embedded PostgreSQL, bootstrap, health, clean stop, kill -9, bad config."""
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from tests.integration.foundation.daemon import ROOT, FaxdProcess
-
-
-@pytest.fixture
-def home():
-    # Not under pytest's 0700 tmp dirs: the postgres user must be able to reach the cluster.
-    d = tempfile.mkdtemp(prefix="faxd-home-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+from tests.integration.foundation.daemon import ROOT, FaxdProcess, clean_env, database_url
 
 
 def _postmaster_pid(home):
@@ -85,13 +74,9 @@ def test_kill_9_then_restart_keeps_data(home):
         assert second.stop() == 0
 
 
-def _clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
-
-
 def test_account_create_prints_account_and_key(dsn):
     out = subprocess.run([sys.executable, "-m", "faxd", "account", "create", "Acme Fax"], cwd=ROOT,
-                         env={**_clean_env(), "FAXD_DATABASE_URL": _url(dsn)},
+                         env={**clean_env(), "FAXD_DATABASE_URL": database_url(dsn)},
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -99,19 +84,8 @@ def test_account_create_prints_account_and_key(dsn):
     assert len(data["account_id"]) == 32 and len(data["api_key"]) == 64
 
 
-def _url(dsn):
-    """key=value DSN -> postgresql:// URL for FAXD_DATABASE_URL."""
-    parts = dict(p.split("=", 1) for p in dsn.split())
-    host = parts.get("host", "127.0.0.1")
-    port = parts.get("port", "5432")
-    user = parts.get("user", "postgres")
-    if host.startswith("/"):
-        return f"postgresql://{user}@/{parts['dbname']}?host={host}"
-    return f"postgresql://{user}@{host}:{port}/{parts['dbname']}"
-
-
 def _run_expecting_failure(env, args=("run",), home=None):
-    full = {**_clean_env(), "FAXD_API_LISTEN": "127.0.0.1:0", **env}
+    full = {**clean_env(), "FAXD_API_LISTEN": "127.0.0.1:0", **env}
     return subprocess.run([sys.executable, "-m", "faxd", *args], cwd=home or ROOT, env=full,
                           capture_output=True, text=True, timeout=60)
 
@@ -142,7 +116,7 @@ def test_port_in_use_is_one_clear_line(tmp_path, dsn):
     busy.listen()
     port = busy.getsockname()[1]
     try:
-        r = _run_expecting_failure({"FAXD_HOME": str(tmp_path), "FAXD_DATABASE_URL": _url(dsn),
+        r = _run_expecting_failure({"FAXD_HOME": str(tmp_path), "FAXD_DATABASE_URL": database_url(dsn),
                                     "FAXD_API_LISTEN": f"127.0.0.1:{port}"})
     finally:
         busy.close()
@@ -153,7 +127,7 @@ def test_port_in_use_is_one_clear_line(tmp_path, dsn):
 
 
 def test_run_against_a_configured_database_and_sigterm(tmp_path, dsn):
-    faxd = FaxdProcess({"FAXD_HOME": str(tmp_path), "FAXD_DATABASE_URL": _url(dsn)}).wait_ready()
+    faxd = FaxdProcess({"FAXD_HOME": str(tmp_path), "FAXD_DATABASE_URL": database_url(dsn)}).wait_ready()
     try:
         assert faxd.bootstrap["fax_number"] == "+12025550100"
         health = faxd.get("/health").json()

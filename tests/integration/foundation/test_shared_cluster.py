@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import gevent
@@ -21,15 +19,6 @@ from tests.integration.foundation.daemon import ROOT, FaxdProcess
 from tests.integration.foundation.fax_client import FaxClient
 
 REMOTE = "+12025550199"  # the software line's built-in remote fax machine
-
-
-@pytest.fixture
-def home():
-    # Not under pytest's 0700 tmp dirs, so that the cluster stays in the home.
-    d = tempfile.mkdtemp(prefix="faxd-shared-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def _env(home):

@@ -9,12 +9,11 @@ import requests
 
 from faxd import ids
 from faxd.store import PostgresStore
-from tests.integration.foundation.daemon import FaxdProcess
-from tests.integration.foundation.test_daemon import _url, home  # noqa: F401  (fixture)
+from tests.integration.foundation.daemon import FaxdProcess, database_url
 
 
 def test_a_token_revoked_on_one_node_is_refused_by_the_other_within_a_second(tmp_path, dsn):
-    env = {"FAXD_DATABASE_URL": _url(dsn), "FAXD_SMTP_LISTEN": ""}
+    env = {"FAXD_DATABASE_URL": database_url(dsn), "FAXD_SMTP_LISTEN": ""}
     a = FaxdProcess({**env, "FAXD_HOME": str(tmp_path / "a")}).wait_ready()
     b = None
     try:
@@ -64,8 +63,7 @@ def test_rotate_key_beside_a_running_faxd_on_its_embedded_database(home):
     import subprocess
     import sys
 
-    from tests.integration.foundation.daemon import ROOT
-    from tests.integration.foundation.test_daemon import _clean_env
+    from tests.integration.foundation.daemon import ROOT, clean_env
     env = {"FAXD_HOME": home, "FAXD_SMTP_LISTEN": ""}
     faxd = FaxdProcess(env).wait_ready()
     try:
@@ -77,7 +75,7 @@ def test_rotate_key_beside_a_running_faxd_on_its_embedded_database(home):
             assert requests.get(outbox, headers={"X-Auth-Token": token}, timeout=10).status_code == 200
             time.sleep(0.05)
         out = subprocess.run([sys.executable, "-m", "faxd", "account", "rotate-key", account], cwd=ROOT,
-                             env={**_clean_env(), **env}, capture_output=True, text=True, timeout=60)
+                             env={**clean_env(), **env}, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         new_key = json.loads(out.stdout)["api_key"]
         started = time.monotonic()

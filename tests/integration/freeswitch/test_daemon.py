@@ -1,27 +1,19 @@
 """faxd's whole daemon on FAXD_SWITCH=freeswitch against the ESL emulator: jobs end in the
 right state with tx_result from the real T.30 session, and a fax to a faxbox DID lands in its inbox."""
-import socket
 
 import gevent
 
 from faxd.testing.esl.emulator import ESLEmulator
 from tests.integration.engine.harness import enqueue, fast, running, wait_final
+from tests.integration.foundation.daemon import free_port
 
 INBOX = "+12025550100"        # the bootstrap faxbox's number: FreeSWITCH hands it to faxd's socket
 ROUTES = {INBOX: "socket", "+12025550199": "receive", "+12025550111": "busy",
           "+12025550122": "hangup_after:1", "+12025550144": "no_fax"}
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_jobs_and_inbox_through_freeswitch(config, store, tmp_path):
-    listen = ("127.0.0.1", _free_port())
+    listen = ("127.0.0.1", free_port())
     emu = ESLEmulator(routes=ROUTES, socket_target=listen, spool=str(tmp_path / "fs")).start()
     boot = store.bootstrap(INBOX, "fax.localhost", "faxd")
     cfg = fast(config, switch="freeswitch", esl_url=(emu.url,), esl_listen=listen)
@@ -76,7 +68,7 @@ def test_jobs_and_inbox_through_freeswitch(config, store, tmp_path):
 def test_a_dropped_event_socket_loses_no_job(config, store, tmp_path):
     emu = ESLEmulator(routes={"*": "drop_esl:1"}, spool=str(tmp_path / "fs")).start()
     acct = store.create_account("acme")
-    cfg = fast(config, switch="freeswitch", esl_url=(emu.url,), esl_listen=("127.0.0.1", _free_port()))
+    cfg = fast(config, switch="freeswitch", esl_url=(emu.url,), esl_listen=("127.0.0.1", free_port()))
     try:
         with running(cfg):
             job_id = enqueue(store, acct.account_id, "+12025550199", pages=2)

@@ -1,5 +1,4 @@
 """The emulator speaks the Event Socket as the recordings and the reference show it."""
-import os
 import socket
 
 import gevent
@@ -7,8 +6,7 @@ import pytest
 
 from faxd.switch.freeswitch.esl import FrameReader, parse_event
 from faxd.testing.esl import recording
-
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "freeswitch")
+from tests.data import captures
 
 
 class Raw:
@@ -163,7 +161,7 @@ def shape(events) -> list:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_emulated_call_matches_the_recording(name, emulator, raw, docs, tmp_path):
     routes, originate = SCENARIOS[name]
-    recorded = [parse_event(m) for m in FrameReader().feed(open(os.path.join(DATA, recording.SCENARIOS[name] + ".plain.txt"), "rb").read())
+    recorded = [parse_event(m) for m in FrameReader().feed(captures.freeswitch(recording.SCENARIOS[name] + ".plain.txt"))
                 if m.content_type == "text/event-plain"]
     emu = emulator(routes=routes)
     c = raw(emu)
@@ -195,7 +193,7 @@ def test_emulated_call_matches_the_recording(name, emulator, raw, docs, tmp_path
 def test_outbound_socket_session_matches_the_recording(emulator, docs, tmp_path):
     """Drive the emulator's outbound socket exactly as the recorded listener did."""
     import gevent.server
-    sent = open(os.path.join(DATA, "outbound-socket-rxfax-session.client-sent.txt"), "rb").read()
+    sent = captures.freeswitch("outbound-socket-rxfax-session.client-sent.txt")
     commands = [c.replace("/var/spool/faxd/rx/", f"{tmp_path}/") for c in sent.decode().split("\n\n") if c]
     frames = []
     finished = gevent.event.Event()
@@ -247,7 +245,7 @@ def test_outbound_socket_session_matches_the_recording(emulator, docs, tmp_path)
         c.close()
     finally:
         server.stop()
-    recorded = list(FrameReader().feed(open(os.path.join(DATA, "outbound-socket-rxfax-session.plain.txt"), "rb").read()))
+    recorded = list(FrameReader().feed(captures.freeswitch("outbound-socket-rxfax-session.plain.txt")))
 
     def view(msgs):
         out = []

@@ -6,12 +6,12 @@ import pytest
 
 from faxd.testing.esl.emulator import ESLEmulator
 from tests.integration.engine.harness import TEXT, fast, job_doc, running, wait_final
-from tests.integration.freeswitch.test_daemon import _free_port
+from tests.integration.foundation.daemon import free_port
 
 
 @pytest.mark.parametrize("t38", [False, True], ids=["audio", "t38"])
 def test_faxbox_to_faxbox_through_freeswitch(config, store, tmp_path, t38):
-    listen = ("127.0.0.1", _free_port())
+    listen = ("127.0.0.1", free_port())
     emu = ESLEmulator(routes={"+12025550111": "socket"}, socket_target=listen, spool=str(tmp_path / "fs")).start()
     acct = store.create_account("acme")
     media = {"media": {"fax_option": True}} if t38 else {}

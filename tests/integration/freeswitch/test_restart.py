@@ -8,7 +8,7 @@ import gevent
 
 from faxd.testing.esl.emulator import ESLEmulator
 from tests.integration.engine.harness import enqueue, fast, running, wait_final
-from tests.integration.freeswitch.test_daemon import _free_port
+from tests.integration.foundation.daemon import free_port
 
 REMOTE = "+12025550199"
 
@@ -16,7 +16,7 @@ REMOTE = "+12025550199"
 def _run(config, store, tmp_path, route: str):
     emu = ESLEmulator(routes={"*": route}, spool=str(tmp_path / "fs")).start()
     acct = store.create_account("acme")
-    cfg = fast(config, switch="freeswitch", esl_url=(emu.url,), esl_listen=("127.0.0.1", _free_port()))
+    cfg = fast(config, switch="freeswitch", esl_url=(emu.url,), esl_listen=("127.0.0.1", free_port()))
     try:
         with running(cfg):
             job_id = enqueue(store, acct.account_id, REMOTE, pages=3, retries=3)

@@ -15,6 +15,7 @@ import gevent.pywsgi
 import gevent.queue
 from gevent import subprocess
 import img2pdf
+import pikepdf
 from PIL import Image, ImageDraw
 
 
@@ -122,3 +123,14 @@ class HttpReceiver:
 
     def stop(self) -> None:
         self._server.stop(timeout=1)
+
+
+def big_pdf(megabytes: float = 5.0) -> bytes:
+    """A real one-page PDF of about ``megabytes``: a page of text and an incompressible stream
+    (random bytes, as a scanned image carries) that the page does not draw."""
+    pdf = pikepdf.open(io.BytesIO(make_pdf("five megabytes")))
+    blob = pikepdf.Stream(pdf, os.urandom(int(megabytes * 1024 * 1024)))
+    pdf.Root.FaxdPadding = pdf.make_indirect(blob)
+    out = io.BytesIO()
+    pdf.save(out, compress_streams=False)
+    return out.getvalue()

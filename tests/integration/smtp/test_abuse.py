@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 import smtplib
 import socket
@@ -22,14 +21,13 @@ import subprocess
 import time
 
 import gevent
-import pikepdf
 import pytest
 
 from faxd.config import Config
 from faxd.smtp.service import SmtpGatewayService
 from faxd.store import PostgresStore
 from tests.conftest import create_database, drop_database
-from tests.integration.smtp.helpers import mail, make_pdf
+from tests.integration.smtp.helpers import big_pdf, mail, make_pdf
 
 DOMAIN = "fax.test"
 PASSWORD = "s3cret fax box password"
@@ -98,17 +96,6 @@ def _counts(env):
 
 def _last_log(env):
     return _rows(env, "SELECT * FROM smtplog ORDER BY created DESC, id DESC LIMIT 1")[0]
-
-
-def _big_pdf(megabytes: float = 5.0) -> bytes:
-    """A real one-page PDF of about ``megabytes``: a page of text and an incompressible stream
-    (random bytes, as a scanned image carries) that the page does not draw."""
-    pdf = pikepdf.open(io.BytesIO(make_pdf("five megabytes")))
-    blob = pikepdf.Stream(pdf, os.urandom(int(megabytes * 1024 * 1024)))
-    pdf.Root.FaxdPadding = pdf.make_indirect(blob)
-    out = io.BytesIO()
-    pdf.save(out, compress_streams=False)
-    return out.getvalue()
 
 
 def _job_documents(env, job_id):
@@ -180,7 +167,7 @@ def test_a_session_making_progress_is_not_idle(env):
 # --- AUTH
 
 def test_a_5mb_pdf_over_starttls_and_auth_becomes_a_job_with_that_document(env):
-    pdf = _big_pdf()
+    pdf = big_pdf()
     assert len(pdf) > 5 * 1024 * 1024
     rcpt = _addr(env["secure"], "12025550181")
     with _client(env) as c:
@@ -206,7 +193,7 @@ def test_a_5mb_pdf_over_starttls_and_auth_becomes_a_job_with_that_document(env):
 
 
 def test_swaks_sends_the_5mb_pdf_with_starttls_and_auth_login(env, tmp_path):
-    pdf = _big_pdf()
+    pdf = big_pdf()
     (tmp_path / "big.pdf").write_bytes(pdf)
     host, port = env["service"].address
     rcpt = _addr(env["secure"], "12025550182")
@@ -284,7 +271,7 @@ def _raw_send(env, message: bytes, rcpt: str, sender: str = "alice@example.com")
 
 
 def test_base64_without_line_breaks_in_one_big_write(env):
-    pdf = _big_pdf(0.05)
+    pdf = big_pdf(0.05)
     rcpt = _addr(env["open"], "12025550183")
     body = base64.b64encode(pdf)  # one line, far over RFC 5321's 1000 octets
     assert len(body) > 8192

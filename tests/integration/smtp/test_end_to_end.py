@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import smtplib
-import socket
 import ssl
 import subprocess as std_subprocess
 import sys
@@ -17,7 +16,8 @@ import pytest
 from gevent import subprocess
 
 from faxd.store import PostgresStore
-from tests.integration.smtp.helpers import SmtpSink, mail, make_pdf
+from tests.integration.foundation.daemon import free_port
+from tests.integration.smtp.helpers import SmtpSink, big_pdf, mail, make_pdf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -29,16 +29,10 @@ def _api(base: str, method: str, path: str, body: dict, token: str | None = None
         return json.loads(resp.read())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def daemon(dsn, tmp_path):
     sink = SmtpSink().start()
-    smtp_port = _free_port()
+    smtp_port = free_port()
     home = tmp_path / "home"
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
     std_subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -124,7 +118,6 @@ def test_email_becomes_a_fax_and_both_ends_get_their_email(daemon, dsn):
 def test_a_5mb_pdf_mailed_with_starttls_and_auth_is_faxed(daemon, dsn):
     """The faxbox requires SMTP AUTH (set through the API); a 5 MB PDF mailed over STARTTLS by a
     logged-in session is sent on the software line to the end, and the sender gets the receipt."""
-    from tests.integration.smtp.test_abuse import _big_pdf
 
     boot, sink = daemon["boot"], daemon["sink"]
     password = "end to end smtp password"
@@ -133,7 +126,7 @@ def test_a_5mb_pdf_mailed_with_starttls_and_auth_is_faxed(daemon, dsn):
                {"data": {"smtp_auth": {"password": password, "required": True}}}, token)["data"]
     assert box["smtp_auth"] == {"username": box["smtp_email_address"], "required": True}
     rcpt = f"12025550123@{box['smtp_email_address']}"
-    pdf = _big_pdf()
+    pdf = big_pdf()
     with smtplib.SMTP(*daemon["smtp"], timeout=120) as c:
         c.ehlo()
         c.mail("bob@example.com")

@@ -1,7 +1,7 @@
 """Real T.30 sessions between two spandsp endpoints: every page must arrive pixel-identical."""
 import pytest
 
-from faxd.spandsp import FaxSession, T38Session, run_pair
+from faxd.spandsp import FaxSession, T38Session, frame_name, run_pair
 
 from .conftest import assert_same_pages
 
@@ -72,6 +72,12 @@ def test_callbacks_see_phases_in_order(docs, tmp_path):
     assert tx_kinds[0] == "phase_b" and tx_kinds[-1] == "phase_e"
     assert [p for who, k, p in seen if who == "tx" and k == "phase_d"] == [1, 2, 3]
     assert [p for who, k, p in seen if who == "rx" and k == "phase_d"] == [1, 2, 3]
+    # the frames the callbacks report, named from t30_fcf.h: the sender's DIS and MCFs, the
+    # receiver's DCS (with the X bit of the party that did not call) and post-page messages
+    names = {who: [(e.kind, frame_name(e.code)) for e in s.events if e.kind in ("phase_b", "phase_d")]
+             for who, s in (("tx", tx), ("rx", rx))}
+    assert names["tx"] == [("phase_b", "DIS")] + [("phase_d", "MCF")] * 3
+    assert names["rx"] == [("phase_b", "DCS"), ("phase_d", "MPS"), ("phase_d", "MPS"), ("phase_d", "EOP")]
 
 
 def test_page_header_is_printed_above_the_page(docs, tmp_path):

@@ -21,7 +21,7 @@ def test_a_damaged_pdf_fails_its_job_without_a_heap_address(client, store, acct,
     fax_id = r.json["data"]["id"]
     attacher = Attacher(config, store, DocumentPipeline(config), "node-texts")
     job = store.claim_attaching_job("node-texts", 60)
-    assert job["id"] == fax_id
+    assert job.id == fax_id
     attacher.attach(job)
     r = client.simulate_get(f"{acct.base}/faxes/outbox/{fax_id}", headers=acct.headers)
     message = r.json["data"]["tx_result"]["error_message"]

@@ -81,3 +81,20 @@ def test_readme_documents_every_setting():
         readme = f.read()
     missing = [env for _, env, _, _ in describe() if f"`{env}`" not in readme]
     assert not missing, f"README configuration table lacks {missing}"
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://faxd@db1:5432,db2:5433/faxd?target_session_attrs=read-write",
+    "postgresql://db1,db2,db3/faxd?target_session_attrs=read-write",
+    "postgresql://faxd:secret@[::1]:5432,10.0.0.2:5432/faxd",
+])
+def test_multi_host_database_url_is_accepted_as_given(url):
+    # libpq follows a failover through the host list; faxd hands the URL on unchanged.
+    assert Config.load(env={"FAXD_DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize("url, message", [("postgresql://u@db1:5432,db2:x/faxd", "the port is not a number"),
+                                          ("postgresql://u@db1:99999,db2/faxd", "port must be 1..65535")])
+def test_multi_host_database_url_with_a_bad_port_names_it(url, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.load(env={"FAXD_DATABASE_URL": url})

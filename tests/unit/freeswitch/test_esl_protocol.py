@@ -1,6 +1,5 @@
 """The ESL framing and encoding against the bytes a real FreeSWITCH sent."""
 import json
-import os
 
 import pytest
 
@@ -8,10 +7,11 @@ from faxd.switch.freeswitch.esl import (
     FrameReader, Message, ProtocolError, encode_command, parse_event, url_decode, url_encode,
 )
 
-from .conftest import DATA, recording
+from tests.data.captures import freeswitch as recording
+from tests.data.captures import freeswitch_names
 
-PLAIN = sorted(f for f in os.listdir(DATA) if f.endswith(".plain.txt"))
-JSON = sorted(f for f in os.listdir(DATA) if f.endswith(".json.txt"))
+PLAIN = [f for f in freeswitch_names() if f.endswith(".plain.txt")]
+JSON = [f for f in freeswitch_names() if f.endswith(".json.txt")]
 
 
 def frames(data: bytes, chunk: int | None = None) -> list[Message]:

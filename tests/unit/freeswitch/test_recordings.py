@@ -6,7 +6,7 @@ from faxd.switch import events as ev
 from faxd.switch.freeswitch.esl import FrameReader, parse_event
 from faxd.switch.freeswitch.events import CallTranslator, q850, resolution_dpi
 
-from .conftest import recording
+from tests.data.captures import freeswitch as recording
 
 INBOUND = [
     # recording, expected cause, success, result code, pages
