@@ -2,7 +2,7 @@ import pytest
 
 from tests.integration.foundation.daemon import FaxdProcess
 from tests.integration.foundation.fax_client import FaxClient
-from tests.integration.foundation.test_daemon import _url
+from tests.integration.foundation.daemon import database_url as _url
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""200 event-stream clients each get every event and do not slow dispatch (median within 20%).
+"""200 event-stream clients each get every event and keep dispatch p99 within 20%.
 
 Dispatch latency here is what the dispatcher adds: from a job becoming runnable (its
 ``prepared`` event, documents converted) to its claim (its ``dialing`` event), both stamped
 by PostgreSQL. Rounds with and without clients alternate so that the machine's background
-load falls on both. The p99 comparison and the 1,000-client figures are in bench/ (``python -m bench sse``).
+load falls on both. The 1,000-client figures are in bench/ (``python -m bench sse``).
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def p99(values: list[float]) -> float:
     return values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
 
 
-def test_200_stream_clients_get_every_event_and_dispatch_keeps_its_pace(faxd, dsn):
+def test_200_stream_clients_get_every_event_and_dispatch_p99_stays_within_20_percent(faxd, dsn):
     url = f"{faxd.base_url}/v2/accounts/{faxd.bootstrap['account_id']}/faxes/events"
     token = faxd.client.headers["X-Auth-Token"]
     without, with_clients, delivered = [], [], 0
@@ -86,7 +86,7 @@ def test_200_stream_clients_get_every_event_and_dispatch_keeps_its_pace(faxd, ds
     base_p50, p50_clients = statistics.median(without), statistics.median(with_clients)
     print(f"dispatch p50/p99: {base_p50 * 1000:.1f}/{base_p99 * 1000:.1f} ms without clients, "
           f"{p50_clients * 1000:.1f}/{p99_clients * 1000:.1f} ms with {CLIENTS}; {delivered} events delivered")
-    # The median within 20% (or 10 ms). The p99 of 24 faxes is their slowest one, and on a
-    # shared test machine it varies from 80 to 165 ms between rounds without any client, so
-    # its 20% goal is measured over more faxes by bench/ (python -m bench sse).
-    assert p50_clients <= max(base_p50 * 1.2, base_p50 + 0.010), (base_p50, p50_clients)
+    # The issue's bar: p99 within 20% (or 25 ms: the p99 of 24 faxes is their slowest one, and on
+    # a shared test machine it moved between 45 and 165 ms from run to run without any client).
+    # The median is printed, not held to it: 200 clients on the same two cores add ~12 ms to it.
+    assert p99_clients <= max(base_p99 * 1.2, base_p99 + 0.025), (base_p99, p99_clients)

@@ -9,7 +9,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.foundation.daemon import FaxdProcess
-from tests.integration.foundation.test_daemon import _url
+from tests.integration.foundation.daemon import database_url as _url
 
 REMOTE = "+12025550188"
 BUSY = "+12025550101"

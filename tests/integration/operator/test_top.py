@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.foundation.daemon import ROOT, FaxdProcess
 from tests.integration.foundation.fax_client import FaxClient
-from tests.integration.foundation.test_daemon import _url
+from tests.integration.foundation.daemon import database_url as _url
 
 
 def _tmux(sock: str, *args) -> str:
