@@ -74,7 +74,8 @@ UUCPLockDir:		{lockdir}
 class HylaFax:
     """HylaFAX with one iaxmodem line; the far end of the line is our IAX2 endpoint."""
 
-    def __init__(self, endpoint_port: int, root: str | None = None):
+    def __init__(self, endpoint_port: int, root: str | None = None, *, modem_config: str = "",
+                 iaxmodem_config: tuple[str, ...] = ()):
         self.root = root or tempfile.mkdtemp(prefix="faxd-hylafax-", dir="/tmp")
         os.chmod(self.root, 0o755)
         self.uucp = pwd.getpwnam("uucp")
@@ -85,6 +86,8 @@ class HylaFax:
         self.endpoint_port = endpoint_port
         self.hfaxd_port = free_tcp_port()
         self.procs: dict[str, subprocess.Popen] = {}
+        self.modem_config = modem_config            # lines added to etc/config.<device>
+        self.iaxmodem_config = iaxmodem_config      # lines added to iaxmodem's configuration
         self._make_spool()
 
     # --- files
@@ -116,10 +119,18 @@ class HylaFax:
         lockdir = os.path.join(self.root, "lock")
         os.makedirs(lockdir)
         self._own(lockdir)
-        self._write(f"spool/etc/config.{self.devid}", MODEM_CONFIG.format(lockdir=lockdir))
+        self._write(f"spool/etc/config.{self.devid}", MODEM_CONFIG.format(lockdir=lockdir) + self.modem_config)
+        # faxq reads only this file (not config.<device>) and locks the modem before it starts
+        # faxsend: without UUCPLockDir here it locks in /var/lock while faxgetty looks in our
+        # lock directory, finds the modem free 30 s into the call (its LOCKWAIT poll), opens it,
+        # sends ATZ and reads the responses meant for faxsend (OK, CONNECT): see docs/interop.md.
         self._write("spool/etc/config", "LogFacility: daemon\nCountryCode: 1\nAreaCode: 202\n"
                     "LongDistancePrefix: 1\nInternationalPrefix: 011\nDialStringRules: etc/dialrules\n"
-                    "ServerTracing: 0xFFF\n")
+                    f"ServerTracing: 0xFFF\nUUCPLockDir: {lockdir}\n"
+                    # faxq defers a job it could not start by JobReqOther/2 + random() % JobReqOther
+                    # seconds (default 300: 2.5-7.5 min); 3 of 20 runs saw a job deferred so before its
+                    # first dial, beyond the test's wait. 20 s keeps such a retry inside it.
+                    "JobReqOther: 20\n")
         self._write("spool/etc/hosts.hfaxd", "127.0.0.1\n", 0o600)
         # What HylaFAX's scripts (bin/tiff2fax, bin/notify...) read; faxsetup would write it.
         self._write("spool/etc/setup.cache", "".join(f"{k}='{v}'\n" for k, v in {
@@ -133,11 +144,16 @@ class HylaFax:
         self._write("iaxmodem.conf", "\n".join([
             f"device {self.device}", "owner uucp:uucp", "mode 660", f"port {self.iax_port}",
             "refresh 0", f"server 127.0.0.1:{self.endpoint_port}", "peername faxd", "secret none",
-            "cidname HylaFAX", "cidnumber 12025550199", "codec ulaw", ""]))
+            "cidname HylaFAX", "cidnumber 12025550199", "codec ulaw", *self.iaxmodem_config, ""]))
 
     # --- processes
 
     def _start(self, name: str, argv: list[str], console: bool = False) -> subprocess.Popen:
+        trace_dir = os.environ.get("FAXD_INTEROP_STRACE")       # investigation: strace -f the daemons
+        if trace_dir and name in ("faxq", "faxgetty"):
+            os.makedirs(trace_dir, exist_ok=True)
+            argv = ["strace", "-f", "-tt", "-s", "200", "-e", "trace=execve,openat,write,kill,exit_group",
+                    "-o", os.path.join(trace_dir, f"{os.path.basename(self.root)}-{name}.strace"), *argv]
         if console:
             argv = CONSOLE_TO_NULL + argv
         log = open(os.path.join(self.root, f"{name}.out"), "wb")
@@ -148,7 +164,8 @@ class HylaFax:
 
     def start_modem(self, timeout: float = 10.0) -> None:
         conf = os.path.relpath(os.path.join(self.root, "iaxmodem.conf"), "/etc/iaxmodem")
-        self._start("iaxmodem", ["/usr/bin/iaxmodem", conf])
+        # Line-buffered: iaxmodem logs with stdio, and a block-buffered log is lost when it is stopped.
+        self._start("iaxmodem", ["stdbuf", "-oL", "-eL", "/usr/bin/iaxmodem", conf])
         end = time.monotonic() + timeout
         while not os.path.exists(self.device):
             if self.procs["iaxmodem"].poll() is not None or time.monotonic() > end:
@@ -165,16 +182,17 @@ class HylaFax:
         except OSError:
             return ""
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0, busy_out: bool = True) -> None:
         """faxgetty has reset and probed the modem (about 10 s) and waits for a call."""
         end = time.monotonic() + timeout
         while "Running and idle" not in self.status():
             if self.procs["faxgetty"].poll() is not None or time.monotonic() > end:
                 raise RuntimeError(f"faxgetty not ready: status {self.status()!r}")
             time.sleep(0.2)
-        # iaxmodem answers Busy for 5 s after the modem last went on-hook (faxgetty's reset
-        # did that): its post-hangup busy-out.
-        time.sleep(BUSY_OUT)
+        if busy_out:
+            # iaxmodem answers Busy for 5 s after the modem last went on-hook (faxgetty's reset
+            # did that): its post-hangup busy-out. A call placed *to* iaxmodem waits it out.
+            time.sleep(BUSY_OUT)
 
     def start_faxq(self) -> None:
         """The scheduler and the client-server protocol (hfaxd on 127.0.0.1), for sendfax."""
@@ -200,6 +218,13 @@ class HylaFax:
             raise RuntimeError(f"sendfax failed: {out.stdout} {out.stderr}")
         return out.stdout
 
+    def push(self, job_id: str) -> str:
+        """``faxalter -p``: requeue a job with the current time as its time to send (faxq
+        sometimes puts a job to sleep before its first dial; see docs/interop.md)."""
+        out = subprocess.run(["/usr/bin/faxalter", "-h", f"127.0.0.1:{self.hfaxd_port}", "-p", job_id],
+                             capture_output=True, text=True, timeout=60, cwd=self.root)
+        return out.stdout + out.stderr
+
     def output(self, name: str) -> str:
         try:
             with open(os.path.join(self.root, f"{name}.out"), errors="replace") as f:
@@ -215,6 +240,24 @@ class HylaFax:
             with open(os.path.join(logdir, name), errors="replace") as f:
                 out.append(f"== {name}\n{f.read()}")
         return "\n".join(out)
+
+    def jobs(self) -> str:
+        """The queue's job files (sendq/, doneq/): state, status text, tries, dial attempts."""
+        out = []
+        for d in ("sendq", "doneq"):
+            path = os.path.join(self.spool, d)
+            for name in sorted(os.listdir(path)):
+                if name.startswith("q"):
+                    with open(os.path.join(path, name), errors="replace") as f:
+                        keep = [line.strip() for line in f if line.split(":", 1)[0] in (
+                            "state", "status", "statuscode", "tottries", "totdials", "ndials", "tts", "npages")]
+                    out.append(f"{d}/{name}: {'; '.join(keep)}")
+        return "\n".join(out)
+
+    def report(self) -> str:
+        """What to show when a test fails: modem status, jobs, session logs, daemons' output."""
+        return (f"modem status: {self.status()!r}\njobs:\n{self.jobs()}\n"
+                f"iaxmodem: {self.output('iaxmodem')[-1500:]}\nsession logs:\n{self.logs()[-6000:]}")
 
     def received(self) -> list[str]:
         d = os.path.join(self.spool, "recvq")

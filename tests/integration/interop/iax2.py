@@ -53,6 +53,7 @@ FULL = struct.Struct(">HHIBBBB")
 MINI = struct.Struct(">HH")
 
 
+
 def encode_ies(ies: list[tuple[int, bytes]]) -> bytes:
     return b"".join(bytes([t, len(v)]) + v for t, v in ies)
 
@@ -127,12 +128,15 @@ class Iax2FaxEndpoint:
     phase E and we hung up, or the peer hung up, or ``timeout`` passed.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, local_callno: int = 1, trace: bool = False):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, local_callno: int = 1, trace: bool = False,
+                 record: bool = False):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.address = self.sock.getsockname()
         self.callno = local_callno
         self.trace = trace                      # log every full frame received
+        # record=True keeps every audio block with its wall time: (monotonic, "in"/"out", IAX ts, pcm)
+        self.recording: list[tuple[float, str, int, bytes]] | None = [] if record else None
         self.log = CallLog()
         self._reset()
 
@@ -288,12 +292,17 @@ class Iax2FaxEndpoint:
             next_tick = start + ticks * TICK
             if now >= next_tick:
                 ts = 20 * ticks + int((start - self.t0) * 1000)
-                self._send_voice(ulaw.lin2ulaw(session.tx(BLOCK)), ts, full=ticks == 0 or ts & 0xFFFF < 20)
+                pcm = session.tx(BLOCK)
+                if self.recording is not None:
+                    self.recording.append((now, "out", ts, pcm))
+                self._send_voice(ulaw.lin2ulaw(pcm), ts, full=ticks == 0 or ts & 0xFFFF < 20)
                 if ticks % PING_EVERY == PING_EVERY - 1:
                     self._send_full(FT_IAX, PING, ts=ts)
                 ticks += 1
                 behind = ticks * BLOCK - rx_samples
                 if behind > 5 * BLOCK:           # the far end's audio did not come: keep T.30's clock
+                    if self.recording is not None:
+                        self.recording.append((now, "fillin", -1, bytes(2 * (behind - BLOCK))))
                     session.rx_fillin(behind - BLOCK)
                     rx_samples += behind - BLOCK
                     self.log.fillin_samples += behind - BLOCK
@@ -304,6 +313,8 @@ class Iax2FaxEndpoint:
             if f.ftype is None or f.ftype == FT_VOICE:
                 if f.payload:
                     pcm = ulaw.ulaw2lin(f.payload)
+                    if self.recording is not None:
+                        self.recording.append((time.monotonic(), "in", f.ts, pcm))
                     session.rx(pcm)
                     rx_samples += len(pcm) // 2
                     self.log.voice_in += 1
