@@ -25,7 +25,8 @@ DEB_PACKAGES := gcc make pkg-config python3-dev python3-venv libpq-dev \
 	autoconf automake libtool libjpeg-dev \
 	fonts-dejavu-core curl wrk jq swaks libnet-ssleay-perl util-linux passwd \
 	libreoffice-writer-nogui \
-	tesseract-ocr tesseract-ocr-eng poppler-utils hylafax-server iaxmodem systemd
+	tesseract-ocr tesseract-ocr-eng poppler-utils hylafax-server iaxmodem systemd \
+	chromium chromium-driver tmux
 INSTALL_STAMP := $(VENV)/.faxd-installed
 # Which spandsp the bindings are built against: empty for Debian's libspandsp-dev 0.0.6, or the
 # prefix spandsp 3.x was installed under (FreeSWITCH's from source: /usr/local). See docs/spandsp.md.

@@ -78,10 +78,11 @@ class Scratch:
 
 
 class Node:
-    def __init__(self, home: str, url: str, log_path: str):
+    def __init__(self, home: str, url: str, log_path: str, extra_env: dict | None = None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("FAXD_")}
         env.update(FAXD_HOME=home, FAXD_DATABASE_URL=url, FAXD_API_LISTEN="127.0.0.1:0", FAXD_SMTP_LISTEN="",
                    FAXD_T38="request", FAXD_MAX_CHANNELS="1000")
+        env.update(extra_env or {})
         self.log = open(log_path, "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "faxd", "run"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)

@@ -25,6 +25,8 @@ _PLUGGED = {
     "backup": ("faxd.backup", "back up the database and the home's files into a directory"),
     "restore": ("faxd.backup", "restore a backup directory into a fresh home"),
     "psql": ("faxd.dbshell", "psql on faxd's database (the embedded cluster's socket found for you)"),
+    "send": ("faxd.send", "queue a fax through a running faxd; --wait follows it with a progress bar"),
+    "top": ("faxd.top", "live view of calls, pages, queues and failures (q quits)"),
     "keys": ("faxd.keys", "document encryption keys: 'keys new ID' prints a key file line, 'keys check' reads it"),
 }
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         config = Config.load(args.config)
     except ConfigError as e:
         return _fail(str(e), 2)
-    logs.setup(config.log_level)
+    logs.setup(config.log_level, fmt=config.log_format)
     try:
         if args.command == "run":
             from faxd.daemon import Daemon

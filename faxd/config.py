@@ -389,6 +389,12 @@ class Config:
     shutdown_grace: float = setting(30.0, _non_negative_float,
                                     "seconds running faxes get to finish on SIGTERM/SIGINT")
     log_level: str = setting("info", _choice("debug", "info", "warning", "error"), "log level")
+    log_format: str = setting("text", _choice("text", "json"),
+                              "log lines as text, or one JSON object per line (job_id, call_id, account_id)")
+    events_window: float = setting(600.0, _positive_float,
+                                   "seconds the event stream keeps events for clients that reconnect (Last-Event-ID)")
+    events_heartbeat: float = setting(15.0, _positive_float,
+                                      "seconds between heartbeat comments on an idle event stream")
     bootstrap_number: str = setting("+12025550100", _str,
                                     "inbound number of the bootstrap faxbox created on first start")
     station_id: str = setting("faxd", _str, "default station id (TSI/CSI) of this server")

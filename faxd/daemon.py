@@ -15,12 +15,13 @@ import logging
 import os
 import sys
 
-from faxd import ids, sdnotify
+from faxd import ids, metrics, sdnotify
 from faxd.api.app import create_app
 from faxd.api.server import ApiServer
 from faxd.config import Config
 from faxd.documents import DocumentPipeline, sandbox
 from faxd.errors import StartupError, StoreError
+from faxd.events import EventHub
 from faxd.health import Health
 from faxd.httpserver import HttpLimits
 from faxd.inbound.router import InboundRouter
@@ -61,6 +62,7 @@ class Daemon:
         self.listener = None
         self.dispatcher = None
         self.router = None
+        self.events = None
 
     # --- start-up steps
 
@@ -131,6 +133,7 @@ class Daemon:
         self.listener = Listener(self.dsn, {
             "faxd_jobs": [dispatcher.wake, attacher.wake],
             "faxd_cancel": [dispatcher.cancel],
+            "faxd_events": [self.events.wake],
         })
         self.dispatcher = dispatcher
         self.router = router
@@ -141,6 +144,7 @@ class Daemon:
             attacher,
             dispatcher,
             self.listener,
+            self.events,
             self.api,
             NotificationService(c, self.store),
             RetentionSweeper(c, self.store),
@@ -156,9 +160,33 @@ class Daemon:
         router = getattr(self, "router", None)
         return {"inbound_rejected_unknown_number": router.rejected_unknown if router is not None else 0}
 
+    def _not_ready(self) -> list[str]:
+        """Services not started yet, or not ready (a service's optional ``ready()``)."""
+        return self._runner.not_ready()
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        """Let the services that connect in the background (the database listener) get ready,
+        so that /health says 200 from the moment faxd says it listens; a slow one is logged."""
+        deadline = gevent.get_hub().loop.now() + timeout
+        while (waiting := self._not_ready()) and gevent.get_hub().loop.now() < deadline:
+            gevent.sleep(0.02)
+        if waiting:
+            logger.warning("not ready yet: %s (see /health)", ", ".join(waiting))
+
+    def _calls(self) -> list[dict]:
+        """Calls in progress on this node, for /metrics."""
+        out = []
+        if self.dispatcher is not None:
+            out.append({"switch": self.config.switch, "direction": "outbound", "count": self.dispatcher.running})
+        if self.router is not None:
+            out.append({"switch": self.config.switch, "direction": "inbound", "count": self.router.active})
+        return out
+
     def build_app(self):
-        health = Health(self.store, self.switch.status, counters=self._counters)
-        return create_app(self.config, self.store, documents=self.pipeline, health=health)
+        self.events = EventHub(self.store, window=self.config.events_window, heartbeat=self.config.events_heartbeat)
+        metrics.install(metrics.LiveCollector(self.node_id, self.store, self._calls, self.switch.status))
+        health = Health(self.store, self.switch.status, counters=self._counters, not_ready=self._not_ready)
+        return create_app(self.config, self.store, documents=self.pipeline, health=health, events=self.events)
 
     # --- lifecycle
 
@@ -180,6 +208,7 @@ class Daemon:
             self.api.set_app(app)
             self._runner.services = self._build_services(app)
             self._runner.start()
+            self._wait_ready()
             host, port = self.api.address
             self._print(f"faxd: API listening on http://{host}:{port}")
             logger.info("faxd running (node %s, switch %s)", self.node_id, self.config.switch)

@@ -114,6 +114,7 @@ class ServiceRunner:
         self.services: list[Service] = list(services)
         self.exit_code = 0
         self._stop_requested = gevent.event.Event()
+        self._started: set[int] = set()     # ids of the services whose start() returned
 
     @property
     def stopping(self) -> bool:
@@ -123,6 +124,15 @@ class ServiceRunner:
         for service in self.services:
             for g in service.start():
                 g.link_exception(self._crashed(service))
+            self._started.add(id(service))
+
+    def not_ready(self) -> list[str]:
+        """The services not started yet, or not ready (a service's optional ``ready()``): what
+        /health names while it answers 503."""
+        if not self.services:
+            return ["starting"]
+        return [s.name for s in self.services
+                if id(s) not in self._started or not getattr(s, "ready", lambda: True)()]
 
     def handle_signals(self) -> None:
         """SIGTERM and SIGINT ask for a stop."""

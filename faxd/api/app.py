@@ -15,7 +15,10 @@ from faxd.api.middleware import AcceptJson, Authentication, BodyLimits
 from faxd.api.resources.auth import ApiAuth
 from faxd.api.resources.fax_policy import FaxPolicy
 from faxd.api.resources.faxboxes import FaxboxItem, Faxboxes
+from faxd.api.resources.events import AccountEvents, AllEvents
 from faxd.api.resources.health import HealthResource
+from faxd.api.resources.metrics import MetricsResource
+from faxd.api.resources.ops import OpsPage
 from faxd.api.resources.inbox import Inbox, InboxItem
 from faxd.api.resources.incoming import Incoming, IncomingItem
 from faxd.api.resources.outbox import Outbox, OutboxItem
@@ -37,7 +40,7 @@ def _dumps(obj) -> bytes:
         return json.dumps(obj).encode()
 
 
-def create_app(config, store, documents=None, health: Health | None = None) -> falcon.App:
+def create_app(config, store, documents=None, health: Health | None = None, events=None) -> falcon.App:
     """The Falcon app: Kazoo's Faxes API under /v2, /health, and /v2/openapi.json.
 
     ``documents`` (the DocumentPipeline) converts a broadcast's document, once, in the request
@@ -60,6 +63,12 @@ def create_app(config, store, documents=None, health: Health | None = None) -> f
     add_handlers(app)
 
     app.add_route("/health", HealthResource(health or Health(store)))
+    app.add_route("/metrics", MetricsResource())
+    ops = OpsPage()
+    app.add_route("/ops", ops)
+    app.add_route("/ops/{name}", ops, suffix="asset")
+    app.add_route("/v2/events", AllEvents(store, events))
+    app.add_route(ACCOUNT + "/faxes/events", AccountEvents(store, events))
     app.add_route("/v2/openapi.json", openapi.OpenApiResource())
     app.add_route("/v2/api_auth", ApiAuth(config, store))
 

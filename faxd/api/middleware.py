@@ -45,7 +45,8 @@ class AcceptJson:
     """406 when the client accepts no JSON (attachments negotiate for themselves)."""
 
     def process_resource(self, req, resp, resource, params) -> None:
-        if resource is None or (req.uri_template or "").endswith("/attachment"):
+        if resource is None or (req.uri_template or "").endswith("/attachment") \
+                or getattr(resource, "any_content", False):
             return
         if req.get_header("Accept") and not req.client_accepts_json:
             raise KazooError(falcon.HTTP_406, "only application/json responses are available here")
@@ -69,6 +70,8 @@ class Authentication:
         if resource is None or getattr(resource, "public", False):
             return
         token = req.get_header("X-Auth-Token")
+        if not token and getattr(resource, "query_token", False):
+            token = req.get_param("auth_token")   # the event stream: EventSource sends no headers
         if not token:
             raise unauthorized("missing X-Auth-Token header: get a token with PUT /v2/api_auth")
         account_id = self._account_for(token)

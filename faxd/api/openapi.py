@@ -549,12 +549,44 @@ def _plain(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
+def _text(media: str, description: str) -> dict:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+
+def _stream_op(summary: str, params: list) -> dict:
+    """A Server-Sent Events stream (docs/api.md: event kinds and their data)."""
+    op = _op(summary, {"200": _text("text/event-stream", "the stream: id, event (the kind), data (JSON)"),
+                       **_errors(READ_ERRORS)},
+             params=[*params,
+                     _param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                            "resume after this event id"),
+                     _param("last_event_id", "query", {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                            "as Last-Event-ID"),
+                     _param("auth_token", "query", STR, "the auth token, for clients that cannot set "
+                                                        "X-Auth-Token (EventSource)")])
+    return op
+
+
 def build() -> dict:
     account = [_param("account_id")]
     faxbox = [*account, _param("faxbox_id")]
     paths = {
         "/health": {"get": {"summary": "liveness and readiness", "responses": {
             **_errors(("406",)), "200": _plain("up"), "503": _plain("degraded")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format; docs/operations.md)",
+                             "responses": {"200": {"description": "metrics", "content": {
+                                 "text/plain": {"schema": {"type": "string"}}}}, **_errors(())}}},
+        "/ops": {"get": {"summary": "the operator's page (HTML; signs in with an API key)",
+                         "responses": {"200": _text("text/html", "the page"), **_errors(())}}},
+        "/ops/{name}": {"get": {"summary": "a file of the operator's page (JavaScript, CSS)",
+                                "parameters": [_param("name")],
+                                "responses": {"200": {"description": "the file", "content": {
+                                    t: {"schema": {"type": "string"}}
+                                    for t in ("text/javascript", "text/css", "text/html", "image/svg+xml")}},
+                                    **_errors(("404",))}}},
+        "/v2/events": {"get": _stream_op("every account's live fax events (super-admins only: 403 otherwise)", [])},
+        ACCOUNT + "/faxes/events": {"get": _stream_op(
+            "the account's live fax events (a super-admin may read any account's)", account)},
         "/v2/openapi.json": {"get": {"summary": "this document", "responses": {
             **_errors(("406",)), "200": _plain("OpenAPI 3")}}},
         "/v2/api_auth": {

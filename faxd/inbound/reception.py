@@ -7,7 +7,7 @@ import time
 
 import gevent.queue
 
-from faxd import spandsp
+from faxd import metrics, spandsp
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd.outbound.results import build_tx_result
@@ -26,7 +26,8 @@ class Reception:
         self._switch_name = switch_name
         self.call = call
         self.faxbox = faxbox
-        self.log = FaxAdapter(logger, {"call": call.call_id, "faxbox": faxbox["faxbox_id"]})
+        self.log = FaxAdapter(logger, {"call": call.call_id, "faxbox": faxbox["faxbox_id"],
+                                       "account": faxbox.get("account_id")})
         self._progress = {"stage": "answer", "pages_received": 0, "fax_speed": 0, "text": "Answering"}
         self._incoming_id = None
         self._fax: FaxResult | None = None
@@ -81,13 +82,14 @@ class Reception:
             last_event = time.monotonic()
             if isinstance(event, Negotiated):
                 self._update(stage="negotiate", fax_speed=event.bit_rate,
-                             text=event.text, remote_station_id=event.remote_station_id)
+                             text=event.text, remote_station_id=event.remote_station_id,
+                             ecm=event.ecm, t38=event.t38)
                 timeout = self._config.page_timeout
             elif isinstance(event, PageDone):
                 self._pages_confirmed = max(self._pages_confirmed, event.pages)
                 self._update(stage="pages", pages_received=event.pages,
                              fax_speed=event.bit_rate or self._progress["fax_speed"],
-                             text=f"Received page {event.pages}")
+                             bad_rows=event.bad_rows, text=f"Received page {event.pages}")
             elif isinstance(event, FaxResult):
                 self._fax = event
                 timeout = 30
@@ -171,6 +173,7 @@ class Reception:
                     to_number=self.call.to_number, rx_result=d, success=success, pages=pages, tiff=tiff, pdf=pdf)
                 self.log.info("received %d pages -> inbox %s (%s)", pages, inbox_id,
                               "ok" if success else rx.error_message)
+                metrics.attempt_ended(self._node, "inbound", rx, True, time.monotonic() - self._started)
                 return
             except StoreError as e:
                 self.log.warning("reception not saved yet (%s); retrying", e)

@@ -27,6 +27,11 @@ class InboundRouter(Service):
         self._switch_name = switch_name
         self.rejected_unknown = 0    # metric: calls to numbers no faxbox owns
 
+    @property
+    def active(self) -> int:
+        """Calls being received now (/metrics)."""
+        return len(self._pool)
+
     def start(self):
         self._switch.on_incoming_call(self.handle)
         return []

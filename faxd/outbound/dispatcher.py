@@ -13,6 +13,7 @@ import gevent.pool
 
 from faxd import failures
 from faxd.errors import StoreError
+from faxd.metrics import DISPATCH
 from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
 from faxd.outbound.transmission import Engine, Transmission
@@ -115,6 +116,8 @@ class Dispatcher(Service):
         if job is None or job == BLOCKED:
             self._blocked = job == BLOCKED
             return False
+        if job.attempts == 1 and job.created is not None:
+            DISPATCH.labels(self._e.node).observe(max(0.0, (self._e.now() - job.created).total_seconds()))
         self._spawn(Transmission(self._e, job))
         if job.cancel_requested:
             self._running[job.id].cancel()

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import gevent
 import gevent.queue
 
-from faxd import failures
+from faxd import failures, metrics
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd import notification_plan as notify_plan
@@ -109,11 +109,13 @@ class Transmission:
         self._switch_lost = False          # the connection to the switch dropped during the call
         self._pages_confirmed = 0          # pages the switch reported done (the receiver's MCF)
         self._spool: StagedDocument | None = None    # the switch's copy of the outbound TIFF
-        self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None)})
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None),
+                                       "account": job.account_id})
         self._missing_document = False
         self._deferred = False             # put back in the queue by per-number spacing
         self._last_write = 0.0
         self._flush: gevent.Greenlet | None = None
+        self._call_started = time.monotonic() if resume_call is not None else None
 
     # --- control from the dispatcher
 
@@ -199,7 +201,7 @@ class Transmission:
         job = self.job
         doc = job.doc
         call_id = job.call_id  # chosen and recorded by the claim
-        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id})
+        self.log = FaxAdapter(logger, {"job": self.job_id, "call": call_id, "account": job.account_id})
         faxbox = None
         if job.faxbox_id:
             faxbox = {"fax_identity": job.faxbox_identity, "fax_header": job.faxbox_header,
@@ -211,6 +213,7 @@ class Transmission:
             options=fax_options(self._e.config, doc, faxbox, job.force_audio),
             ring_timeout=self._ring_timeout(doc))
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
+        self._call_started = time.monotonic()
         self._call = self._e.switch.originate(request)
         if self._cancelled:
             self._call.hangup("ORIGINATOR_CANCEL")
@@ -268,11 +271,13 @@ class Transmission:
                 self._set_progress(Stage.NEGOTIATE, "Answered: negotiating")
             elif isinstance(event, Negotiated):
                 speed = event.bit_rate
-                self._progress["fax_speed"] = speed
+                self._progress.update(fax_speed=speed, ecm=event.ecm, t38=event.t38,
+                                      remote_station_id=event.remote_station_id)
                 self._set_progress(Stage.PAGES, event.text)
             elif isinstance(event, PageDone):
                 self._pages_confirmed = max(self._pages_confirmed, event.pages)
-                self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"])
+                self._progress.update(pages_sent=event.pages, fax_speed=event.bit_rate or self._progress["fax_speed"],
+                                      bad_rows=event.bad_rows)
                 total = event.pages_total or self._pages_total
                 if total:
                     self._progress["pages_total"] = total
@@ -412,6 +417,9 @@ class Transmission:
                 if written:
                     self.log.info("attempt %d: %s (%s)", self.attempt, decision.status,
                                   result.error_message or "ok")
+                    metrics.attempt_ended(self._e.node, "outbound", result, decision.status != "pending",
+                                          None if self._call_started is None
+                                          else time.monotonic() - self._call_started)
                     if getattr(self._e.config, "number_min_gap", 0) and self._call is not None:
                         self._e.store.number_call_ended(self.job_id)
                 else:

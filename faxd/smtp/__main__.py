@@ -17,7 +17,7 @@ def _main() -> int:
     cli.add_arguments(parser)
     args = parser.parse_args()
     config = cli.config_from_env(os.environ[cli.CONFIG_ENV])
-    logs.setup(config.log_level)
+    logs.setup(config.log_level, fmt=config.log_format)
     try:
         return cli.main(args, config)
     except FaxdError as e:

@@ -78,6 +78,13 @@ class SmtpGatewayService(Service):
         self.stop_loops()
         self._readers.kill(block=True, timeout=2)
 
+    def ready(self) -> bool:
+        """Listening: started, its child running (not being restarted); or disabled."""
+        if self._config.smtp_listen is None:
+            return True
+        proc = self._proc
+        return self.address is not None and proc is not None and proc.poll() is None and not self._stopping
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
@@ -90,6 +97,7 @@ class SmtpGatewayService(Service):
         env[smtp_cli.DSN_ENV] = self._dsn
         env[smtp_cli.PARENT_ENV] = str(os.getpid())
         self._stderr_tail.clear()
+        self.address = None
         proc = subprocess.Popen([sys.executable, "-m", "faxd.smtp"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         self._proc = proc

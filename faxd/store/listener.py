@@ -35,6 +35,9 @@ class Listener(Service):
     def start(self):
         return self.spawn_loops(self._run)
 
+    def ready(self) -> bool:
+        return self.connected
+
     def _dispatch(self, channel: str, payload: str | None) -> None:
         for cb in self._channels.get(channel, ()):
             cb(payload)

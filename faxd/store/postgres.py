@@ -13,6 +13,7 @@ from faxd.store.batches import BatchesMixin
 from faxd.store.db import Database
 from faxd.store.dispatch import DispatchMixin
 from faxd.store.documents import DocumentsMixin
+from faxd.store.events import EventsMixin
 from faxd.store.faxboxes import FaxboxesMixin
 from faxd.store.idempotency import IdempotencyMixin
 from faxd.store.inbox import InboxMixin
@@ -28,7 +29,8 @@ from faxd.store.retention import RetentionMixin
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
-                    LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin, NotificationLogMixin, Database):
+                    LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin, NotificationLogMixin, EventsMixin,
+                    Database):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
         super().__init__(dsn, pool_size)
         self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)

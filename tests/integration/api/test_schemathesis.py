@@ -20,6 +20,9 @@ from tests.unit.api.conftest import URL_JOB, config, dsn, store  # noqa: F401
 from tests.unit.api.helpers import add_inbox_fax, add_incoming_call, add_smtplog, finish_job, make_pdf, make_tiff
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
+# The event streams never end, so no answer of theirs can be read whole here (without the
+# daemon's event reader they are 503): tests/integration/operator covers them.
+STREAMS = {"GET /v2/events", "GET /v2/accounts/{account_id}/faxes/events"}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,8 @@ def test_no_server_error_and_responses_match_the_schema(world):
 
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.label in STREAMS:
+            continue
 
         @settings(max_examples=6, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate])

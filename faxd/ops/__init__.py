@@ -1,0 +1,1 @@
+"""The operator's page, /ops/: static HTML, JavaScript and CSS shipped in the package."""
