@@ -92,19 +92,23 @@ def _message(exc: falcon.HTTPError) -> str:
 def add_handlers(app: falcon.App) -> None:
     """Map domain errors to HTTP once, for every resource."""
     app.set_error_serializer(serialize_error)
-    app.add_error_handler(Exception, _internal)
-    app.add_error_handler(StoreUnavailable, _unavailable)
-    app.add_error_handler(DocumentKeyError, _undecryptable)
-    app.add_error_handler(ClientDisconnected, _abandoned)
-    app.add_error_handler(AccountDisabled, _disabled)
-    app.add_error_handler(NotFound, _not_found)
-    app.add_error_handler(Conflict, _conflict)
-    app.add_error_handler(DuplicateValue, _duplicate)
-    app.add_error_handler(InvalidListQuery, _bad_list_query)
-    app.add_error_handler(InvalidNumber, _bad_number)
-    app.add_error_handler(DocumentError, _document)
-    app.add_error_handler(SubmissionRefused, _refused)
-    app.add_error_handler(PolicyError, _bad_policy)
+    # Falcon picks the most specific handler for an exception, whatever the order here.
+    for error, handler in (
+            (Exception, _internal),
+            (StoreUnavailable, _unavailable),
+            (DocumentKeyError, _undecryptable),
+            (ClientDisconnected, _abandoned),
+            (AccountDisabled, _disabled),
+            (NotFound, _not_found),
+            (Conflict, _conflict),
+            (DuplicateValue, _duplicate),
+            (InvalidListQuery, _bad_list_query),
+            (InvalidNumber, _bad_number),
+            (DocumentError, _document),
+            (SubmissionRefused, _refused),
+            (PolicyError, _bad_policy),
+    ):
+        app.add_error_handler(error, handler)
 
 
 def _internal(req, resp, ex, params):

@@ -168,18 +168,27 @@ def run_pair(a: _Endpoint, b: _Endpoint | None, max_seconds: float = 1800.0, *,
                 cpu += c
                 left -= step
                 gevent.sleep(0)
-            for ep in (a, b):
-                if ep is not None and not ep.done:
-                    ep.terminate()
-        for ep in (a, b):
-            if ep is not None:
-                ep.raise_errors()
-        return PairResult(a.result(), b.result() if b is not None else None,
-                          (a.samples - start) / SAMPLE_RATE, cpu)
+            _terminate(a, b)
+        return _result(a, b, start, cpu)
     finally:
         a._leave()
         if b is not None:
             b._leave()
+
+
+def _terminate(a, b) -> None:
+    """End the session of each endpoint that has not reached phase E."""
+    for ep in (a, b):
+        if ep is not None and not ep.done:
+            ep.terminate()
+
+
+def _result(a, b, start: int, cpu: float) -> PairResult:
+    """Raise what either endpoint reported (a callback's exception), else the pair's result."""
+    for ep in (a, b):
+        if ep is not None:
+            ep.raise_errors()
+    return PairResult(a.result(), b.result() if b is not None else None, (a.samples - start) / SAMPLE_RATE, cpu)
 
 
 def _drive_inline(a, b, blocks, chunk, ctl):
@@ -243,14 +252,8 @@ def run_pair_paced(a: FaxSession | T38Session, b: FaxSession | T38Session | None
             t1 = time.thread_time()
             run(a._ep, bep, 1, ctl._ctl)
             cpu += time.thread_time() - t1
-        for ep in (a, b):
-            if ep is not None and not ep.done:
-                ep.terminate()
-        for ep in (a, b):
-            if ep is not None:
-                ep.raise_errors()
-        return PairResult(a.result(), b.result() if b is not None else None,
-                          (a.samples - start) / SAMPLE_RATE, cpu)
+        _terminate(a, b)
+        return _result(a, b, start, cpu)
     finally:
         a._leave()
         if b is not None:
