@@ -15,6 +15,8 @@ import logging
 import os
 import sys
 
+import gevent
+
 from faxd import ids, metrics, sdnotify
 from faxd.api.app import create_app
 from faxd.api.server import ApiServer
