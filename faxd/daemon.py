@@ -50,8 +50,11 @@ logger = logging.getLogger(__name__)
 
 
 class Daemon:
-    def __init__(self, config: Config, out=None):
+    def __init__(self, config: Config, out=None, extra_services: list[Service] = ()):
+        """``extra_services``: services of an embedding program, started after faxd's own and
+        stopped before them, under the same rules (a crash stops faxd with exit 1)."""
         self.config = config
+        self._extra = list(extra_services)
         self.node_id = ids.new_id()
         self._out = out or sys.stdout
         self._runner = ServiceRunner()
@@ -155,7 +158,7 @@ class Daemon:
             services.append(Rekeyer(self.store))
         if c.smtp_listen is not None:
             services.append(SmtpGatewayService(c, self.dsn))
-        return services + sdnotify.services(self.api.address)
+        return services + sdnotify.services(self.api.address) + self._extra
 
     def _counters(self) -> dict[str, int]:
         """Counts /health shows since this process started."""

@@ -35,10 +35,7 @@ class Recorder(Service):
 
 def _daemon(config, extra):
     out = io.StringIO()
-    d = Daemon(config.replace(api_listen=("127.0.0.1", 0)), out=out)
-    base = d._build_services
-    d._build_services = lambda app: base(app) + extra
-    return d, out
+    return Daemon(config.replace(api_listen=("127.0.0.1", 0)), out=out, extra_services=extra), out
 
 
 def test_crashed_service_stops_the_daemon_with_exit_1(config, caplog):
