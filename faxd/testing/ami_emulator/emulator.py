@@ -80,19 +80,22 @@ class AMIEmulator(Wire, Channels, Originate, ResFax, Inbound):
         return self
 
     def stop(self) -> None:
-        if self.step_pages:
-            # A DSP thread may be held after a page: let it finish.
+        self._let_dsp_threads_go(held=self.step_pages)
+        if self._server is not None:
+            self._server.stop(timeout=1)
+        for s in list(self.sessions):
+            s.close()
+        self._group.kill(timeout=2)
+
+    def _let_dsp_threads_go(self, held: bool) -> None:
+        """Open the fax gate, and with ``held`` release a DSP thread held after a page."""
+        if held:
             self.step_pages = False
             try:
                 self._page_lock.release()
             except RuntimeError:
                 pass
         self.fax_gate.set()
-        if self._server is not None:
-            self._server.stop(timeout=1)
-        for s in list(self.sessions):
-            s.close()
-        self._group.kill(timeout=2)
 
     def url(self, user: str = "faxd", secret: str | None = None) -> str:
         return f"ami://{user}:{self.users.get(user, '') if secret is None else secret}@{self.host}:{self.port}"
@@ -116,12 +119,7 @@ class AMIEmulator(Wire, Channels, Originate, ResFax, Inbound):
             s.close()
         self.sessions.clear()
         # DSP threads held after a page (step_pages) go on to see their cancel.
-        self.step_pages = False
-        try:
-            self._page_lock.release()
-        except RuntimeError:
-            pass
-        self.fax_gate.set()
+        self._let_dsp_threads_go(held=True)
         self._group.kill(timeout=5)
         self.channels.clear()
         self._running.clear()
