@@ -30,7 +30,7 @@ class InboundRouter(Service):
     @property
     def active(self) -> int:
         """Calls being received now (/metrics)."""
-        return len(self._pool)
+        return len(self.work)
 
     def start(self):
         self._switch.on_incoming_call(self.handle)

@@ -83,7 +83,7 @@ class SmtpGatewayService(Service):
         if self._config.smtp_listen is None:
             return True
         proc = self._proc
-        return self.address is not None and proc is not None and proc.poll() is None and not self._stopping
+        return self.address is not None and proc is not None and proc.poll() is None and self.accepting
 
     @property
     def pid(self) -> int | None:

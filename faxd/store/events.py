@@ -35,7 +35,7 @@ class EventsMixin:
 
     def metrics_counts(self) -> dict:
         """What /metrics must take from the database to agree across nodes."""
-        with self._statement() as cur:
+        with self.statement() as cur:
             cur.execute(self.sql("metrics_jobs_by_account"))
             jobs = cur.fetchall()
             cur.execute(self.sql("metrics_notifications_pending"))

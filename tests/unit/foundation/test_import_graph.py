@@ -31,6 +31,8 @@ LOCAL_IMPORTS = {
     "faxd.backup": "a plugged command, imported by faxd --help for its parser",
     "faxd.dbshell": "a plugged command, imported by faxd --help for its parser",
     "faxd.keys": "a plugged command, imported by faxd --help for its parser",
+    "faxd.send": "a plugged command, imported by faxd --help for its parser: the HTTP client loads in main",
+    "faxd.top": "a plugged command, imported by faxd --help for its parser: the HTTP client loads in main",
     "faxd.documents": "lazy package attributes (faxd.lazy): Pillow and pikepdf load on first use",
     "faxd.documents.cli": "a plugged command, imported by faxd --help for its parser",
     "faxd.smtp.cli": "a plugged command, imported by faxd --help for its parser",
