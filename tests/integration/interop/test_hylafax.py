@@ -101,6 +101,7 @@ def test_hylafax_receives_every_page_faxd_sends(line):
     assert tiff_pages(received[0]) == PAGES
 
 
+@pytest.mark.hylafax_sends
 def test_faxd_receives_every_page_hylafax_sends(line, tmp_path):
     """HylaFAX -> faxd: sendfax queues the job with hfaxd, faxq starts faxsend, which dials
     through iaxmodem; the IAX2 call reaches faxd's endpoint and a receiving FaxSession takes it."""
