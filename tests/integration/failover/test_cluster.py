@@ -10,12 +10,10 @@ three nodes at every instant (from the attempts).
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections import Counter
 
-import pytest
 
 from faxd.config import Config
 from faxd.errors import StoreError
@@ -24,8 +22,6 @@ from faxd.store.migrate import migrate
 from tests.integration.engine.harness import converted_fax, enqueue_ready
 from tests.integration.failover.replication import FaxdNode, ReplicatedCluster
 
-pytestmark = pytest.mark.skipif(not os.path.isdir("/usr/lib/postgresql/15/bin"),
-                                reason="needs Debian's PostgreSQL 15 binaries")
 
 FAXES = 150
 MAX_OUTBOUND = 6

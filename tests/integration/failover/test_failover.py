@@ -9,7 +9,6 @@ reachable; and the same faxd process serves again afterwards, without a restart.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -24,8 +23,6 @@ import requests
 from tests.integration.failover.replication import FaxdNode, ReplicatedCluster
 from tests.integration.foundation.fax_client import FINAL, FaxClient
 
-pytestmark = pytest.mark.skipif(not os.path.isdir("/usr/lib/postgresql/15/bin"),
-                                reason="needs Debian's PostgreSQL 15 binaries")
 
 FAXES_BEFORE = 8          # submitted before the kill
 FAXES_AFTER = 2           # submitted once the new primary serves

@@ -14,8 +14,6 @@ import requests
 from tests.integration.foundation.daemon import ROOT
 
 PDF3 = os.path.join(ROOT, "tests", "data", "gallery", "mixed-orientation.pdf")
-pytestmark = pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                                reason="chromium and chromium-driver are installed by make setup")
 
 
 @pytest.fixture

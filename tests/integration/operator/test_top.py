@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from tests.integration.foundation.daemon import ROOT, FaxdProcess
 from tests.integration.foundation.fax_client import FaxClient
@@ -18,7 +17,6 @@ def _tmux(sock: str, *args) -> str:
     return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, timeout=10).stdout
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/tmux"), reason="tmux is installed by make setup")
 def test_top_shows_a_live_call_in_an_80x24_pane_and_q_quits(tmp_path, dsn):
     # Paced: the call runs in real time, long enough to be watched.
     proc = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "home"),
