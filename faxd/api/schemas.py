@@ -43,6 +43,17 @@ def _public(doc: dict) -> dict:
             if isinstance(k, str) and not (k.startswith("pvt_") or k.startswith("_"))}
 
 
+def _client_fields(errs: Errors, data: Any, system_fields) -> dict:
+    """The request's object without its private and system-owned fields (400 when not an object)."""
+    if not isinstance(data, dict):
+        errs.add("data", "type", "Value did not match type(s): object")
+        errs.raise_if_any()
+    doc = _public(data)
+    for name in system_fields:
+        doc.pop(name, None)
+    return doc
+
+
 def _string(errs: Errors, doc: dict, field: str, name: str | None = None, *, required=False,
             min_len: int | None = None, max_len: int | None = None) -> str | None:
     name = name or field
@@ -177,12 +188,7 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
     ``expires_at``/``ttl`` and ``send_window`` are checked and stored as faxd/schedule.py says.
     """
     errs = Errors()
-    if not isinstance(data, dict):
-        errs.add("data", "type", "Value did not match type(s): object")
-        errs.raise_if_any()
-    doc = _public(data)
-    for name in JOB_SYSTEM_FIELDS:
-        doc.pop(name, None)
+    doc = _client_fields(errs, data, JOB_SYSTEM_FIELDS)
     for key, value in (defaults or {}).items():
         if doc.get(key) in (None, ""):
             doc[key] = value
@@ -351,12 +357,7 @@ def _smtp_auth(errs: Errors, doc: dict) -> None:
 
 def validate_faxbox(data: Any, *, region: str) -> dict:
     errs = Errors()
-    if not isinstance(data, dict):
-        errs.add("data", "type", "Value did not match type(s): object")
-        errs.raise_if_any()
-    doc = _public(data)
-    for name in FAXBOX_SYSTEM_FIELDS:
-        doc.pop(name, None)
+    doc = _client_fields(errs, data, FAXBOX_SYSTEM_FIELDS)
     name = _string(errs, doc, "name", required=True, min_len=1, max_len=128)
     del name
     for field in ("caller_name", "fax_header", "fax_timezone"):
