@@ -3,7 +3,10 @@ the software line: the route's T.38, speed and limits reach the call, attempt_hi
 them, and a number that refused T.38 starts in audio on its next fax."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from faxd import routes
+from faxd.retention import RetentionSweeper
 from tests.integration.engine.harness import attempts_of, enqueue, fast, running, wait_final
 
 NO_T38 = "+12025550106"     # the software line's reserved number that refuses T.38
@@ -90,6 +93,15 @@ def test_a_route_limits_calls_at_once_and_spaces_them(config, store):
     for before, after in zip(rows, rows[1:]):
         assert after["started"] >= before["ended"], (before, after)              # one at a time
         assert (after["started"] - before["started"]).total_seconds() >= 1.9      # min_gap between starts
+
+
+def test_the_sweeper_forgets_what_expired(config, store):
+    acct = store.create_account("forgetful")
+    now = store_now(store)
+    store.learn_number(acct.account_id, "+12025550199", t38_off=True, ecm_off=False, now=now, days=3)
+    store.learn_number(acct.account_id, "+12025550198", t38_off=False, ecm_off=True, now=now, days=30)
+    RetentionSweeper(config, store, now=lambda: now + timedelta(days=4)).sweep()
+    assert [r["number"] for r in store.list_learned(acct.account_id, now)] == ["+12025550198"]
 
 
 def store_now(store):
