@@ -395,6 +395,9 @@ class Config:
                                    "seconds the event stream keeps events for clients that reconnect (Last-Event-ID)")
     events_heartbeat: float = setting(15.0, _positive_float,
                                       "seconds between heartbeat comments on an idle event stream")
+    events_process: bool = setting(True, _bool, "write the event streams from a separate fan-out process "
+                                   "(python -m faxd.fanout) instead of faxd's own")
+    events_nice: int = setting(10, _non_negative_int, "niceness added to the event fan-out process")
     bootstrap_number: str = setting("+12025550100", _str,
                                     "inbound number of the bootstrap faxbox created on first start")
     station_id: str = setting("faxd", _str, "default station id (TSI/CSI) of this server")

@@ -24,6 +24,7 @@ from faxd.config import Config
 from faxd.documents import DocumentPipeline, sandbox
 from faxd.errors import StartupError, StoreError
 from faxd.events import EventHub
+from faxd.fanout import FanoutProcess
 from faxd.health import Health
 from faxd.httpserver import HttpLimits
 from faxd.inbound.router import InboundRouter
@@ -135,11 +136,10 @@ class Daemon:
         attacher = Attacher(c, self.store, self.pipeline, self.node_id)
         router = InboundRouter(config=c, store=self.store, pipeline=self.pipeline, switch=self.switch,
                                node=self.node_id, switch_name=c.switch)
-        self.listener = Listener(self.dsn, {
-            "faxd_jobs": [dispatcher.wake, attacher.wake],
-            "faxd_cancel": [dispatcher.cancel],
-            "faxd_events": [self.events.wake],
-        })
+        channels = {"faxd_jobs": [dispatcher.wake, attacher.wake], "faxd_cancel": [dispatcher.cancel]}
+        if isinstance(self.events, EventHub):   # else the fan-out process listens itself
+            channels["faxd_events"] = [self.events.wake]
+        self.listener = Listener(self.dsn, channels)
         self.dispatcher = dispatcher
         self.router = router
         services: list[Service] = [
@@ -188,7 +188,10 @@ class Daemon:
         return out
 
     def build_app(self):
-        self.events = EventHub(self.store, window=self.config.events_window, heartbeat=self.config.events_heartbeat)
+        if self.config.events_process:   # the streams are written by python -m faxd.fanout
+            self.events = FanoutProcess(self.dsn, self.config)
+        else:
+            self.events = EventHub(self.store, window=self.config.events_window, heartbeat=self.config.events_heartbeat)
         metrics.install(metrics.LiveCollector(self.node_id, self.store, self._calls, self.switch.status))
         health = Health(self.store, self.switch.status, counters=self._counters, not_ready=self._not_ready)
         return create_app(self.config, self.store, documents=self.pipeline, health=health, events=self.events)
