@@ -81,7 +81,8 @@ function parseMetrics(body) {
 
 async function loadMetrics() {
   try {
-    const r = await fetch("/metrics", {headers: {"Accept": "text/plain"}});
+    const r = await fetch("/metrics", {headers: {"Accept": "text/plain", "X-Auth-Token": state.token}});
+    if (!r.ok) return;   // 403: /metrics is for super-admins (or loopback callers)
     const samples = parseMetrics(await r.text());
     state.queues.clear();
     const sw = new Map();

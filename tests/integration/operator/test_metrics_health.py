@@ -8,7 +8,9 @@ import time
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from faxd.store import PostgresStore
 from tests.integration.foundation.daemon import FaxdProcess
+from tests.integration.foundation.fax_client import FaxClient
 from tests.integration.foundation.daemon import database_url as _url
 
 REMOTE = "+12025550188"
@@ -104,3 +106,33 @@ def test_health_is_503_naming_the_smtp_gateway_while_it_is_not_listening(tmp_pat
         assert r.json()["ready"] is True
     finally:
         proc.stop()
+
+
+def test_metrics_needs_the_metrics_token_or_a_super_admins_token_when_loopback_is_not_trusted(tmp_path, dsn):
+    node = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "m"),
+                        "FAXD_METRICS_LOOPBACK": "0", "FAXD_METRICS_TOKEN": "s3cret-scrape"}).wait_ready()
+    try:
+        url = node.base_url + "/metrics"
+        store = PostgresStore(dsn, 1)
+        try:
+            other = store.create_account("not-an-admin")
+        finally:
+            store.close()
+        admin = FaxClient(node.base_url, node.bootstrap["account_id"], node.bootstrap["api_key"])
+        plain = FaxClient(node.base_url, other.account_id, other.api_key)
+
+        def get(**headers):
+            return requests.get(url, headers=headers, timeout=10)
+
+        nothing = get()
+        assert nothing.status_code == 401 and "metrics_token" in nothing.json()["message"]
+        assert get(Authorization="Bearer wrong").status_code == 401
+        assert get(**{"X-Auth-Token": "no-such-token"}).status_code == 401
+        refused = get(**{"X-Auth-Token": plain.headers["X-Auth-Token"]})
+        assert refused.status_code == 403 and "super-admin" in refused.json()["message"]
+        for ok in (get(Authorization="Bearer s3cret-scrape"), get(**{"X-Auth-Token": admin.headers["X-Auth-Token"]})):
+            assert ok.status_code == 200, ok.text
+            names = {f.name for f in text_string_to_metric_families(ok.text)}
+            assert {"faxd_faxes", "faxd_jobs", "faxd_dispatch_latency_seconds"} <= names
+    finally:
+        node.stop()
