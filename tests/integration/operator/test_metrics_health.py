@@ -5,6 +5,7 @@ import os
 import signal
 import time
 
+import psycopg2
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,6 +34,23 @@ def total(samples: dict, name: str, **labels) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
+def _dispatch_waits(dsn: str, jobs: list[str]) -> tuple[float, float]:
+    """Sums over ``jobs`` of prepared -> first dialing, and of queued -> first dialing (seconds)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("""SELECT sum(extract(epoch FROM d.t - p.created)), sum(extract(epoch FROM d.t - q.created))
+                             FROM (SELECT job_id, min(created) AS t FROM events WHERE kind = 'dialing'
+                                    GROUP BY job_id) d
+                             JOIN events p ON p.job_id = d.job_id AND p.kind = 'prepared'
+                             JOIN events q ON q.job_id = d.job_id AND q.kind = 'queued'
+                            WHERE d.job_id = ANY(%s)""", (jobs,))
+            a, b = cur.fetchone()
+            return float(a), float(b)
+    finally:
+        conn.close()
+
+
 def test_counters_match_the_faxes_sent_and_received_and_two_nodes_agree(faxd, tmp_path, dsn):
     other = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "b")}).wait_ready()
     try:
@@ -57,6 +75,14 @@ def test_counters_match_the_faxes_sent_and_received_and_two_nodes_agree(faxd, tm
         assert sum(total(a, "faxd_pages_total", direction="inbound") for a in after) == ended[2]["tx_result"]["pages_sent"]
         assert sum(total(a, "faxd_fax_duration_seconds_count", direction="outbound") for a in after) == 4
         assert sum(total(a, "faxd_dispatch_latency_seconds_count") for a in after) == 4
+        # Dispatch latency is the dispatcher's own delay: from a job becoming runnable (its
+        # 'prepared' event, documents converted) to its claim ('dialing'), not from its creation.
+        waited, since_queued = _dispatch_waits(dsn, jobs)
+        observed = sum(total(a, "faxd_dispatch_latency_seconds_sum") for a in after)
+        print(f"dispatch latency sum {observed:.3f} s; prepared->dialing {waited:.3f} s; "
+              f"queued->dialing {since_queued:.3f} s")
+        assert observed >= waited - 0.01, (observed, waited)
+        assert observed - waited < since_queued - observed, (observed, waited, since_queued)
         # Cluster-wide gauges: the same on both nodes.
         for status in ("pending", "processing", "attaching_files"):
             assert total(after[0], "faxd_jobs", status=status) == total(after[1], "faxd_jobs", status=status) == 0
