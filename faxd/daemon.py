@@ -1,7 +1,8 @@
 """The composition root: builds faxd's services and hands them to the ServiceRunner.
 
-Start order: the switch backend, the heartbeat, the inbound router, the attacher, the
-dispatcher, the database listener, the API, notification delivery, the retention sweeper,
+Start order: the switch backend, the heartbeat, the switch watch, the inbound router, the
+attacher, the dispatcher, the database listener, the event stream (the fan-out process), the
+API, notification delivery, the retention sweeper,
 the rekeyer (with a document key), the SMTP gateway, the systemd notifier (under systemd). The
 runner (:mod:`faxd.service`) stops them in reverse (nameko's order: stop intake, let in-flight
 faxes finish within ``shutdown_grace``, stop what remains; its jobs go back to pending); the
@@ -46,6 +47,7 @@ from faxd.store.migrate import migrate
 from faxd.switch.asterisk.backend import AsteriskBackend
 from faxd.switch.freeswitch.backend import FreeSwitchBackend
 from faxd.switch.software import SoftwareSwitch
+from faxd.switch.watch import SwitchWatch
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +147,7 @@ class Daemon:
         services: list[Service] = [
             Component("switch", self.switch),   # started first, stopped after everything that uses it
             Heartbeat(self.store, self.node_id),
+            SwitchWatch(self.switch.status, self.store.add_event, self.node_id),   # switch_(dis)connected events
             router,
             attacher,
             dispatcher,
