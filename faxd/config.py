@@ -375,6 +375,12 @@ class Config:
                                    "seconds the event stream keeps events for clients that reconnect (Last-Event-ID)")
     events_heartbeat: float = setting(15.0, _positive_float,
                                       "seconds between heartbeat comments on an idle event stream")
+    events_process: bool = setting(True, _bool, "write the event streams from a separate fan-out process "
+                                   "(python -m faxd.fanout) instead of faxd's own")
+    events_nice: int = setting(10, _non_negative_int, "niceness added to the event fan-out process")
+    metrics_token: str | None = setting(None, _opt_str, "bearer token that may read /metrics (Prometheus' "
+                                        "authorization credentials); super-admin tokens may too")
+    metrics_loopback: bool = setting(True, _bool, "callers on the loopback interface read /metrics without a token")
     bootstrap_number: str = setting("+12025550100", _str,
                                     "inbound number of the bootstrap faxbox created on first start")
     station_id: str = setting("faxd", _str, "default station id (TSI/CSI) of this server")

@@ -596,9 +596,11 @@ def build() -> dict:
     paths = {
         "/health": {"get": {"summary": "liveness and readiness", "responses": {
             **_errors(("406",)), "200": _plain("up"), "503": _plain("degraded")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format; docs/operations.md)",
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format; docs/operations.md): "
+                                        "loopback callers, Bearer metrics_token, or a super-admin's token",
+                             "security": [{}, {"MetricsToken": []}, {"AuthToken": []}],
                              "responses": {"200": {"description": "metrics", "content": {
-                                 "text/plain": {"schema": {"type": "string"}}}}, **_errors(())}}},
+                                 "text/plain": {"schema": {"type": "string"}}}}, **_errors(("401", "403"))}}},
         "/ops": {"get": {"summary": "the operator's page (HTML; signs in with an API key)",
                          "responses": {"200": _text("text/html", "the page"), **_errors(())}}},
         "/ops/{name}": {"get": {"summary": "a file of the operator's page (JavaScript, CSS)",
@@ -668,7 +670,8 @@ def build() -> dict:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"AuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
+            "securitySchemes": {"AuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+                                "MetricsToken": {"type": "http", "scheme": "bearer"}},
         },
     }
 
