@@ -1,11 +1,12 @@
 """A private HylaFAX installation for one test: spool, iaxmodem, faxgetty, faxq, hfaxd.
 
 Everything lives under one directory of its own, ``/tmp/faxd-hylafax-<hex>`` (world-traversable,
-since HylaFAX's daemons drop to the ``uucp`` user; no ``_`` in it, see ``private_root``): the spool (``spool/``, given to every daemon with ``-q``),
-iaxmodem's configuration and its pty link (``ttyIAX``), lock files, logs (HylaFAX's syslog
-in ``syslog.log``) and the ``HOME`` of HylaFAX's client (sendfax). The system's
-spool (/var/spool/hylafax) and configuration (/etc/hylafax) are read only for the scripts
-HylaFAX ships (``bin/``). Processes are started here and stopped here, by PID.
+since HylaFAX's daemons drop to the ``uucp`` user; no ``_`` in its path, see ``private_root``):
+the spool (``spool/``, given to every daemon with ``-q``), iaxmodem's configuration and its pty
+link (``ttyIAX``), lock files, logs (HylaFAX's syslog in ``syslog.log``) and the ``HOME`` of
+HylaFAX's client (sendfax). The system's spool (/var/spool/hylafax) and configuration
+(/etc/hylafax) are read only for the scripts HylaFAX ships (``bin/``). Processes are started
+here and stopped here, by PID.
 
 iaxmodem reads its configuration from ``/etc/iaxmodem/<name>`` and nowhere else, so it is
 given a name that leads back out of that directory (``../../<our dir>/iaxmodem.conf``).
@@ -54,9 +55,10 @@ def private_root() -> str:
 
     HylaFAX names a modem by its device path with every ``/`` turned into ``_`` (the device id:
     ``config.<id>``, ``FIFO.<id>``, ``faxsend -m <id>``) and turns the id back into a path by
-    turning every ``_`` into ``/``. A ``_`` in the path (``tempfile.mkdtemp``'s random names
-    have one about one time in five) so sends faxsend to a device that does not exist: it
-    cannot open the modem, the job is requeued and never dialled. Hex digits have no ``_``."""
+    turning every ``_`` into ``/``. With a ``_`` in the path (``tempfile.mkdtemp``'s random
+    names have one about one time in five), faxsend looks for a device that does not exist:
+    it cannot open the modem, and the job is requeued and never dialled. Hex digits have no
+    ``_``."""
     while True:
         path = f"/tmp/faxd-hylafax-{secrets.token_hex(6)}"
         try:
@@ -309,7 +311,8 @@ class HylaFax:
         return "\n".join(out)
 
     def report(self) -> str:
-        """What to show when a test fails: modem status, jobs, session logs, daemons' output."""
+        """What to show when a test fails: modem status, jobs, session logs, iaxmodem's output,
+        HylaFAX's syslog."""
         return (f"modem status: {self.status()!r}\njobs:\n{self.jobs()}\n"
                 f"iaxmodem: {self.output('iaxmodem')[-1500:]}\nsession logs:\n{self.logs()[-6000:]}\n"
                 f"syslog (faxq, faxsend, faxgetty, hfaxd):\n{self.syslog_tail()}")
