@@ -349,6 +349,11 @@ class Config:
     retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
     number_min_gap: float = setting(0.0, _non_negative_float,
                                     "seconds between the end of a call to a number and the next call to it (0: none)")
+    # Routes per destination (faxd/routes.py, the fax_routes API)
+    route_busy_wait: float = setting(5.0, _positive_float,
+                                     "seconds a job waits in the queue when its route is at max_calls")
+    learn_days: int = setting(30, _non_negative_int, "days faxd remembers that a number needs T.38 or ECM "
+                                                     "off (0: learn nothing)")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")
@@ -370,6 +375,12 @@ class Config:
                                    "seconds the event stream keeps events for clients that reconnect (Last-Event-ID)")
     events_heartbeat: float = setting(15.0, _positive_float,
                                       "seconds between heartbeat comments on an idle event stream")
+    events_process: bool = setting(True, _bool, "write the event streams from a separate fan-out process "
+                                   "(python -m faxd.fanout) instead of faxd's own")
+    events_nice: int = setting(10, _non_negative_int, "niceness added to the event fan-out process")
+    metrics_token: str | None = setting(None, _opt_str, "bearer token that may read /metrics (Prometheus' "
+                                        "authorization credentials); super-admin tokens may too")
+    metrics_loopback: bool = setting(True, _bool, "callers on the loopback interface read /metrics without a token")
     bootstrap_number: str = setting("+12025550100", _str,
                                     "inbound number of the bootstrap faxbox created on first start")
     station_id: str = setting("faxd", _str, "default station id (TSI/CSI) of this server")

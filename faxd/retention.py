@@ -24,11 +24,16 @@ class RetentionSweeper(Service):
         self._now = now
 
     def sweep(self) -> dict[str, int]:
-        counts = self._store.sweep_retention(self._now(), documents_days=self._config.retention_documents_days,
+        now = self._now()
+        counts = self._store.sweep_retention(now, documents_days=self._config.retention_documents_days,
                                              purge_days=self._config.retention_purge_days)
         if any(counts.values()):
             logger.info("retention: deleted %(documents)d documents, %(jobs)d sent faxes, "
                         "%(inbox)d received faxes", counts)
+        # What was learned per number (faxd/routes.py) goes when it expires.
+        learned = self._store.expire_learned(now)
+        if learned:
+            logger.info("retention: forgot what was learned for %d numbers (expired)", learned)
         return counts
 
     def _run(self) -> None:

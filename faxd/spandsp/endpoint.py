@@ -114,7 +114,7 @@ class _Endpoint:
     t38 = False
 
     def __init__(self, ep, calling: bool, *, station_id: str = "", header: str = "", ecm: bool = True,
-                 v17: bool = True, t6: bool = False, modems: int | None = None,
+                 v17: bool = True, t6: bool = False, modems: int | None = None, max_speed: int = 14400,
                  rx_encoding: str = "t4_2d", listener: Callable | None = None):
         if ep == ffi.NULL:
             raise SpandspError("spandsp could not allocate a fax endpoint")
@@ -137,7 +137,9 @@ class _Endpoint:
             self.set_header(header)
         self.set_ecm(ecm)
         if modems is None:
-            modems = lib.T30_SUPPORT_V27TER | lib.T30_SUPPORT_V29 | (lib.T30_SUPPORT_V17 if v17 else 0)
+            # max_speed: 14400 allows V.17, 9600 stops at V.29, 4800 leaves V.27ter alone
+            modems = (lib.T30_SUPPORT_V27TER | (lib.T30_SUPPORT_V29 if max_speed >= 9600 else 0)
+                      | (lib.T30_SUPPORT_V17 if v17 and max_speed >= 14400 else 0))
         _check(lib.t30_set_supported_modems(self._t30, modems), "t30_set_supported_modems")
         comp = lib.FAXD_SUPPORT_T4_1D | lib.FAXD_SUPPORT_T4_2D | (lib.FAXD_SUPPORT_T6 if t6 else 0)
         _check(lib.t30_set_supported_compressions(self._t30, comp), "t30_set_supported_compressions")
