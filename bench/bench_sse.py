@@ -5,10 +5,12 @@ Measures per round (rounds interleaved so background load falls on every case):
   - events per second delivered to the clients (frames received / round time);
   - faxd's CPU seconds per fax (utime+stime of the faxd process), hence the CPU added per fax
     per 100 clients against the round without clients;
-  - dispatch latency p50/p99 (``prepared`` -> ``dialing`` event, stamped by PostgreSQL).
+  - dispatch latency p50/p99 (``prepared`` -> ``dialing`` event, stamped by PostgreSQL);
+  - the fan-out process's CPU seconds per fax (python -m faxd.fanout, which writes the streams).
+``--inprocess`` runs the streams inside faxd instead (FAXD_EVENTS_PROCESS=0), for comparison.
 Goal: 1,000 clients with no effect on dispatch p99 beyond 20%.
 
-Usage: python -m bench sse [--rounds N] [--faxes N] [--clients 0,100,1000]
+Usage: python -m bench sse [--rounds N] [--faxes N] [--clients 0,100,1000] [--inprocess]
 Uses FAXD_BENCH_DATABASE_URL (default: the server on 127.0.0.1:5432) for a scratch database.
 """
 from __future__ import annotations
@@ -32,10 +34,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = b"faxd bench page\n" + b"The quick brown fox jumps over the lazy dog.\n" * 20
 
 
-def _cpu(pid: int) -> float:
+def _cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _fanout_pid(pid: int) -> int | None:
+    """faxd's fan-out child process (python -m faxd.fanout), if it runs one."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            for child in f.read().split():
+                with open(f"/proc/{child}/cmdline", "rb") as c:
+                    if b"faxd.fanout" in c.read():
+                        return int(child)
+    return None
 
 
 class Client:
@@ -100,7 +115,8 @@ def _round(node, client, clients: int, faxes: int, base: int) -> dict:
                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         hello = json.loads(swarm.stdout.readline())
         assert hello == {"connected": clients}, hello
-    cpu0, t0 = _cpu(node.proc.pid), time.monotonic()
+    fanout = _fanout_pid(node.proc.pid)
+    cpu0, fan0, t0 = _cpu(node.proc.pid), _cpu(fanout), time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         jobs = list(pool.map(lambda i: client.send(f"+1202556{base + i:04d}"), range(faxes)))
     while not client.finished(jobs):
@@ -114,7 +130,8 @@ def _round(node, client, clients: int, faxes: int, base: int) -> dict:
         stats["client_cpu"] = _cpu(swarm.pid)
         swarm.stdin.close()
         swarm.wait(30)
-    return {"clients": clients, "wall": wall, "expected": client.events_of(jobs) if clients else 0, "cpu": cpu, "lat": client.latencies(jobs), **stats}
+    fan_cpu = _cpu(fanout) - fan0      # after the swarm has every event: all writes counted
+    return {"fan_cpu": fan_cpu, "clients": clients, "wall": wall, "expected": client.events_of(jobs) if clients else 0, "cpu": cpu, "lat": client.latencies(jobs), **stats}
 
 
 def _p(values, q):
@@ -127,13 +144,15 @@ def main(argv) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--faxes", type=int, default=30)
     ap.add_argument("--clients", default="0,100,1000")
+    ap.add_argument("--inprocess", action="store_true", help="streams written inside faxd (FAXD_EVENTS_PROCESS=0)")
     args = ap.parse_args(argv)
     cases = [int(c) for c in args.clients.split(",")]
     scratch = Scratch()
     home = tempfile.mkdtemp(prefix="faxd-bench-sse-")
     node = Node(home, scratch.url, os.path.join(home, "faxd.log"),
                 extra_env={"FAXD_HTTP_MAX_CONNECTIONS_PER_CLIENT": "0", "FAXD_SUBMIT_RATE_LIMIT": "-1",
-                           "FAXD_SUBMIT_DAILY_QUOTA": "-1", "FAXD_MAX_OUTBOUND": "100"})
+                           "FAXD_SUBMIT_DAILY_QUOTA": "-1", "FAXD_MAX_OUTBOUND": "100",
+                           "FAXD_EVENTS_PROCESS": "0" if args.inprocess else "1"})
     try:
         with open(os.path.join(home, "bootstrap.json")) as f:
             key = json.load(f)["api_key"]
@@ -147,7 +166,8 @@ def main(argv) -> int:
                 res = _round(node, client, c, args.faxes, base)
                 base += args.faxes
                 results[c].append(res)
-                print(f"round {r + 1} clients {c:5d}: {res['wall']:.2f} s, cpu {res['cpu']:.2f} s, "
+                print(f"round {r + 1} clients {c:5d}: {res['wall']:.2f} s, cpu {res['cpu']:.2f} s "
+                      f"(fan-out {res['fan_cpu']:.2f} s), "
                       f"dispatch p99 {_p(res['lat'], .99) * 1000:.1f} ms, events delivered {res['events']}",
                       flush=True)
         print("\nclients  events/s delivered  cpu/fax (ms)  dispatch p50 (ms)  p99 (ms)  p99 vs 0 clients")
@@ -164,8 +184,10 @@ def main(argv) -> int:
             if c:
                 added = (cpu_fax - base_cpu) / (c / 100)
                 client_cpu = sum(x["client_cpu"] for x in rs) / (args.rounds * args.faxes)
-                print(f"         added CPU per fax per 100 clients: {added * 1000:.2f} ms "
-                      f"(the clients' own process, on the same cores: {client_cpu * 1000:.1f} ms per fax)")
+                fan_cpu = sum(x["fan_cpu"] for x in rs) / (args.rounds * args.faxes)
+                print(f"         added faxd CPU per fax per 100 clients: {added * 1000:.2f} ms; fan-out process "
+                      f"{fan_cpu * 1000:.1f} ms per fax (the clients' own process, on the same cores: "
+                      f"{client_cpu * 1000:.1f} ms per fax)")
         short = [(c, x["min_events"], x["expected"]) for c in cases if c for x in results[c]
                  if x["min_events"] != x["expected"]]
         print("every client got every event" if not short else f"clients short of events: {short}")

@@ -1,7 +1,8 @@
 """The composition root: builds faxd's services and hands them to the ServiceRunner.
 
-Start order: the switch backend, the heartbeat, the inbound router, the attacher, the
-dispatcher, the database listener, the API, notification delivery, the retention sweeper,
+Start order: the switch backend, the heartbeat, the switch watch, the inbound router, the
+attacher, the dispatcher, the database listener, the event stream (the fan-out process), the
+API, notification delivery, the retention sweeper,
 the rekeyer (with a document key), the SMTP gateway, the systemd notifier (under systemd). The
 runner (:mod:`faxd.service`) stops them in reverse (nameko's order: stop intake, let in-flight
 faxes finish within ``shutdown_grace``, stop what remains; its jobs go back to pending); the
@@ -24,6 +25,7 @@ from faxd.config import Config
 from faxd.documents import DocumentPipeline, sandbox
 from faxd.errors import StartupError, StoreError
 from faxd.events import EventHub
+from faxd.fanout import FanoutProcess
 from faxd.health import Health
 from faxd.httpserver import HttpLimits
 from faxd.inbound.router import InboundRouter
@@ -45,6 +47,7 @@ from faxd.store.migrate import migrate
 from faxd.switch.asterisk.backend import AsteriskBackend
 from faxd.switch.freeswitch.backend import FreeSwitchBackend
 from faxd.switch.software import SoftwareSwitch
+from faxd.switch.watch import SwitchWatch
 
 logger = logging.getLogger(__name__)
 
@@ -135,16 +138,16 @@ class Daemon:
         attacher = Attacher(c, self.store, self.pipeline, self.node_id)
         router = InboundRouter(config=c, store=self.store, pipeline=self.pipeline, switch=self.switch,
                                node=self.node_id, switch_name=c.switch)
-        self.listener = Listener(self.dsn, {
-            "faxd_jobs": [dispatcher.wake, attacher.wake],
-            "faxd_cancel": [dispatcher.cancel],
-            "faxd_events": [self.events.wake],
-        })
+        channels = {"faxd_jobs": [dispatcher.wake, attacher.wake], "faxd_cancel": [dispatcher.cancel]}
+        if isinstance(self.events, EventHub):   # else the fan-out process listens itself
+            channels["faxd_events"] = [self.events.wake]
+        self.listener = Listener(self.dsn, channels)
         self.dispatcher = dispatcher
         self.router = router
         services: list[Service] = [
             Component("switch", self.switch),   # started first, stopped after everything that uses it
             Heartbeat(self.store, self.node_id),
+            SwitchWatch(self.switch.status, self.store.add_event, self.node_id),   # switch_(dis)connected events
             router,
             attacher,
             dispatcher,
@@ -188,7 +191,10 @@ class Daemon:
         return out
 
     def build_app(self):
-        self.events = EventHub(self.store, window=self.config.events_window, heartbeat=self.config.events_heartbeat)
+        if self.config.events_process:   # the streams are written by python -m faxd.fanout
+            self.events = FanoutProcess(self.dsn, self.config)
+        else:
+            self.events = EventHub(self.store, window=self.config.events_window, heartbeat=self.config.events_heartbeat)
         metrics.install(metrics.LiveCollector(self.node_id, self.store, self._calls, self.switch.status))
         health = Health(self.store, self.switch.status, counters=self._counters, not_ready=self._not_ready)
         return create_app(self.config, self.store, documents=self.pipeline, health=health, events=self.events)

@@ -27,6 +27,7 @@ import gevent.queue
 import orjson
 
 from faxd.errors import StoreError
+from faxd.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +70,14 @@ class Subscription:
             self.queue.put_nowait(CLOSE)
 
 
-class EventHub:
+class EventHub(Service):
     """The node's event reader and fan-out; also sweeps events older than the window."""
 
     name = "events"
 
     def __init__(self, store, window: float = 600.0, heartbeat: float = 15.0, poll: float = 2.0,
                  gap_timeout: float = 10.0, batch: int = 2000, queue_size: int = 10000, linger: float = 0.05):
+        super().__init__()
         self._store = store
         self.window = window
         self.heartbeat = heartbeat
@@ -87,7 +89,6 @@ class EventHub:
         self._wake = gevent.event.Event()
         self._by_account: dict[str, set[Subscription]] = defaultdict(set)
         self._all: set[Subscription] = set()
-        self._greenlets: list[gevent.Greenlet] = []
         self._gap: tuple[float, list[str], int] | None = None   # (first seen, running xids, first id above)
         self.last_id: int | None = None                          # delivered up to here
         self.delivered = 0
@@ -96,21 +97,13 @@ class EventHub:
 
     def start(self):
         self.last_id = self._store.events_last_id()
-        self._greenlets = [gevent.spawn(self._run), gevent.spawn(self._sweep)]
-        return list(self._greenlets)
+        return self.spawn_loops(self._run, self._sweep)
 
     def stop_intake(self):
+        super().stop_intake()
         for sub in list(self._all) + [s for subs in self._by_account.values() for s in subs]:
             sub.queue.queue.clear()      # the stream ends now; the client resumes elsewhere
             sub.queue.put_nowait(CLOSE)
-
-    def drain(self, timeout: float) -> None:
-        pass
-
-    def stop(self):
-        for g in self._greenlets:
-            g.kill(block=True, timeout=2)
-        self._greenlets = []
 
     def ready(self) -> bool:
         return self.last_id is not None
@@ -156,10 +149,57 @@ class EventHub:
                 yield frame(row)
             after = rows[-1]["id"]
 
+    def stream(self, account_id: str | None, after: int | None):
+        """One client's whole stream as pieces of bytes: the ``retry`` hint, an ``expired`` event
+        when ``after`` is older than the window, the events it missed (read from the table),
+        then the live ones and heartbeat comments until the hub closes it. Subscribes at once
+        (StoreError when the hub is not running), so that nothing between now and the first
+        read of the generator is missed; unsubscribes when the generator ends or is closed."""
+        sub, upto = self.subscribe(account_id, after)
+        first = None
+        if after is not None and after < upto:
+            try:
+                first = self._store.events_first_id()
+            except StoreError:
+                self.unsubscribe(sub)
+                raise
+        return self._frames(sub, account_id, after, upto, first)
+
+    def _frames(self, sub: Subscription, account_id: str | None, after: int | None, upto: int, first: int | None):
+        try:
+            yield b"retry: 2000\n: faxd event stream\n\n"
+            if after is not None and after < upto:
+                if first is not None and first > after + 1:
+                    body = orjson.dumps({"after": after, "resumes_at": first,
+                                         "message": "events before resumes_at are older than the window"})
+                    yield b"event: expired\ndata: " + body + b"\n\n"
+                yield from self.backlog(account_id, after, upto)
+            while True:
+                try:
+                    data = sub.queue.get(timeout=self.heartbeat)
+                except gevent.queue.Empty:
+                    yield b": heartbeat\n\n"
+                    continue
+                if data is CLOSE:
+                    return
+                if sub.queue.qsize():
+                    # A burst: one write for all that is waiting, not one per event.
+                    batch = [data]
+                    while not sub.queue.empty():
+                        data = sub.queue.get_nowait()
+                        if data is CLOSE:
+                            yield b"".join(batch)
+                            return
+                        batch.append(data)
+                    data = b"".join(batch)
+                yield data
+        finally:
+            self.unsubscribe(sub)
+
     # --- the reader
 
     def _run(self) -> None:
-        while True:
+        while self.accepting:
             wait = self._poll if self._gap is None else 0.05
             self._wake.wait(timeout=wait)
             self._wake.clear()

@@ -293,8 +293,27 @@ class StrictHandler(gevent.pywsgi.WSGIHandler):
     def _client_ip(self) -> str:
         return self.client_address[0] if isinstance(self.client_address, tuple) else str(self.client_address)
 
+    _detached = False
+
+    def _detach(self, take) -> bool:
+        """``environ["faxd.detach"]``: hand this connection's socket to ``take`` (the event
+        stream gives it to its fan-out process). When ``take`` returns True the connection is
+        no longer this server's: nothing more is written to it, and this process closes only
+        its own descriptor (no shutdown), so that the connection lives on in the taker."""
+        if take(self.socket):
+            self._detached = True
+            return True
+        return False
+
+    def process_result(self):
+        if self._detached:
+            self.close_connection = True
+            return
+        super().process_result()
+
     def get_environ(self):
         env = super().get_environ()
+        env["faxd.detach"] = self._detach
         old = self.wsgi_input
         self.wsgi_input = _Input(old.rfile, old.content_length, socket=old.socket,
                                  chunked_input=old.chunked_input, idle=self._limits.idle_timeout)

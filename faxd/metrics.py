@@ -29,7 +29,8 @@ PAGES = Counter("faxd_pages", "Pages transferred", ["node", "direction"], regist
 DURATION = Histogram("faxd_fax_duration_seconds", "Length of fax calls, from originate (or answer) to hangup",
                      ["node", "direction"], registry=REGISTRY,
                      buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200))
-DISPATCH = Histogram("faxd_dispatch_latency_seconds", "From a job becoming runnable to its claim by a dispatcher",
+DISPATCH = Histogram("faxd_dispatch_latency_seconds", "From a job becoming runnable (documents converted, "
+                     "its scheduled time reached) to its first claim by a dispatcher",
                      ["node"], registry=REGISTRY,
                      buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
 

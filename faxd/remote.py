@@ -114,7 +114,10 @@ class Api:
         return EventStream(self._open(req, None))
 
     def metrics_text(self) -> str:
-        req = urllib.request.Request(self.base + "/metrics", headers={"Accept": "text/plain"})
+        headers = {"Accept": "text/plain"}
+        if self.token:   # a super-admin's token reads /metrics from anywhere, not only loopback
+            headers["X-Auth-Token"] = self.token
+        req = urllib.request.Request(self.base + "/metrics", headers=headers)
         with self._open(req, self.timeout) as r:
             return r.read().decode()
 

@@ -64,7 +64,7 @@ def create_app(config, store, documents=None, health: Health | None = None, even
     add_handlers(app)
 
     app.add_route("/health", HealthResource(health or Health(store)))
-    app.add_route("/metrics", MetricsResource())
+    app.add_route("/metrics", MetricsResource(config, store))
     ops = OpsPage()
     app.add_route("/ops", ops)
     app.add_route("/ops/{name}", ops, suffix="asset")

@@ -73,6 +73,9 @@ class Authentication:
         if not token and getattr(resource, "query_token", False):
             token = req.get_param("auth_token")   # the event stream: EventSource sends no headers
         if not token:
+            if getattr(resource, "token_optional", False):   # /metrics: other credentials too
+                req.context.account_id = None
+                return
             raise unauthorized("missing X-Auth-Token header: get a token with PUT /v2/api_auth")
         account_id = self._account_for(token)
         req.context.account_id = account_id

@@ -482,6 +482,24 @@ def _op(summary: str, responses: dict, *, params=(), body=None, public=False, mu
     return op
 
 
+def _final_paths(folder: str, schema: str, fax: list[dict], *, one: str, document: str,
+                 action: str, action_summary: str, data: dict) -> dict:
+    """A folder of final faxes: one fax (read, a PUT action, remove) and its documents."""
+    return {
+        folder + "/{fax_id}": {
+            "get": _op(one, _ok("200", schema), params=fax),
+            "put": _op(action_summary, _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
+                       params=fax, body=_body(data, {"action": {"type": "string", "enum": [action]}})),
+            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
+        },
+        folder + "/{fax_id}/attachment": {
+            "get": _op(f"{document} (Accept: application/pdf or image/tiff)", ATTACHMENT,
+                       params=[*fax, DISPOSITION]),
+            "delete": _op("remove the documents, keep the metadata", _ok("200", schema), params=fax),
+        },
+    }
+
+
 def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
     fax = [*scope_params, _param("fax_id")]
     jobs, inbox = [*LIST_PARAMS, *_filters(JOB_LISTING)], [*LIST_PARAMS, *_filters(INBOX_LISTING)]
@@ -522,36 +540,16 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
             "get": _op(f"final jobs{scope}", _ok("200", "JobSummary", True),
                        params=[*scope_params, *jobs]),
         },
-        base + "/faxes/outbox/{fax_id}": {
-            "get": _op("a final job", _ok("200", "Job"), params=fax),
-            "put": _op("resubmit: a new job from this one, data overriding its fields",
-                       _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
-                       params=fax, body=_body({"type": "object"}, {
-                           "action": {"type": "string", "enum": ["resubmit"]}})),
-            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
-        },
-        base + "/faxes/outbox/{fax_id}/attachment": {
-            "get": _op("the document sent (Accept: application/pdf or image/tiff)", ATTACHMENT,
-                       params=[*fax, DISPOSITION]),
-            "delete": _op("remove the documents, keep the metadata", _ok("200", "Job"), params=fax),
-        },
+        **_final_paths(base + "/faxes/outbox", "Job", fax, one="a final job", document="the document sent",
+                       action="resubmit", action_summary="resubmit: a new job from this one, data overriding its fields",
+                       data={"type": "object"}),
         base + "/faxes/inbox": {
             "get": _op(f"received faxes{scope}", _ok("200", "InboxSummary", True),
                        params=[*scope_params, *inbox]),
         },
-        base + "/faxes/inbox/{fax_id}": {
-            "get": _op("a received fax", _ok("200", "InboxFax"), params=fax),
-            "put": _op("forward: send the received fax on", _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
-                       params=fax,
-                       body=_body({"type": "object", "properties": {"to_number": STR}}, {
-                           "action": {"type": "string", "enum": ["forward"]}})),
-            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
-        },
-        base + "/faxes/inbox/{fax_id}/attachment": {
-            "get": _op("the received fax (Accept: application/pdf or image/tiff)", ATTACHMENT,
-                       params=[*fax, DISPOSITION]),
-            "delete": _op("remove the documents, keep the metadata", _ok("200", "InboxFax"), params=fax),
-        },
+        **_final_paths(base + "/faxes/inbox", "InboxFax", fax, one="a received fax", document="the received fax",
+                       action="forward", action_summary="forward: send the received fax on",
+                       data={"type": "object", "properties": {"to_number": STR}}),
         base + "/faxes/incoming": {
             "get": _op(f"calls being received now{scope}", _ok("200", "IncomingCall", True),
                        params=[*scope_params, *LIST_PARAMS, *_filters(INCOMING_LISTING)]),
@@ -598,9 +596,11 @@ def build() -> dict:
     paths = {
         "/health": {"get": {"summary": "liveness and readiness", "responses": {
             **_errors(("406",)), "200": _plain("up"), "503": _plain("degraded")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format; docs/operations.md)",
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format; docs/operations.md): "
+                                        "loopback callers, Bearer metrics_token, or a super-admin's token",
+                             "security": [{}, {"MetricsToken": []}, {"AuthToken": []}],
                              "responses": {"200": {"description": "metrics", "content": {
-                                 "text/plain": {"schema": {"type": "string"}}}}, **_errors(())}}},
+                                 "text/plain": {"schema": {"type": "string"}}}}, **_errors(("401", "403"))}}},
         "/ops": {"get": {"summary": "the operator's page (HTML; signs in with an API key)",
                          "responses": {"200": _text("text/html", "the page"), **_errors(())}}},
         "/ops/{name}": {"get": {"summary": "a file of the operator's page (JavaScript, CSS)",
@@ -670,7 +670,8 @@ def build() -> dict:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"AuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
+            "securitySchemes": {"AuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+                                "MetricsToken": {"type": "http", "scheme": "bearer"}},
         },
     }
 

@@ -116,8 +116,9 @@ class Dispatcher(Service):
         if job is None or job == BLOCKED:
             self._blocked = job == BLOCKED
             return False
-        if job.attempts == 1 and job.created is not None:
-            DISPATCH.labels(self._e.node).observe(max(0.0, (self._e.now() - job.created).total_seconds()))
+        ready = job.run_after or job.created    # runnable since: converted, or the time asked for
+        if job.attempts == 1 and ready is not None:
+            DISPATCH.labels(self._e.node).observe(max(0.0, (self._e.now() - ready).total_seconds()))
         self._spawn(Transmission(self._e, job))
         if job.cancel_requested:
             self._running[job.id].cancel()

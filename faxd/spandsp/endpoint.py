@@ -28,8 +28,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import gevent
 
@@ -349,3 +350,34 @@ class T38Session(_Endpoint):
     def rx_packet(self, data: bytes, seq_no: int | None = None) -> None:
         """Deliver one IFP packet from the far end (seq_no None: the next in order)."""
         lib.faxd_t38_rx(self._ep, data, len(data), -1 if seq_no is None else seq_no & 0xFFFF)
+
+
+def hold(*endpoints: _Endpoint | None) -> None:
+    """Keep the endpoints (None: no far end) from being freed while a loop drives them, until
+    :func:`release`; all of them or, when one is already closed, none (SpandspError)."""
+    held: list[_Endpoint] = []
+    try:
+        for ep in endpoints:
+            if ep is not None:
+                ep._enter()
+                held.append(ep)
+    except BaseException:
+        release(*held)
+        raise
+
+
+def release(*endpoints: _Endpoint | None) -> None:
+    """Let go of what :func:`hold` held; a closed endpoint is freed by the last release."""
+    for ep in endpoints:
+        if ep is not None:
+            ep._leave()
+
+
+@contextmanager
+def held(*endpoints: _Endpoint | None) -> Iterator[None]:
+    """:func:`hold` for the length of a ``with`` block."""
+    hold(*endpoints)
+    try:
+        yield
+    finally:
+        release(*endpoints)

@@ -1,6 +1,8 @@
 """The event stream's table (migration 0006) and the counts /metrics reads from the database."""
 from __future__ import annotations
 
+from psycopg2.extras import Json
+
 
 class EventsMixin:
     def events_since(self, after: int, limit: int = 1000) -> tuple[list[dict], list[str]]:
@@ -29,6 +31,10 @@ class EventsMixin:
             return self._all("all_events_between", {"after": after, "upto": upto, "limit": limit})
         return self._all("account_events_between", {"account_id": account_id, "after": after,
                                                      "upto": upto, "limit": limit})
+
+    def add_event(self, kind: str, payload: dict) -> None:
+        """An event of no account (a switch connection up or down)."""
+        self._one("add_event", {"kind": kind, "payload": Json(payload)})
 
     def sweep_events(self, window: float) -> None:
         self._one("sweep_events", {"window": window})

@@ -12,13 +12,11 @@ are gone: the stream then starts with an ``expired`` event saying from which id 
 from __future__ import annotations
 
 import falcon
-import gevent.queue
-import orjson
 
 from faxd.api.errors import KazooError, field_error, not_found
 from faxd.api.resources.base import check_id
 from faxd.errors import StoreError
-from faxd.events import CLOSE
+from faxd.fanout import response_head
 
 STREAM_TYPE = "text/event-stream"
 
@@ -45,56 +43,33 @@ class _Stream:
             raise KazooError(falcon.HTTP_503, "the event stream runs inside 'faxd run' only",
                              headers={"Retry-After": "5"})
         after = self._after(req)
+        if hasattr(self._hub, "handoff"):
+            self._hand_off(req, resp, account_id, after)
+            return
         try:
-            sub, upto = self._hub.subscribe(account_id, after)
+            frames = self._hub.stream(account_id, after)
         except StoreError as e:
             raise KazooError(falcon.HTTP_503, f"the event stream is not available: {e}",
                              headers={"Retry-After": "5"}) from None
-        hub = self._hub
-        first = None
-        if after is not None and after < upto:
-            try:
-                first = self._store.events_first_id()
-            except StoreError:
-                hub.unsubscribe(sub)
-                raise
-
-        def stream():
-            try:
-                yield b"retry: 2000\n: faxd event stream\n\n"
-                if after is not None and after < upto:
-                    if first is not None and first > after + 1:
-                        body = orjson.dumps({"after": after, "resumes_at": first,
-                                             "message": "events before resumes_at are older than the window"})
-                        yield b"event: expired\ndata: " + body + b"\n\n"
-                    yield from hub.backlog(account_id, after, upto)
-                while True:
-                    try:
-                        data = sub.queue.get(timeout=hub.heartbeat)
-                    except gevent.queue.Empty:
-                        yield b": heartbeat\n\n"
-                        continue
-                    if data is CLOSE:
-                        return
-                    if sub.queue.qsize():
-                        # A burst: one write for all that is waiting, not one per event.
-                        batch = [data]
-                        while not sub.queue.empty():
-                            data = sub.queue.get_nowait()
-                            if data is CLOSE:
-                                yield b"".join(batch)
-                                return
-                            batch.append(data)
-                        data = b"".join(batch)
-                    yield data
-            finally:
-                hub.unsubscribe(sub)
-
         resp.status = falcon.HTTP_200
         resp.content_type = STREAM_TYPE
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")   # nginx: do not buffer the stream
-        resp.stream = stream()
+        resp.stream = frames
+
+
+    def _hand_off(self, req, resp, account_id: str | None, after: int | None) -> None:
+        """The stream is written by the fan-out process (faxd/fanout.py): give it the socket."""
+        detach = req.env.get("faxd.detach")
+        if detach is None:
+            raise KazooError(falcon.HTTP_503, "the event stream needs faxd's own HTTP server",
+                             headers={"Retry-After": "5"})
+        head = response_head(getattr(req.context, "request_id", None))
+        if not detach(lambda sock: self._hub.handoff(sock, account_id, after, head)):
+            raise KazooError(falcon.HTTP_503, "the event stream is not available: its process is restarting",
+                             headers={"Retry-After": "2"})
+        resp.status = falcon.HTTP_200      # written by the fan-out process, with the head above
+        resp.content_type = STREAM_TYPE
 
 
 class AccountEvents(_Stream):

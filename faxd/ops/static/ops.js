@@ -1,11 +1,13 @@
 // faxd operations page: signs in with an API key, then follows the event stream (SSE).
 // No polling: /metrics is read once at sign-in (queues, switches); everything after comes
-// from the stream. Plain JavaScript, no build step, no third-party code.
+// from the stream, switch connections going down and up included (the all-accounts view).
+// Plain JavaScript, no build step, no third-party code.
 "use strict";
 
 const KINDS = ["queued", "prepared", "dialing", "answered", "negotiated", "page", "completed", "failed",
   "cancelled", "retry_scheduled", "inbound_started", "inbound_negotiated", "inbound_page",
-  "inbound_received", "inbound_failed", "email_accepted", "email_refused"];
+  "inbound_received", "inbound_failed", "email_accepted", "email_refused",
+  "switch_connected", "switch_disconnected"];
 const KEEP_ENDED_MS = 60000;
 const $ = (id) => document.getElementById(id);
 
@@ -81,7 +83,8 @@ function parseMetrics(body) {
 
 async function loadMetrics() {
   try {
-    const r = await fetch("/metrics", {headers: {"Accept": "text/plain"}});
+    const r = await fetch("/metrics", {headers: {"Accept": "text/plain", "X-Auth-Token": state.token}});
+    if (!r.ok) return;   // 403: /metrics is for super-admins (or loopback callers)
     const samples = parseMetrics(await r.text());
     state.queues.clear();
     const sw = new Map();
@@ -154,6 +157,13 @@ function callFor(ev, inbound) {
 function handle(kind, ev) {
   const d = ev.data || {};
   const acct = ev.account_id;
+  if (kind === "switch_connected" || kind === "switch_disconnected") {
+    const up = kind === "switch_connected";
+    let s = state.switches.find((x) => x.name === d.switch && x.node === d.node);
+    if (!s) { s = {name: d.switch, node: d.node, up, calls: null}; state.switches.push(s); }
+    s.up = up;
+    render(); return;
+  }
   switch (kind) {
     case "queued": move(acct, null, d.status === "attaching_files" ? "attaching_files" : "pending"); break;
     case "prepared": move(acct, "attaching_files", "pending"); break;

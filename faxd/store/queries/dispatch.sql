@@ -1,6 +1,9 @@
 -- claim_next_job --
 -- See faxd_claim_job in schema.sql: one round trip from wake-up to a call ready to dial.
-SELECT * FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s);
+-- run_after (which the claim leaves alone): when the job became runnable, for the dispatch
+-- latency histogram (set to now() when its documents are converted, or the time asked for).
+SELECT c.*, j.run_after FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s) c
+  LEFT JOIN jobs j ON j.id = c.id;
 
 -- renew_lease --
 -- False (no row) when the attempt is no longer ours (another node, or a recovery, took it over).

@@ -34,3 +34,7 @@ SELECT account_id, status, count(*) AS n FROM jobs WHERE status IN ('attaching_f
 
 -- metrics_notifications_pending --
 SELECT count(*) AS n FROM notifications WHERE status = 'pending';
+
+-- add_event --
+-- An event of no account (switch connections): on the all-accounts stream only.
+SELECT faxd_event(NULL, %(kind)s, NULL, NULL, %(payload)s);

@@ -4,8 +4,11 @@ from __future__ import annotations
 import time
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from faxd.store import PostgresStore
+from tests.integration.foundation.daemon import FaxdProcess
+from tests.integration.foundation.daemon import database_url as _url
 from tests.integration.foundation.fax_client import FaxClient
 from tests.integration.operator.sse import Stream
 
@@ -103,3 +106,36 @@ def test_another_account_sees_none_of_them_and_only_a_super_admin_reads_every_ac
     r = requests.get(_events_url(faxd), headers={"X-Auth-Token": _token(faxd.client), "Last-Event-ID": "x1"},
                      timeout=10)
     assert r.status_code == 400 and "Last-Event-ID" in r.text
+
+
+def _node_of(base_url: str) -> str:
+    """The node id of a faxd, from its faxd_switch_connected gauge."""
+    text = requests.get(base_url + "/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "faxd_switch_connected":
+            return family.samples[0].labels["node"]
+    raise AssertionError("no faxd_switch_connected in /metrics")
+
+
+def test_switch_connections_going_up_and_down_reach_the_all_accounts_stream(faxd, tmp_path, dsn):
+    everything = Stream(faxd.base_url + "/v2/events", _token(faxd.client), last_event_id=0)
+    assert everything.status == 200
+    mine = _node_of(faxd.base_url)
+    up = everything.until(lambda ev: ev["event"] == "switch_connected" and ev["data"]["data"]["node"] == mine)
+    assert up[-1]["data"]["data"] == {"switch": "software", "node": mine}
+    assert up[-1]["data"]["account_id"] is None
+
+    other = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "b")}).wait_ready()
+    try:
+        theirs = _node_of(other.base_url)
+        everything.until(lambda ev: ev["event"] == "switch_connected" and ev["data"]["data"]["node"] == theirs)
+    finally:
+        other.stop()
+    down = everything.until(lambda ev: ev["event"].startswith("switch_") and ev["data"]["data"]["node"] == theirs)
+    assert down[-1]["event"] == "switch_disconnected"
+    # An account's own stream carries no switch events (they belong to no account).
+    own = Stream(_events_url(faxd), _token(faxd.client), last_event_id=0)
+    fax_id = faxd.client.send_text(REMOTE)
+    assert not [e for e in own.until(_done(fax_id)) if e["event"].startswith("switch_")]
+    everything.close()
+    own.close()

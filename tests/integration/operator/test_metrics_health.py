@@ -5,10 +5,13 @@ import os
 import signal
 import time
 
+import psycopg2
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from faxd.store import PostgresStore
 from tests.integration.foundation.daemon import FaxdProcess
+from tests.integration.foundation.fax_client import FaxClient
 from tests.integration.foundation.daemon import database_url as _url
 
 REMOTE = "+12025550188"
@@ -29,6 +32,23 @@ def scrape(base_url: str) -> dict:
 def total(samples: dict, name: str, **labels) -> float:
     want = set(labels.items())
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+def _dispatch_waits(dsn: str, jobs: list[str]) -> tuple[float, float]:
+    """Sums over ``jobs`` of prepared -> first dialing, and of queued -> first dialing (seconds)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("""SELECT sum(extract(epoch FROM d.t - p.created)), sum(extract(epoch FROM d.t - q.created))
+                             FROM (SELECT job_id, min(created) AS t FROM events WHERE kind = 'dialing'
+                                    GROUP BY job_id) d
+                             JOIN events p ON p.job_id = d.job_id AND p.kind = 'prepared'
+                             JOIN events q ON q.job_id = d.job_id AND q.kind = 'queued'
+                            WHERE d.job_id = ANY(%s)""", (jobs,))
+            a, b = cur.fetchone()
+            return float(a), float(b)
+    finally:
+        conn.close()
 
 
 def test_counters_match_the_faxes_sent_and_received_and_two_nodes_agree(faxd, tmp_path, dsn):
@@ -55,6 +75,14 @@ def test_counters_match_the_faxes_sent_and_received_and_two_nodes_agree(faxd, tm
         assert sum(total(a, "faxd_pages_total", direction="inbound") for a in after) == ended[2]["tx_result"]["pages_sent"]
         assert sum(total(a, "faxd_fax_duration_seconds_count", direction="outbound") for a in after) == 4
         assert sum(total(a, "faxd_dispatch_latency_seconds_count") for a in after) == 4
+        # Dispatch latency is the dispatcher's own delay: from a job becoming runnable (its
+        # 'prepared' event, documents converted) to its claim ('dialing'), not from its creation.
+        waited, since_queued = _dispatch_waits(dsn, jobs)
+        observed = sum(total(a, "faxd_dispatch_latency_seconds_sum") for a in after)
+        print(f"dispatch latency sum {observed:.3f} s; prepared->dialing {waited:.3f} s; "
+              f"queued->dialing {since_queued:.3f} s")
+        assert observed >= waited - 0.01, (observed, waited)
+        assert observed - waited < since_queued - observed, (observed, waited, since_queued)
         # Cluster-wide gauges: the same on both nodes.
         for status in ("pending", "processing", "attaching_files"):
             assert total(after[0], "faxd_jobs", status=status) == total(after[1], "faxd_jobs", status=status) == 0
@@ -104,3 +132,33 @@ def test_health_is_503_naming_the_smtp_gateway_while_it_is_not_listening(tmp_pat
         assert r.json()["ready"] is True
     finally:
         proc.stop()
+
+
+def test_metrics_needs_the_metrics_token_or_a_super_admins_token_when_loopback_is_not_trusted(tmp_path, dsn):
+    node = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "m"),
+                        "FAXD_METRICS_LOOPBACK": "0", "FAXD_METRICS_TOKEN": "s3cret-scrape"}).wait_ready()
+    try:
+        url = node.base_url + "/metrics"
+        store = PostgresStore(dsn, 1)
+        try:
+            other = store.create_account("not-an-admin")
+        finally:
+            store.close()
+        admin = FaxClient(node.base_url, node.bootstrap["account_id"], node.bootstrap["api_key"])
+        plain = FaxClient(node.base_url, other.account_id, other.api_key)
+
+        def get(**headers):
+            return requests.get(url, headers=headers, timeout=10)
+
+        nothing = get()
+        assert nothing.status_code == 401 and "metrics_token" in nothing.json()["message"]
+        assert get(Authorization="Bearer wrong").status_code == 401
+        assert get(**{"X-Auth-Token": "no-such-token"}).status_code == 401
+        refused = get(**{"X-Auth-Token": plain.headers["X-Auth-Token"]})
+        assert refused.status_code == 403 and "super-admin" in refused.json()["message"]
+        for ok in (get(Authorization="Bearer s3cret-scrape"), get(**{"X-Auth-Token": admin.headers["X-Auth-Token"]})):
+            assert ok.status_code == 200, ok.text
+            names = {f.name for f in text_string_to_metric_families(ok.text)}
+            assert {"faxd_faxes", "faxd_jobs", "faxd_dispatch_latency_seconds"} <= names
+    finally:
+        node.stop()

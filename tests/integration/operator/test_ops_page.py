@@ -11,7 +11,8 @@ import time
 import pytest
 import requests
 
-from tests.integration.foundation.daemon import ROOT
+from tests.integration.foundation.daemon import ROOT, FaxdProcess
+from tests.integration.foundation.daemon import database_url as _url
 
 PDF3 = os.path.join(ROOT, "tests", "data", "gallery", "mixed-orientation.pdf")
 
@@ -91,3 +92,23 @@ def test_ops_page_shows_the_call_its_pages_and_its_completion(faxd, browser, tmp
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     browser.save_screenshot(str(tmp_path / "ops-phone.png"))
     assert (tmp_path / "ops-desktop.png").stat().st_size > 10000
+
+
+def test_ops_page_shows_another_nodes_switch_come_up_and_go_down_live(faxd, browser, tmp_path, dsn):
+    from selenium.webdriver.common.by import By
+
+    browser.get(faxd.base_url + "/ops/")
+    browser.find_element(By.ID, "apikey").send_keys(faxd.bootstrap["api_key"])
+    browser.find_element(By.ID, "signin-button").click()
+    _wait(browser, "return document.getElementById('conn').textContent === 'live'")
+    items = "return [...document.querySelectorAll('#switch-list li')].map((li) => li.textContent)"
+    assert len([t for t in browser.execute_script(items) if "software on node" in t]) == 1
+    # A second node starts after sign-in: /metrics was read before it existed, so only the
+    # stream's switch_connected can show it, and its switch_disconnected when it stops.
+    other = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "b")}).wait_ready()
+    try:
+        _wait(browser, items + ".filter((t) => t.includes('software on node') && t.endsWith(' up')).length === 2")
+    finally:
+        other.stop()
+    _wait(browser, items + ".some((t) => t.endsWith(' DOWN'))")
+    browser.save_screenshot(str(tmp_path / "ops-switch-down.png"))

@@ -39,6 +39,7 @@ LOCAL_IMPORTS = {
     "faxd.spandsp": "lazy package attributes (faxd.lazy): the compiled library loads on first use",
     "faxd.spandsp.cli": "a plugged command, imported by faxd --help for its parser",
     "faxd.config": "phonenumbers (faxd.policy) loads only when number types are configured",
+    "faxd.fanout": "the fan-out process's main() monkey-patches gevent before it imports the store",
     "faxd.switch.software": "its __main__ alone reads a Config",
     "faxd.testing": "the emulators' fax paths load the compiled spandsp library, their wire "
                     "protocols do not; a script's main() monkey-patches gevent first",
