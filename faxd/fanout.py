@@ -35,7 +35,7 @@ import gevent
 import gevent.pool
 
 from faxd.errors import StoreError
-from faxd.service import Service
+from faxd.service import Service, end_process
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +92,7 @@ class FanoutProcess(Service):
     def stop(self):
         self.stop_loops()
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        end_process(proc, timeout=3)
         for s in (self._ours, self._theirs):
             s.close()
 

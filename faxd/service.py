@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 from typing import Callable, Iterable
 
 import gevent
@@ -20,6 +21,19 @@ import gevent.event
 import gevent.pool
 
 logger = logging.getLogger(__name__)
+
+
+def end_process(proc, timeout: float) -> None:
+    """End a child process (``subprocess.Popen`` or gevent's): SIGTERM, then SIGKILL when it
+    has not exited ``timeout`` seconds later; reaped either way. None or an exited one: nothing."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Service:

@@ -20,7 +20,7 @@ import gevent.pool
 from gevent import subprocess
 
 from faxd.errors import StartupError
-from faxd.service import Service
+from faxd.service import Service, end_process
 from faxd.smtp import cli as smtp_cli
 
 logger = logging.getLogger(__name__)
@@ -67,14 +67,7 @@ class SmtpGatewayService(Service):
 
     def stop(self):
         self.accepting = False
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        end_process(self._proc, timeout=5)
         self.stop_loops()
         self._readers.kill(block=True, timeout=2)
 

@@ -71,10 +71,11 @@ class DispatchMixin:
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
                     force_audio: bool = False, not_fax_failures: int = 0, error: str | None = None,
-                    notify: bool = True, force_no_ecm: bool = False, route: dict | None = None) -> bool:
+                    notify: bool = True, force_no_ecm: bool | None = None, route: dict | None = None) -> bool:
         """End an attempt; False when the job was no longer ours (taken over, nothing written).
 
         ``notify=False`` skips the notification planning when the caller knows nobody listens.
+        ``force_no_ecm`` None keeps the job's; ``route``: the route and settings of the attempt.
         """
         params = {"id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
                   "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,

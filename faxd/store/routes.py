@@ -9,6 +9,7 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import Conflict
 from faxd.models import gregorian
+from faxd.store.db import execute_prepared
 
 _ROUTE_COLUMNS = ("prefix", "name", "switch", "dial_string", "gateway", "t38", "ecm", "max_speed", "max_calls",
                   "min_gap", "retry_period", "retry_overrides")
@@ -68,9 +69,13 @@ class RoutesMixin:
                           job_id: str | None = None) -> tuple[list[dict], dict | None, bool]:
         """(the routes covering ``number``: the account's and the server's; what was learned for
         it; whether job ``job_id`` goes without ECM because ECM failed on an earlier attempt)."""
-        rows = self._all("routes_for_number", {"account_id": account_id, "number": number, "now": now,
-                                               "job_id": job_id})
-        routes = [dict(r) for r in rows if r["kind"] == "route"]
+        # Every attempt asks, before it dials: a prepared statement, rows as tuples.
+        with self.statement(dicts=False) as cur:
+            execute_prepared(cur, self.sql("routes_for_number"), {"account_id": account_id, "number": number,
+                                                                  "now": now, "job_id": job_id})
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        routes = [r for r in rows if r["kind"] == "route"]
         learned = next(({"t38_off": r["t38_off"], "ecm_off": r["ecm_off"]} for r in rows if r["kind"] == "learned"),
                        None)
         no_ecm = any(r["kind"] == "job" and r["ecm_off"] for r in rows)

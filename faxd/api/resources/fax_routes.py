@@ -36,7 +36,7 @@ class _Routes(Resource):
                 raise KazooError(falcon.HTTP_403, "only a super-admin can read or change the server's default routes")
             return None, True
         check_id(account_id, "account")
-        if account_id != caller and not admin:
+        if account_id != caller and (not admin or self._store.get_fax_policy(account_id) is None):
             raise not_found("bad identifier: no such account")
         return account_id, admin
 

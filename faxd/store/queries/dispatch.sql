@@ -22,7 +22,7 @@ WITH released AS (
     UPDATE jobs
        SET status = %(status)s, tx_result = %(tx_result)s, progress = %(progress)s,
            run_after = coalesce(%(run_after)s, run_after), force_audio = %(force_audio)s,
-           force_no_ecm = %(force_no_ecm)s,
+           force_no_ecm = coalesce(%(force_no_ecm)s::boolean, force_no_ecm),
            not_fax_failures = %(not_fax_failures)s, error = %(error)s,
            lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
            delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END

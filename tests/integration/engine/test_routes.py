@@ -3,6 +3,7 @@ the software line: the route's T.38, speed and limits reach the call, attempt_hi
 them, and a number that refused T.38 starts in audio on its next fax."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from faxd import routes
@@ -108,3 +109,20 @@ def store_now(store):
     with store.transaction() as cur:
         cur.execute("SELECT now() AS now")
         return cur.fetchone()["now"]
+
+
+def test_a_route_on_another_switch_leaves_the_job_to_a_node_on_that_switch(config, store):
+    acct = store.create_account("elsewhere")
+    _route(store, acct.account_id, prefix="+1617", switch="freeswitch")
+    with running(fast(config, route_busy_wait=0.3)):
+        job_id = enqueue(store, acct.account_id, "+16175550100")
+        deadline = time.monotonic() + 30
+        while True:
+            job = store.get_job(acct.account_id, job_id)
+            if job["progress"].get("text", "").startswith("Waiting for a node on switch freeswitch"):
+                break
+            assert time.monotonic() < deadline, job["progress"]
+            time.sleep(0.1)
+        time.sleep(1.5)   # several claims later: still waiting, nothing dialled, no attempt used
+        job = store.get_job(acct.account_id, job_id)
+    assert job["status"] == "pending" and job["attempts"] == 0 and job["attempt_history"] == [], job

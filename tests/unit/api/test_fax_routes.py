@@ -104,6 +104,15 @@ def test_network_settings_are_for_super_admins_only(client, acct, admin, field, 
     assert r.status_code == 403
 
 
+def test_a_super_admin_manages_another_accounts_routes_and_no_others(client, acct, admin):
+    r = _put(client, admin, base=acct.base, prefix="+1212", max_speed=4800)
+    assert r.status_code == 201
+    mine = client.simulate_get(acct.base + "/fax_routes", headers=acct.headers).json["data"]
+    assert [x["id"] for x in mine] == [r.json["data"]["id"]]
+    r = _put(client, admin, base="/v2/accounts/nosuchaccount", prefix="+1212")
+    assert r.status_code == 404 and r.json["message"] == "bad identifier: no such account"
+
+
 def test_dial_string_must_carry_the_number_and_nothing_that_breaks_out(client, admin):
     for bad in ("sofia/gateway/x/1234", "sofia/gateway/x/{number},other", "{absolute_codec_string=PCMU}x/{number}"):
         r = _put(client, admin, prefix="+1", dial_string=bad)
