@@ -32,6 +32,7 @@ import sys
 import time
 
 import gevent
+import gevent.lock
 import gevent.pool
 
 from faxd.errors import StoreError
@@ -66,6 +67,7 @@ class FanoutProcess(Service):
         self._send_timeout = send_timeout
         self._ours, self._theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._ours.settimeout(send_timeout)
+        self._sending = gevent.lock.Semaphore()
         self._proc: subprocess.Popen | None = None
         self._ready = False
         self.restarts = 0
@@ -109,11 +111,18 @@ class FanoutProcess(Service):
         if not self.accepting:
             return False
         message = json.dumps({"account_id": account_id, "after": after, "head": head.decode("latin-1")}).encode()
+        # One sender at a time: when the socket pair is full (a burst of new streams, the process
+        # busy or restarting) the others wait their turn, send_timeout at most.
+        if not self._sending.acquire(timeout=self._send_timeout):
+            logger.warning("event stream: cannot hand a stream to the fan-out process: it reads none")
+            return False
         try:
             socket.send_fds(self._ours, [message], [sock.fileno()])
         except OSError as e:   # a timeout: the process has not read its socket for send_timeout
             logger.warning("event stream: cannot hand a stream to the fan-out process: %s", e)
             return False
+        finally:
+            self._sending.release()
         return True
 
     # --- supervision
