@@ -44,54 +44,45 @@ def _int(value: Any) -> int:
     raise ValueError("expected an integer")
 
 
-def _positive_int(value: Any) -> int:
-    n = _int(value)
-    if n <= 0:
-        raise ValueError("must be greater than 0")
-    return n
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number") from None
 
 
-def _non_negative_int(value: Any) -> int:
-    n = _int(value)
-    if n < 0:
-        raise ValueError("must not be negative")
-    return n
+def _items(value: Any, *, kinds: tuple[type, ...] = (list,)) -> list[str]:
+    """The non-empty items of a comma-separated string (or a TOML list), stripped."""
+    items = value if isinstance(value, kinds) else _str(value).split(",")
+    return [item for item in (_str(i).strip() for i in items) if item]
 
 
-def _limit(value: Any) -> int:
-    n = _int(value)
-    if n < -1:
-        raise ValueError("must be -1 (no limit), 0 or more")
-    return n
+def _bounded(parse: Callable[[Any], Any], low: float, reason: str, *, above: bool = False) -> Callable[[Any], Any]:
+    """``parse``, then refuse what is below ``low`` (or not above it, with ``above``)."""
+    def check(value: Any) -> Any:
+        n = parse(value)
+        if n < low or (above and n == low):
+            raise ValueError(reason)
+        return n
+    return check
 
 
-def _positive_float(value: Any) -> float:
-    f = _non_negative_float(value)
-    if f <= 0:
-        raise ValueError("must be greater than 0")
-    return f
+_positive_int = _bounded(_int, 0, "must be greater than 0", above=True)
+_non_negative_int = _bounded(_int, 0, "must not be negative")
+_limit = _bounded(_int, -1, "must be -1 (no limit), 0 or more")
+_non_negative_float = _bounded(_float, 0, "must not be negative")
+_positive_float = _bounded(_non_negative_float, 0, "must be greater than 0", above=True)
 
 
 def _number_types(value: Any) -> tuple[str, ...]:
     from faxd.policy import NUMBER_TYPES
-    items = value if isinstance(value, list) else _str(value).split(",")
-    out = tuple(_str(i).strip().lower() for i in items if _str(i).strip())
+    out = tuple(i.lower() for i in _items(value))
     wrong = [i for i in out if i not in NUMBER_TYPES]
     if wrong:
         raise ValueError(f"unknown number types {', '.join(wrong)} (known: {', '.join(NUMBER_TYPES)})")
     return out
-
-
-def _non_negative_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a number")
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected a number") from None
-    if f < 0:
-        raise ValueError("must not be negative")
-    return f
 
 
 def _bool(value: Any) -> bool:
@@ -183,8 +174,7 @@ def _database_url(value: Any) -> str | None:
 
 def _url_list(*schemes: str) -> Callable[[Any], tuple[str, ...]]:
     def parse(value: Any) -> tuple[str, ...]:
-        items = value if isinstance(value, list) else _str(value).split(",")
-        urls = tuple(_str(i).strip() for i in items if _str(i).strip())
+        urls = tuple(_items(value))
         for u in urls:
             parts = urlsplit(u)
             if parts.scheme not in schemes or not parts.hostname:
@@ -197,25 +187,14 @@ def _url_list(*schemes: str) -> Callable[[Any], tuple[str, ...]]:
     return parse
 
 
-def _positive_float(value: Any) -> float:
-    v = _non_negative_float(value)
-    if v <= 0:
-        raise ValueError("must be greater than 0")
-    return v
-
-
 _GRANT_DOMAIN = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _domain_grants(value: Any) -> tuple[str, ...]:
     """``fax.example.com=<account_id>,*.example.org=<account_id>``, kept as normalised strings."""
-    items = value if isinstance(value, (list, tuple)) else _str(value).split(",")
     out = []
-    for item in items:
-        item = _str(item).strip()
-        if not item:
-            continue
+    for item in _items(value, kinds=(list, tuple)):
         domain, sep, account = item.partition("=")
         domain, account = domain.strip().lower().rstrip("."), account.strip().lower()
         if not sep or not _GRANT_DOMAIN.match(domain) or not _ACCOUNT_ID.match(account):
@@ -234,12 +213,8 @@ def _opt_listen(value: Any) -> tuple[str, int] | None:
 
 def _networks(value: Any) -> tuple[str, ...]:
     """Hosts or CIDRs, comma separated (or a TOML list)."""
-    items = value if isinstance(value, list) else _str(value).split(",")
     out = []
-    for item in items:
-        item = _str(item).strip()
-        if not item:
-            continue
+    for item in _items(value):
         if any(c.isdigit() for c in item.split("/")[0][:1]) or ":" in item:
             try:
                 ipaddress.ip_network(item, strict=False)
@@ -374,6 +349,11 @@ class Config:
     retention_interval: float = setting(600.0, _positive_float, "seconds between two sweeps of the retention policy")
     number_min_gap: float = setting(0.0, _non_negative_float,
                                     "seconds between the end of a call to a number and the next call to it (0: none)")
+    # Routes per destination (faxd/routes.py, the fax_routes API)
+    route_busy_wait: float = setting(5.0, _positive_float,
+                                     "seconds a job waits in the queue when its route is at max_calls")
+    learn_days: int = setting(30, _non_negative_int, "days faxd remembers that a number needs T.38 or ECM "
+                                                     "off (0: learn nothing)")
     retry_period: int = setting(300, _positive_int, "seconds between attempts")
     retry_overrides: str = setting("", _retry_overrides,
                                    "retry period per hangup cause or T.30 code, e.g. USER_BUSY=60,49=120")

@@ -7,7 +7,8 @@ Kazoo's rules, with its gaps closed:
   the far end or spandsp cannot take...), and a far end that is not a fax machine after
   ``not_fax_attempts`` tries.
 - A T.38 attempt that fails before any page went through is retried once, at once, over
-  audio (T.38 off), as an extra attempt.
+  audio (T.38 off), as an extra attempt; likewise an attempt whose error correction (ECM)
+  failed is retried once, at once, without ECM.
 - Otherwise wait ``retry_period`` (overridable per hangup cause or T.30 code) and try again.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Decision:
     run_after: datetime | None = None
     force_audio: bool = False
     reason: str = ""
+    force_no_ecm: bool = False        # ECM failed: the next attempt goes without
 
     @property
     def final(self) -> bool:
@@ -71,22 +73,24 @@ class RetryPolicy:
 
     def decide(self, *, retries: int | None, attempts: int, result: TxResult, now: datetime,
                force_audio: bool = False, not_fax_failures: int = 0, cancelled: bool = False,
-               interrupted: bool = False, schedule: Schedule | None = None) -> Decision:
+               interrupted: bool = False, schedule: Schedule | None = None,
+               force_no_ecm: bool = False) -> Decision:
         """``attempts`` includes the one that just ended; ``not_fax_failures`` counts earlier ones.
         ``schedule``: the job's expiry and send window; a retry waits for the window, and a
         job past its expiry is not tried again."""
         decision = self._decide(retries=retries, attempts=attempts, result=result, now=now,
                                 force_audio=force_audio, not_fax_failures=not_fax_failures,
-                                cancelled=cancelled, interrupted=interrupted)
+                                cancelled=cancelled, interrupted=interrupted, force_no_ecm=force_no_ecm)
         if schedule is None or decision.status != JobStatus.PENDING:
             return decision
         if schedule.expired(now):
-            return Decision(JobStatus.FAILED, decision.outcome, force_audio=decision.force_audio, reason="expired")
+            return Decision(JobStatus.FAILED, decision.outcome, force_audio=decision.force_audio, reason="expired",
+                            force_no_ecm=decision.force_no_ecm)
         return Decision(JobStatus.PENDING, decision.outcome, run_after=schedule.next_run(decision.run_after or now),
-                        force_audio=decision.force_audio, reason=decision.reason)
+                        force_audio=decision.force_audio, reason=decision.reason, force_no_ecm=decision.force_no_ecm)
 
     def _decide(self, *, retries, attempts, result, now, force_audio, not_fax_failures, cancelled,
-                interrupted) -> Decision:
+                interrupted, force_no_ecm=False) -> Decision:
         if cancelled:
             return Decision(JobStatus.CANCELLED, "cancelled", reason="cancelled")
         if result.success:
@@ -100,10 +104,15 @@ class RetryPolicy:
         if result.t38_used and not force_audio and result.pages_sent == 0 and not interrupted:
             return Decision(JobStatus.PENDING, outcome, run_after=now, force_audio=True,
                             reason="T.38 failed: retrying over audio")
-        # The T.38 fallback attempt does not use up one of the job's own attempts.
-        used = attempts - (1 if force_audio else 0)
+        if (failure is not None and failure.error_code == "ecm_failed" and result.fax_error_correction and not force_no_ecm
+                and not interrupted):
+            return Decision(JobStatus.PENDING, outcome, run_after=now, force_audio=force_audio, force_no_ecm=True,
+                            reason="ECM failed: retrying without ECM")
+        # The T.38 and ECM fallback attempts do not use up one of the job's own attempts.
+        used = attempts - (1 if force_audio else 0) - (1 if force_no_ecm else 0)
         if used >= self.max_attempts(retries):
-            return Decision(JobStatus.FAILED, outcome, force_audio=force_audio, reason="no attempts left")
+            return Decision(JobStatus.FAILED, outcome, force_audio=force_audio, reason="no attempts left",
+                            force_no_ecm=force_no_ecm)
         return Decision(JobStatus.PENDING, outcome, force_audio=force_audio,
                         run_after=now + timedelta(seconds=self.period_for(result)),
-                        reason="retry")
+                        reason="retry", force_no_ecm=force_no_ecm)

@@ -14,6 +14,7 @@ from faxd.api.errors import add_handlers
 from faxd.api.middleware import AcceptJson, Authentication, BodyLimits
 from faxd.api.resources.auth import ApiAuth
 from faxd.api.resources.fax_policy import FaxPolicy
+from faxd.api.resources.fax_routes import FaxRouteItem, FaxRoutes, Learned
 from faxd.api.resources.faxboxes import FaxboxItem, Faxboxes
 from faxd.api.resources.events import AccountEvents, AllEvents
 from faxd.api.resources.health import HealthResource
@@ -100,4 +101,11 @@ def create_app(config, store, documents=None, health: Health | None = None, even
     app.add_route(ACCOUNT + "/faxboxes", Faxboxes(config, store))
     app.add_route(FAXBOX, FaxboxItem(config, store))
     app.add_route(ACCOUNT + "/fax_policy", FaxPolicy(config, store))
+    # Routes per destination: an account's own, and the server's defaults (super-admins).
+    fax_routes, fax_route, learned = FaxRoutes(config, store), FaxRouteItem(config, store), Learned(config, store)
+    for base in (ACCOUNT, "/v2"):
+        app.add_route(base + "/fax_routes", fax_routes)
+        app.add_route(base + "/fax_routes/{route_id}", fax_route)
+    app.add_route(ACCOUNT + "/fax_routes/learned", learned)
+    app.add_route(ACCOUNT + "/fax_routes/learned/{number}", learned)
     return app

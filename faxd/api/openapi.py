@@ -314,6 +314,30 @@ FAX_POLICY = {"type": "object", "required": [*FAX_POLICY_PROPS, "defaults", "id"
     **FAX_POLICY_PROPS, "id": STR,
     "defaults": {"type": "array", "items": STR, "description": "keys that follow the server's defaults"}}}
 
+# Routes per destination (faxd/routes.py) and what was learned per number.
+_ROUTE_PROPS = {
+    "prefix": {"type": "string", "pattern": r"^\+[0-9]{0,15}$", "description": "E.164 prefix; longest wins"},
+    "name": STR,
+    "switch": {"type": "string", "enum": ["software", "freeswitch", "asterisk"], "description": "super-admins only"},
+    "dial_string": {"type": "string", "description": "dial string with {number} (super-admins only)"},
+    "gateway": {"type": "string", "description": "gateway (trunk) name (super-admins only)"},
+    "t38": {"type": "string", "enum": ["off", "accept", "request"]},
+    "ecm": BOOL,
+    "max_speed": {"type": "integer", "enum": [14400, 9600, 4800]},
+    "max_calls": _int(1, 100000),
+    "min_gap": {"type": "number", "minimum": 0, "maximum": 86400},
+    "retry_period": _int(1, 86400),
+    "retry_overrides": {"type": "object", "additionalProperties": _int(0, 86400)},
+}
+FAX_ROUTE_IN = {"type": "object", "required": ["prefix"], "additionalProperties": False,
+                "properties": {k: {**v, "nullable": True} if k != "prefix" else v for k, v in _ROUTE_PROPS.items()}}
+FAX_ROUTE = {"type": "object", "required": ["id", "prefix"], "properties": {
+    **_ROUTE_PROPS, "id": STR, "server_default": BOOL}}
+LEARNED = {"type": "object", "required": ["number", "t38_off", "ecm_off", "learned_at", "expires_at"],
+           "properties": {"number": STR, "t38_off": BOOL, "ecm_off": BOOL, "learned_at": _int(),
+                          "expires_at": _int()}}
+FORGOTTEN = {"type": "object", "required": ["forgotten"], "properties": {"forgotten": _int(0)}}
+
 AUTH = {"type": "object", "required": ["account_id"],
         "properties": {"account_id": STR, "expires_in": _int(1)}}
 REVOKED = {"type": "object", "required": ["account_id", "revoked"],
@@ -338,6 +362,7 @@ SCHEMAS = {
     "FaxboxSummary": FAXBOX_SUMMARY, "Deleted": DELETED, "Auth": AUTH, "Revoked": REVOKED, "Error": ERROR,
     "FaxPolicyInput": FAX_POLICY_IN, "FaxPolicy": FAX_POLICY, "BatchSummary": BATCH_SUMMARY,
     "Batch": BATCH,
+    "FaxRouteInput": FAX_ROUTE_IN, "FaxRoute": FAX_ROUTE, "Learned": LEARNED, "Forgotten": FORGOTTEN,
 }
 
 
@@ -457,6 +482,24 @@ def _op(summary: str, responses: dict, *, params=(), body=None, public=False, mu
     return op
 
 
+def _final_paths(folder: str, schema: str, fax: list[dict], *, one: str, document: str,
+                 action: str, action_summary: str, data: dict) -> dict:
+    """A folder of final faxes: one fax (read, a PUT action, remove) and its documents."""
+    return {
+        folder + "/{fax_id}": {
+            "get": _op(one, _ok("200", schema), params=fax),
+            "put": _op(action_summary, _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
+                       params=fax, body=_body(data, {"action": {"type": "string", "enum": [action]}})),
+            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
+        },
+        folder + "/{fax_id}/attachment": {
+            "get": _op(f"{document} (Accept: application/pdf or image/tiff)", ATTACHMENT,
+                       params=[*fax, DISPOSITION]),
+            "delete": _op("remove the documents, keep the metadata", _ok("200", schema), params=fax),
+        },
+    }
+
+
 def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
     fax = [*scope_params, _param("fax_id")]
     jobs, inbox = [*LIST_PARAMS, *_filters(JOB_LISTING)], [*LIST_PARAMS, *_filters(INBOX_LISTING)]
@@ -497,36 +540,16 @@ def _faxes_paths(base: str, scope_params: list[dict], scope: str) -> dict:
             "get": _op(f"final jobs{scope}", _ok("200", "JobSummary", True),
                        params=[*scope_params, *jobs]),
         },
-        base + "/faxes/outbox/{fax_id}": {
-            "get": _op("a final job", _ok("200", "Job"), params=fax),
-            "put": _op("resubmit: a new job from this one, data overriding its fields",
-                       _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
-                       params=fax, body=_body({"type": "object"}, {
-                           "action": {"type": "string", "enum": ["resubmit"]}})),
-            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
-        },
-        base + "/faxes/outbox/{fax_id}/attachment": {
-            "get": _op("the document sent (Accept: application/pdf or image/tiff)", ATTACHMENT,
-                       params=[*fax, DISPOSITION]),
-            "delete": _op("remove the documents, keep the metadata", _ok("200", "Job"), params=fax),
-        },
+        **_final_paths(base + "/faxes/outbox", "Job", fax, one="a final job", document="the document sent",
+                       action="resubmit", action_summary="resubmit: a new job from this one, data overriding its fields",
+                       data={"type": "object"}),
         base + "/faxes/inbox": {
             "get": _op(f"received faxes{scope}", _ok("200", "InboxSummary", True),
                        params=[*scope_params, *inbox]),
         },
-        base + "/faxes/inbox/{fax_id}": {
-            "get": _op("a received fax", _ok("200", "InboxFax"), params=fax),
-            "put": _op("forward: send the received fax on", _ok("201", "Job", errors=(*BODY_ERRORS, "409", "429")),
-                       params=fax,
-                       body=_body({"type": "object", "properties": {"to_number": STR}}, {
-                           "action": {"type": "string", "enum": ["forward"]}})),
-            "delete": _op("remove the fax and every trace of it", _ok("200", "Deleted"), params=fax),
-        },
-        base + "/faxes/inbox/{fax_id}/attachment": {
-            "get": _op("the received fax (Accept: application/pdf or image/tiff)", ATTACHMENT,
-                       params=[*fax, DISPOSITION]),
-            "delete": _op("remove the documents, keep the metadata", _ok("200", "InboxFax"), params=fax),
-        },
+        **_final_paths(base + "/faxes/inbox", "InboxFax", fax, one="a received fax", document="the received fax",
+                       action="forward", action_summary="forward: send the received fax on",
+                       data={"type": "object", "properties": {"to_number": STR}}),
         base + "/faxes/incoming": {
             "get": _op(f"calls being received now{scope}", _ok("200", "IncomingCall", True),
                        params=[*scope_params, *LIST_PARAMS, *_filters(INCOMING_LISTING)]),
@@ -639,6 +662,7 @@ def build() -> dict:
         },
     }
     paths.update(_faxes_paths(ACCOUNT, account, ""))
+    paths.update(_routes_paths(account))
     paths.update(_faxes_paths(FAXBOX, faxbox, " of one faxbox (its defaults apply to new jobs)"))
     return {
         "openapi": "3.0.3",
@@ -650,6 +674,39 @@ def build() -> dict:
                                 "MetricsToken": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _routes_paths(account: list[dict]) -> dict:
+    """fax_routes: an account's (any account's for a super-admin) and the server's defaults."""
+    out = {}
+    route_id = _param("route_id")
+    body_errors = (*BODY_ERRORS, "409")
+    for base, params, whose in ((ACCOUNT, account, "the account's"), ("/v2", [], "the server's default (super-admins)")):
+        out[base + "/fax_routes"] = {
+            "get": _op(f"{whose} routes per destination", _ok("200", "FaxRoute", True), params=params),
+            "put": _op(f"create one of {whose} routes", _ok("201", "FaxRoute", errors=body_errors), params=params,
+                       body=_body(_ref("FaxRouteInput"))),
+        }
+        item = [*params, route_id]
+        out[base + "/fax_routes/{route_id}"] = {
+            "get": _op("a route", _ok("200", "FaxRoute"), params=item),
+            "post": _op("replace a route (settings left out are unset)", _ok("200", "FaxRoute", errors=body_errors),
+                        params=item, body=_body(_ref("FaxRouteInput"))),
+            "patch": _op("change some settings of a route (null: unset)", _ok("200", "FaxRoute", errors=body_errors),
+                         params=item, body=_body({"type": "object", "properties": FAX_ROUTE_IN["properties"]})),
+            "delete": _op("delete a route", _ok("200", "Deleted"), params=item),
+        }
+    number = [*account, _param("number", description="E.164")]
+    out[ACCOUNT + "/fax_routes/learned"] = {
+        "get": _op("what was learned per number (T.38 or ECM off), until it expires", _ok("200", "Learned", True),
+                   params=account),
+        "delete": _op("forget what was learned for every number", _ok("200", "Forgotten"), params=account),
+    }
+    out[ACCOUNT + "/fax_routes/learned/{number}"] = {
+        "get": _op("what was learned for one number", _ok("200", "Learned"), params=number),
+        "delete": _op("forget what was learned for one number", _ok("200", "Forgotten"), params=number),
+    }
+    return out
 
 
 class OpenApiResource:

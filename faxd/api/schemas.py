@@ -43,6 +43,17 @@ def _public(doc: dict) -> dict:
             if isinstance(k, str) and not (k.startswith("pvt_") or k.startswith("_"))}
 
 
+def _client_fields(errs: Errors, data: Any, system_fields) -> dict:
+    """The request's object without its private and system-owned fields (400 when not an object)."""
+    if not isinstance(data, dict):
+        errs.add("data", "type", "Value did not match type(s): object")
+        errs.raise_if_any()
+    doc = _public(data)
+    for name in system_fields:
+        doc.pop(name, None)
+    return doc
+
+
 def _string(errs: Errors, doc: dict, field: str, name: str | None = None, *, required=False,
             min_len: int | None = None, max_len: int | None = None) -> str | None:
     name = name or field
@@ -61,32 +72,24 @@ def _string(errs: Errors, doc: dict, field: str, name: str | None = None, *, req
     return v
 
 
-def _integer(errs: Errors, doc: dict, field: str, lo: int, hi: int, default: int | None) -> int | None:
+def _shown(limit: float) -> str:
+    return f"{limit:g}" if isinstance(limit, float) else str(limit)
+
+
+def _bounded(errs: Errors, doc: dict, field: str, lo: float, hi: float, *, kind: str,
+             default: float | None = None) -> float | None:
+    """An ``integer``, or a ``number`` (an integer or a decimal, as a duration in seconds),
+    within [lo, hi]; ``default`` when absent or of another type."""
     if field not in doc or doc[field] is None:
         return default
     v = doc[field]
-    if not _is_int(v):
-        errs.add(field, "type", "Value did not match type(s): integer", value=_safe(v))
+    if not _is_int(v) and (kind == "integer" or not isinstance(v, float) or v != v):
+        errs.add(field, "type", f"Value did not match type(s): {kind}", value=_safe(v))
         return default
     if v < lo:
-        errs.add(field, "minimum", f"Value must be at least {lo}", target=lo, value=v)
+        errs.add(field, "minimum", f"Value must be at least {_shown(lo)}", target=lo, value=v)
     elif v > hi:
-        errs.add(field, "maximum", f"Value must be at most {hi}", target=hi, value=v)
-    return v
-
-
-def _seconds(errs: Errors, doc: dict, field: str, lo: float, hi: float) -> float | None:
-    """A duration in seconds: an integer or a decimal number within [lo, hi]."""
-    if field not in doc or doc[field] is None:
-        return None
-    v = doc[field]
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
-        errs.add(field, "type", "Value did not match type(s): number", value=_safe(v))
-        return None
-    if v < lo:
-        errs.add(field, "minimum", f"Value must be at least {lo:g}", target=lo, value=v)
-    elif v > hi:
-        errs.add(field, "maximum", f"Value must be at most {hi:g}", target=hi, value=v)
+        errs.add(field, "maximum", f"Value must be at most {_shown(hi)}", target=hi, value=v)
     return v
 
 
@@ -185,12 +188,7 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
     ``expires_at``/``ttl`` and ``send_window`` are checked and stored as faxd/schedule.py says.
     """
     errs = Errors()
-    if not isinstance(data, dict):
-        errs.add("data", "type", "Value did not match type(s): object")
-        errs.raise_if_any()
-    doc = _public(data)
-    for name in JOB_SYSTEM_FIELDS:
-        doc.pop(name, None)
+    doc = _client_fields(errs, data, JOB_SYSTEM_FIELDS)
     for key, value in (defaults or {}).items():
         if doc.get(key) in (None, ""):
             doc[key] = value
@@ -204,9 +202,9 @@ def validate_job(data: Any, *, region: str, has_documents: bool, defaults: dict 
         ident = _number(errs, doc, "fax_identity_number", region, required=False)
         if ident is not None:
             doc["fax_identity_number"] = ident
-    retries = _integer(errs, doc, "retries", 0, 4, 1)
-    _integer(errs, doc, "attempts", 0, 4, 0)
-    _seconds(errs, doc, "ring_timeout", RING_TIMEOUT_MIN, RING_TIMEOUT_MAX)
+    retries = _bounded(errs, doc, "retries", 0, 4, kind="integer", default=1)
+    _bounded(errs, doc, "attempts", 0, 4, kind="integer", default=0)
+    _bounded(errs, doc, "ring_timeout", RING_TIMEOUT_MIN, RING_TIMEOUT_MAX, kind="number")
     _notifications(errs, doc)
     _cover_page(errs, doc)
 
@@ -359,12 +357,7 @@ def _smtp_auth(errs: Errors, doc: dict) -> None:
 
 def validate_faxbox(data: Any, *, region: str) -> dict:
     errs = Errors()
-    if not isinstance(data, dict):
-        errs.add("data", "type", "Value did not match type(s): object")
-        errs.raise_if_any()
-    doc = _public(data)
-    for name in FAXBOX_SYSTEM_FIELDS:
-        doc.pop(name, None)
+    doc = _client_fields(errs, data, FAXBOX_SYSTEM_FIELDS)
     name = _string(errs, doc, "name", required=True, min_len=1, max_len=128)
     del name
     for field in ("caller_name", "fax_header", "fax_timezone"):
@@ -377,7 +370,7 @@ def validate_faxbox(data: Any, *, region: str) -> dict:
             doc["caller_id"] = cid
     else:
         doc.pop("caller_id", None)
-    _integer(errs, doc, "retries", 0, 4, None)
+    _bounded(errs, doc, "retries", 0, 4, kind="integer")
     _cover_templates(errs, doc)
     for key in RETENTION_KEYS:
         if doc.get(key) is not None and retention_problem(doc[key]):

@@ -137,12 +137,30 @@ def _classify(status: int, what: str) -> None:
     raise Retry(f"{what} answered HTTP {status}")
 
 
-class WebhookChannel:
-    def __init__(self, secret_for, allow, timeout: float = 15.0, request=http_request, clock=None):
-        self._secret_for = secret_for
+class _HttpChannel:
+    """A channel that delivers with one HTTP request through the fetcher (webhooks, SMS)."""
+
+    def __init__(self, allow, timeout: float, request):
         self._allow = allow
         self._timeout = timeout
         self._request = request
+
+    def _send(self, method: str, url: str, headers: dict, body: bytes, what: str) -> None:
+        """Make the request; Retry or GiveUp as the failure or the answer's status says."""
+        try:
+            resp = self._request(method, url, headers=headers, body=body, timeout=self._timeout,
+                                 allow=self._allow)
+        except _REFUSED_ERRORS as e:
+            raise GiveUp(f"{what} refused: {e}") from None
+        except _FETCH_ERRORS as e:
+            raise Retry(f"{what}: {e}") from None
+        _classify(resp.status, what)
+
+
+class WebhookChannel(_HttpChannel):
+    def __init__(self, secret_for, allow, timeout: float = 15.0, request=http_request, clock=None):
+        super().__init__(allow, timeout, request)
+        self._secret_for = secret_for
         self._clock = clock
 
     def deliver(self, url: str, payload: dict) -> None:
@@ -159,25 +177,16 @@ class WebhookChannel:
             signing.SIGNATURE_HEADER: signing.signature_header(secret, body, ts),
         }
         method = (delivery.get("method") or "post").upper()
-        try:
-            resp = self._request(method, url, headers=headers, body=body, timeout=self._timeout,
-                                 allow=self._allow)
-        except _REFUSED_ERRORS as e:
-            raise GiveUp(f"webhook {url} refused: {e}") from None
-        except _FETCH_ERRORS as e:
-            raise Retry(f"webhook {url}: {e}") from None
-        _classify(resp.status, f"webhook {url}")
+        self._send(method, url, headers, body, f"webhook {url}")
 
 
-class SmsChannel:
+class SmsChannel(_HttpChannel):
     def __init__(self, url_template: str | None, body_template: str | None, auth: str | None,
                  allow, timeout: float = 15.0, request=http_request):
+        super().__init__(allow, timeout, request)
         self._url = url_template
         self._body = body_template
         self._auth = auth
-        self._allow = allow
-        self._timeout = timeout
-        self._request = request
 
     def deliver(self, number: str, text: str) -> None:
         if not self._url:
@@ -198,11 +207,4 @@ class SmsChannel:
                 headers["Authorization"] = "Basic " + base64.b64encode(self._auth.encode()).decode()
             else:
                 headers["Authorization"] = self._auth
-        try:
-            resp = self._request("POST", url, headers=headers, body=body, timeout=self._timeout,
-                                 allow=self._allow)
-        except _REFUSED_ERRORS as e:
-            raise GiveUp(f"SMS provider refused: {e}") from None
-        except _FETCH_ERRORS as e:
-            raise Retry(f"SMS provider: {e}") from None
-        _classify(resp.status, "SMS provider")
+        self._send("POST", url, headers, body, "SMS provider")

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import gevent
 import gevent.queue
 
-from faxd import failures, metrics
+from faxd import failures, metrics, routes
 from faxd.errors import StoreError
 from faxd.logs import FaxAdapter
 from faxd import notification_plan as notify_plan
@@ -112,7 +112,11 @@ class Transmission:
         self.log = FaxAdapter(logger, {"job": self.job_id, "call": getattr(resume_call, "call_id", None),
                                        "account": job.account_id})
         self._missing_document = False
-        self._deferred = False             # put back in the queue by per-number spacing
+        self._deferred = False             # put back in the queue by per-number spacing or its route
+        self._route: dict | None = None    # the route of this attempt (faxd/routes.py)
+        self._learned: dict | None = None  # what was learned for the number
+        self._force_no_ecm = False         # ECM failed on an earlier attempt
+        self._route_record: dict | None = None
         self._last_write = 0.0
         self._flush: gevent.Greenlet | None = None
         self._call_started = time.monotonic() if resume_call is not None else None
@@ -146,7 +150,7 @@ class Transmission:
             if self._call is None:
                 if self._schedule().expired(self._e.now()):
                     raise Expired("expired: not sent before its expires_at")
-                if self._too_soon():
+                if self._too_soon() or self._route_waits():
                     return
                 self._prepare()
                 self._originate()
@@ -188,6 +192,31 @@ class Transmission:
         self.log.info("deferred: the last call to %s ended less than %g s ago", self.job.to_number, gap)
         return True
 
+    def _route_waits(self) -> bool:
+        """Find the job's route and take a place on it (``max_calls``, ``min_gap``, ``switch``);
+        when it has none free, back to the queue, this attempt not counted."""
+        now = self._e.now()
+        found, self._learned, self._force_no_ecm = self._e.store.routes_for_number(
+            self.job.account_id, self.job.to_number, now, self.job_id)
+        route = self._route = routes.choose(found, self.job.to_number)
+        if route is None:
+            return False
+        busy = now + timedelta(seconds=getattr(self._e.config, "route_busy_wait", 5.0))
+        if route.get("switch") and route["switch"] != self._e.switch_name:
+            return self._defer(busy, f"Waiting for a node on switch {route['switch']} (its route {route['prefix']})")
+        if route.get("max_calls") or route.get("min_gap"):
+            when = self._e.store.admit_route(self.job_id, route, now)
+            if when is not None:
+                return self._defer(max(when, busy) if when <= now else when,
+                                   f"Waiting for a free call on its route {route['prefix']}")
+        return False
+
+    def _defer(self, run_after: datetime, text: str) -> bool:
+        self._deferred = True
+        self._e.store.defer_job(self.job_id, self._e.node, self.attempt, run_after, text)
+        self.log.info("deferred until %s: %s", run_after.isoformat(), text)
+        return True
+
     def _prepare(self) -> None:
         self._stage = Stage.PREPARE
         tiff = self.job.fax_tiff
@@ -206,12 +235,15 @@ class Transmission:
         if job.faxbox_id:
             faxbox = {"fax_identity": job.faxbox_identity, "fax_header": job.faxbox_header,
                       "media": job.faxbox_media or {}}
+        route = self._route or {}
+        options = routes.options(fax_options(self._e.config, doc, faxbox, job.force_audio), self._route,
+                                 self._learned, force_audio=job.force_audio, force_no_ecm=self._force_no_ecm)
+        self._route_record = routes.record(self._route, options, self._learned)
         request = OriginateRequest(
             call_id=call_id, job_id=self.job_id, to_number=job.to_number,
             from_number=job.from_number, from_name=job.from_name or "",
-            tiff_path=self._spool.path,
-            options=fax_options(self._e.config, doc, faxbox, job.force_audio),
-            ring_timeout=self._ring_timeout(doc))
+            tiff_path=self._spool.path, options=options, ring_timeout=self._ring_timeout(doc),
+            dial_string=route.get("dial_string") or "", gateway=route.get("gateway") or "")
         self.log.info("originate to %s (attempt %d)", request.to_number, self.attempt)
         self._call_started = time.monotonic()
         self._call = self._e.switch.originate(request)
@@ -370,10 +402,10 @@ class Transmission:
             result.result_code, result.result_text = 41, "TIFF/F file cannot be opened"  # permanent
         self._delivered_before_loss(result)
         not_fax = self.job.not_fax_failures
-        decision = self._e.policy.decide(
+        decision = routes.retry_policy(self._e.policy, self._route).decide(
             retries=self.job.retries, attempts=self.attempt, result=result, now=self._e.now(),
             force_audio=self.job.force_audio, not_fax_failures=not_fax,
-            cancelled=self._cancelled, schedule=self._schedule())
+            cancelled=self._cancelled, schedule=self._schedule(), force_no_ecm=self._force_no_ecm)
         if decision.reason == "expired" and not result.error_message.startswith("expired"):
             result.error_message = f"expired: not sent before its expires_at (last attempt: {result.error_message})"
         if result.result_code in NOT_A_FAX_CODES:
@@ -413,7 +445,8 @@ class Transmission:
                     tx_result=result.to_dict(), progress=progress, run_after=decision.run_after,
                     force_audio=decision.force_audio, not_fax_failures=not_fax,
                     error=None if result.success else result.error_message,
-                    notify=self._listened(decision.status))
+                    notify=self._listened(decision.status), force_no_ecm=decision.force_no_ecm,
+                    route=self._route_record)
                 if written:
                     self.log.info("attempt %d: %s (%s)", self.attempt, decision.status,
                                   result.error_message or "ok")
@@ -422,6 +455,7 @@ class Transmission:
                                           else time.monotonic() - self._call_started)
                     if getattr(self._e.config, "number_min_gap", 0) and self._call is not None:
                         self._e.store.number_call_ended(self.job_id)
+                    self._learn(result.success)
                 else:
                     self.log.warning("attempt %d ended but the job is no longer ours", self.attempt)
                 return
@@ -429,6 +463,20 @@ class Transmission:
                 self.log.warning("result not written yet (%s); retrying", e)
         # The lease expires; the node that takes it over counts this attempt as interrupted.
         self.log.error("could not write the result of attempt %d", self.attempt)
+
+    def _learn(self, success: bool) -> None:
+        """A success in audio after this job's T.38 attempt failed (or without ECM after its ECM
+        attempt failed): the number's next fax starts that way (``learn_days``)."""
+        lesson = routes.lesson(success=success, force_audio=self.job.force_audio, force_no_ecm=self._force_no_ecm)
+        days = getattr(self._e.config, "learn_days", 0)
+        if not lesson or not days:
+            return
+        try:
+            self._e.store.learn_number(self.job.account_id, self.job.to_number, t38_off=lesson.get("t38_off", False),
+                                       ecm_off=lesson.get("ecm_off", False), now=self._e.now(), days=days)
+            self.log.info("learned for %s: %s (for %d days)", self.job.to_number, ", ".join(lesson), days)
+        except StoreError as e:
+            self.log.warning("not learned for %s: %s", self.job.to_number, e)
 
     def _listened(self, status: JobStatus) -> bool:
         """Whether anyone (email, SMS, webhook) hears about this job reaching ``status``."""

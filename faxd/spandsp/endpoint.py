@@ -28,8 +28,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import gevent
 
@@ -113,7 +114,7 @@ class _Endpoint:
     t38 = False
 
     def __init__(self, ep, calling: bool, *, station_id: str = "", header: str = "", ecm: bool = True,
-                 v17: bool = True, t6: bool = False, modems: int | None = None,
+                 v17: bool = True, t6: bool = False, modems: int | None = None, max_speed: int = 14400,
                  rx_encoding: str = "t4_2d", listener: Callable | None = None):
         if ep == ffi.NULL:
             raise SpandspError("spandsp could not allocate a fax endpoint")
@@ -136,7 +137,9 @@ class _Endpoint:
             self.set_header(header)
         self.set_ecm(ecm)
         if modems is None:
-            modems = lib.T30_SUPPORT_V27TER | lib.T30_SUPPORT_V29 | (lib.T30_SUPPORT_V17 if v17 else 0)
+            # max_speed: 14400 allows V.17, 9600 stops at V.29, 4800 leaves V.27ter alone
+            modems = (lib.T30_SUPPORT_V27TER | (lib.T30_SUPPORT_V29 if max_speed >= 9600 else 0)
+                      | (lib.T30_SUPPORT_V17 if v17 and max_speed >= 14400 else 0))
         _check(lib.t30_set_supported_modems(self._t30, modems), "t30_set_supported_modems")
         comp = lib.FAXD_SUPPORT_T4_1D | lib.FAXD_SUPPORT_T4_2D | (lib.FAXD_SUPPORT_T6 if t6 else 0)
         _check(lib.t30_set_supported_compressions(self._t30, comp), "t30_set_supported_compressions")
@@ -347,3 +350,34 @@ class T38Session(_Endpoint):
     def rx_packet(self, data: bytes, seq_no: int | None = None) -> None:
         """Deliver one IFP packet from the far end (seq_no None: the next in order)."""
         lib.faxd_t38_rx(self._ep, data, len(data), -1 if seq_no is None else seq_no & 0xFFFF)
+
+
+def hold(*endpoints: _Endpoint | None) -> None:
+    """Keep the endpoints (None: no far end) from being freed while a loop drives them, until
+    :func:`release`; all of them or, when one is already closed, none (SpandspError)."""
+    held: list[_Endpoint] = []
+    try:
+        for ep in endpoints:
+            if ep is not None:
+                ep._enter()
+                held.append(ep)
+    except BaseException:
+        release(*held)
+        raise
+
+
+def release(*endpoints: _Endpoint | None) -> None:
+    """Let go of what :func:`hold` held; a closed endpoint is freed by the last release."""
+    for ep in endpoints:
+        if ep is not None:
+            ep._leave()
+
+
+@contextmanager
+def held(*endpoints: _Endpoint | None) -> Iterator[None]:
+    """:func:`hold` for the length of a ``with`` block."""
+    hold(*endpoints)
+    try:
+        yield
+    finally:
+        release(*endpoints)

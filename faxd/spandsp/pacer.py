@@ -8,7 +8,7 @@ import gevent.event
 from gevent.socket import wait_read
 
 from faxd.spandsp._spandsp import ffi, lib
-from faxd.spandsp.endpoint import BLOCK, SAMPLE_RATE, FaxSession
+from faxd.spandsp.endpoint import BLOCK, SAMPLE_RATE, FaxSession, hold, release
 from faxd.spandsp.errors import SpandspError
 from faxd.spandsp.pair import Control
 
@@ -74,18 +74,14 @@ class Pacer:
         if a.t38 or (b is not None and b.t38):
             raise ValueError("Pacer runs audio pairs; T.38 endpoints use run_pair_paced")
         ctl = control or Control()
-        a._enter()
-        if b is not None:
-            b._enter()
+        hold(a, b)
         ctl._paced = (a,) if b is None else (a, b)
         if ctl.cancelled:
             ctl.cancel()
         i = self._pick()
         if lib.faxd_pacer_add(self._c[i], a._ep, b._ep if b is not None else ffi.NULL) < 0:
             ctl._paced = ()
-            a._leave()
-            if b is not None:
-                b._leave()
+            release(a, b)
             raise SpandspError("could not start the pacer thread")
         self._load[i] += 1
         done = self._event_cls()
@@ -145,8 +141,6 @@ class Pacer:
                     continue
                 ctl._paced = ()
                 self._load[i] -= 1
-                a._leave()
-                if b is not None:
-                    b._leave()
+                release(a, b)
                 done.set()
             self._pairs = keep

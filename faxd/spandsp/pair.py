@@ -20,7 +20,7 @@ import gevent
 import gevent.threadpool
 
 from faxd.spandsp._spandsp import ffi, lib
-from faxd.spandsp.endpoint import BLOCK, SAMPLE_RATE, FaxSession, T38Session, _Endpoint
+from faxd.spandsp.endpoint import BLOCK, SAMPLE_RATE, FaxSession, T38Session, _Endpoint, held
 from faxd.spandsp.stats import T30Stats
 
 
@@ -138,14 +138,7 @@ def run_pair(a: _Endpoint, b: _Endpoint | None, max_seconds: float = 1800.0, *,
     ctl = control or Control()
     max_blocks = int(max_seconds * SAMPLE_RATE / BLOCK)
     delay = int(hangup_delay_seconds * SAMPLE_RATE / BLOCK)
-    a._enter()
-    if b is not None:
-        try:
-            b._enter()
-        except BaseException:
-            a._leave()
-            raise
-    try:
+    with held(a, b):
         start = a.samples
         if in_thread:
             chunk = max(1, int(chunk_seconds * SAMPLE_RATE / BLOCK))
@@ -170,10 +163,6 @@ def run_pair(a: _Endpoint, b: _Endpoint | None, max_seconds: float = 1800.0, *,
                 gevent.sleep(0)
             _terminate(a, b)
         return _result(a, b, start, cpu)
-    finally:
-        a._leave()
-        if b is not None:
-            b._leave()
 
 
 def _terminate(a, b) -> None:
@@ -238,10 +227,7 @@ def run_pair_paced(a: FaxSession | T38Session, b: FaxSession | T38Session | None
     start = a.samples
     cpu = 0.0
     deadline = clock()
-    a._enter()
-    if b is not None:
-        b._enter()
-    try:
+    with held(a, b):
         for _ in range(blocks):
             if (a.done and (b is None or b.done)) or ctl.cancelled:
                 break
@@ -254,7 +240,3 @@ def run_pair_paced(a: FaxSession | T38Session, b: FaxSession | T38Session | None
             cpu += time.thread_time() - t1
         _terminate(a, b)
         return _result(a, b, start, cpu)
-    finally:
-        a._leave()
-        if b is not None:
-            b._leave()

@@ -71,14 +71,16 @@ class DispatchMixin:
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
                     force_audio: bool = False, not_fax_failures: int = 0, error: str | None = None,
-                    notify: bool = True) -> bool:
+                    notify: bool = True, force_no_ecm: bool | None = None, route: dict | None = None) -> bool:
         """End an attempt; False when the job was no longer ours (taken over, nothing written).
 
         ``notify=False`` skips the notification planning when the caller knows nobody listens.
+        ``force_no_ecm`` None keeps the job's; ``route``: the route and settings of the attempt.
         """
         params = {"id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
                   "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
-                  "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome}
+                  "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome,
+                  "force_no_ecm": force_no_ecm, "route": Json(route) if route is not None else None}
         if not notify:
             # The job and its attempt row change in one statement: atomic without BEGIN/COMMIT.
             return self._one("release_job", params) is not None
@@ -91,10 +93,13 @@ class DispatchMixin:
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[Job]:
         return [job_record(r) for r in self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})]
 
-    def defer_job(self, job_id: str, node: str, attempt: int, run_after: datetime) -> None:
-        """Back to the queue until ``run_after``, this attempt not counted (per-number spacing)."""
+    def defer_job(self, job_id: str, node: str, attempt: int, run_after: datetime,
+                  text: str = "Waiting for the gap between calls to this number") -> None:
+        """Back to the queue until ``run_after``, this attempt not counted (per-number spacing, a
+        route's limits); ``text`` is the progress shown meanwhile."""
         with self.transaction() as c:
-            self._one("defer_job", {"id": job_id, "node": node, "attempt": attempt, "run_after": run_after}, cur=c)
+            self._one("defer_job", {"id": job_id, "node": node, "attempt": attempt, "run_after": run_after,
+                                    "text": text}, cur=c)
             self._one("delete_attempt", {"job_id": job_id, "attempt": attempt}, cur=c)
 
     def number_call_ended(self, job_id: str) -> None:

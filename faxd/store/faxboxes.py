@@ -20,9 +20,7 @@ _SYSTEM = frozenset({"id", "numbers", "smtp_email_address", "created", "modified
 FAXBOX_LISTING = Listing(
     table="faxboxes",
     columns="id, name, caller_name, caller_id, smtp_email_address, custom_smtp_email_address, created, modified",
-    filter_columns={"id": "id", "name": "name", "caller_name": "caller_name", "caller_id": "caller_id",
-                    "smtp_email_address": "smtp_email_address",
-                    "custom_smtp_email_address": "custom_smtp_email_address"},
+    filters=("id", "name", "caller_name", "caller_id", "smtp_email_address", "custom_smtp_email_address"),
     doc_column="doc",
 )
 

@@ -14,11 +14,8 @@ _SYSTEM = frozenset({"id", "status", "created", "modified", "rx_result", "page_c
 INBOX_LISTING = Listing(
     table="inbox",
     columns="id, faxbox_id, status, from_number, from_name, to_number, page_count, rx_result, created, modified",
-    filter_columns={
-        "id": "id", "status": "status", "faxbox_id": "faxbox_id", "from": "from_number",
-        "from_number": "from_number", "from_name": "from_name", "to": "to_number",
-        "to_number": "to_number", "page_count": "page_count", "call_id": "call_id",
-    },
+    filters=("id", "status", "faxbox_id", "from_number", "from_name", "to_number", "page_count", "call_id"),
+    aliases={"from": "from_number", "to": "to_number"},
     doc_column="doc",
 )
 
@@ -48,8 +45,7 @@ def inbox_summary(row: dict) -> dict:
 
 class InboxMixin:
     def get_inbox_fax(self, account_id: str, fax_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = read_in_scope(self, "get_inbox_fax", fax_id, account_id, faxbox_id)
-        return inbox_view(row) if row is not None else None
+        return read_in_scope(self, "get_inbox_fax", fax_id, account_id, faxbox_id, view=inbox_view)
 
     def list_inbox(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
         return list_page(self, INBOX_LISTING, account_scope(account_id, faxbox_id), q, view=inbox_summary)

@@ -11,10 +11,8 @@ INCOMING_LISTING = Listing(
     table="incoming_calls",
     columns=("id, account_id, faxbox_id, call_id, node, switch, from_number, from_name, to_number, "
              "progress, lease_expires, created, modified"),
-    filter_columns={
-        "id": "id", "call_id": "call_id", "faxbox_id": "faxbox_id", "from": "from_number",
-        "from_number": "from_number", "to": "to_number", "to_number": "to_number", "switch": "switch",
-    },
+    filters=("id", "call_id", "faxbox_id", "from_number", "to_number", "switch"),
+    aliases={"from": "from_number", "to": "to_number"},
 )
 
 
@@ -32,8 +30,7 @@ def incoming_view(row: dict) -> dict:
 
 class IncomingMixin:
     def get_incoming_call(self, account_id: str, call_row_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = read_in_scope(self, "get_incoming_call", call_row_id, account_id, faxbox_id)
-        return incoming_view(row) if row is not None else None
+        return read_in_scope(self, "get_incoming_call", call_row_id, account_id, faxbox_id, view=incoming_view)
 
     def list_incoming_calls(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
         return list_page(self, INCOMING_LISTING, account_scope(account_id, faxbox_id), q, where=LIVE,

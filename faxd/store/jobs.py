@@ -45,12 +45,9 @@ JOB_LISTING = Listing(
              "(tx_result->>'success')::boolean AS tx_success, tx_result->>'error_message' AS tx_error, "
              "floor(extract(epoch FROM modified))::bigint AS modified_s, "
              "floor(extract(epoch FROM delivered))::bigint AS delivered_s"),
-    filter_columns={
-        "id": "id", "status": "status", "source": "source", "faxbox_id": "faxbox_id",
-        "to": "to_number", "to_number": "to_number", "from": "from_number",
-        "from_number": "from_number", "to_name": "to_name", "from_name": "from_name",
-        "attempts": "attempts", "retries": "retries", "page_count": "page_count",
-    },
+    filters=("id", "status", "source", "faxbox_id", "to_number", "from_number", "to_name", "from_name",
+             "attempts", "retries", "page_count"),
+    aliases={"to": "to_number", "from": "from_number"},
     doc_column="doc",
 )
 

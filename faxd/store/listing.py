@@ -122,11 +122,17 @@ def _fingerprint(versions: list[str]) -> str | None:
 
 @dataclass(frozen=True)
 class Listing:
-    """How one table is listed: its select list, filterable columns, jsonb document column."""
+    """How one table is listed: its select list, the columns a client may filter on (``filters``
+    by their own names, ``aliases`` by the API's names for them), the jsonb document column."""
     table: str
     columns: str
-    filter_columns: dict[str, str]
+    filters: tuple[str, ...]
+    aliases: dict[str, str] = field(default_factory=dict)
     doc_column: str | None = None
+    filter_columns: dict[str, str] = field(init=False)   # filter name -> column
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filter_columns", {**{c: c for c in self.filters}, **self.aliases})
 
 
 def encode_key(created: datetime, row_id: str) -> str:
@@ -165,13 +171,13 @@ def account_scope(account_id: str, faxbox_id: str | None = None) -> dict[str, st
 
 
 def read_in_scope(db: Database, name: str, row_id: str, account_id: str,
-                  faxbox_id: str | None = None) -> dict | None:
-    """The row the named query ``name`` reads by id and account; None when there is none or it
-    belongs to another faxbox than ``faxbox_id``."""
+                  faxbox_id: str | None = None, view=None) -> dict | None:
+    """The row the named query ``name`` reads by id and account (through ``view`` when given);
+    None when there is none or it belongs to another faxbox than ``faxbox_id``."""
     row = db.read_one(name, {"id": row_id, "account_id": account_id})
     if row is None or (faxbox_id is not None and row["faxbox_id"] != faxbox_id):
         return None
-    return row
+    return view(row) if view is not None else row
 
 
 def list_page(db: Database, listing: Listing, scope: dict[str, Any], q: ListQuery,

@@ -8,10 +8,8 @@ NOTIFICATION_LISTING = Listing(
     table="notifications",
     columns=("id, event_id, channel, event, job_id, inbox_id, smtplog_id, target, status, attempts, "
              "next_attempt, last_error, created, delivered"),
-    filter_columns={
-        "event_id": "event_id", "channel": "channel", "event": "event", "status": "status",
-        "fax_id": "job_id", "inbox_id": "inbox_id", "smtplog_id": "smtplog_id", "target": "target",
-    },
+    filters=("event_id", "channel", "event", "status", "inbox_id", "smtplog_id", "target"),
+    aliases={"fax_id": "job_id"},
 )
 
 

@@ -25,12 +25,13 @@ from faxd.store.notifications import NotificationsMixin
 from faxd.store.smtp_gateway import SmtpGatewayMixin
 from faxd.store.smtplog import SmtplogMixin
 from faxd.store.retention import RetentionMixin
+from faxd.store.routes import RoutesMixin
 
 
 class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, DocumentsMixin,
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
                     LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin, NotificationLogMixin, EventsMixin,
-                    Database):
+                    RoutesMixin, Database):
     def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
         super().__init__(dsn, pool_size)
         self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)

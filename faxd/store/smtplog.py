@@ -8,11 +8,8 @@ SMTPLOG_LISTING = Listing(
     table="smtplog",
     columns=("id, account_id, faxbox_id, mail_from, rcpt_to, subject, original_number, "
              "translated_number, attachments, job_id, errors, smtp_code, smtp_text, created"),
-    filter_columns={
-        "id": "id", "faxbox_id": "faxbox_id", "from": "mail_from", "to": "rcpt_to",
-        "subject": "subject", "number": "translated_number", "original_number": "original_number",
-        "fax_id": "job_id", "smtp_code": "smtp_code",
-    },
+    filters=("id", "faxbox_id", "subject", "original_number", "smtp_code"),
+    aliases={"from": "mail_from", "to": "rcpt_to", "number": "translated_number", "fax_id": "job_id"},
 )
 
 
@@ -30,8 +27,7 @@ def smtplog_view(row: dict) -> dict:
 
 class SmtplogMixin:
     def get_smtplog_entry(self, account_id: str, entry_id: str, faxbox_id: str | None = None) -> dict | None:
-        row = read_in_scope(self, "get_smtplog_entry", entry_id, account_id, faxbox_id)
-        return smtplog_view(row) if row is not None else None
+        return read_in_scope(self, "get_smtplog_entry", entry_id, account_id, faxbox_id, view=smtplog_view)
 
     def list_smtplog(self, account_id: str, q: ListQuery, faxbox_id: str | None = None) -> Page:
         return list_page(self, SMTPLOG_LISTING, account_scope(account_id, faxbox_id), q, view=smtplog_view)

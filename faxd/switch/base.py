@@ -24,8 +24,14 @@ class FaxOptions:
     header: str = ""              # page header line (fax_header), sending side only
     ecm: bool = True
     v17: bool = True              # False: at most 9600 bps (V.29)
+    max_speed: int = 14400        # highest modem: 14400 (V.17), 9600 (V.29), 4800 (V.27ter)
     t38: str = "accept"           # "accept" | "request" | "off"
     t6: bool = False              # allow T.6 (needs ECM)
+
+
+def highest_speed(options: FaxOptions) -> int:
+    """The fastest modem these options allow: 14400 (V.17), 9600 (V.29) or 4800 (V.27ter)."""
+    return min(options.max_speed, 14400 if options.v17 else 9600)
 
 
 def t38_mode(fax_option, default: str) -> str:
@@ -48,6 +54,8 @@ class OriginateRequest:
     tiff_path: str                # fax TIFF (spool directory, or the switch's staged document)
     options: FaxOptions = field(default_factory=FaxOptions)
     ring_timeout: float = 60.0    # seconds before an unanswered call is given up (originate_timeout)
+    dial_string: str = ""         # a route's dial string ({number}), instead of the configuration's
+    gateway: str = ""             # a route's gateway (trunk): the backend's usual dial string through it
 
 
 @runtime_checkable

@@ -365,7 +365,8 @@ class SoftwareSwitch:
                                                   ev.stats.bad_rows))
 
         tx = cls(True, station_id=(tx_opts.station_id or self._config.station_id)[:20], header=tx_opts.header,
-                 ecm=tx_opts.ecm, v17=tx_opts.v17, t6=tx_opts.t6 and tx_opts.ecm, listener=tx_listener)
+                 ecm=tx_opts.ecm, v17=tx_opts.v17, max_speed=tx_opts.max_speed, t6=tx_opts.t6 and tx_opts.ecm,
+                 listener=tx_listener)
         rx = None
         try:
             tx.set_tx_file(req.tiff_path)

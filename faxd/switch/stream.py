@@ -1,5 +1,5 @@
-"""What the ESL and AMI clients share: a socket, one reader greenlet, and a close that
-fails whatever waits on the connection exactly once.
+"""What the ESL and AMI clients share: a socket, one reader greenlet, a close that fails
+whatever waits on the connection exactly once, and messages' header attributes.
 
 A subclass says how bytes become messages (``_feed``), where a message goes (``_dispatch``),
 how a lost connection is reported (``_error``) and what waits on it (``_fail_waiters``).
@@ -13,6 +13,12 @@ from typing import Callable, Iterable
 import gevent
 
 logger = logging.getLogger(__name__)
+
+
+def header(name: str) -> property:
+    """A message's read-only attribute that is its ``name`` header ("" when it has none),
+    through the message's ``get``."""
+    return property(lambda message: message.get(name, ""), doc=f"The {name} header.")
 
 
 class StreamConnection:

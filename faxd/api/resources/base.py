@@ -1,4 +1,4 @@
-"""What the Kazoo resources share: identifiers, the faxbox scope, attachments."""
+"""What the Kazoo resources share: identifiers, the faxbox scope, folders and their items, attachments."""
 from __future__ import annotations
 
 import re
@@ -8,8 +8,11 @@ import gevent
 
 from faxd.api.errors import KazooError, not_found
 from faxd.api.params import list_query
+from faxd.api.resources.actions import read_action
+from faxd.api.schemas import validate_job
 from faxd.documents.errors import DocumentError
 from faxd.documents.pipeline import tiff_to_pdf as render_pdf
+from faxd.policy import require_submission
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PDF = "application/pdf"
@@ -53,10 +56,11 @@ class Folder(Resource):
 
 
 class Entry(Resource):
-    """One item of a folder. ``fetch`` returns it or None; None (or an id we could never have
-    issued, or another faxbox's item) answers 404 with ``missing``."""
+    """One item of a folder, at the route's ``{id_field}``. ``fetch`` returns it or None; None
+    (or an id we could never have issued, or another faxbox's item) answers 404 with ``missing``."""
 
     kind = "fax"
+    id_field = "fax_id"
     missing = "bad identifier: fax {id} not found"
 
     def fetch(self, account_id: str, item_id: str, faxbox_id: str | None):
@@ -68,6 +72,55 @@ class Entry(Resource):
         if found is None:
             raise not_found(self.missing.format(id=item_id))
         return found
+
+    def on_get(self, req, resp, account_id, faxbox_id=None, **route):
+        resp.context.data = self.entry(account_id, route[self.id_field], faxbox_id)
+
+
+class FinalFax(Entry):
+    """A final fax (outbox, inbox): read it, queue a new job from it with the PUT ``action``,
+    remove it with every trace of it, or remove its documents and keep the metadata."""
+
+    action = ""
+
+    def job_request(self, account_id: str, fax: dict, data: dict) -> tuple[dict, dict | None]:
+        """The new job's fields and their defaults, from the fax and the action's ``data``."""
+        raise NotImplementedError
+
+    def queue(self, account_id: str, fax_id: str, doc: dict, faxbox_id: str | None) -> dict:
+        raise NotImplementedError
+
+    def remove(self, account_id: str, fax_id: str, faxbox_id: str | None) -> None:
+        raise NotImplementedError
+
+    def remove_documents(self, account_id: str, fax_id: str, faxbox_id: str | None) -> dict:
+        """Remove the documents; the fax as it is afterwards."""
+        raise NotImplementedError
+
+    def document(self, account_id: str, fax_id: str, role: str) -> dict | None:
+        raise NotImplementedError
+
+    def on_put(self, req, resp, account_id, fax_id, faxbox_id=None):
+        fax = self.entry(account_id, fax_id, faxbox_id)
+        _action, data = read_action(req, (self.action,))
+        fields, defaults = self.job_request(account_id, fax, data)
+        doc = validate_job(fields, region=self._config.default_region, has_documents=True, defaults=defaults)
+        require_submission(self._store, self._config, account_id, doc["to_number"])
+        resp.context.data = self.queue(account_id, fax_id, doc, faxbox_id)
+        resp.status = falcon.HTTP_201
+
+    def on_delete(self, req, resp, account_id, fax_id, faxbox_id=None):
+        self.faxbox_scope(account_id, faxbox_id)
+        self.remove(account_id, check_id(fax_id), faxbox_id)
+        resp.context.data = {"id": fax_id, "deleted": True}
+
+    def on_get_attachment(self, req, resp, account_id, fax_id, faxbox_id=None):
+        self.entry(account_id, fax_id, faxbox_id)
+        send_attachment(req, resp, lambda role: self.document(account_id, fax_id, role), fax_id)
+
+    def on_delete_attachment(self, req, resp, account_id, fax_id, faxbox_id=None):
+        self.faxbox_scope(account_id, faxbox_id)
+        resp.context.data = self.remove_documents(account_id, check_id(fax_id), faxbox_id)
 
 
 def wanted_attachment_type(req: falcon.Request) -> str:

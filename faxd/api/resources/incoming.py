@@ -14,6 +14,3 @@ class IncomingItem(Entry):
 
     def fetch(self, account_id, fax_id, faxbox_id):
         return self._store.get_incoming_call(account_id, fax_id, faxbox_id=faxbox_id)
-
-    def on_get(self, req, resp, account_id, fax_id, faxbox_id=None):
-        resp.context.data = self.entry(account_id, fax_id, faxbox_id)

@@ -116,9 +116,6 @@ class OutgoingItem(Entry):
     def fetch(self, account_id, fax_id, faxbox_id):
         return self._store.get_job(account_id, fax_id, faxbox_id=faxbox_id)
 
-    def on_get(self, req, resp, account_id, fax_id, faxbox_id=None):
-        resp.context.data = self.entry(account_id, fax_id, faxbox_id)
-
     def on_delete(self, req, resp, account_id, fax_id, faxbox_id=None):
         """Cancel: at once when waiting, by hanging up the call when on one."""
         self.faxbox_scope(account_id, faxbox_id)

@@ -11,10 +11,8 @@ class Smtplog(Folder):
 
 class SmtplogItem(Entry):
     kind = "attempt"
+    id_field = "attempt_id"
     missing = "bad identifier: no smtplog entry {id}"
 
     def fetch(self, account_id, attempt_id, faxbox_id):
         return self._store.get_smtplog_entry(account_id, attempt_id, faxbox_id=faxbox_id)
-
-    def on_get(self, req, resp, account_id, attempt_id, faxbox_id=None):
-        resp.context.data = self.entry(account_id, attempt_id, faxbox_id)

@@ -22,6 +22,7 @@ WITH released AS (
     UPDATE jobs
        SET status = %(status)s, tx_result = %(tx_result)s, progress = %(progress)s,
            run_after = coalesce(%(run_after)s, run_after), force_audio = %(force_audio)s,
+           force_no_ecm = coalesce(%(force_no_ecm)s::boolean, force_no_ecm),
            not_fax_failures = %(not_fax_failures)s, error = %(error)s,
            lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
            delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END
@@ -29,10 +30,11 @@ WITH released AS (
     RETURNING id, status
 ), attempt AS (
     -- An upsert: an attempt interrupted before its call started may have no row yet.
-    INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result)
-    SELECT id, %(attempt)s, %(node)s, clock_timestamp(), %(outcome)s, %(tx_result)s FROM released
+    INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result, route)
+    SELECT id, %(attempt)s, %(node)s, clock_timestamp(), %(outcome)s, %(tx_result)s, %(route)s FROM released
     ON CONFLICT (job_id, attempt) DO UPDATE
-       SET ended = EXCLUDED.ended, outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result
+       SET ended = EXCLUDED.ended, outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result,
+           route = coalesce(EXCLUDED.route, job_attempts.route)
 )
 SELECT id, status FROM released;
 
@@ -54,11 +56,11 @@ UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_
 
 -- defer_job --
 -- Per-number spacing: a job claimed too soon after the last call to its number goes back to the
--- queue until the gap is over, attempt not counted.
+-- queue until the gap is over, attempt not counted; likewise a route's limits.
 UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
        lease_expires = NULL, modified = now(), revision = revision + 1, run_after = %(run_after)s,
        progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', page_count,
-                                     'fax_speed', 0, 'text', 'Waiting for the gap between calls to this number')
+                                     'fax_speed', 0, 'text', %(text)s::text)
  WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
 
 -- number_call_ended --

@@ -24,7 +24,7 @@ SELECT j.id, j.account_id, j.faxbox_id, j.status, j.source, j.origin_id, j.to_nu
                   'attempt', a.attempt, 'outcome', a.outcome, 'call_id', a.call_id,
                   'started', extract(epoch FROM a.started)::bigint + 62167219200,
                   'ended', extract(epoch FROM a.ended)::bigint + 62167219200,
-                  'tx_result', a.tx_result) ORDER BY a.attempt), '[]'::jsonb)
+                  'tx_result', a.tx_result, 'route', a.route) ORDER BY a.attempt), '[]'::jsonb)
           FROM job_attempts a WHERE a.job_id = j.id) AS attempt_history
   FROM jobs j
  WHERE j.id = %(id)s AND j.account_id = %(account_id)s;

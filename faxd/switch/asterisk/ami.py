@@ -28,7 +28,7 @@ import gevent.event
 import gevent.lock
 
 from faxd.errors import FaxdError
-from faxd.switch.stream import StreamConnection
+from faxd.switch.stream import StreamConnection, header
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +82,10 @@ class Message:
     def getall(self, key: str) -> list[str]:
         return [v for k, v in self.headers if k == key]
 
-    @property
-    def event(self) -> str:
-        return self._first.get("Event", "")
+    event = header("Event")
+    action_id = header("ActionID")
+    uniqueid = header("Uniqueid")
+    linkedid = header("Linkedid")
 
     @property
     def is_event(self) -> bool:
@@ -93,18 +94,6 @@ class Message:
     @property
     def is_response(self) -> bool:
         return "Response" in self._first and "Event" not in self._first
-
-    @property
-    def action_id(self) -> str:
-        return self._first.get("ActionID", "")
-
-    @property
-    def uniqueid(self) -> str:
-        return self._first.get("Uniqueid", "")
-
-    @property
-    def linkedid(self) -> str:
-        return self._first.get("Linkedid", "")
 
     def to_dict(self) -> dict[str, str]:
         return dict(self._first)

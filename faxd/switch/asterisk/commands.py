@@ -5,7 +5,7 @@ Nothing here talks to a socket, so every action faxd sends to Asterisk is easy t
 from __future__ import annotations
 
 from faxd.switch import causes
-from faxd.switch.base import FaxOptions, OriginateRequest
+from faxd.switch.base import FaxOptions, OriginateRequest, highest_speed
 
 Headers = list[tuple[str, str]]
 
@@ -76,8 +76,9 @@ def faxopt_variables(options: FaxOptions, sending: bool) -> Headers:
         out.append(("FAXOPT(localstationid)", options.station_id[:20]))
     if sending and options.header:
         out.append(("FAXOPT(headerinfo)", options.header))
-    if not options.v17:
-        out.append(("FAXOPT(maxrate)", "9600"))
+    speed = highest_speed(options)
+    if speed < 14400:
+        out.append(("FAXOPT(maxrate)", str(speed)))
     return out
 
 
@@ -93,6 +94,10 @@ def originate(request: OriginateRequest, dial_template: str) -> Headers:
     ``ChannelId`` makes faxd's call id the channel's Uniqueid, so every event of the call
     (and CoreShowChannels after a reconnect or a restart) names it.
     """
+    if request.dial_string:
+        dial_template = request.dial_string
+    elif request.gateway:
+        dial_template = f"PJSIP/{{number}}@{request.gateway}"
     headers: Headers = [
         ("Channel", dial_string(dial_template, request.to_number)),
         ("Application", "SendFAX"),

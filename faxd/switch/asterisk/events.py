@@ -103,37 +103,36 @@ class AsteriskOutcome:
     tech_cause: str = ""
 
 
+@dataclass(eq=False)
 class FaxChannel:
     """One Asterisk channel of a faxd call: feed it the channel's AMI events, get neutral events.
 
     ``feed`` returns the neutral events each AMI event produces; the Hangup event is last.
     """
-
-    def __init__(self, call_id: str, uniqueid: str = "", ecm: bool = True, pages_total: int = 0):
-        self.call_id = call_id
-        self.uniqueid = uniqueid
-        self.channel = ""
-        self.ecm_requested = ecm
-        self.pages_total = pages_total
-        self.vars: dict[str, str] = {}
-        self.answered = False
-        self.ringing = False
-        self.exists = False
-        self.fax_started = False          # res_fax ran on this channel (its VarSets came)
-        self.negotiated = False
-        self.t38_negotiated = False
-        self.result_sent = False
-        self.hangup_requested = False
-        self.hung_up = False
-        self.result_event: Message | None = None
-        self.hangup_event: Message | None = None
-        self.user_event: dict[str, str] = {}
-        self.result: ev.FaxResult | None = None
-        # Live figures from the FAXSession action (res_fax_spandsp), when the backend polls it.
-        self.pages_reported = 0
-        self.live_ecm: bool | None = None
-        self.live_bit_rate = 0
-        self.live_bad_rows = 0
+    call_id: str
+    uniqueid: str = ""
+    ecm_requested: bool = True
+    pages_total: int = 0
+    channel: str = ""
+    vars: dict[str, str] = field(default_factory=dict)
+    answered: bool = False
+    ringing: bool = False
+    exists: bool = False
+    fax_started: bool = False          # res_fax ran on this channel (its VarSets came)
+    negotiated: bool = False
+    t38_negotiated: bool = False
+    result_sent: bool = False
+    hangup_requested: bool = False
+    hung_up: bool = False
+    result_event: Message | None = None
+    hangup_event: Message | None = None
+    user_event: dict[str, str] = field(default_factory=dict)
+    result: ev.FaxResult | None = None
+    # Live figures from the FAXSession action (res_fax_spandsp), when the backend polls it.
+    pages_reported: int = 0
+    live_ecm: bool | None = None
+    live_bit_rate: int = 0
+    live_bad_rows: int = 0
 
     # -- the result, in Asterisk's terms
 
@@ -316,7 +315,7 @@ class CallTranslator:
     def __init__(self, call_id: str, uniqueid: str = "", direction: str = "outbound", ecm: bool = True):
         self.call_id = call_id
         self.direction = direction
-        self.channel = FaxChannel(call_id, uniqueid, ecm=ecm)
+        self.channel = FaxChannel(call_id, uniqueid, ecm_requested=ecm)
         self.originate_failure: tuple[str, int] | None = None
         self.linked_causes: list[int] = []
         self.cancel_cause: str | None = None

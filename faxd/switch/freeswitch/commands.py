@@ -1,7 +1,7 @@
 """Pure builders for the Event Socket commands faxd sends. No I/O here."""
 from __future__ import annotations
 
-from faxd.switch.base import FaxOptions, OriginateRequest
+from faxd.switch.base import FaxOptions, OriginateRequest, highest_speed
 from faxd.switch.freeswitch.esl import url_encode
 
 # Channel events that tell a fax call's story, plus the bgapi results.
@@ -45,7 +45,8 @@ def fax_variables(options: FaxOptions, sending: bool) -> dict[str, str]:
     if sending and options.header:
         v["fax_header"] = url_encode(options.header)
     v["fax_use_ecm"] = "true" if options.ecm else "false"
-    v["fax_disable_v17"] = "false" if options.v17 else "true"
+    # mod_spandsp turns V.17 off or not: 9600 and 4800 both end at V.29 (it has no V.27ter only)
+    v["fax_disable_v17"] = "false" if highest_speed(options) >= 14400 else "true"
     t38 = options.t38
     v["fax_enable_t38"] = "false" if t38 == "off" else "true"
     v["fax_enable_t38_request"] = "true" if t38 == "request" else "false"
@@ -104,6 +105,10 @@ def originate(request: OriginateRequest, dial_string: str, tiff_path: str | None
         variables["origination_caller_id_name"] = request.from_name
     variables.update(fax_variables(request.options, sending=True))
     variables = {k: v for k, v in variables.items() if v != ""}
+    if request.dial_string:
+        dial_string = request.dial_string
+    elif request.gateway:
+        dial_string = f"sofia/gateway/{request.gateway}/{{number}}"
     return f"originate {channel_variables(variables)}{dial_target(dial_string, request.to_number)} &txfax({path})"
 
 

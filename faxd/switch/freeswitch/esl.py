@@ -20,7 +20,7 @@ import gevent.event
 import gevent.lock
 
 from faxd.errors import FaxdError
-from faxd.switch.stream import StreamConnection
+from faxd.switch.stream import StreamConnection, header
 
 logger = logging.getLogger(__name__)
 
@@ -110,13 +110,11 @@ class Message:
         self.headers = headers
         self.body = body
 
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "")
+    def get(self, name: str, default: str = "") -> str:
+        return self.headers.get(name, default)
 
-    @property
-    def reply_text(self) -> str:
-        return self.headers.get("Reply-Text", "")
+    content_type = header("Content-Type")
+    reply_text = header("Reply-Text")
 
     def __repr__(self) -> str:
         return f"<Message {self.content_type} {len(self.body)}B>"
@@ -141,22 +139,14 @@ class Event:
     def __contains__(self, name: str) -> bool:
         return name in self.headers
 
-    @property
-    def name(self) -> str:
-        return self.headers.get("Event-Name", "")
-
-    @property
-    def subclass(self) -> str:
-        return self.headers.get("Event-Subclass", "")
+    name = header("Event-Name")
+    subclass = header("Event-Subclass")
+    unique_id = header("Unique-ID")
 
     @property
     def key(self) -> str:
         """Event-Subclass for CUSTOM events, Event-Name otherwise."""
         return self.headers.get("Event-Subclass") or self.headers.get("Event-Name", "")
-
-    @property
-    def unique_id(self) -> str:
-        return self.headers.get("Unique-ID", "")
 
     def variable(self, name: str, default: str = "") -> str:
         return self.headers.get("variable_" + name, default)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
+
+from faxd.switch.freeswitch.tokens import TokenPaths
 
 logger = logging.getLogger(__name__)
 
@@ -25,27 +26,22 @@ class ReceivedUploads:
     """Upload slots: ``expect(dest)`` opens one, the PUT fills it, ``close(token)`` ends it."""
 
     def __init__(self, max_size: int = MAX_UPLOAD):
-        self._slots: dict[str, str] = {}
+        self._slots = TokenPaths(PREFIX)
         self.max_size = max_size
         self.received = 0
 
     def expect(self, dest_path: str, base_url: str) -> tuple[str, str]:
         """A fresh slot for ``dest_path``: (token, the URL FreeSWITCH puts the file to)."""
-        token = secrets.token_hex(32)
-        self._slots[token] = dest_path
-        return token, f"{base_url.rstrip('/')}{PREFIX}{token}.tif"
+        return self._slots.add(dest_path, base_url)
 
     def close(self, token: str) -> None:
-        self._slots.pop(token, None)
+        self._slots.remove(token)
 
-    @staticmethod
-    def handles(environ) -> bool:
-        return environ.get("PATH_INFO", "").startswith(PREFIX)
+    def handles(self, environ) -> bool:
+        return self._slots.handles(environ)
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        token = path[len(PREFIX):-len(".tif")] if path.endswith(".tif") else ""
-        dest = self._slots.get(token)
+        token, dest = self._slots.lookup(environ)
         if dest is None:
             return _answer(start_response, "404 Not Found", "no reception expects this upload\n")
         if environ.get("REQUEST_METHOD") != "PUT":
@@ -78,7 +74,7 @@ class ReceivedUploads:
         except OSError as e:
             logger.error("received fax upload to %s failed: %s", dest, e.strerror)
             return _answer(start_response, "500 Internal Server Error", "the upload could not be stored\n")
-        self._slots.pop(token, None)      # once
+        self._slots.remove(token)         # once
         self.received += 1
         return _answer(start_response, "201 Created", "stored\n")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 
 import gevent.pool
 import gevent.pywsgi
 
 from faxd.switch.freeswitch.received import ReceivedUploads
+from faxd.switch.freeswitch.tokens import TokenPaths
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class SpoolServer:
     valid while the call lasts (``GET <base>/spool/<token>.tif``)."""
 
     def __init__(self, listen: tuple[str, int], base_url: str | None = None):
-        self._files: dict[str, str] = {}
+        self._files = TokenPaths("/spool/")
         self._server = gevent.pywsgi.WSGIServer(listen, self._app, log=None, error_log=logger,
                                                 spawn=gevent.pool.Pool(1000))
         self._base = base_url
@@ -46,12 +46,11 @@ class SpoolServer:
         return self._server.address[:2]
 
     def publish(self, path: str) -> tuple[str, str]:
-        token = uuid.uuid4().hex + uuid.uuid4().hex
-        self._files[token] = path
-        return token, f"{self._base.rstrip('/')}/spool/{token}.tif"
+        """(token, the URL FreeSWITCH reads ``path`` from while the call lasts)."""
+        return self._files.add(path, self._base)
 
     def withdraw(self, token: str) -> None:
-        self._files.pop(token, None)
+        self._files.remove(token)
 
     @property
     def base_url(self) -> str:
@@ -60,9 +59,7 @@ class SpoolServer:
     def _app(self, environ, start_response):
         if self.uploads.handles(environ):
             return self.uploads(environ, start_response)
-        path = environ.get("PATH_INFO", "")
-        token = path[len("/spool/"):-len(".tif")] if path.startswith("/spool/") and path.endswith(".tif") else ""
-        fname = self._files.get(token)
+        _token, fname = self._files.lookup(environ)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or fname is None:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]

@@ -68,10 +68,7 @@ class Inbound:
             return
         decision = self._wait_decision(ch, self.decision_timeout)
         if decision is None:
-            if not ch.gone:
-                ch.newexten("Hangup", "41", priority=5)
-                ch.hangup(41)
-            call.done.set(None)
+            self._undecided(ch, call, priority=5)
             return
         if decision[1] == "answer":
             # An answer-only decision (faxd before one Redirect per decision): answer, wait.
@@ -81,10 +78,7 @@ class Inbound:
             ch.newexten("Wait", "30", priority=2)
             decision = self._wait_decision(ch, 30)
             if decision is None:
-                if not ch.gone:
-                    ch.newexten("Hangup", "41", priority=3)
-                    ch.hangup(41)
-                call.done.set(None)
+                self._undecided(ch, call, priority=3)
                 return
         if decision[1] != "receive":
             ch.newexten("Hangup", "", priority=1)
@@ -194,6 +188,13 @@ class Inbound:
             tx.close()
             rx.close()
 
+    def _undecided(self, ch: Channel, call: IncomingCall, priority: int) -> None:
+        """No decision in time: the dialplan hangs up with cause 41 (unless the caller left)."""
+        if not ch.gone:
+            ch.newexten("Hangup", "41", priority=priority)
+            ch.hangup(41)
+        call.done.set(None)
+
     # -- on-net calls: a fax from this Asterisk back into faxd-inbound
 
     def _routes_to_faxd(self, context: str | None) -> bool:
@@ -213,6 +214,17 @@ class Inbound:
             receiver.newexten("Goto", f"faxd-inbound,{did},1")
         self._group.spawn(self._run_faxd_inbound, receiver, call)
         return loop
+
+    def _loop_peer(self, msg: Message, sender: Channel, endpoint: str, did: str, context: str) -> "_Loop":
+        """The loop endpoint's new channel (a new SIP call: its own Linkedid) into ``context``,
+        receiving the fax that ``sender``'s SendFAX sends (T.38 capable: a PJSIP leg)."""
+        peer = self._channel(self._chan_name(f"PJSIP/{self.loop_endpoints[endpoint]}", "PJSIP"),
+                             self._new_uid(), "", 4, context, did)
+        peer.linkedid = peer.uniqueid
+        peer.cid = sender.cid
+        peer.event("Newchannel", "call,all")
+        peer.setvar("SIPDOMAIN", "127.0.0.1")
+        return self._loop_inbound(msg, peer, did, context, t38_capable=True, sender=sender)
 
     def _loop_send(self, msg: Message, ours: Channel, loop: "_Loop", tech: str, legs: list[Channel],
                    on_answer=None) -> None:

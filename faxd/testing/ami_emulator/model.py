@@ -136,23 +136,22 @@ class Channel:
         return self.hangup_cause is not None
 
 
+@dataclass(eq=False)
 class _Loop:
     """An on-net fax: SendFAX on one channel of this Asterisk, ReceiveFAX (faxd-control) on
     another, the T.30 session between them."""
-
-    def __init__(self, sender: Channel, files: list[str], send_opts: str, local_id: str, t38_capable: bool):
-        self.sender = sender
-        self.files = files
-        self.send_opts = send_opts
-        self.local_id = local_id
-        self.t38_capable = t38_capable
-        self.t38 = False
-        self.receiver: Channel | None = None
-        self.receiver_call: IncomingCall | None = None
-        self.answered = gevent.event.Event()
-        self.receiving = gevent.event.Event()     # ReceiveFAX started (T.38 decided)
-        self.sending = gevent.event.Event()       # SendFAX started
-        self.result = gevent.event.AsyncResult()  # (tx FaxRun, rx FaxRun), or None
+    sender: Channel
+    files: list[str]
+    send_opts: str
+    local_id: str
+    t38_capable: bool
+    t38: bool = False
+    receiver: Channel | None = None
+    receiver_call: IncomingCall | None = None
+    answered: gevent.event.Event = field(default_factory=gevent.event.Event)
+    receiving: gevent.event.Event = field(default_factory=gevent.event.Event)   # ReceiveFAX started (T.38 decided)
+    sending: gevent.event.Event = field(default_factory=gevent.event.Event)     # SendFAX started
+    result: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)  # (tx, rx FaxRun) or None
 
 
 @dataclass

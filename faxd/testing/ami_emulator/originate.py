@@ -171,13 +171,7 @@ class Originate:
         if self._routes_to_faxd(peer_ctx) and msg.get("Application").lower() == "sendfax":
             # The trunk leg loops back into this Asterisk (a new SIP call: its own Linkedid)
             # and on into faxd-inbound. T.38 passes: ;1 asks ;2's bridge peer, a PJSIP leg.
-            peer = self._channel(self._chan_name(f"PJSIP/{self.loop_endpoints[endpoint]}", "PJSIP"),
-                                 self._new_uid(), "", 4, peer_ctx, exten)
-            peer.linkedid = peer.uniqueid
-            peer.cid = one.cid
-            peer.event("Newchannel", "call,all")
-            peer.setvar("SIPDOMAIN", "127.0.0.1")
-            loop = self._loop_inbound(msg, peer, exten, peer_ctx, t38_capable=True, sender=one)
+            loop = self._loop_peer(msg, one, endpoint, exten, peer_ctx)
 
             def answered():
                 trunk.newstate(6)
@@ -219,13 +213,7 @@ class Originate:
         peer_ctx = self.endpoint_contexts.get(self.loop_endpoints.get(endpoint, ""))
         if (loop and self._routes_to_faxd(peer_ctx) and not ch.hung_up_by_manager
                 and msg.get("Application").lower() == "sendfax"):
-            peer = self._channel(self._chan_name(f"PJSIP/{self.loop_endpoints[endpoint]}", "PJSIP"),
-                                 self._new_uid(), "", 4, peer_ctx, number)
-            peer.linkedid = peer.uniqueid
-            peer.cid = ch.cid
-            peer.event("Newchannel", "call,all")
-            peer.setvar("SIPDOMAIN", "127.0.0.1")
-            call_loop = self._loop_inbound(msg, peer, number, peer_ctx, t38_capable=True, sender=ch)
+            call_loop = self._loop_peer(msg, ch, endpoint, number, peer_ctx)
             return self._loop_send(msg, ch, call_loop, "PJSIP", legs=[])
         far = self.far_end(number)
         if far.kind == "noanswer" and not loop:

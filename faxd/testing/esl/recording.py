@@ -106,37 +106,33 @@ def load(name: str) -> Script:
     return script
 
 
+# (role, header) -> the fact its first value is; and the applications whose data is a path.
+_HEADER_FACTS = {
+    ("a", "Caller-Caller-ID-Number"): "a_cid_number",
+    ("a", "Caller-Caller-ID-Name"): "a_cid_name",
+    ("a", "Caller-Destination-Number"): "a_dest",
+    ("a", "Channel-Name"): "a_channel",
+    ("b", "Channel-Name"): "b_channel",
+    ("b", "Caller-Destination-Number"): "b_dest",
+    ("a", "variable_fax_ident"): "a_ident",
+    ("b", "variable_fax_ident"): "b_ident",
+    ("a", "variable_fax_filename"): "tx_path",
+    ("b", "variable_fax_filename"): "rx_path",
+    ("b", "Caller-Caller-ID-Number"): "b_cid_number",
+}
+_APPLICATION_FACTS = {"rxfax": "rx_path", "txfax": "tx_path"}
+
+
 def _facts(script: Script) -> dict:
     """Recorded values the emulator replaces: caller id, fax idents, file paths, numbers."""
     facts: dict[str, str] = {}
     for e in script.entries:
         for k, v in e.headers:
-            if e.role == "a" and k == "Caller-Caller-ID-Number":
-                facts.setdefault("a_cid_number", v)
-            elif e.role == "a" and k == "Caller-Caller-ID-Name":
-                facts.setdefault("a_cid_name", v)
-            elif e.role == "a" and k == "Caller-Destination-Number":
-                facts.setdefault("a_dest", v)
-            elif e.role == "a" and k == "Channel-Name":
-                facts.setdefault("a_channel", v)
-            elif e.role == "b" and k == "Channel-Name":
-                facts.setdefault("b_channel", v)
-            elif e.role == "b" and k == "Caller-Destination-Number":
-                facts.setdefault("b_dest", v)
-            elif e.role == "a" and k == "variable_fax_ident":
-                facts.setdefault("a_ident", v)
-            elif e.role == "b" and k == "variable_fax_ident":
-                facts.setdefault("b_ident", v)
-            elif e.role == "a" and k == "variable_fax_filename":
-                facts.setdefault("tx_path", v)
-            elif e.role == "b" and k == "variable_fax_filename":
-                facts.setdefault("rx_path", v)
-            elif e.role == "b" and k == "Caller-Caller-ID-Number":
-                facts.setdefault("b_cid_number", v)
-        if e.name == "CHANNEL_EXECUTE" and e.app == "rxfax":
-            facts.setdefault("rx_path", e.get("Application-Data"))
-        if e.name == "CHANNEL_EXECUTE" and e.app == "txfax":
-            facts.setdefault("tx_path", e.get("Application-Data"))
+            fact = _HEADER_FACTS.get((e.role, k))
+            if fact is not None:
+                facts.setdefault(fact, v)
+        if e.name == "CHANNEL_EXECUTE" and e.app in _APPLICATION_FACTS:
+            facts.setdefault(_APPLICATION_FACTS[e.app], e.get("Application-Data"))
     return facts
 
 

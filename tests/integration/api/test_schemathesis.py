@@ -7,6 +7,7 @@ bodies and queries reach the resources instead of stopping at a 404.
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 
 import pytest
 import schemathesis
@@ -45,6 +46,12 @@ def world(config, store):  # noqa: F811
         ids["fax_id"] += [waiting, sent, add_inbox_fax(store, acct.account_id, faxbox_id=box, tiff=make_tiff()),
                           add_incoming_call(store, acct.account_id, faxbox_id=box)]
         ids["attempt_id"].append(add_smtplog(store, acct.account_id, job_id=sent, faxbox_id=box))
+    route = client.simulate_put(base + "/fax_routes", headers=h, json={"data": {"prefix": "+1202"}}).json["data"]
+    ids["route_id"] = [route["id"]]
+    ids["number"] = ["+12025550106"]
+    store.learn_number(acct.account_id, "+12025550106", t38_off=True, ecm_off=False,
+                       now=datetime.now(timezone.utc), days=30)
+
     def fresh_token():
         return client.simulate_put("/v2/api_auth", json={"data": {"api_key": acct.api_key}}).json["auth_token"]
     return {"app": app, "account_id": acct.account_id, "token": token, "ids": ids, "fresh_token": fresh_token}

@@ -259,16 +259,20 @@ class Iax2FaxEndpoint:
         if self.answered:
             self._run_audio(session, deadline)
 
-    def wait_call(self, session, *, timeout: float = 240.0) -> dict[int, bytes]:
-        """Take the next NEW: ACCEPT (mu-law), ANSWER, run ``session``; returns the NEW's IEs."""
+    def wait_call(self, session, *, timeout: float = 240.0, call_time: float = 240.0) -> dict[int, bytes]:
+        """Take the next NEW: ACCEPT (mu-law), ANSWER, run ``session``; returns the NEW's IEs.
+
+        ``timeout`` bounds the wait for the NEW, ``call_time`` the call from the NEW on: a
+        caller slow to dial does not shorten the call."""
         self._reset()
-        deadline = time.monotonic() + timeout
+        wait_end = time.monotonic() + timeout
         while True:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no IAX2 call arrived")
+            if time.monotonic() > wait_end:
+                raise TimeoutError(f"no IAX2 call arrived within {timeout:g} s")
             f = self._recv(0.5)
             if f is not None and f.ftype == FT_IAX and f.subclass == NEW:
                 break
+        deadline = time.monotonic() + call_time
         self.t0 = time.monotonic()              # our timestamps count from the call's start
         ies = f.ies
         self.log.add(f"NEW from {self.peer} for {ies.get(IE_CALLED_NUMBER, b'').decode(errors='replace')!r}")

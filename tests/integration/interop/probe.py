@@ -12,7 +12,7 @@ FaxSession (needs root, like the tests), and writes into OUTDIR:
   the blocks (arrival against the 20 ms grid, IAX timestamp steps);
 * in.raw / out.raw: the audio both ways, 8 kHz s16le; blocks.tsv: every block's wall time,
   direction, IAX timestamp and sample count;
-* hylafax.log (session logs), xferfaxlog, iaxmodem.out (with ``--iaxmodem dspdebug``, its T.31
+* hylafax.log (session logs), syslog.log (faxq, faxsend, faxgetty, hfaxd), xferfaxlog, iaxmodem.out (with ``--iaxmodem dspdebug``, its T.31
   log; with ``--iaxmodem record``, its own recordings go to /tmp/<peername>-{iax,dsp}.raw);
 * with --spandsp-log, spandsp.log: faxd's T.30 and modem log at SPAN_LOG_FLOW (this process's
   stderr);
@@ -142,7 +142,7 @@ def main() -> int:
         if args.strace:
             tracers += [trace(args.out, name, hf.procs[name].pid, "read,write,openat,close,kill")
                         for name in ("faxgetty", "faxq")]
-        hf.wait_ready(busy_out=False)
+        hf.wait_ready()
         job = hf.sendfax("2025550100", doc)
         session = FaxSession(calling=False, station_id="FAXD RECEIVER", ecm=not args.no_ecm)
         session.set_rx_file(os.path.join(args.out, "rx.tif"))
@@ -150,7 +150,7 @@ def main() -> int:
             spandsp_logging(session)
         t_call = time.monotonic()
         try:
-            ep.wait_call(session, timeout=300)
+            ep.wait_call(session, timeout=300, call_time=300)
             st = session.stats()
             events = [(e.kind, e.code, round(e.samples / 8000, 2)) for e in session.events]
         finally:
@@ -162,8 +162,8 @@ def main() -> int:
                                      f"set-up {t_call - t_start:.1f} s, call {t_end - t_call:.1f} s"], t_call)
         with open(os.path.join(args.out, "hylafax.log"), "w") as f:
             f.write(hf.logs())
-        for name in ("iaxmodem", "faxgetty", "faxq", "hfaxd"):
-            shutil.copy(os.path.join(hf.root, f"{name}.out"), os.path.join(args.out, f"{name}.out"))
+        for name in ("iaxmodem.out", "faxgetty.out", "faxq.out", "hfaxd.out", "syslog.log"):
+            shutil.copy(os.path.join(hf.root, name), os.path.join(args.out, name))
         xfer = os.path.join(hf.spool, "log", "xferfaxlog")
         if os.path.exists(xfer):
             shutil.copy(xfer, os.path.join(args.out, "xferfaxlog"))

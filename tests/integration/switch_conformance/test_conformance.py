@@ -6,11 +6,13 @@ must end in, so no backend needs a special case above the seam.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import gevent
 import pytest
 
+from faxd import routes
 from faxd.outbound.results import build_tx_result
 from faxd.retry import RetryPolicy
 from faxd.spandsp import probe_tiff
@@ -204,3 +206,20 @@ def test_find_call_after_restart(line):
     r = only(events, ev.FaxResult)
     assert r.success and r.pages == 3
     assert isinstance(events[-1], ev.Hangup)
+
+
+@pytest.mark.parametrize("speed, ecm", [(9600, False), (14400, True)], ids=["v29-no-ecm", "v17-ecm"])
+def test_route_settings_reach_the_far_end(line, speed, ecm):
+    """A route's highest speed and ECM (faxd/routes.py over the job's options) become each
+    backend's own settings (the software line's spandsp, mod_spandsp's channel variables,
+    Asterisk's FAXOPT) and the far end negotiates within them."""
+    switch = line.backend()
+    base = request(line.fax_number(), line.docs[1])
+    opts = routes.options(base.options, {"id": "r", "prefix": "+1", "max_speed": speed, "ecm": ecm, "t38": "off"},
+                          None)
+    call = switch.originate(replace(base, options=opts))
+    events = collect(call)
+    well_formed(events, base.call_id)
+    assert only(events, ev.Negotiated).t38 is False   # (Asterisk tells the rate only at the end)
+    fax = only(events, ev.FaxResult)
+    assert fax.success and fax.bit_rate == speed and fax.ecm is ecm
