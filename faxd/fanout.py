@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_MAX = 64 * 1024
 READY = b"ready"
+UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\n"
+               b"Content-Length: 38\r\nConnection: close\r\n\r\nthe event stream is not available yet\n")
 
 
 def response_head(request_id: str | None = None) -> bytes:
@@ -212,7 +214,8 @@ class Handoffs(Service):
                 frames = self._hub.stream(request["account_id"], request["after"])
             except StoreError as e:
                 logger.warning("event stream: %s", e)
-                return      # the client reconnects (retry) with its Last-Event-ID
+                conn.sendall(UNAVAILABLE)   # the client tries again with its Last-Event-ID
+                return
             pending = request["head"].encode("latin-1")
             for data in frames:
                 conn.sendall(pending + data if pending else data)
