@@ -90,6 +90,10 @@ class EventHub(Service):
         self._by_account: dict[str, set[Subscription]] = defaultdict(set)
         self._all: set[Subscription] = set()
         self._gap: tuple[float, list[str], int] | None = None   # (first seen, running xids, first id above)
+        self._timed_out = 0                # the last id of a gap passed on gap_timeout
+        # Holes passed on gap_timeout while their transactions still ran: (since, xids, ids).
+        self._late: list[tuple[float, list[str], list[int]]] = []
+        self._late_ids: set[int] = set()   # never served from the table: renumbered when they commit
         self.last_id: int | None = None                          # delivered up to here
         self.delivered = 0
 
@@ -146,7 +150,8 @@ class EventHub(Service):
             if not rows:
                 return
             for row in rows:
-                yield frame(row)
+                if row["id"] not in self._late_ids:
+                    yield frame(row)
             after = rows[-1]["id"]
 
     def stream(self, account_id: str | None, after: int | None):
@@ -201,9 +206,13 @@ class EventHub(Service):
     def _run(self) -> None:
         while self.accepting:
             wait = self._poll if self._gap is None else 0.05
+            if self._late:
+                wait = min(wait, self.late_check)
             self._wake.wait(timeout=wait)
             self._wake.clear()
             try:
+                if self._late:
+                    self._renumber_late()
                 while self._read():
                     pass
             except StoreError as e:
@@ -219,8 +228,9 @@ class EventHub(Service):
             return 0
         seen, xids, above = self._gap
         if time.monotonic() - seen > self._gap_timeout:
-            logger.warning("event stream: passing ids before %d after %.0f s (transactions still running)",
-                           above, self._gap_timeout)
+            logger.warning("event stream: passing ids before %d after %.0f s (transactions still running); "
+                           "an event they commit later gets a new id", above, self._gap_timeout)
+            self._timed_out = above
             return above
         if self._store.events_running(xids) == 0:
             return above
@@ -231,6 +241,7 @@ class EventHub(Service):
         passable = self._gap_passable()
         rows, xip = self._store.events_since(self.last_id, self._batch)
         if passable:
+            self._gap_xids = self._gap[1]
             self._gap = None
         ready = []
         more = len(rows) == self._batch
@@ -241,11 +252,49 @@ class EventHub(Service):
                     self._gap = (time.monotonic(), xip, event_id)
                 more = False
                 break
+            if event_id != self.last_id + 1 and event_id <= self._timed_out and self._gap_xids:
+                self._note_late(range(self.last_id + 1, event_id))
             self.last_id = event_id
             ready.append(row)
         if ready:
             self._deliver(ready)
         return more
+
+    # --- events committed after their hole was passed (held > gap_timeout before commit)
+    #
+    # Live streams are past such an event's id when it commits, so the reader gives it a new
+    # id from the sequence (an UPDATE of the row, committed at once): it then arrives like any
+    # new event, on every node. Until then its old id is never served from the table (a
+    # resuming client would otherwise get it twice, under both ids). Holes are followed until
+    # the transactions that might fill them end, at most ``window`` seconds.
+
+    _gap_xids: list[str] = []
+    late_limit = 10000                # ids followed at most (a hole of rolled-back ids can be large)
+    late_check = 0.5                  # seconds between looks for them
+    _late_next = 0.0
+
+    def _note_late(self, ids: range) -> None:
+        if len(self._late_ids) + len(ids) > self.late_limit:
+            logger.warning("event stream: not following %d more passed ids (limit %d)", len(ids), self.late_limit)
+            return
+        self._late.append((time.monotonic(), list(self._gap_xids), list(ids)))
+        self._late_ids.update(ids)
+
+    def _renumber_late(self) -> None:
+        now = time.monotonic()
+        if now < self._late_next:
+            return
+        self._late_next = now + self.late_check
+        # Which holes' transactions have all ended (or outlived the window), before renumbering:
+        # one that commits in between is then still followed, and renumbered next time.
+        ended = [entry for entry in self._late
+                 if now - entry[0] >= self.window or not self._store.events_running(entry[1])]
+        moved = self._store.events_renumber(sorted(self._late_ids))
+        if moved:
+            logger.warning("event stream: %d event(s) committed after their ids were passed: renumbered", moved)
+        for entry in ended:
+            self._late.remove(entry)
+            self._late_ids.difference_update(entry[2])
 
     def _deliver(self, rows: list[dict]) -> None:
         """Hand each stream its share of ``rows`` (in id order) as one piece of bytes."""

@@ -30,8 +30,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import gevent
+import gevent.lock
 import gevent.pool
 
 from faxd.errors import StoreError
@@ -41,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_MAX = 64 * 1024
 READY = b"ready"
+TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 41\r\nConnection: close\r\n\r\ntoo many event streams from this address\n")
+UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\n"
+               b"Content-Length: 38\r\nConnection: close\r\n\r\nthe event stream is not available yet\n")
 
 
 def response_head(request_id: str | None = None) -> bytes:
@@ -66,6 +72,7 @@ class FanoutProcess(Service):
         self._send_timeout = send_timeout
         self._ours, self._theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._ours.settimeout(send_timeout)
+        self._sending = gevent.lock.Semaphore()
         self._proc: subprocess.Popen | None = None
         self._ready = False
         self.restarts = 0
@@ -103,11 +110,18 @@ class FanoutProcess(Service):
         if not self.accepting:
             return False
         message = json.dumps({"account_id": account_id, "after": after, "head": head.decode("latin-1")}).encode()
+        # One sender at a time: when the socket pair is full (a burst of new streams, the process
+        # busy or restarting) the others wait their turn, send_timeout at most.
+        if not self._sending.acquire(timeout=self._send_timeout):
+            logger.warning("event stream: cannot hand a stream to the fan-out process: it reads none")
+            return False
         try:
             socket.send_fds(self._ours, [message], [sock.fileno()])
         except OSError as e:   # a timeout: the process has not read its socket for send_timeout
             logger.warning("event stream: cannot hand a stream to the fan-out process: %s", e)
             return False
+        finally:
+            self._sending.release()
         return True
 
     # --- supervision
@@ -117,7 +131,8 @@ class FanoutProcess(Service):
         env = dict(os.environ, FAXD_DATABASE_URL=self._dsn)
         argv = [sys.executable, "-m", "faxd.fanout", "--fd", str(self._theirs.fileno()),
                 "--window", repr(c.events_window), "--heartbeat", repr(c.events_heartbeat),
-                "--nice", str(c.events_nice), "--log-level", c.log_level, "--log-format", c.log_format]
+                "--nice", str(c.events_nice), "--log-level", c.log_level, "--log-format", c.log_format,
+                "--max-per-client", str(c.http_max_connections_per_client)]
         self._ready = False
         self._proc = subprocess.Popen(argv, pass_fds=[self._theirs.fileno()], env=env,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -161,11 +176,15 @@ class Handoffs(Service):
 
     name = "handoffs"
 
-    def __init__(self, ctl: socket.socket, hub, write_timeout: float = 30.0):
+    def __init__(self, ctl: socket.socket, hub, write_timeout: float = 30.0, max_per_client: int = 0):
         super().__init__(work=gevent.pool.Group())
         self._ctl = ctl
         self._hub = hub
         self._write_timeout = write_timeout
+        # http_max_connections_per_client holds here too: a stream handed over leaves faxd's
+        # count, so the streams one address holds are counted (and capped) here.
+        self._max_per_client = max_per_client
+        self._per_client: Counter[str] = Counter()
         self.served = 0
 
     def start(self):
@@ -188,16 +207,43 @@ class Handoffs(Service):
                     continue
                 self.work.spawn(self._serve, conn, request)
 
+    @staticmethod
+    def _until_closed(conn: socket.socket, writer: gevent.Greenlet) -> None:
+        """End the stream as soon as its client closes the connection, not at the next write
+        (a heartbeat may be 15 s away): its subscription and its place in the cap go at once."""
+        while not writer.dead:
+            try:
+                if not conn.recv(4096):      # what a client sends on a stream is ignored
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        writer.kill(block=False)
+
     def _serve(self, conn: socket.socket, request: dict) -> None:
         self.served += 1
         frames = None
+        address = None
         try:
             conn.settimeout(self._write_timeout)   # a client that reads nothing is dropped
+            peer = conn.getpeername()
+            address = peer[0] if isinstance(peer, tuple) else ""
+            if self._max_per_client and self._per_client[address] >= self._max_per_client:
+                logger.warning("refusing an event stream from %s: %d open, the cap is %d "
+                               "(http_max_connections_per_client)", address, self._per_client[address],
+                               self._max_per_client)
+                address = None
+                conn.sendall(TOO_MANY)
+                return
+            self._per_client[address] += 1
+            gevent.spawn(self._until_closed, conn, gevent.getcurrent())
             try:
                 frames = self._hub.stream(request["account_id"], request["after"])
             except StoreError as e:
                 logger.warning("event stream: %s", e)
-                return      # the client reconnects (retry) with its Last-Event-ID
+                conn.sendall(UNAVAILABLE)   # the client tries again with its Last-Event-ID
+                return
             pending = request["head"].encode("latin-1")
             for data in frames:
                 conn.sendall(pending + data if pending else data)
@@ -207,6 +253,10 @@ class Handoffs(Service):
         finally:
             if frames is not None:
                 frames.close()
+            if address is not None:
+                self._per_client[address] -= 1
+                if self._per_client[address] <= 0:
+                    del self._per_client[address]
             try:
                 conn.close()
             except OSError:
@@ -230,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", default="text")
+    p.add_argument("--max-per-client", type=int, default=0, help="streams one address may hold (0: no cap)")
     args = p.parse_args(argv)
 
     from faxd import green   # noqa: PLC0415 (monkey-patch before anything opens a socket)
@@ -249,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     store = PostgresStore(dsn, 4)
     hub = EventHub(store, window=args.window, heartbeat=args.heartbeat)
     listener = Listener(dsn, {"faxd_events": [hub.wake]}, application_name="faxd-events")
-    runner = ServiceRunner([listener, hub, Handoffs(ctl, hub)])
+    runner = ServiceRunner([listener, hub, Handoffs(ctl, hub, max_per_client=args.max_per_client)])
     try:
         runner.start()
         runner.handle_signals()

@@ -19,6 +19,10 @@ class EventsMixin:
             return 0
         return self._one("events_running", {"xids": xids})["n"]
 
+    def events_renumber(self, ids: list[int]) -> int:
+        """Give the events with these ids (if they exist now) new ids; how many there were."""
+        return self._one("events_renumber", {"ids": ids})["n"]
+
     def events_last_id(self) -> int:
         return self._one("events_last_id")["id"]
 

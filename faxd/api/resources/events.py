@@ -8,6 +8,10 @@ set headers, so these routes also take the token as ``?auth_token=``.
 A client that reconnects sends ``Last-Event-ID`` (or ``?last_event_id=``) and gets the events
 after it that are still within the window, then the live ones. Events older than the window
 are gone: the stream then starts with an ``expired`` event saying from which id it resumes.
+
+Under ``faxd run`` the request is checked here and the connection is then handed to the
+fan-out process (faxd/fanout.py), which writes the whole response; with an in-process
+:class:`faxd.events.EventHub` (``events_process = false``) the response streams from here.
 """
 from __future__ import annotations
 

@@ -38,3 +38,13 @@ SELECT count(*) AS n FROM notifications WHERE status = 'pending';
 -- add_event --
 -- An event of no account (switch connections): on the all-accounts stream only.
 SELECT faxd_event(NULL, %(kind)s, NULL, NULL, %(payload)s);
+
+-- events_renumber --
+-- Events committed after the readers passed their ids: a new id each, so that they arrive as
+-- new events (faxd/events.py). Committed at once, with a NOTIFY for every node's reader.
+WITH moved AS (
+    UPDATE events SET id = nextval(pg_get_serial_sequence('events', 'id'))
+     WHERE id = ANY(%(ids)s::bigint[])
+    RETURNING id
+)
+SELECT count(*) AS n, pg_notify('faxd_events', '') AS notified FROM moved;

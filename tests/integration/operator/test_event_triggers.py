@@ -93,3 +93,38 @@ def test_the_reader_never_passes_an_id_whose_transaction_may_still_commit(store,
         a.close()
         b.close()
         hub.stop()
+
+
+def test_an_event_committed_after_the_reader_passed_its_id_arrives_with_a_new_id_once(store, dsn):
+    acct = store.create_account("late")
+    hub = EventHub(store, poll=0.05, linger=0.0, gap_timeout=0.5)
+    hub.late_check = 0.1
+    hub.start()
+    sub, _ = hub.subscribe(acct.account_id, None)
+    a, b = psycopg2.connect(dsn), psycopg2.connect(dsn)
+    try:
+        start = hub.last_id
+        _event(a, acct.account_id, "late")           # id n, held past gap_timeout
+        _event(b, acct.account_id, "on_time")        # id n+1
+        b.commit()
+        with gevent.Timeout(5):
+            first = sub.queue.get()                  # passed after gap_timeout
+        assert b"event: on_time" in first and b"event: late" not in first
+        on_time = int(first.split(b"\n")[0].split()[1])
+        a.commit()
+        with gevent.Timeout(5):
+            late = sub.queue.get()
+        assert b"event: late" in late
+        late_id = int(late.split(b"\n")[0].split()[1])
+        assert late_id > on_time                     # a new id: after what the stream has seen
+        backlog = b"".join(hub.backlog(acct.account_id, start, hub.last_id)).decode()
+        assert [json.loads(l[6:])["event"] for l in backlog.splitlines() if l.startswith("data: ")] == \
+            ["on_time", "late"]
+        assert [int(l.split()[1]) for l in backlog.splitlines() if l.startswith("id: ")] == [on_time, late_id]
+        gevent.sleep(0.5)
+        assert sub.queue.empty(), "the late event arrived twice"
+        assert not hub._late and not hub._late_ids
+    finally:
+        a.close()
+        b.close()
+        hub.stop()

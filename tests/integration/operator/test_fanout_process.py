@@ -9,6 +9,9 @@ import time
 import psycopg2
 import requests
 
+from tests.integration.foundation.daemon import FaxdProcess
+from tests.integration.foundation.daemon import database_url as _url
+from tests.integration.foundation.fax_client import FaxClient
 from tests.integration.operator.sse import Stream
 
 REMOTE = "+12025550188"
@@ -49,7 +52,8 @@ def test_a_killed_fanout_process_is_restarted_and_its_clients_resume_missing_not
     first_pid = fanout_pid(faxd.proc.pid)
     assert first_pid is not None, "faxd runs no fan-out process"
     # The stream is written by that process at a lower priority, not by faxd.
-    assert os.getpriority(os.PRIO_PROCESS, first_pid) >= os.getpriority(os.PRIO_PROCESS, faxd.proc.pid) + 10
+    assert os.getpriority(os.PRIO_PROCESS, first_pid) == \
+        min(19, os.getpriority(os.PRIO_PROCESS, faxd.proc.pid) + 10)
 
     stream = Stream(url, token)
     assert stream.status == 200
@@ -78,3 +82,30 @@ def test_a_killed_fanout_process_is_restarted_and_its_clients_resume_missing_not
     while requests.get(faxd.base_url + "/health", timeout=5).status_code != 200:
         assert time.monotonic() < deadline, "/health did not recover"
         time.sleep(0.1)
+
+
+def test_the_per_address_connection_cap_holds_for_streams_in_the_fanout_process(tmp_path, dsn):
+    node = FaxdProcess({"FAXD_DATABASE_URL": _url(dsn), "FAXD_HOME": str(tmp_path / "cap"),
+                        "FAXD_HTTP_MAX_CONNECTIONS_PER_CLIENT": "3"}).wait_ready()
+    try:
+        client = FaxClient(node.base_url, node.bootstrap["account_id"], node.bootstrap["api_key"])
+        url = f"{node.base_url}/v2/accounts/{node.bootstrap['account_id']}/faxes/events"
+        token = client.headers["X-Auth-Token"]
+        streams = [Stream(url, token) for _ in range(3)]
+        assert [s.status for s in streams] == [200, 200, 200]
+        assert all(s.next(comments=True) for s in streams)   # each is being written
+        refused = Stream(url, token)
+        assert refused.status == 503 and "too many event streams" in refused.response.text
+        # Handed-over streams left faxd's own count: other requests still go through.
+        assert requests.get(node.base_url + "/health", timeout=5).status_code == 200
+        streams.pop().close()
+        deadline = time.monotonic() + 10
+        while (again := Stream(url, token)).status != 200:   # once the fan-out process saw it close
+            again.close()
+            assert time.monotonic() < deadline, "the closed stream was never counted off"
+            time.sleep(0.2)
+        again.close()
+        for s in streams:
+            s.close()
+    finally:
+        node.stop()
