@@ -74,6 +74,7 @@ class Job:
     modified: datetime | None = None
     delivered: datetime | None = None
     run_after: datetime | None = None             # not before; the claim: when it became runnable
+    claimed: datetime | None = None               # the claim's transaction time (database clock)
     attempt_history: list = field(default_factory=list)
     # What the claim joins to a job it hands to a transmission: the document to send and the
     # faxbox's settings (faxbox_joined says they were looked up, even when there is no faxbox).

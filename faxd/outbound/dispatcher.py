@@ -118,7 +118,8 @@ class Dispatcher(Service):
             return False
         ready = job.run_after or job.created    # runnable since: converted, or the time asked for
         if job.attempts == 1 and ready is not None:
-            DISPATCH.labels(self._e.node).observe(max(0.0, (self._e.now() - ready).total_seconds()))
+            claimed = job.claimed or self._e.now()
+            DISPATCH.labels(self._e.node).observe(max(0.0, (claimed - ready).total_seconds()))
         self._spawn(Transmission(self._e, job))
         if job.cancel_requested:
             self._running[job.id].cancel()

@@ -1,8 +1,10 @@
 -- claim_next_job --
 -- See faxd_claim_job in schema.sql: one round trip from wake-up to a call ready to dial.
 -- run_after (which the claim leaves alone): when the job became runnable, for the dispatch
--- latency histogram (set to now() when its documents are converted, or the time asked for).
-SELECT c.*, j.run_after FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s) c
+-- latency histogram (set to now() when its documents are converted, or the time asked for), and
+-- claimed: the claim's own time on the same clock (the 'dialing' event's), so the histogram
+-- holds the database's view of the wait, not the dispatcher's scheduling delays after it.
+SELECT c.*, j.run_after, now() AS claimed FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s) c
   LEFT JOIN jobs j ON j.id = c.id;
 
 -- renew_lease --
