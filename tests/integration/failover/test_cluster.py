@@ -150,8 +150,11 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
             level += step
             peak = max(peak, level)
         assert peak <= MAX_OUTBOUND, (account, peak)
+    # Every node took calls (the victim had calls on its line when it was killed; it may not
+    # have finished one before that), and both survivors completed faxes.
     served = Counter(r["node"] for r in rows if r["outcome"] == "completed")
-    assert len(served) == 3, served
+    assert len({r["node"] for r in rows}) == 3, Counter(r["node"] for r in rows)
+    assert len(set(served) - {victim}) == 2, served
     cut = sum(r["outcome"] == "interrupted" and r["node"] == victim for r in rows)
     print(f"\nthree nodes: {FAXES} faxes, {len(rows)} attempts ({cut} cut by the node's kill, {len(failed_in_gap)} not routed during the gap, {len(in_doubt)} claims in doubt), "
           f"at the failover {dict(at_kill)}; completed per node {sorted(served.values())}; "

