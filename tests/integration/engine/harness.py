@@ -103,16 +103,19 @@ def converted_fax(config):
     return _converted["fax"]
 
 
-def enqueue_ready(store, account_id, to_number, fax, **extra) -> str:
-    """Queue a job whose document is already converted: it goes straight to ``pending``."""
+def enqueue_ready(store, account_id, to_number, fax, cur=None, **extra) -> str:
+    """Queue a job whose document is already converted: it goes straight to ``pending``.
+    Given ``cur``, it is part of that transaction (a burst appears to the nodes at once)."""
+    if cur is None:
+        with store.transaction() as cur:
+            return enqueue_ready(store, account_id, to_number, fax, cur=cur, **extra)
     tiff, pdf, pages = fax
-    with store.transaction() as cur:
-        job = store.enqueue_job(account_id, job_doc(to_number, **extra), status="pending", cur=cur)
-        store.add_document(account_id, job_id=job["id"], role="fax_tiff", content_type="image/tiff", data=tiff,
-                           pages=pages, cur=cur)
-        store.add_document(account_id, job_id=job["id"], role="pdf", content_type="application/pdf", data=pdf,
-                           pages=pages, cur=cur)
-        cur.execute("UPDATE jobs SET page_count = %s WHERE id = %s", (pages, job["id"]))
+    job = store.enqueue_job(account_id, job_doc(to_number, **extra), status="pending", cur=cur)
+    store.add_document(account_id, job_id=job["id"], role="fax_tiff", content_type="image/tiff", data=tiff,
+                       pages=pages, cur=cur)
+    store.add_document(account_id, job_id=job["id"], role="pdf", content_type="application/pdf", data=pdf,
+                       pages=pages, cur=cur)
+    cur.execute("UPDATE jobs SET page_count = %s WHERE id = %s", (pages, job["id"]))
     return job["id"]
 
 

@@ -1,5 +1,5 @@
 """Three faxd nodes on one replicated database: one node SIGKILLed, then the primary SIGKILLed
-and the standby promoted, all while the nodes send a backlog of two accounts' faxes.
+and the standby promoted, all while the nodes send a burst of 1,000 faxes from two accounts.
 
 Must hold: every fax ends completed; attempts are honest (one record per attempt, one completed
 attempt per fax); no fax is dialled twice because of the database failover (the only second
@@ -23,7 +23,7 @@ from tests.integration.engine.harness import converted_fax, enqueue_ready
 from tests.integration.failover.replication import FaxdNode, ReplicatedCluster
 
 
-FAXES = 150
+FAXES = 1000
 MAX_OUTBOUND = 6
 FINAL = ("completed", "failed", "cancelled")
 NODE_ENV = {"FAXD_LEASE_SECONDS": "6", "FAXD_RETRY_PERIOD": "1", "FAXD_DISPATCH_TICK": "0.2",
@@ -39,10 +39,13 @@ def _counts(store, job_ids) -> Counter:
         return Counter()          # the failover's gap: ask again
 
 
-def _on_the_line(store, node_id: str) -> int:
+def _busiest(store) -> tuple[str, int] | None:
+    """(node id, pid) of the node with the most calls on its line now, or None."""
     with store.transaction() as cur:
-        cur.execute("SELECT count(*) AS n FROM jobs WHERE status = 'processing' AND lease_owner = %s", (node_id,))
-        return cur.fetchone()["n"]
+        cur.execute("SELECT n.id, n.pid FROM jobs j JOIN nodes n ON n.id = j.lease_owner "
+                    "WHERE j.status = 'processing' GROUP BY n.id, n.pid ORDER BY count(*) DESC LIMIT 1")
+        row = cur.fetchone()
+        return (row["id"], row["pid"]) if row else None
 
 
 def _wait(store, job_ids, predicate, timeout, what):
@@ -65,31 +68,36 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
         accounts = [store.create_account(f"tenant {i}").account_id for i in range(2)]
         with store.transaction() as cur:
             cur.execute("UPDATE accounts SET max_outbound = %s", (MAX_OUTBOUND,))
-        job_ids = [enqueue_ready(store, accounts[i % 2], f"+1312556{i:04d}", fax, retries=3) for i in range(FAXES)]
         for i in range(3):
             home = tmp_path / f"node{i}"
             home.mkdir()
             nodes.append(FaxdNode(str(home), cluster.url, **NODE_ENV))
         for node in nodes:
             node.wait_ready()
+        with store.transaction() as cur:            # one burst, once every node serves
+            job_ids = [enqueue_ready(store, accounts[i % 2], f"+1312556{i:04d}", fax, cur=cur, retries=3)
+                       for i in range(FAXES)]
 
         _wait(store, job_ids, lambda c: c["completed"] >= FAXES // 4, 90, "a quarter sent")
-        with store.transaction() as cur:
-            cur.execute("SELECT id FROM nodes WHERE pid = %s", (nodes[0].proc.pid,))
-            victim = cur.fetchone()["id"]
+        # The victim is a node with calls on its line at this instant (unpaced calls are short,
+        # and work gathers on the node whose calls end first: a node chosen in advance may have
+        # none for seconds at a time).
+        by_pid = {node.proc.pid: node for node in nodes}
         deadline = time.monotonic() + 30
-        while not _on_the_line(store, victim):          # kill it with calls on its line (unpaced
-                                                        # calls are short: some may end first)
-            assert time.monotonic() < deadline, "node 0 never had a call on its line"
+        while not (busy := _busiest(store)):
+            assert time.monotonic() < deadline, ("no node had a call on its line", dict(_counts(store, job_ids)))
             time.sleep(0.005)
-        nodes[0].kill()
+        victim, victim_pid = busy
+        killed_node = by_pid[victim_pid]
+        killed_node.kill()
+        survivors = [node for node in nodes if node is not killed_node]
         _wait(store, job_ids, lambda c: c["completed"] >= FAXES // 2, 90, "half sent")
         at_kill = _counts(store, job_ids)
         cluster.primary.kill()
         time.sleep(3)                          # the manager's detection
         cluster.promote()
         _wait(store, job_ids, lambda c: sum(c[s] for s in FINAL) == FAXES, 120, "every fax final")
-        for node in nodes[1:]:
+        for node in survivors:
             assert node.proc.poll() is None, "a surviving node stopped"
 
         with store.transaction() as cur:
@@ -150,11 +158,9 @@ def test_three_nodes_one_killed_and_a_database_failover(tmp_path):
             level += step
             peak = max(peak, level)
         assert peak <= MAX_OUTBOUND, (account, peak)
-    # Every node took calls (the victim had calls on its line when it was killed; it may not
-    # have finished one before that), and both survivors completed faxes.
+    # The victim had calls on its line when it was killed, and they were cut there.
     served = Counter(r["node"] for r in rows if r["outcome"] == "completed")
-    assert len({r["node"] for r in rows}) == 3, Counter(r["node"] for r in rows)
-    assert len(set(served) - {victim}) == 2, served
+    assert any(r["node"] == victim and r["outcome"] == "interrupted" for r in rows), Counter(r["node"] for r in rows)
     cut = sum(r["outcome"] == "interrupted" and r["node"] == victim for r in rows)
     print(f"\nthree nodes: {FAXES} faxes, {len(rows)} attempts ({cut} cut by the node's kill, {len(failed_in_gap)} not routed during the gap, {len(in_doubt)} claims in doubt), "
           f"at the failover {dict(at_kill)}; completed per node {sorted(served.values())}; "

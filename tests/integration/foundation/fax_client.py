@@ -20,8 +20,8 @@ class FaxClient:
     def call(self, method: str, path: str, **kw) -> requests.Response:
         return requests.request(method, self.base + path, headers=self.headers, timeout=30, **kw)
 
-    def send_text(self, to_number: str, from_number: str = "+12025550100") -> str:
-        doc = {"to_number": to_number, "from_number": from_number, "from_name": "faxd tests", "retries": 1}
+    def send_text(self, to_number: str, from_number: str = "+12025550100", retries: int = 1) -> str:
+        doc = {"to_number": to_number, "from_number": from_number, "from_name": "faxd tests", "retries": retries}
         r = self.call("PUT", "/faxes", files=[
             ("content", ("fax.json", json.dumps({"data": doc}), "application/json")),
             ("content", ("hello.txt", TEXT, "text/plain"))])
