@@ -117,6 +117,12 @@ class Database:
             c.execute(_QUERIES[name], params)
             return c.fetchall()
 
+    def _one_prepared(self, name: str, params: dict, cur):
+        """``_one`` through a prepared statement: for the small writes every live call repeats
+        (planning them anew each time cost about as much as running them)."""
+        execute_prepared(cur, _QUERIES[name], params)
+        return cur.fetchone() if cur.description else None
+
     def read_one(self, name: str, params: dict) -> dict | None:
         """Run the named single-row SELECT ``name`` as a prepared statement (one round trip)."""
         with self.statement() as cur:

@@ -65,12 +65,12 @@ class DispatchMixin:
     def renew_lease(self, job_id: str, node: str, attempt: int, lease: float) -> tuple[bool, bool]:
         """(still ours, cancel requested)."""
         params = {"id": job_id, "node": node, "attempt": attempt, "lease": lease}
-        row = self.grouped(job_id, lambda c: self._one("renew_lease", params, cur=c), one_statement=True)
+        row = self.grouped(job_id, lambda c: self._one_prepared("renew_lease", params, c), one_statement=True)
         return (row is not None, bool(row and row["cancel_requested"]))
 
     def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
         params = {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)}
-        self.grouped(job_id, lambda c: self._one("record_progress", params, cur=c), one_statement=True)
+        self.grouped(job_id, lambda c: self._one_prepared("record_progress", params, c), one_statement=True)
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
@@ -176,7 +176,7 @@ class DispatchMixin:
 
     def update_incoming(self, incoming_id: str, progress: dict, lease: float) -> None:
         params = {"id": incoming_id, "progress": Json(progress), "lease": lease}
-        self.grouped(incoming_id, lambda c: self._one("update_incoming", params, cur=c), one_statement=True)
+        self.grouped(incoming_id, lambda c: self._one_prepared("update_incoming", params, c), one_statement=True)
 
     def end_incoming(self, incoming_id: str) -> None:
         self._one("end_incoming", {"id": incoming_id})
