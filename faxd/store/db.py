@@ -60,6 +60,7 @@ class Database:
         # Group commit (faxd/store/group.py) for the live calls' writes, with this many
         # writers; 0: each of those writes is a transaction of its own.
         self.groups = CommitGroups(self, writers=commit_writers) if commit_writers > 0 else None
+        self._alone_commits = 0
 
     def grouped(self, key: str, work, one_statement: bool = False):
         """``work(cursor)`` in a transaction, shared with other calls' writes when group commit
@@ -70,7 +71,12 @@ class Database:
             return self.groups.run(key, work)
         with (self.statement() if one_statement else self.transaction()) as cur:
             value = work(cur)
+        self._alone_commits += 1
         return value
+
+    def grouped_commits(self) -> int:
+        """Transactions the grouped writes have committed so far (benchmarks)."""
+        return self.groups.commits if self.groups is not None else self._alone_commits
 
     @contextlib.contextmanager
     def transaction(self):
