@@ -68,7 +68,7 @@ class Database:
         once committed. Without group commit, ``one_statement`` work runs as a statement of
         its own (atomic alone: one round trip instead of BEGIN, it and COMMIT)."""
         if self.groups is not None:
-            return self.groups.run(key, work)
+            return self.groups.run(key, work, one_statement)
         with (self.statement() if one_statement else self.transaction()) as cur:
             value = work(cur)
         self._alone_commits += 1

@@ -8,8 +8,10 @@ notifying commits on top of that. Here the writes of many calls go into one tran
 instead, as PostgreSQL's own group commit does for its clients:
 
 - a writer takes every write waiting when it is free, runs them in order in one transaction
-  and commits; what arrives meanwhile forms the next group. An idle system waits for
-  nothing (a group of one is committed at once); under load groups grow by themselves;
+  and commits; what arrives meanwhile forms the next group. The writer is the first caller
+  that finds it free (as PostgreSQL's WAL flush is done by whichever backend gets there
+  first), so an idle system waits for nothing and hands nothing over: a group of one is
+  that caller's own statement. Under load groups grow by themselves;
 - a caller gets its result only after the group's COMMIT: what it acknowledges next (an
   event, an answer, the next step of the call) is durable first, exactly as before;
 - writes are spread over ``writers`` by a key (the job), so one job's writes keep their
@@ -40,42 +42,56 @@ class CommitGroups:
         self._db = db
         self._max = max_group
         self._queues = [collections.deque() for _ in range(writers)]
-        self._wakes = [gevent.event.Event() for _ in range(writers)]
-        self._writers: list[gevent.Greenlet | None] = [None] * writers
+        self._busy = [False] * writers
+        self._greenlets: set[gevent.Greenlet] = set()
         self.commits = 0             # transactions committed (groups and writes run alone)
         self.writes = 0              # writes committed
 
-    def run(self, key: str, work: Work):
-        """``work(cursor)`` committed in a group; returns its result once the group is durable."""
+    def run(self, key: str, work: Work, one_statement: bool = False):
+        """``work(cursor)`` committed in a group; returns its result once the group is durable.
+
+        The first caller to find its writer free is the writer (no hand-over to another
+        greenlet when nothing else is waiting): it commits what is queued, group by group,
+        until its own write is done, then leaves the rest to a greenlet of its own.
+        ``one_statement``: the work is one statement, atomic alone (run without BEGIN and
+        COMMIT when its group is itself).
+        """
         i = zlib.crc32(key.encode()) % len(self._queues)
         done = gevent.event.AsyncResult()
-        self._queues[i].append((work, done))
-        writer = self._writers[i]
-        if writer is None or writer.dead:
-            self._writers[i] = gevent.spawn(self._write, i)
-        self._wakes[i].set()
+        self._queues[i].append((work, done, one_statement))
+        if not self._busy[i]:
+            self._busy[i] = True
+            self._drain(i, until=done)
         return done.get()
 
     def close(self) -> None:
-        for writer in self._writers:
-            if writer is not None:
-                writer.kill()
+        for g in list(self._greenlets):
+            g.kill()
 
-    def _write(self, i: int) -> None:
-        queue, wake = self._queues[i], self._wakes[i]
-        while True:
-            wake.wait()
-            wake.clear()
-            while queue:
+    def _drain(self, i: int, until: gevent.event.AsyncResult | None) -> None:
+        queue = self._queues[i]
+        try:
+            while queue and not (until is not None and until.ready()):
                 group = [queue.popleft() for _ in range(min(len(queue), self._max))]
                 try:
                     self._commit(group)
-                except BaseException as e:          # never leave a caller waiting
-                    for _, done in group:
+                except BaseException:
+                    # The writer was killed mid-group (the store closing; a caller killed while
+                    # it writes is alone in its group): never leave another caller waiting, nor
+                    # hand it a GreenletExit. The transaction was rolled back, or is in doubt
+                    # if the kill came during its COMMIT, as for a connection lost then.
+                    for _, done, _ in group:
                         if not done.ready():
-                            done.set_exception(e)
-                    if isinstance(e, gevent.GreenletExit):
-                        raise
+                            done.set_exception(StoreUnavailable("database write interrupted: its writer stopped"))
+                    raise
+        finally:
+            if queue:
+                # Writes arrived meanwhile: a greenlet commits them (this caller returns).
+                g = gevent.spawn(self._drain, i, None)
+                self._greenlets.add(g)
+                g.link(self._greenlets.discard)
+            else:
+                self._busy[i] = False
 
     def _commit(self, group: list) -> None:
         if len(group) == 1:
@@ -83,24 +99,24 @@ class CommitGroups:
             return
         try:
             with self._db.transaction() as cur:
-                results = [work(cur) for work, _ in group]
+                results = [work(cur) for work, _, _ in group]
         except StoreUnavailable as e:
-            for _, done in group:
+            for _, done, _ in group:
                 done.set_exception(e)
             return
         except Exception as e:
             logger.debug("a write of a group of %d failed (%s): each runs alone", len(group), e)
-            for work, done in group:
-                self._alone(work, done)
+            for item in group:
+                self._alone(*item)
             return
         self.commits += 1
         self.writes += len(group)
-        for (_, done), value in zip(group, results):
+        for (_, done, _), value in zip(group, results):
             done.set(value)
 
-    def _alone(self, work: Work, done: gevent.event.AsyncResult) -> None:
+    def _alone(self, work: Work, done: gevent.event.AsyncResult, one_statement: bool) -> None:
         try:
-            with self._db.transaction() as cur:
+            with (self._db.statement() if one_statement else self._db.transaction()) as cur:
                 value = work(cur)
         except Exception as e:
             done.set_exception(e)

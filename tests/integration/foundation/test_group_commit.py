@@ -127,3 +127,29 @@ def test_a_lost_database_fails_each_write_precisely_and_writers_serve_again(db, 
     # The writers live on: the next writes commit.
     assert db.grouped("after", _insert("after", 1)) == 1
     assert ("after", 1) in _committed(dsn)
+
+
+def test_a_caller_killed_while_it_writes_loses_only_its_own_write(db, dsn):
+    """The first caller to find the writer free writes itself; killed then (a stopping node
+    kills its calls' greenlets), its transaction is rolled back and the writes queued behind
+    it are still committed."""
+    def slow(seq):
+        def w(cur):
+            cur.execute("SELECT pg_sleep(0.2)")
+            cur.execute("INSERT INTO scratch VALUES ('killed', %s)", (seq,))
+        return w
+
+    outcomes = {}
+
+    def caller(i):
+        db.grouped("killed", slow(i))
+        outcomes[i] = "ok"
+
+    leader = gevent.spawn(caller, 0)
+    gevent.sleep(0.05)
+    queued = [gevent.spawn(caller, i) for i in range(1, 6)]
+    gevent.sleep(0.05)
+    leader.kill()                         # mid its own write
+    gevent.joinall(queued, raise_error=True)
+    assert outcomes == {i: "ok" for i in range(1, 6)}
+    assert [seq for key, seq in _committed(dsn) if key == "killed"] == [1, 2, 3, 4, 5]
