@@ -7,7 +7,7 @@ but the fax protocol, DIS/DCS, training check, ECM blocks, post-page messages, i
 The far end of the line is faxd's spandsp FaxSession, carried over IAX2 by the test's own
 endpoint (iax2.py), in real time. See docs/interop.md.
 
-Each test runs one real-time fax of two pages at 14,400 bit/s (a little over a minute), one in
+Each test runs one real-time fax of two pages at 14,400 bit/s (about 40 s), one in
 each direction; HylaFAX (iaxmodem, faxgetty, faxq, hfaxd) is set up once for both (about 8 s,
 faxgetty's modem probe). HylaFAX's private directory has no ``_`` in its path (see
 hylafax.private_root: with one, faxsend was sent to a modem that does not exist and the job
