@@ -139,9 +139,9 @@ BEGIN
                 h_n[v_best] := h_n[v_best] + 1;
                 h_id[v_best] := NULL;
             END IF;
-            IF h_id[v_best] IS NULL THEN
-                -- The account's next job after its cursor; the account's calls counted on its
-                -- first visit, now that its row is ours.
+            IF h_id[v_best] IS NULL AND cardinality(v_ids) < v_want THEN
+                -- The account's next job after its cursor (locked: read only when wanted); the
+                -- account's calls counted on its first visit, now that its row is ours.
                 IF h_n[v_best] IS NULL THEN
                     SELECT a.max_outbound INTO v_max FROM accounts a WHERE a.id = h_account[v_best];
                     SELECT count(*) INTO v_n FROM (SELECT 1 FROM jobs r WHERE r.status = 'processing'
@@ -220,6 +220,8 @@ RETURNS TABLE (id text, account_id text, faxbox_id text, status text, to_number 
                force_audio boolean, not_fax_failures integer, created timestamptz, cancel_requested boolean,
                call_id text, fax_tiff bytea, faxbox_identity text, faxbox_header text, faxbox_media jsonb,
                faxbox_notifications jsonb)
-LANGUAGE sql AS $$
-    SELECT * FROM faxd_claim_jobs(p_node, p_switch, p_max_channels, p_lease, 1)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM faxd_claim_jobs(p_node, p_switch, p_max_channels, p_lease, 1);
+END;
 $$;
