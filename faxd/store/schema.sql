@@ -182,8 +182,9 @@ CREATE TABLE job_attempts (
 -- row is locked (SKIP LOCKED: one being claimed from elsewhere comes last) when its turn first
 -- comes, and its calls are counted under that lock, so max_outbound holds across switches. Each
 -- account's jobs are read with a cursor on the due index: a job costs one index probe, whatever
--- the backlog. One call per number: a job whose number is in a call, or taken in this batch, is
--- passed over. Then: mark the jobs processing under a lease, give each attempt its call id,
+-- the backlog. One call per number: a job whose number is in a call, taken in this batch or
+-- being taken by a claim on another switch (a transaction-level advisory lock per number, tried
+-- without waiting) is passed over. Then: mark the jobs processing under a lease, give each attempt its call id,
 -- record it, and return the fax TIFFs.
 CREATE FUNCTION faxd_claim_jobs(p_node text, p_switch text, p_max_channels integer, p_lease double precision,
                                 p_limit integer)
@@ -303,8 +304,11 @@ BEGIN
                 ELSE
                     EXIT;
                 END IF;
-            ELSIF h_number[v_best] = ANY (v_numbers) THEN
-                -- This batch took a call to the same number from another account.
+            ELSIF h_number[v_best] = ANY (v_numbers)
+                  OR NOT pg_try_advisory_xact_lock(hashtext('faxd_number'), hashtext(h_number[v_best])) THEN
+                -- A call to the same number taken by this batch, or by a claim on another switch
+                -- not committed yet: passed over. (Waiting for the other claim's entry in the
+                -- unique index instead could deadlock two batches that share two numbers.)
                 h_id[v_best] := NULL;
             ELSE
                 v_ids := v_ids || h_id[v_best];

@@ -8,7 +8,9 @@
 -- comes, and its calls are counted under that lock, so max_outbound holds across switches while
 -- claims from other switches take from the other accounts. Each account's jobs are read with a
 -- cursor on the due index (run_after, created, id): a job costs one index probe, whatever the
--- backlog. faxd_claim_job is the batch of one.
+-- backlog. A job to a number taken in this batch, or being taken by a claim on another switch
+-- (a transaction-level advisory lock per number, tried without waiting), is passed over.
+-- faxd_claim_job is the batch of one.
 
 DROP FUNCTION faxd_claim_pick(text);
 
@@ -130,8 +132,11 @@ BEGIN
                 ELSE
                     EXIT;
                 END IF;
-            ELSIF h_number[v_best] = ANY (v_numbers) THEN
-                -- This batch took a call to the same number from another account.
+            ELSIF h_number[v_best] = ANY (v_numbers)
+                  OR NOT pg_try_advisory_xact_lock(hashtext('faxd_number'), hashtext(h_number[v_best])) THEN
+                -- A call to the same number taken by this batch, or by a claim on another switch
+                -- not committed yet: passed over. (Waiting for the other claim's entry in the
+                -- unique index instead could deadlock two batches that share two numbers.)
                 h_id[v_best] := NULL;
             ELSE
                 v_ids := v_ids || h_id[v_best];

@@ -129,3 +129,31 @@ def test_the_store_returns_a_batch_as_jobs_in_order(store):
     assert [j.id for j in jobs] == ids[2:]
     assert jobs[0].fax_tiff == b"II*\x00" and jobs[0].call_id and jobs[0].claimed is not None
     assert store.claim_jobs("n1", "sw", 100, 30, 5) is None
+
+
+def test_claims_from_two_switches_pass_over_the_numbers_the_other_is_taking(store, dsn, conn):
+    """Accounts faxing the same numbers: batches on two switches neither wait for each other
+    (crossed waits on the unique index could deadlock) nor put two calls on one number."""
+    a = _account(store, "a")
+    b = _account(store, "b")
+    c = _account(store, "c")
+    numbers = [f"+1202555080{i}" for i in range(4)]
+    a_jobs = [_job(store, a, n, 60 - i) for i, n in enumerate(numbers)]
+    b_jobs = [_job(store, b, n, 50 - i) for i, n in enumerate(reversed(numbers))]
+    c_jobs = [_job(store, c, n, 40 - i) for i, n in enumerate(numbers)]
+
+    # Holds a and b, and takes numbers[0] and numbers[3].
+    assert _batch(conn, 2, switch="sw1") == [a_jobs[0], b_jobs[0]]
+    other = psycopg2.connect(dsn)
+    try:
+        with other.cursor() as cur:
+            cur.execute("SET statement_timeout = '5s'")
+        # c's jobs to those two numbers are passed over, not waited for.
+        assert _batch(other, 10, switch="sw2") == [c_jobs[1], c_jobs[2]]
+        other.commit()
+        conn.commit()
+    finally:
+        other.close()
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_number, count(*) FROM jobs WHERE status = 'processing' GROUP BY 1 ORDER BY 1")
+        assert cur.fetchall() == [(n, 1) for n in numbers]
