@@ -63,18 +63,22 @@ class DispatchMixin:
     def count_final_jobs(self, account_id: str) -> int:
         return self._one("count_final_jobs", {"account_id": account_id})["n"]
 
+    # The live calls' writes below are grouped (Database.grouped): under load many calls'
+    # progress, leases and ends share one commit; each returns once its group is durable.
+
     def attempt_started(self, job_id: str) -> None:
         """The call is placed: queue the 'processing' notifications (off the dialling path)."""
-        with self.transaction() as c:
-            self._notify(c, "outbound_processing", job_id=job_id)
+        self.grouped(job_id, lambda c: self._notify(c, "outbound_processing", job_id=job_id))
 
     def renew_lease(self, job_id: str, node: str, attempt: int, lease: float) -> tuple[bool, bool]:
         """(still ours, cancel requested)."""
-        row = self._one("renew_lease", {"id": job_id, "node": node, "attempt": attempt, "lease": lease})
+        params = {"id": job_id, "node": node, "attempt": attempt, "lease": lease}
+        row = self.grouped(job_id, lambda c: self._one_prepared("renew_lease", params, c), one_statement=True)
         return (row is not None, bool(row and row["cancel_requested"]))
 
     def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
-        self._one("record_progress", {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)})
+        params = {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)}
+        self.grouped(job_id, lambda c: self._one_prepared("record_progress", params, c), one_statement=True)
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
@@ -89,14 +93,14 @@ class DispatchMixin:
                   "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
                   "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome,
                   "force_no_ecm": force_no_ecm, "route": Json(route) if route is not None else None}
-        if not notify:
-            # The job and its attempt row change in one statement: atomic without BEGIN/COMMIT.
-            return self._one("release_job", params) is not None
-        with self.transaction() as c:
+        def release(c) -> bool:
             if self._one("release_job", params, cur=c) is None:
                 return False
-            self._notify(c, _EVENTS[status], job_id=job_id)
+            if notify:
+                self._notify(c, _EVENTS[status], job_id=job_id)
             return True
+        # Without notifications the job and its attempt row change in one statement.
+        return self.grouped(job_id, release, one_statement=not notify)
 
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[Job]:
         return [job_record(r) for r in self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})]
@@ -179,7 +183,8 @@ class DispatchMixin:
         return incoming_id
 
     def update_incoming(self, incoming_id: str, progress: dict, lease: float) -> None:
-        self._one("update_incoming", {"id": incoming_id, "progress": Json(progress), "lease": lease})
+        params = {"id": incoming_id, "progress": Json(progress), "lease": lease}
+        self.grouped(incoming_id, lambda c: self._one_prepared("update_incoming", params, c), one_statement=True)
 
     def end_incoming(self, incoming_id: str) -> None:
         self._one("end_incoming", {"id": incoming_id})
