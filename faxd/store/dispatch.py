@@ -29,28 +29,36 @@ _EVENTS = {JobStatus.COMPLETED: "outbound_success", JobStatus.FAILED: "outbound_
 class DispatchMixin:
     # --- outbound: claim and leases
 
-    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> Job | str | None:
-        """Claim the next runnable job within every limit.
+    def claim_jobs(self, node: str, switch: str, max_channels: int, lease: float,
+                   limit: int) -> list[Job] | str | None:
+        """Claim up to ``limit`` runnable jobs within every limit, in one transaction.
 
-        Returns the job, or ``BLOCKED`` when due jobs wait only for a limit (a channel, the
-        account's ``max_outbound``, a call to the same number), or None when nothing is due.
-        The job carries the attempt's ``call_id`` (recorded before dialling, so that a node
-        taking over can find the call) and the ``fax_tiff`` bytes.
+        Returns the jobs in the order a dispatcher should start them (fairest first), or
+        ``BLOCKED`` when due jobs wait only for a limit (a channel, the account's
+        ``max_outbound``, a call to the same number), or None when nothing is due. Each job
+        carries its attempt's ``call_id`` (recorded before dialling, so that a node taking over
+        can find the call) and the ``fax_tiff`` bytes.
         """
+        params = {"node": node, "switch": switch, "max_channels": max_channels, "lease": lease, "limit": limit}
         for _ in range(3):
             try:
-                row = self._one("claim_next_job", {"node": node, "switch": switch,
-                                                   "max_channels": max_channels, "lease": lease})
+                rows = self._all("claim_jobs", params)
             except psycopg2.errors.UniqueViolation:
-                # Another writer put a call on that number between our check and our update
-                # (the unique index is the last guard); try again with the next candidate.
+                # Another writer put a call on one of the numbers between our check and our update
+                # (the unique index is the last guard): the batch is undone; its next try sees
+                # that call and passes over the number.
                 continue
-            if row is None:
+            if not rows:
                 return None
-            if row["id"] is None:
+            if rows[0]["id"] is None:
                 return BLOCKED
-            return job_record(self.opened(row, "fax_tiff"))
+            return [job_record(self.opened(row, "fax_tiff")) for row in rows]
         return BLOCKED
+
+    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> Job | str | None:
+        """One job (see :meth:`claim_jobs`), ``BLOCKED`` or None."""
+        jobs = self.claim_jobs(node, switch, max_channels, lease, 1)
+        return jobs[0] if isinstance(jobs, list) else jobs
 
     def count_final_jobs(self, account_id: str) -> int:
         return self._one("count_final_jobs", {"account_id": account_id})["n"]
