@@ -12,7 +12,7 @@ import gevent
 import gevent.pool
 
 from faxd import failures
-from faxd.errors import StoreError
+from faxd.errors import DocumentKeyError, StoreError
 from faxd.metrics import DISPATCH
 from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
@@ -110,6 +110,10 @@ class Dispatcher(Service):
                     pass
             except StoreError as e:
                 logger.warning("dispatcher: %s", e)
+                wait = min(2.0, max(wait, 0.5))
+            except DocumentKeyError as e:
+                # Every job claimed went back to the queue (the store says which and why).
+                logger.error("dispatcher: no claimed document opens with this node's keys: %s", e)
                 wait = min(2.0, max(wait, 0.5))
             self.wakeup.wait(timeout=wait)
 

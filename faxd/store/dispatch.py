@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import psycopg2.errors
 from psycopg2.extras import Json
 
 from faxd import ids
+from faxd.errors import DocumentKeyError
 from faxd.models import Job, JobStatus
 from faxd.store.jobs import job_record
 
 logger = logging.getLogger(__name__)
 
 BLOCKED = "blocked"
+# Seconds a job whose document this node cannot open waits before any node claims it again.
+UNOPENED_RETRY = 30
 
 _EVENTS = {JobStatus.COMPLETED: "outbound_success", JobStatus.FAILED: "outbound_failure",
            JobStatus.CANCELLED: "outbound_cancelled", JobStatus.PENDING: "outbound_queued"}
@@ -52,8 +55,27 @@ class DispatchMixin:
                 return None
             if rows[0]["id"] is None:
                 return BLOCKED
-            return [job_record(self.opened(row, "fax_tiff")) for row in rows]
+            return self._opened_jobs(rows, node)
         return BLOCKED
+
+    def _opened_jobs(self, rows: list[dict], node: str) -> list[Job]:
+        """The claimed rows as jobs, their fax TIFFs decrypted. A job whose document this node
+        cannot open (its key file lacks the key, or holds a wrong one) is not sent from here:
+        it goes back to the queue, attempt not counted, for UNOPENED_RETRY seconds, and the
+        others of the batch are sent; when none opens, DocumentKeyError says why."""
+        jobs, unopened = [], []
+        for row in rows:
+            try:
+                jobs.append(job_record(self.opened(row, "fax_tiff")))
+            except DocumentKeyError as e:
+                unopened.append(e)
+                self.defer_job(row["id"], node, row["attempts"],
+                               datetime.now(timezone.utc) + timedelta(seconds=UNOPENED_RETRY),
+                               "Waiting for a node that can open its document")
+                logger.error("job %s: back to the queue: this node cannot open its document: %s", row["id"], e)
+        if unopened and not jobs:
+            raise unopened[0]
+        return jobs
 
     def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> Job | str | None:
         """One job (see :meth:`claim_jobs`), ``BLOCKED`` or None."""

@@ -157,3 +157,44 @@ def test_claims_from_two_switches_pass_over_the_numbers_the_other_is_taking(stor
     with conn.cursor() as cur:
         cur.execute("SELECT to_number, count(*) FROM jobs WHERE status = 'processing' GROUP BY 1 ORDER BY 1")
         assert cur.fetchall() == [(n, 1) for n in numbers]
+
+
+def test_a_document_this_node_cannot_open_goes_back_to_the_queue_and_the_rest_of_the_batch_is_sent(store, dsn, tmp_path):
+    """A node whose key file lacks the key that sealed a job's TIFF does not dial it, nor lose
+    it, nor hold the batch's other jobs: that job waits in the queue (attempt not counted)
+    for a node that can open it; when nothing opens, the error says why."""
+    from datetime import datetime, timezone
+
+    from faxd.errors import DocumentKeyError
+    from faxd.store import PostgresStore
+    from faxd.store.crypto import DocumentCipher, new_key_line
+    from faxd.store.dispatch import UNOPENED_RETRY
+
+    (tmp_path / "keys").write_text(new_key_line("k1") + "\n")
+    sealing = PostgresStore(dsn, 2, cipher=DocumentCipher.from_file(str(tmp_path / "keys")))
+    try:
+        acct = _account(store, "a")
+        sealed = _job(sealing, acct, "+13125550101", 5)
+        plain = _job(store, acct, "+13125550102", 4)
+        jobs = store.claim_jobs("n1", "sw", 100, 30, 10)        # this store has no key at all
+        assert [j.id for j in jobs] == [plain] and jobs[0].fax_tiff == b"II*\x00"
+        with store.transaction() as cur:
+            cur.execute("SELECT status, attempts, lease_owner, run_after, progress FROM jobs WHERE id = %s", (sealed,))
+            row = cur.fetchone()
+            cur.execute("SELECT count(*) AS n FROM job_attempts WHERE job_id = %s", (sealed,))
+            assert cur.fetchone()["n"] == 0
+        assert (row["status"], row["attempts"], row["lease_owner"]) == ("pending", 0, None)
+        wait = (row["run_after"] - datetime.now(timezone.utc)).total_seconds()
+        assert UNOPENED_RETRY - 5 < wait <= UNOPENED_RETRY, wait
+        assert row["progress"]["text"] == "Waiting for a node that can open its document"
+
+        with store.transaction() as cur:
+            cur.execute("UPDATE jobs SET run_after = now() WHERE id = %s", (sealed,))
+        with pytest.raises(DocumentKeyError):
+            store.claim_jobs("n1", "sw", 100, 30, 10)            # only the sealed one is due
+        with store.transaction() as cur:
+            cur.execute("UPDATE jobs SET run_after = now() WHERE id = %s", (sealed,))
+        [job] = sealing.claim_jobs("n2", "sw", 100, 30, 10)      # a node with the key sends it
+        assert job.id == sealed and job.attempts == 1 and job.fax_tiff == b"II*\x00"
+    finally:
+        sealing.close()
