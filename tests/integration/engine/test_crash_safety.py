@@ -61,7 +61,10 @@ def test_kill_9_with_30_faxes_in_flight_then_restart(config, store, dsn, tmp_pat
     url = database_url(dsn)
     tmp = str(tmp_path)
     first = _node(tmp, "a", url)
-    job_ids = [enqueue_ready(store, acct.account_id, f"+1202555{2000 + i:04d}", fax, retries=3) for i in range(30)]
+    with store.transaction() as cur:        # one burst: unpaced calls are short, 30 queued one by one
+                                            # may never be 5 on the line at once
+        job_ids = [enqueue_ready(store, acct.account_id, f"+1202555{2000 + i:04d}", fax, cur=cur, retries=3)
+                   for i in range(30)]
     _wait_for(lambda: _counts(store, job_ids).get("processing", 0) >= 5, what="calls in flight")
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
