@@ -78,13 +78,15 @@ class Attacher(Service):
     def __init__(self, config, store, pipeline, node: str, concurrency: int | None = None,
                  now=lambda: datetime.now(timezone.utc)):
         self.concurrency = concurrency or config.attach_concurrency or default_concurrency()
-        super().__init__(work=gevent.pool.Pool(self.concurrency))
+        # Every job in flight (drain waits for them, stop kills them); the slots are counted below.
+        super().__init__(work=gevent.pool.Group())
         self._config = config
         self._store = store
         self._pipeline = pipeline
         self._node = node
         self._now = now
-        self._current: set[str] = set()
+        self._current: set[str] = set()      # claimed and not finished
+        self._preparing: set[str] = set()    # claimed and not yet handed to the writer: the slots in use
         # Prepared documents waiting for the writer, each with the event its job waits on.
         self._results: list[tuple[AttachResult, gevent.event.AsyncResult]] = []
         self._writer: gevent.Greenlet | None = None
@@ -113,14 +115,13 @@ class Attacher(Service):
         while self.accepting:
             self.wakeup.clear()
             try:
-                while self.accepting and self.work.free_count() > 0:
+                while self.accepting and self._free() > 0:
                     # Every free slot in one claim (one round trip, the turns kept within it).
-                    jobs = self._store.claim_attaching_jobs(self._node, self._lease, self.work.free_count())
+                    jobs = self._store.claim_attaching_jobs(self._node, self._lease, self._free())
                     for job in jobs:
                         self._current.add(job.id)
-                        # Claim again once the slot is free (linked after the pool lets it go: a
-                        # wake-up from inside the greenlet would find the pool still full).
-                        self.work.spawn(self._attach_guarded, job).link(self._slot_free)
+                        self._preparing.add(job.id)
+                        self.work.spawn(self._attach_guarded, job)
                     if not jobs:
                         break
             except StoreError as e:
@@ -141,8 +142,18 @@ class Attacher(Service):
             self._fail(job, "internal error while preparing the document")
         finally:
             self._current.discard(job.id)
+            self._slot_free(job)
 
-    def _slot_free(self, _greenlet) -> None:
+    def _free(self) -> int:
+        """Slots free: ``concurrency`` documents fetched or converted at once. A document handed
+        to the writer no longer holds one (the next claim goes on while it is stored), unless a
+        full batch is already waiting there (the database is slower than the preparation)."""
+        if len(self._current) - len(self._preparing) >= WRITE_BATCH:
+            return 0
+        return max(0, self.concurrency - len(self._preparing))
+
+    def _slot_free(self, job: Job) -> None:
+        self._preparing.discard(job.id)
         self.wakeup.set()
 
     def attach(self, job: Job) -> None:
@@ -171,6 +182,7 @@ class Attacher(Service):
             return
         result = AttachResult(job, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
                               resolution=fax.resolution, fetched=fetched)
+        self._slot_free(job)
         if self._written(job, lambda: self._store_result(result)):
             logger.info("job %s: document ready, %d pages", job.id, fax.pages)
 
