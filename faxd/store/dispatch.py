@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg2
@@ -15,8 +16,6 @@ import psycopg2.errors
 from psycopg2.extras import Json
 
 from faxd import ids
-from dataclasses import dataclass
-
 from faxd.models import Job, JobStatus
 from faxd.store.jobs import job_record
 
@@ -151,7 +150,7 @@ class DispatchMixin:
         return self.attach_done_many(node, [AttachResult(job, tiff=tiff, pdf=pdf, pages=pages, width=width,
                                                          resolution=resolution, fetched=fetched)])[0]
 
-    def attach_done_many(self, node: str, results: list["AttachResult"]) -> list[bool]:
+    def attach_done_many(self, node: str, results: list[AttachResult]) -> list[bool]:
         """Store prepared documents: each job ``pending`` with its fax TIFF and PDF (and the
         original fetched from ``document.url``), its 'queued' notifications, all in one
         transaction (one WAL flush for the lot). A job no longer leased to ``node`` is left as it
