@@ -246,6 +246,10 @@ class Config:
     postgres_bindir: str | None = setting(
         None, _opt_str, "directory of initdb/postgres for the embedded cluster (default: newest /usr/lib/postgresql/*/bin)")
     db_pool_size: int = setting(20, _positive_int, "PostgreSQL connections per process")
+    commit_writers: int = setting(
+        2, _non_negative_int,
+        "group commit: writers that commit the live calls' progress, leases and ends together, "
+        "one transaction per group (0: a transaction per write)")
     api_listen: tuple[str, int] = setting(("127.0.0.1", 8000), _listen, "REST API listen address")
     http_header_timeout: float = setting(
         10.0, _non_negative_float, "seconds an API client has to send a request line and headers (then 408 and close)")

@@ -209,7 +209,8 @@ class Daemon:
         try:
             dsn = self._open_database()
             self.dsn = dsn
-            self.store = PostgresStore(dsn, self.config.db_pool_size, cipher=DocumentCipher.from_config(self.config))
+            self.store = PostgresStore(dsn, self.config.db_pool_size, cipher=DocumentCipher.from_config(self.config),
+                                       commit_writers=self.config.commit_writers)
             self._bootstrap()
             sandbox.sweep()
             sandbox.isolation()   # the converters' user exists (or is created), namespaces probed

@@ -145,7 +145,7 @@ def dsn(pg_admin_dsn, db_name):
 
 @pytest.fixture
 def store(dsn):
-    s = PostgresStore(dsn, pool_size=5)
+    s = PostgresStore(dsn, pool_size=5, commit_writers=2)    # group commit on, as faxd runs
     yield s
     s.close()
 

@@ -12,7 +12,7 @@ import gevent
 import gevent.pool
 
 from faxd import failures
-from faxd.errors import StoreError
+from faxd.errors import DocumentKeyError, StoreError
 from faxd.metrics import DISPATCH
 from faxd.models import Job, JobStatus, Stage
 from faxd.outbound.results import build_tx_result
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 # Seconds during which ended calls are gathered into one new claim.
 COALESCE = 0.02
+# Most jobs one claim takes: a claim holds its switch's turn and its accounts' rows until it
+# commits, so a bigger batch makes other claims wait longer for little less cost per job.
+CLAIM_BATCH = 20
 
 
 class Dispatcher(Service):
@@ -103,26 +106,33 @@ class Dispatcher(Service):
             self.wakeup.clear()
             wait = self._e.config.dispatch_tick
             try:
-                while self.accepting and self._claim_one():
+                while self.accepting and self._claim():
                     pass
             except StoreError as e:
                 logger.warning("dispatcher: %s", e)
                 wait = min(2.0, max(wait, 0.5))
+            except DocumentKeyError as e:
+                # Every job claimed went back to the queue (the store says which and why).
+                logger.error("dispatcher: no claimed document opens with this node's keys: %s", e)
+                wait = min(2.0, max(wait, 0.5))
             self.wakeup.wait(timeout=wait)
 
-    def _claim_one(self) -> bool:
-        job = self._e.store.claim_next_job(self._e.node, self._e.switch_name, self._e.config.max_channels,
-                                           self._e.config.lease_seconds)
-        if job is None or job == BLOCKED:
-            self._blocked = job == BLOCKED
+    def _claim(self) -> bool:
+        """Claim up to the free channels (at most CLAIM_BATCH) in one round trip and start them."""
+        free = self._e.config.max_channels - len(self._running)
+        jobs = self._e.store.claim_jobs(self._e.node, self._e.switch_name, self._e.config.max_channels,
+                                        self._e.config.lease_seconds, max(1, min(CLAIM_BATCH, free)))
+        if jobs is None or jobs == BLOCKED:
+            self._blocked = jobs == BLOCKED
             return False
-        ready = job.run_after or job.created    # runnable since: converted, or the time asked for
-        if job.attempts == 1 and ready is not None:
-            claimed = job.claimed or self._e.now()
-            DISPATCH.labels(self._e.node).observe(max(0.0, (claimed - ready).total_seconds()))
-        self._spawn(Transmission(self._e, job))
-        if job.cancel_requested:
-            self._running[job.id].cancel()
+        for job in jobs:
+            ready = job.run_after or job.created    # runnable since: converted, or the time asked for
+            if job.attempts == 1 and ready is not None:
+                claimed = job.claimed or self._e.now()
+                DISPATCH.labels(self._e.node).observe(max(0.0, (claimed - ready).total_seconds()))
+            self._spawn(Transmission(self._e, job))
+            if job.cancel_requested:
+                self._running[job.id].cancel()
         return True
 
     def _spawn(self, t: Transmission) -> None:

@@ -28,11 +28,12 @@ def _postscript(pages: int, lines: int = 45) -> str:
     return "\n".join(out) + "\n"
 
 
-def make_text_tiff(path: str, pages: int, resolution: str = "fine", device: str = "tiffg4") -> str:
-    """Render ``pages`` dense-text A4 pages to a 1-bit fax TIFF at 204x196 (fine) or 204x98."""
+def make_text_tiff(path: str, pages: int, resolution: str = "fine", device: str = "tiffg4", lines: int = 45) -> str:
+    """Render ``pages`` A4 pages of ``lines`` lines of text (45: dense, the page full) to a 1-bit
+    fax TIFF at 204x196 (fine) or 204x98."""
     res = "204x196" if resolution == "fine" else "204x98"
     with tempfile.NamedTemporaryFile("w", suffix=".ps", delete=False) as f:
-        f.write(_postscript(pages))
+        f.write(_postscript(pages, lines))
         ps = f.name
     try:
         subprocess.run(["gs", "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", f"-sDEVICE={device}",

@@ -4,6 +4,8 @@
 checks and drops connections) and gives the areas three ways to run SQL, all through it:
 
 - ``transaction()``: a cursor inside one transaction, committed when the block ends;
+- ``grouped()``: a live call's write, committed in a transaction shared with other calls'
+  writes when group commit is on (:mod:`faxd.store.group`);
 - ``statement()``: a cursor for one statement outside any transaction (one round trip:
   pooled connections are in autocommit mode, a single statement is atomic on its own);
 - ``_one``/``_all`` (named query from ``queries/*.sql``, on the caller's cursor or in a
@@ -26,6 +28,7 @@ import psycopg2.extras
 
 from faxd.errors import StoreUnavailable
 from faxd.store import queries
+from faxd.store.group import CommitGroups
 from faxd.store.pool import ConnectionPool, lost_primary
 
 _QUERIES = queries.load()
@@ -51,9 +54,29 @@ def _first_line(e: Exception) -> str:
 class Database:
     """The pool and the ways to run SQL on it; the store's areas are mixins over it."""
 
-    def __init__(self, dsn: str, pool_size: int = 20):
+    def __init__(self, dsn: str, pool_size: int = 20, commit_writers: int = 0):
         self._pool = ConnectionPool(dsn, size=pool_size)
         self.dsn = dsn
+        # Group commit (faxd/store/group.py) for the live calls' writes, with this many
+        # writers; 0: each of those writes is a transaction of its own.
+        self.groups = CommitGroups(self, writers=commit_writers) if commit_writers > 0 else None
+        self._alone_commits = 0
+
+    def grouped(self, key: str, work, one_statement: bool = False):
+        """``work(cursor)`` in a transaction, shared with other calls' writes when group commit
+        is on (``key``: the job or call, whose writes keep their order); returns its result
+        once committed. Without group commit, ``one_statement`` work runs as a statement of
+        its own (atomic alone: one round trip instead of BEGIN, it and COMMIT)."""
+        if self.groups is not None:
+            return self.groups.run(key, work, one_statement)
+        with (self.statement() if one_statement else self.transaction()) as cur:
+            value = work(cur)
+        self._alone_commits += 1
+        return value
+
+    def grouped_commits(self) -> int:
+        """Transactions the grouped writes have committed so far (benchmarks)."""
+        return self.groups.commits if self.groups is not None else self._alone_commits
 
     @contextlib.contextmanager
     def transaction(self):
@@ -100,6 +123,12 @@ class Database:
             c.execute(_QUERIES[name], params)
             return c.fetchall()
 
+    def _one_prepared(self, name: str, params: dict, cur):
+        """``_one`` through a prepared statement: for the small writes every live call repeats
+        (planning them anew each time cost about as much as running them)."""
+        execute_prepared(cur, _QUERIES[name], params)
+        return cur.fetchone() if cur.description else None
+
     def read_one(self, name: str, params: dict) -> dict | None:
         """Run the named single-row SELECT ``name`` as a prepared statement (one round trip)."""
         with self.statement() as cur:
@@ -107,6 +136,8 @@ class Database:
             return cur.fetchone()
 
     def close(self) -> None:
+        if self.groups is not None:
+            self.groups.close()
         self._pool.close()
 
 

@@ -9,19 +9,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import psycopg2.errors
 from psycopg2.extras import Json
 
 from faxd import ids
+from faxd.errors import DocumentKeyError
 from faxd.models import Job, JobStatus
 from faxd.store.jobs import job_record
 
 logger = logging.getLogger(__name__)
 
 BLOCKED = "blocked"
+# Seconds a job whose document this node cannot open waits before any node claims it again.
+UNOPENED_RETRY = 30
 
 _EVENTS = {JobStatus.COMPLETED: "outbound_success", JobStatus.FAILED: "outbound_failure",
            JobStatus.CANCELLED: "outbound_cancelled", JobStatus.PENDING: "outbound_queued"}
@@ -42,44 +45,75 @@ class AttachResult:
 class DispatchMixin:
     # --- outbound: claim and leases
 
-    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> Job | str | None:
-        """Claim the next runnable job within every limit.
+    def claim_jobs(self, node: str, switch: str, max_channels: int, lease: float,
+                   limit: int) -> list[Job] | str | None:
+        """Claim up to ``limit`` runnable jobs within every limit, in one transaction.
 
-        Returns the job, or ``BLOCKED`` when due jobs wait only for a limit (a channel, the
-        account's ``max_outbound``, a call to the same number), or None when nothing is due.
-        The job carries the attempt's ``call_id`` (recorded before dialling, so that a node
-        taking over can find the call) and the ``fax_tiff`` bytes.
+        Returns the jobs in the order a dispatcher should start them (fairest first), or
+        ``BLOCKED`` when due jobs wait only for a limit (a channel, the account's
+        ``max_outbound``, a call to the same number), or None when nothing is due. Each job
+        carries its attempt's ``call_id`` (recorded before dialling, so that a node taking over
+        can find the call) and the ``fax_tiff`` bytes.
         """
+        params = {"node": node, "switch": switch, "max_channels": max_channels, "lease": lease, "limit": limit}
         for _ in range(3):
             try:
-                row = self._one("claim_next_job", {"node": node, "switch": switch,
-                                                   "max_channels": max_channels, "lease": lease})
+                rows = self._all("claim_jobs", params)
             except psycopg2.errors.UniqueViolation:
-                # Another writer put a call on that number between our check and our update
-                # (the unique index is the last guard); try again with the next candidate.
+                # Another writer put a call on one of the numbers between our check and our update
+                # (the unique index is the last guard): the batch is undone; its next try sees
+                # that call and passes over the number.
                 continue
-            if row is None:
+            if not rows:
                 return None
-            if row["id"] is None:
+            if rows[0]["id"] is None:
                 return BLOCKED
-            return job_record(self.opened(row, "fax_tiff"))
+            return self._opened_jobs(rows, node)
         return BLOCKED
+
+    def _opened_jobs(self, rows: list[dict], node: str) -> list[Job]:
+        """The claimed rows as jobs, their fax TIFFs decrypted. A job whose document this node
+        cannot open (its key file lacks the key, or holds a wrong one) is not sent from here:
+        it goes back to the queue, attempt not counted, for UNOPENED_RETRY seconds, and the
+        others of the batch are sent; when none opens, DocumentKeyError says why."""
+        jobs, unopened = [], []
+        for row in rows:
+            try:
+                jobs.append(job_record(self.opened(row, "fax_tiff")))
+            except DocumentKeyError as e:
+                unopened.append(e)
+                self.defer_job(row["id"], node, row["attempts"],
+                               datetime.now(timezone.utc) + timedelta(seconds=UNOPENED_RETRY),
+                               "Waiting for a node that can open its document")
+                logger.error("job %s: back to the queue: this node cannot open its document: %s", row["id"], e)
+        if unopened and not jobs:
+            raise unopened[0]
+        return jobs
+
+    def claim_next_job(self, node: str, switch: str, max_channels: int, lease: float) -> Job | str | None:
+        """One job (see :meth:`claim_jobs`), ``BLOCKED`` or None."""
+        jobs = self.claim_jobs(node, switch, max_channels, lease, 1)
+        return jobs[0] if isinstance(jobs, list) else jobs
 
     def count_final_jobs(self, account_id: str) -> int:
         return self._one("count_final_jobs", {"account_id": account_id})["n"]
 
+    # The live calls' writes below are grouped (Database.grouped): under load many calls'
+    # progress, leases and ends share one commit; each returns once its group is durable.
+
     def attempt_started(self, job_id: str) -> None:
         """The call is placed: queue the 'processing' notifications (off the dialling path)."""
-        with self.transaction() as c:
-            self._notify(c, "outbound_processing", job_id=job_id)
+        self.grouped(job_id, lambda c: self._notify(c, "outbound_processing", job_id=job_id))
 
     def renew_lease(self, job_id: str, node: str, attempt: int, lease: float) -> tuple[bool, bool]:
         """(still ours, cancel requested)."""
-        row = self._one("renew_lease", {"id": job_id, "node": node, "attempt": attempt, "lease": lease})
+        params = {"id": job_id, "node": node, "attempt": attempt, "lease": lease}
+        row = self.grouped(job_id, lambda c: self._one_prepared("renew_lease", params, c), one_statement=True)
         return (row is not None, bool(row and row["cancel_requested"]))
 
     def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
-        self._one("record_progress", {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)})
+        params = {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)}
+        self.grouped(job_id, lambda c: self._one_prepared("record_progress", params, c), one_statement=True)
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
@@ -94,14 +128,14 @@ class DispatchMixin:
                   "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
                   "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome,
                   "force_no_ecm": force_no_ecm, "route": Json(route) if route is not None else None}
-        if not notify:
-            # The job and its attempt row change in one statement: atomic without BEGIN/COMMIT.
-            return self._one("release_job", params) is not None
-        with self.transaction() as c:
+        def release(c) -> bool:
             if self._one("release_job", params, cur=c) is None:
                 return False
-            self._notify(c, _EVENTS[status], job_id=job_id)
+            if notify:
+                self._notify(c, _EVENTS[status], job_id=job_id)
             return True
+        # Without notifications the job and its attempt row change in one statement.
+        return self.grouped(job_id, release, one_statement=not notify)
 
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[Job]:
         return [job_record(r) for r in self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})]
@@ -206,7 +240,8 @@ class DispatchMixin:
         return incoming_id
 
     def update_incoming(self, incoming_id: str, progress: dict, lease: float) -> None:
-        self._one("update_incoming", {"id": incoming_id, "progress": Json(progress), "lease": lease})
+        params = {"id": incoming_id, "progress": Json(progress), "lease": lease}
+        self.grouped(incoming_id, lambda c: self._one_prepared("update_incoming", params, c), one_statement=True)
 
     def end_incoming(self, incoming_id: str) -> None:
         self._one("end_incoming", {"id": incoming_id})

@@ -32,8 +32,8 @@ class PostgresStore(AccountsMixin, FaxboxesMixin, JobsMixin, DispatchMixin, Docu
                     InboxMixin, IncomingMixin, SmtplogMixin, SmtpGatewayMixin, NotificationsMixin,
                     LimitsMixin, IdempotencyMixin, BatchesMixin, RetentionMixin, NotificationLogMixin, EventsMixin,
                     RoutesMixin, Database):
-    def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None):
-        super().__init__(dsn, pool_size)
+    def __init__(self, dsn: str, pool_size: int = 20, clock=None, cipher=None, commit_writers: int = 0):
+        super().__init__(dsn, pool_size, commit_writers)
         self._cipher = cipher   # DocumentCipher: documents encrypted at rest (faxd/store/crypto.py)
 
     # --- health

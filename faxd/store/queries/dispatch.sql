@@ -1,11 +1,14 @@
--- claim_next_job --
--- See faxd_claim_job in schema.sql: one round trip from wake-up to a call ready to dial.
--- run_after (which the claim leaves alone): when the job became runnable, for the dispatch
--- latency histogram (set to now() when its documents are converted, or the time asked for), and
--- claimed: the claim's own time on the same clock (the 'dialing' event's), so the histogram
--- holds the database's view of the wait, not the dispatcher's scheduling delays after it.
-SELECT c.*, j.run_after, now() AS claimed FROM faxd_claim_job(%(node)s, %(switch)s, %(max_channels)s, %(lease)s) c
-  LEFT JOIN jobs j ON j.id = c.id;
+-- claim_jobs --
+-- See faxd_claim_jobs in schema.sql: one round trip from wake-up to calls ready to dial, up to
+-- the limit asked, in the order taken. run_after (which the claim leaves alone): when the job
+-- became runnable, for the dispatch latency histogram (set to now() when its documents are
+-- converted, or the time asked for), and claimed: the claim's own time on the same clock (the
+-- 'dialing' event's), so the histogram holds the database's view of the wait, not the
+-- dispatcher's scheduling delays after it.
+SELECT c.*, j.run_after, now() AS claimed
+  FROM faxd_claim_jobs(%(node)s, %(switch)s, %(max_channels)s, %(lease)s, %(limit)s) WITH ORDINALITY c
+  LEFT JOIN jobs j ON j.id = c.id
+ ORDER BY c.ordinality;
 
 -- renew_lease --
 -- False (no row) when the attempt is no longer ours (another node, or a recovery, took it over).

@@ -7,7 +7,7 @@ but the fax protocol, DIS/DCS, training check, ECM blocks, post-page messages, i
 The far end of the line is faxd's spandsp FaxSession, carried over IAX2 by the test's own
 endpoint (iax2.py), in real time. See docs/interop.md.
 
-Each test runs one real-time fax of two pages at 14,400 bit/s (a little over a minute), one in
+Each test runs one real-time fax of two pages at 14,400 bit/s (about 40 s), one in
 each direction; HylaFAX (iaxmodem, faxgetty, faxq, hfaxd) is set up once for both (about 8 s,
 faxgetty's modem probe). HylaFAX's private directory has no ``_`` in its path (see
 hylafax.private_root: with one, faxsend was sent to a modem that does not exist and the job
@@ -61,8 +61,9 @@ def line(request):
 
 
 def document(hf: HylaFax) -> str:
-    # Two dense A4 pages at 204x98: about 37 kB of T.4 2D each, 21 s apiece at 14,400 bit/s.
-    return make_text_tiff(f"{hf.root}/doc.tif", PAGES, resolution="normal")
+    # Two A4 pages of 20 lines of text (a letter's) at 204x98. Pages full of text (45 lines,
+    # about 37 kB of T.4 2D each) took 21 s apiece at 14,400 bit/s for nothing more tested.
+    return make_text_tiff(f"{hf.root}/doc.tif", PAGES, resolution="normal", lines=20)
 
 
 def tiff_pages(path: str) -> int:

@@ -1,0 +1,126 @@
+"""Group commit: the small writes of many live calls share one transaction.
+
+Every call on the line writes a little, often: its progress (a page sent, the speed
+negotiated), its lease, its attempt's end. One transaction each costs one commit each, and a
+commit waits for the WAL to reach the disk (about 5 ms on a VM's disk): a node with thousands
+of calls spends its database on fsyncs, and ``pg_notify`` in the events trigger serialises
+notifying commits on top of that. Here the writes of many calls go into one transaction
+instead, as PostgreSQL's own group commit does for its clients:
+
+- a writer takes every write waiting when it is free, runs them in order in one transaction
+  and commits; what arrives meanwhile forms the next group. The writer is the first caller
+  that finds it free (as PostgreSQL's WAL flush is done by whichever backend gets there
+  first), so an idle system waits for nothing and hands nothing over: a group of one is
+  that caller's own statement. Under load groups grow by themselves;
+- a caller gets its result only after the group's COMMIT: what it acknowledges next (an
+  event, an answer, the next step of the call) is durable first, exactly as before;
+- writes are spread over ``writers`` by a key (the job), so one job's writes keep their
+  order and two groups never hold rows of the same job (no deadlock between writers);
+- when one write of a group fails, the group is rolled back and each of its writes runs
+  again on its own: only the write that failed fails. A lost connection fails the group's
+  writes with the error a single write would have had (:class:`faxd.errors.StoreUnavailable`).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import zlib
+from typing import Any, Callable
+
+import gevent
+import gevent.event
+
+from faxd.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+Work = Callable[[Any], Any]          # work(cursor) -> result, inside the group's transaction
+
+
+class CommitGroups:
+    def __init__(self, db, writers: int = 2, max_group: int = 256):
+        self._db = db
+        self._max = max_group
+        self._queues = [collections.deque() for _ in range(writers)]
+        self._busy = [False] * writers
+        self._greenlets: set[gevent.Greenlet] = set()
+        self.commits = 0             # transactions committed (groups and writes run alone)
+        self.writes = 0              # writes committed
+
+    def run(self, key: str, work: Work, one_statement: bool = False):
+        """``work(cursor)`` committed in a group; returns its result once the group is durable.
+
+        The first caller to find its writer free is the writer (no hand-over to another
+        greenlet when nothing else is waiting): it commits what is queued, group by group,
+        until its own write is done, then leaves the rest to a greenlet of its own.
+        ``one_statement``: the work is one statement, atomic alone (run without BEGIN and
+        COMMIT when its group is itself).
+        """
+        i = zlib.crc32(key.encode()) % len(self._queues)
+        done = gevent.event.AsyncResult()
+        self._queues[i].append((work, done, one_statement))
+        if not self._busy[i]:
+            self._busy[i] = True
+            self._drain(i, until=done)
+        return done.get()
+
+    def close(self) -> None:
+        for g in list(self._greenlets):
+            g.kill()
+
+    def _drain(self, i: int, until: gevent.event.AsyncResult | None) -> None:
+        queue = self._queues[i]
+        try:
+            while queue and not (until is not None and until.ready()):
+                group = [queue.popleft() for _ in range(min(len(queue), self._max))]
+                try:
+                    self._commit(group)
+                except BaseException:
+                    # The writer was killed mid-group (the store closing; a caller killed while
+                    # it writes is alone in its group): never leave another caller waiting, nor
+                    # hand it a GreenletExit. The transaction was rolled back, or is in doubt
+                    # if the kill came during its COMMIT, as for a connection lost then.
+                    for _, done, _ in group:
+                        if not done.ready():
+                            done.set_exception(StoreUnavailable("database write interrupted: its writer stopped"))
+                    raise
+        finally:
+            if queue:
+                # Writes arrived meanwhile: a greenlet commits them (this caller returns).
+                g = gevent.spawn(self._drain, i, None)
+                self._greenlets.add(g)
+                g.link(self._greenlets.discard)
+            else:
+                self._busy[i] = False
+
+    def _commit(self, group: list) -> None:
+        if len(group) == 1:
+            self._alone(*group[0])
+            return
+        try:
+            with self._db.transaction() as cur:
+                results = [work(cur) for work, _, _ in group]
+        except StoreUnavailable as e:
+            for _, done, _ in group:
+                done.set_exception(e)
+            return
+        except Exception as e:
+            logger.debug("a write of a group of %d failed (%s): each runs alone", len(group), e)
+            for item in group:
+                self._alone(*item)
+            return
+        self.commits += 1
+        self.writes += len(group)
+        for (_, done, _), value in zip(group, results):
+            done.set(value)
+
+    def _alone(self, work: Work, done: gevent.event.AsyncResult, one_statement: bool) -> None:
+        try:
+            with (self._db.statement() if one_statement else self._db.transaction()) as cur:
+                value = work(cur)
+        except Exception as e:
+            done.set_exception(e)
+            return
+        self.commits += 1
+        self.writes += 1
+        done.set(value)
