@@ -183,7 +183,15 @@ class DocumentPipeline:
     # --- render
 
     def tiff_to_pdf(self, tiff_data: bytes) -> bytes:
-        """Wrap the fax TIFF's G3/G4 pages in a PDF: lossless, page size from the resolution."""
+        """Wrap the fax TIFF's G3/G4 pages in a PDF: lossless, page size from the resolution.
+
+        One-strip G4 pages (what faxd stores) are wrapped here, on the hub: it is a copy of their
+        bytes, cheaper than the hand-over to a thread; anything else is decoded in the threadpool."""
+        if tiff_data:
+            layout = tiff.pages(tiff_data)
+            if all(_wrappable(p) for p in layout):
+                tiff.check_claims(tiff_data, layout)
+                return g4_pdf(tiff_data, layout)
         return _in_thread(tiff_to_pdf, tiff_data)
 
     # --- fetch

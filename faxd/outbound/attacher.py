@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gevent
+import gevent.event
 import gevent.pool
 
 from faxd.documents import DocumentError
@@ -20,12 +21,15 @@ from faxd import failures
 from faxd.errors import StoreError, StoreUnavailable, public_text
 from faxd.models import Job, JobStatus, TxResult
 from faxd.service import Service
+from faxd.store.dispatch import AttachResult
 
 logger = logging.getLogger(__name__)
 
 # Seconds between tries of a database write during an outage (about a minute in all: a
 # failover's usual length); the lease covers the rest.
 WRITE_RETRY = (0, 0.5, 1, 2, 4, 8, 15, 30)
+# Most prepared documents stored in one transaction.
+WRITE_BATCH = 64
 
 
 def default_concurrency() -> int:
@@ -74,13 +78,18 @@ class Attacher(Service):
     def __init__(self, config, store, pipeline, node: str, concurrency: int | None = None,
                  now=lambda: datetime.now(timezone.utc)):
         self.concurrency = concurrency or config.attach_concurrency or default_concurrency()
-        super().__init__(work=gevent.pool.Pool(self.concurrency))
+        # Every job in flight (drain waits for them, stop kills them); the slots are counted below.
+        super().__init__(work=gevent.pool.Group())
         self._config = config
         self._store = store
         self._pipeline = pipeline
         self._node = node
         self._now = now
-        self._current: set[str] = set()
+        self._current: set[str] = set()      # claimed and not finished
+        self._preparing: set[str] = set()    # claimed and not yet handed to the writer: the slots in use
+        # Prepared documents waiting for the writer, each with the event its job waits on.
+        self._results: list[tuple[AttachResult, gevent.event.AsyncResult]] = []
+        self._writer: gevent.Greenlet | None = None
         # A conversion plus a fetch must fit in the lease, or another node would start it again.
         self._lease = config.convert_timeout + config.fetch_timeout + 60
 
@@ -94,6 +103,8 @@ class Attacher(Service):
 
     def stop(self):
         super().stop()
+        if self._writer is not None:
+            self._writer.kill(block=True, timeout=self.work_kill_timeout)
         for job_id in list(self._current):
             try:
                 self._store.attach_release(job_id, self._node)
@@ -104,14 +115,15 @@ class Attacher(Service):
         while self.accepting:
             self.wakeup.clear()
             try:
-                while self.accepting and self.work.free_count() > 0:
-                    job = self._store.claim_attaching_job(self._node, self._lease)
-                    if job is None:
+                while self.accepting and self._free() > 0:
+                    # Every free slot in one claim (one round trip, the turns kept within it).
+                    jobs = self._store.claim_attaching_jobs(self._node, self._lease, self._free())
+                    for job in jobs:
+                        self._current.add(job.id)
+                        self._preparing.add(job.id)
+                        self.work.spawn(self._attach_guarded, job)
+                    if not jobs:
                         break
-                    self._current.add(job.id)
-                    # Claim again once the slot is free (linked after the pool lets it go: a
-                    # wake-up from inside the greenlet would find the pool still full).
-                    self.work.spawn(self._attach_guarded, job).link(self._slot_free)
             except StoreError as e:
                 logger.warning("attacher: %s", e)
             self.wakeup.wait(timeout=self._config.dispatch_tick * 5)
@@ -130,8 +142,18 @@ class Attacher(Service):
             self._fail(job, "internal error while preparing the document")
         finally:
             self._current.discard(job.id)
+            self._slot_free(job)
 
-    def _slot_free(self, _greenlet) -> None:
+    def _free(self) -> int:
+        """Slots free: ``concurrency`` documents fetched or converted at once. A document handed
+        to the writer no longer holds one (the next claim goes on while it is stored), unless a
+        full batch is already waiting there (the database is slower than the preparation)."""
+        if len(self._current) - len(self._preparing) >= WRITE_BATCH:
+            return 0
+        return max(0, self.concurrency - len(self._preparing))
+
+    def _slot_free(self, job: Job) -> None:
+        self._preparing.discard(job.id)
         self.wakeup.set()
 
     def attach(self, job: Job) -> None:
@@ -158,10 +180,57 @@ class Attacher(Service):
             logger.info("job %s: document refused: %s", job.id, e)
             self._fail(job, public_text(str(e)))
             return
-        if self._written(job, lambda: self._store.attach_done(
-                job, self._node, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
-                resolution=fax.resolution, fetched=fetched)):
+        result = AttachResult(job, tiff=fax.tiff, pdf=pdf, pages=fax.pages, width=fax.width,
+                              resolution=fax.resolution, fetched=fetched)
+        self._slot_free(job)
+        if self._written(job, lambda: self._store_result(result)):
             logger.info("job %s: document ready, %d pages", job.id, fax.pages)
+
+    def _store_result(self, result: AttachResult) -> bool:
+        """Hand the result to the writer and wait until it is stored (True) or found no longer
+        ours (False); a database error is raised here, for this job's own retries."""
+        done = gevent.event.AsyncResult()
+        self._results.append((result, done))
+        if self._writer is None or self._writer.dead:
+            self._writer = gevent.spawn(self._write_results)
+        return done.get()
+
+    def _write_results(self) -> None:
+        """Store the results that are ready, one transaction after the other. While fewer wait
+        than twice the node's slots, each goes alone: its job is due at its own commit and the
+        dispatcher claims the jobs as they come (jobs made due together are claimed one after
+        the other, the last some claims later: a few faxes at once went from queued to dialled
+        no sooner in batches, and from prepared to dialled 10-20 ms later). More waiting means
+        the database is what limits preparation (a burst of fax-ready documents): then all that
+        wait go together, up to ``WRITE_BATCH`` (a group commit: one commit, one statement)."""
+        while self._results:
+            backlog = len(self._results) >= 2 * self.concurrency
+            n = min(len(self._results), WRITE_BATCH) if backlog else 1
+            batch, self._results = self._results[:n], self._results[n:]
+            try:
+                stored = self._store.attach_done_many(self._node, [r for r, _ in batch])
+            except StoreUnavailable as e:
+                for _, done in batch:
+                    done.set_exception(e)
+                continue
+            except StoreError as e:
+                if len(batch) == 1:
+                    batch[0][1].set_exception(e)
+                    continue
+                # What the database refused may be one job's result: each alone, so that the
+                # others are stored and only that one fails.
+                for result, done in batch:
+                    try:
+                        done.set(self._store.attach_done_many(self._node, [result])[0])
+                    except StoreError as e1:
+                        done.set_exception(e1)
+                continue
+            except Exception as e:
+                for _, done in batch:
+                    done.set_exception(e)
+                continue
+            for (_, done), ok in zip(batch, stored):
+                done.set(ok)
 
     def _written(self, job: Job, write) -> bool:
         """Run ``write`` until the database takes it: a document converted during a database

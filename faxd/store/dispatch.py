@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import psycopg2
@@ -27,6 +28,18 @@ UNOPENED_RETRY = 30
 
 _EVENTS = {JobStatus.COMPLETED: "outbound_success", JobStatus.FAILED: "outbound_failure",
            JobStatus.CANCELLED: "outbound_cancelled", JobStatus.PENDING: "outbound_queued"}
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    """A job's prepared document, to be stored by ``attach_done_many``."""
+    job: Job
+    tiff: bytes
+    pdf: bytes
+    pages: int
+    width: int
+    resolution: str
+    fetched: tuple[bytes, str | None] | None = None   # the original fetched from document.url
 
 
 class DispatchMixin:
@@ -154,31 +167,53 @@ class DispatchMixin:
 
     # --- attaching: fetch and convert, then pending
 
+    def claim_attaching_jobs(self, node: str, lease: float, limit: int = 1) -> list[Job]:
+        """Up to ``limit`` jobs to prepare, in turn between accounts (one round trip), each with the
+        account's ``paper`` and its uploaded ``originals`` (bytes, in order) and their
+        ``original_types``."""
+        rows = self._all("claim_attaching_jobs", {"node": node, "lease": lease, "limit": limit})
+        return [job_record(dict(row, originals=[self.opened({"data": d})["data"] for d in row["originals"] or []]))
+                for row in rows]
+
     def claim_attaching_job(self, node: str, lease: float) -> Job | None:
-        """A job to prepare, with the account's ``paper`` and its uploaded ``originals`` (bytes,
-        in order) and their ``original_types``."""
-        row = self._one("claim_attaching_job", {"node": node, "lease": lease})
-        if row is None:
-            return None
-        return job_record(dict(row, originals=[self.opened({"data": d})["data"] for d in row["originals"] or []]))
+        jobs = self.claim_attaching_jobs(node, lease, 1)
+        return jobs[0] if jobs else None
 
     def attach_done(self, job: Job, node: str, *, tiff: bytes, pdf: bytes, pages: int, width: int,
                     resolution: str, fetched: tuple[bytes, str | None] | None = None) -> bool:
-        params = {"id": job.id, "node": node, "pages": pages, "width": width, "resolution": resolution}
-        for role, data in (("tiff", tiff), ("pdf", pdf)):
-            params.update({f"{role}_id": ids.new_id(), f"{role}_size": len(data),
-                           f"{role}_sha256": hashlib.sha256(data).hexdigest(),
-                           role: psycopg2.Binary(self.seal(data))})
-        params["key_id"] = self.key_id
+        return self.attach_done_many(node, [AttachResult(job, tiff=tiff, pdf=pdf, pages=pages, width=width,
+                                                         resolution=resolution, fetched=fetched)])[0]
+
+    def attach_done_many(self, node: str, results: list[AttachResult]) -> list[bool]:
+        """Store prepared documents: each job ``pending`` with its fax TIFF and PDF (and the
+        original fetched from ``document.url``), its 'queued' notifications, all in one
+        transaction (one WAL flush for the lot). A job no longer leased to ``node`` is left as it
+        is: False in its place."""
+        if not results:
+            return []
+        cols: dict[str, list] = {k: [] for k in ("ids", "pages", "widths", "resolutions", "tiff_ids", "tiff_sizes",
+                                                 "tiff_sha256s", "tiffs", "pdf_ids", "pdf_sizes", "pdf_sha256s",
+                                                 "pdfs")}
+        for r in results:
+            cols["ids"].append(r.job.id)
+            cols["pages"].append(r.pages)
+            cols["widths"].append(r.width)
+            cols["resolutions"].append(r.resolution)
+            for role, data in (("tiff", r.tiff), ("pdf", r.pdf)):
+                cols[f"{role}_ids"].append(ids.new_id())
+                cols[f"{role}_sizes"].append(len(data))
+                cols[f"{role}_sha256s"].append(hashlib.sha256(data).hexdigest())
+                cols[f"{role}s"].append(psycopg2.Binary(self.seal(data)))
         with self.transaction() as c:
-            if self._one("attach_done", params, cur=c) is None:
-                return False
-            if fetched is not None:
-                self.add_document(job.account_id, job_id=job.id, role="original", seq=0,
-                                  content_type=fetched[1] or "application/octet-stream", data=fetched[0],
-                                  filename=None, cur=c)
-            self._notify(c, "outbound_queued", job_id=job.id)
-            return True
+            done = {row["id"] for row in self._all("attach_done_many", dict(cols, node=node, key_id=self.key_id),
+                                                    cur=c)}
+            for r in results:
+                if r.job.id in done and r.fetched is not None:
+                    self.add_document(r.job.account_id, job_id=r.job.id, role="original", seq=0,
+                                      content_type=r.fetched[1] or "application/octet-stream", data=r.fetched[0],
+                                      filename=None, cur=c)
+            self.queue_job_notifications(c, "outbound_queued", [r.job.id for r in results if r.job.id in done])
+        return [r.job.id in done for r in results]
 
     def attach_failed(self, job: Job, node: str, error: str, tx_result: dict) -> bool:
         with self.transaction() as c:

@@ -29,6 +29,24 @@ class NotificationsMixin:
             return []
         if context:
             row = {**row, **context}
+        return self._queue_planned(cur, event, row, job_id=job_id, inbox_id=inbox_id, smtplog_id=smtplog_id)
+
+    def queue_job_notifications(self, cur, event: str, job_ids: list[str]) -> list[dict]:
+        """``queue_notifications`` for several jobs (an outbound event), their rows read in one
+        query: a batch of jobs changing together costs one read, not one per job."""
+        if event not in _plan.OUTBOUND_EVENTS:
+            raise ValueError(f"{event!r} is not an outbound event")
+        if not job_ids:
+            return []
+        rows = {row["id"]: row for row in self._all("notification_jobs", {"ids": list(job_ids)}, cur=cur)}
+        written = []
+        for job_id in job_ids:
+            if job_id in rows:
+                written += self._queue_planned(cur, event, rows[job_id], job_id=job_id)
+        return written
+
+    def _queue_planned(self, cur, event: str, row: dict, *, job_id: str | None = None,
+                       inbox_id: str | None = None, smtplog_id: str | None = None) -> list[dict]:
         targets = _plan.plan(event, row)
         if not targets:
             return []

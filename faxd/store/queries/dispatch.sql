@@ -82,30 +82,37 @@ DELETE FROM job_attempts WHERE job_id = %(job_id)s AND attempt = %(attempt)s;
 -- cancel_requested_jobs --
 SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = %(node)s AND cancel_requested;
 
--- claim_attaching_job --
--- A job whose document must be fetched and converted (lease-guarded like a call), taken fairly
--- between accounts: see faxd_claim_attaching in schema.sql.
-SELECT * FROM faxd_claim_attaching(%(node)s, %(lease)s);
+-- claim_attaching_jobs --
+-- Up to %(limit)s jobs whose document must be fetched and converted (lease-guarded like a call),
+-- taken fairly between accounts: see faxd_claim_attaching in schema.sql.
+SELECT * FROM faxd_claim_attaching(%(node)s, %(lease)s, %(limit)s);
 
--- attach_done --
--- The job ready to send, with its fax TIFF and PDF rendition, in one statement.
-WITH done AS (
-    UPDATE jobs SET status = 'pending', page_count = %(pages)s::integer, lease_owner = NULL, lease_expires = NULL,
-           run_after = greatest(run_after, now()), modified = now(), revision = revision + 1,
-           progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', %(pages)s::integer,
+-- attach_done_many --
+-- Jobs ready to send, each with its fax TIFF and PDF rendition, in one statement; only the jobs
+-- still leased to this node (the others were taken over or cancelled) change.
+WITH r AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(pages)s::integer[], %(widths)s::integer[], %(resolutions)s::text[],
+                         %(tiff_ids)s::text[], %(tiff_sizes)s::bigint[], %(tiff_sha256s)s::text[], %(tiffs)s::bytea[],
+                         %(pdf_ids)s::text[], %(pdf_sizes)s::bigint[], %(pdf_sha256s)s::text[], %(pdfs)s::bytea[])
+        AS r(id, pages, width, resolution, tiff_id, tiff_size, tiff_sha256, tiff, pdf_id, pdf_size, pdf_sha256, pdf)
+), done AS (
+    UPDATE jobs j SET status = 'pending', page_count = r.pages, lease_owner = NULL, lease_expires = NULL,
+           run_after = greatest(j.run_after, now()), modified = now(), revision = j.revision + 1,
+           progress = jsonb_build_object('stage', 'queued', 'pages_sent', 0, 'pages_total', r.pages,
                                          'fax_speed', 0, 'text', 'Waiting to be sent')
-     WHERE id = %(id)s AND lease_owner = %(node)s AND status = 'attaching_files'
-    RETURNING id, account_id
+      FROM r
+     WHERE j.id = r.id AND j.lease_owner = %(node)s AND j.status = 'attaching_files'
+    RETURNING j.id, j.account_id
 ), tiff AS (
     INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
                            pages, width, resolution, data, key_id)
-    SELECT %(tiff_id)s, account_id, id, 'fax_tiff', 0, 'image/tiff', 'fax.tif', %(tiff_size)s, %(tiff_sha256)s,
-           %(pages)s::integer, %(width)s, %(resolution)s, %(tiff)s, %(key_id)s FROM done
+    SELECT r.tiff_id, d.account_id, d.id, 'fax_tiff', 0, 'image/tiff', 'fax.tif', r.tiff_size, r.tiff_sha256,
+           r.pages, r.width, r.resolution, r.tiff, %(key_id)s FROM done d JOIN r ON r.id = d.id
 ), pdf AS (
     INSERT INTO documents (id, account_id, job_id, role, seq, content_type, filename, size_bytes, sha256,
                            pages, data, key_id)
-    SELECT %(pdf_id)s, account_id, id, 'pdf', 0, 'application/pdf', 'fax.pdf', %(pdf_size)s, %(pdf_sha256)s,
-           %(pages)s::integer, %(pdf)s, %(key_id)s FROM done
+    SELECT r.pdf_id, d.account_id, d.id, 'pdf', 0, 'application/pdf', 'fax.pdf', r.pdf_size, r.pdf_sha256,
+           r.pages, r.pdf, %(key_id)s FROM done d JOIN r ON r.id = d.id
 )
 SELECT id FROM done;
 

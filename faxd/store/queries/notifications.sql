@@ -10,6 +10,18 @@ JOIN accounts a ON a.id = j.account_id
 LEFT JOIN faxboxes f ON f.id = j.faxbox_id
 WHERE j.id = %(id)s;
 
+-- notification_jobs --
+-- notification_job for several jobs at once.
+SELECT j.id, j.account_id, j.faxbox_id, j.status, j.source, j.to_number, j.from_number, j.to_name,
+       j.from_name, j.retries, j.attempts, j.doc, j.tx_result, j.page_count, j.error,
+       j.created, j.modified, j.delivered,
+       f.name AS faxbox_name, f.notifications AS faxbox_notifications,
+       COALESCE(j.doc->>'fax_timezone', f.fax_timezone, a.timezone, 'UTC') AS timezone
+FROM jobs j
+JOIN accounts a ON a.id = j.account_id
+LEFT JOIN faxboxes f ON f.id = j.faxbox_id
+WHERE j.id = ANY(%(ids)s::text[]);
+
 -- notification_inbox --
 SELECT i.id, i.account_id, i.faxbox_id, i.call_id, i.status, i.from_number, i.from_name, i.to_number,
        i.rx_result, i.page_count, i.doc, i.created, i.modified,
