@@ -18,6 +18,8 @@ from psycopg2.extras import Json
 from faxd import ids
 from faxd.errors import DocumentKeyError
 from faxd.models import Job, JobStatus
+from faxd.store.db import execute_prepared
+from faxd.store.group import Mergeable
 from faxd.store.jobs import job_record
 
 logger = logging.getLogger(__name__)
@@ -112,8 +114,19 @@ class DispatchMixin:
         return (row is not None, bool(row and row["cancel_requested"]))
 
     def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
-        params = {"id": job_id, "node": node, "attempt": attempt, "progress": Json(progress)}
-        self.grouped(job_id, lambda c: self._one_prepared("record_progress", params, c), one_statement=True)
+        params = {"id": job_id, "node": node, "attempt": attempt, "progress": progress}
+        self.grouped(job_id, Mergeable(self._record_progress_many, params), one_statement=True)
+
+    def _record_progress_many(self, cur, rows: list[dict]) -> None:
+        """Several calls' progress in as few statements as possible: UPDATE ... FROM applies one
+        row per job, so a job seen again starts the next statement (its writes keep their order)."""
+        chunk: list[dict] = []
+        for row in rows:
+            if any(r["id"] == row["id"] for r in chunk):
+                execute_prepared(cur, self.sql("record_progress"), {"rows": Json(chunk)})
+                chunk = []
+            chunk.append(row)
+        execute_prepared(cur, self.sql("record_progress"), {"rows": Json(chunk)})
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,

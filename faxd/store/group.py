@@ -16,6 +16,8 @@ instead, as PostgreSQL's own group commit does for its clients:
   event, an answer, the next step of the call) is durable first, exactly as before;
 - writes are spread over ``writers`` by a key (the job), so one job's writes keep their
   order and two groups never hold rows of the same job (no deadlock between writers);
+- the most frequent write, a call's progress, is :class:`Mergeable`: a group's run of them is
+  one statement;
 - when one write of a group fails, the group is rolled back and each of its writes runs
   again on its own: only the write that failed fails. A lost connection fails the group's
   writes with the error a single write would have had (:class:`faxd.errors.StoreUnavailable`).
@@ -35,6 +37,21 @@ from faxd.errors import StoreUnavailable
 logger = logging.getLogger(__name__)
 
 Work = Callable[[Any], Any]          # work(cursor) -> result, inside the group's transaction
+
+
+class Mergeable:
+    """A write with no result that shares one statement with the same kind of write of other
+    calls in its group: ``merge(cursor, payloads)`` writes them all (in their order) at once.
+    A call's progress is the most frequent write; a group of hundreds of them is one UPDATE
+    instead of hundreds of round trips. Alone, it is ``merge(cursor, [payload])``."""
+    __slots__ = ("merge", "payload")
+
+    def __init__(self, merge: Callable[[Any, list], None], payload):
+        self.merge = merge
+        self.payload = payload
+
+    def __call__(self, cur) -> None:
+        self.merge(cur, [self.payload])
 
 
 class CommitGroups:
@@ -99,7 +116,7 @@ class CommitGroups:
             return
         try:
             with self._db.transaction() as cur:
-                results = [work(cur) for work, _, _ in group]
+                results = _run_in_order(cur, [work for work, _, _ in group])
         except StoreUnavailable as e:
             for _, done, _ in group:
                 done.set_exception(e)
@@ -124,3 +141,22 @@ class CommitGroups:
         self.commits += 1
         self.writes += 1
         done.set(value)
+
+
+def _run_in_order(cur, works: list[Work]) -> list:
+    """Each work's result, in order; a run of Mergeable writes of one kind is one merge."""
+    results: list = []
+    k = 0
+    while k < len(works):
+        work = works[k]
+        if not isinstance(work, Mergeable):
+            results.append(work(cur))
+            k += 1
+            continue
+        j = k + 1
+        while j < len(works) and isinstance(works[j], Mergeable) and works[j].merge == work.merge:
+            j += 1
+        work.merge(cur, [w.payload for w in works[k:j]])
+        results.extend([None] * (j - k))
+        k = j
+    return results

@@ -17,8 +17,10 @@ UPDATE jobs SET lease_expires = now() + make_interval(secs => %(lease)s)
 RETURNING cancel_requested;
 
 -- record_progress --
-UPDATE jobs SET progress = %(progress)s, modified = now(), revision = revision + 1
- WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing';
+-- The progress of one or more calls (group commit merges them): each job at most once.
+UPDATE jobs j SET progress = v.progress, modified = now(), revision = j.revision + 1
+  FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id text, node text, attempt integer, progress jsonb)
+ WHERE j.id = v.id AND j.lease_owner = v.node AND j.attempts = v.attempt AND j.status = 'processing';
 
 -- release_job --
 -- End the attempt: final (to the outbox) or back to pending for a retry, and record the

@@ -153,3 +153,43 @@ def test_a_caller_killed_while_it_writes_loses_only_its_own_write(db, dsn):
     gevent.joinall(queued, raise_error=True)
     assert outcomes == {i: "ok" for i in range(1, 6)}
     assert [seq for key, seq in _committed(dsn) if key == "killed"] == [1, 2, 3, 4, 5]
+
+
+def test_many_calls_progress_merged_into_one_statement_keeps_every_write_and_event(dsn):
+    """A group's progress writes are one UPDATE (a job written twice in the group goes into the
+    next statement): each write is applied in order and fires its own events, and a write for
+    an attempt that is no longer this node's changes nothing."""
+    from faxd.store import PostgresStore
+    store = PostgresStore(dsn, pool_size=4, commit_writers=1)
+    try:
+        account = store.create_account("a").account_id
+        with store.transaction() as cur:
+            for i in range(50):
+                cur.execute("INSERT INTO jobs (id, account_id, status, to_number, from_number, attempts, lease_owner, "
+                            "page_count) VALUES (%s, %s, 'processing', %s, '+12025550100', 1, 'n1', 3)",
+                            (f"job{i}", account, f"+1312555{i:04d}"))
+            cur.execute("UPDATE jobs SET lease_owner = 'other' WHERE id = 'job49'")
+            cur.execute("SELECT count(*) AS n FROM events")
+            before = cur.fetchone()["n"]
+
+        def call(i):
+            for page in (1, 2, 3):
+                store.record_progress(f"job{i}", "n1", 1, {"stage": "page", "pages_sent": page, "pages_total": 3,
+                                                           "text": f"Page {page} of 3"})
+
+        gevent.joinall([gevent.spawn(call, i) for i in range(50)], raise_error=True)
+        assert store.groups.writes == 150 and store.groups.commits < 50, (store.groups.commits, store.groups.writes)
+        with store.transaction() as cur:
+            cur.execute("SELECT id, progress, revision FROM jobs ORDER BY id")
+            jobs = {r["id"]: r for r in cur.fetchall()}
+            cur.execute("SELECT job_id, payload FROM events WHERE kind = 'page' ORDER BY id")
+            pages = [(r["job_id"], r["payload"].get("page")) for r in cur.fetchall()]
+            cur.execute("SELECT count(*) AS n FROM events")
+            after = cur.fetchone()["n"]
+        for i in range(49):
+            assert jobs[f"job{i}"]["progress"]["pages_sent"] == 3 and jobs[f"job{i}"]["revision"] == 4
+            assert [p for j, p in pages if j == f"job{i}"] == [1, 2, 3]
+        assert jobs["job49"]["progress"] == {} and jobs["job49"]["revision"] == 1    # not this node's
+        assert after - before == len(pages) == 49 * 3
+    finally:
+        store.close()
