@@ -6,7 +6,8 @@ FreeSWITCH backend, in this process, parses and routes every event; a consumer p
 each neutral event's effect with faxd's own store on faxd's schema (``record_progress``, which
 fires the events trigger and its NOTIFY; ``release_job`` at the hangup) and waits until it is
 committed, as the job engine does (which records progress at most every 0.25 s per call: this
-is harsher). Measured per N: this process's CPU (in cores), the calls' commits per second,
+is harsher); each call also renews its lease every third of ``--lease`` seconds, as the engine
+does. Measured per N: this process's CPU (in cores), the calls' commits per second,
 and the delay from an event's arrival on the socket to its effect committed (p50/p99/max).
 
 ``--commit group`` (default) writes through faxd's group commit (faxd/store/group.py, with
@@ -18,7 +19,7 @@ database write (parse + route only). The knee is the first N where p99 >= 100 ms
 more than 0.9 of a core.
 
     python -m bench esl [--calls 500,1000,2000] [--pace 1.0] [--ramp 10] [--commit group|each] [--writers 2]
-                        [--no-baseline]
+                        [--lease 30] [--no-baseline]
 """
 from __future__ import annotations
 
@@ -155,25 +156,40 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     done = [0]
     results = collections.Counter()
 
+    renewals: list[float] = []
+
+    def renew(job_id: str) -> None:
+        # The job engine renews each call's lease every third of the lease (faxd's default: 30 s).
+        while True:
+            gevent.sleep(args.lease / 3)
+            t = time.perf_counter()
+            db.store.renew_lease(job_id, "bench", 1, args.lease)
+            renewals.append(time.perf_counter() - t)
+
     def one(i: int) -> None:
         gevent.sleep(args.ramp * i / n)
         call_id = str(uuid.uuid4())
         job_id = db.start_call(call_id, i) if db is not None else None
+        renewer = gevent.spawn(renew, job_id) if db is not None and args.lease > 0 else None
         call = backend.originate(OriginateRequest(call_id=call_id, job_id=f"bench{i}", to_number=f"+1202555{i:04d}",
                                                   from_number="+4930123456", from_name="bench", tiff_path=tiff,
                                                   options=FaxOptions(station_id="bench")))
-        while True:
-            event = call.events.get(timeout=600)
-            if db is not None:
-                db.record(job_id, event)
-            q = arrivals.get(call_id)
-            if q:
-                delays.append(time.perf_counter() - q.popleft())
-            if isinstance(event, ev.FaxResult):
-                results["success" if event.success else "failed"] += 1
-            if isinstance(event, ev.Hangup):
-                done[0] += 1
-                return
+        try:
+            while True:
+                event = call.events.get(timeout=600)
+                if db is not None:
+                    db.record(job_id, event)
+                q = arrivals.get(call_id)
+                if q:
+                    delays.append(time.perf_counter() - q.popleft())
+                if isinstance(event, ev.FaxResult):
+                    results["success" if event.success else "failed"] += 1
+                if isinstance(event, ev.Hangup):
+                    done[0] += 1
+                    return
+        finally:
+            if renewer is not None:
+                renewer.kill()
 
     peak = [0]
 
@@ -195,7 +211,8 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     return {"calls": n, "done": done[0], "ok": results["success"], "peak_concurrent": peak[0], "events": len(delays),
             "wall_s": wall, "cpu_s": cpu, "cores": cpu / wall, "commits_per_s": commits / wall,
             "p50_ms": _pct(delays, 50) * 1000, "p99_ms": _pct(delays, 99) * 1000,
-            "max_ms": max(delays) * 1000 if delays else float("nan")}
+            "max_ms": max(delays) * 1000 if delays else float("nan"), "renewals": len(renewals),
+            "renew_p99_ms": _pct(renewals, 99) * 1000}
 
 
 def main(argv) -> int:
@@ -204,6 +221,9 @@ def main(argv) -> int:
     p.add_argument("--pace", type=float, default=1.0, help="1.0 = the recorded real-time pace")
     p.add_argument("--ramp", type=float, default=20.0, help="seconds over which each step's calls start")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--lease", type=float, default=30.0,
+                   help="lease seconds: each call renews its lease every third of it, as the job engine "
+                        "does (faxd's lease_seconds; 0: no renewals)")
     p.add_argument("--commit", choices=("group", "each"), default="group",
                    help="group: faxd's group commit (default); each: one commit per write")
     p.add_argument("--writers", type=int, default=2, help="group commit writers (faxd's commit_writers)")
@@ -239,7 +259,9 @@ def main(argv) -> int:
                           f"events={r['events']} cpu={r['cpu_s']:.1f}s over {r['wall_s']:.1f}s = "
                           f"{r['cores']:.3f} cores  commits/s={r['commits_per_s']:.0f}  "
                           f"delay p50={r['p50_ms']:.1f} ms p99={r['p99_ms']:.1f} ms "
-                          f"max={r['max_ms']:.1f} ms", flush=True)
+                          f"max={r['max_ms']:.1f} ms"
+                          + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else ""),
+                          flush=True)
         finally:
             db.close()
             emu.stdin.close()

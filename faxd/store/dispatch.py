@@ -7,6 +7,7 @@ notifications likewise.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -101,32 +102,43 @@ class DispatchMixin:
         return self._one("count_final_jobs", {"account_id": account_id})["n"]
 
     # The live calls' writes below are grouped (Database.grouped): under load many calls'
-    # progress, leases and ends share one commit; each returns once its group is durable.
+    # starts, progress, leases and ends share one commit, each kind one statement (Mergeable);
+    # each returns once its group is durable.
 
     def attempt_started(self, job_id: str) -> None:
         """The call is placed: queue the 'processing' notifications (off the dialling path)."""
-        self.grouped(job_id, lambda c: self._notify(c, "outbound_processing", job_id=job_id))
+        self.grouped(job_id, Mergeable(self._attempts_started, job_id))
+
+    def _attempts_started(self, cur, job_ids: list[str]) -> None:
+        self.queue_job_notifications(cur, "outbound_processing", list(dict.fromkeys(job_ids)))
 
     def renew_lease(self, job_id: str, node: str, attempt: int, lease: float) -> tuple[bool, bool]:
         """(still ours, cancel requested)."""
         params = {"id": job_id, "node": node, "attempt": attempt, "lease": lease}
-        row = self.grouped(job_id, lambda c: self._one_prepared("renew_lease", params, c), one_statement=True)
+        row = self.grouped(job_id, Mergeable(self._renew_leases, params), one_statement=True)
         return (row is not None, bool(row and row["cancel_requested"]))
+
+    def _renew_leases(self, cur, rows: list[dict]) -> list:
+        """Each row's job (id, cancel_requested) when its lease was renewed, else None."""
+        results: list = []
+        for chunk in _one_per_job(rows):
+            execute_prepared(cur, self.sql("renew_leases"), {
+                "ids": [r["id"] for r in chunk], "nodes": [r["node"] for r in chunk],
+                "attempts": [r["attempt"] for r in chunk], "leases": [float(r["lease"]) for r in chunk]})
+            renewed = {row["id"]: row for row in cur.fetchall()}
+            results += [renewed.get(r["id"]) for r in chunk]
+        return results
 
     def record_progress(self, job_id: str, node: str, attempt: int, progress: dict) -> None:
         params = {"id": job_id, "node": node, "attempt": attempt, "progress": progress}
         self.grouped(job_id, Mergeable(self._record_progress_many, params), one_statement=True)
 
     def _record_progress_many(self, cur, rows: list[dict]) -> None:
-        """Several calls' progress in as few statements as possible: UPDATE ... FROM applies one
-        row per job, so a job seen again starts the next statement (its writes keep their order)."""
-        chunk: list[dict] = []
-        for row in rows:
-            if any(r["id"] == row["id"] for r in chunk):
-                execute_prepared(cur, self.sql("record_progress"), {"rows": Json(chunk)})
-                chunk = []
-            chunk.append(row)
-        execute_prepared(cur, self.sql("record_progress"), {"rows": Json(chunk)})
+        """Several calls' progress in as few statements as possible."""
+        for chunk in _one_per_job(rows):
+            execute_prepared(cur, self.sql("record_progress"), {
+                "ids": [r["id"] for r in chunk], "nodes": [r["node"] for r in chunk],
+                "attempts": [r["attempt"] for r in chunk], "progress": [json.dumps(r["progress"]) for r in chunk]})
 
     def release_job(self, job_id: str, node: str, attempt: int, *, status: JobStatus, outcome: str,
                     tx_result: dict, progress: dict, run_after: datetime | None = None,
@@ -137,18 +149,40 @@ class DispatchMixin:
         ``notify=False`` skips the notification planning when the caller knows nobody listens.
         ``force_no_ecm`` None keeps the job's; ``route``: the route and settings of the attempt.
         """
-        params = {"id": job_id, "node": node, "attempt": attempt, "status": status, "tx_result": Json(tx_result),
-                  "progress": Json(progress), "run_after": run_after, "force_audio": force_audio,
+        params = {"id": job_id, "node": node, "attempt": attempt, "status": str(status), "tx_result": tx_result,
+                  "progress": progress, "run_after": run_after, "force_audio": force_audio,
                   "not_fax_failures": not_fax_failures, "error": error, "outcome": outcome,
-                  "force_no_ecm": force_no_ecm, "route": Json(route) if route is not None else None}
-        def release(c) -> bool:
-            if self._one("release_job", params, cur=c) is None:
-                return False
-            if notify:
-                self._notify(c, _EVENTS[status], job_id=job_id)
-            return True
+                  "force_no_ecm": force_no_ecm, "route": route, "notify": notify}
         # Without notifications the job and its attempt row change in one statement.
-        return self.grouped(job_id, release, one_statement=not notify)
+        return self.grouped(job_id, Mergeable(self._release_jobs, params), one_statement=not notify)
+
+    def _release_jobs(self, cur, rows: list[dict]) -> list[bool]:
+        """End each row's attempt if it is still ours; True for those ended. The notifications
+        of the jobs that ask for them are planned after their release, in the same transaction
+        (one read per event for all of them)."""
+        results: list[bool] = []
+        for chunk in _one_per_job(rows):
+            execute_prepared(cur, self.sql("release_jobs"), {
+                "ids": [r["id"] for r in chunk], "nodes": [r["node"] for r in chunk],
+                "attempts": [r["attempt"] for r in chunk], "statuses": [r["status"] for r in chunk],
+                "outcomes": [r["outcome"] for r in chunk],
+                "tx_results": [json.dumps(r["tx_result"]) for r in chunk],
+                "progress": [json.dumps(r["progress"]) for r in chunk],
+                "run_afters": [_text(r["run_after"]) for r in chunk],
+                "force_audios": [_text(r["force_audio"]) for r in chunk],
+                "force_no_ecms": [_text(r["force_no_ecm"]) for r in chunk],
+                "not_fax_failures": [r["not_fax_failures"] for r in chunk],
+                "errors": [r["error"] for r in chunk],
+                "routes": [None if r["route"] is None else json.dumps(r["route"]) for r in chunk]})
+            released = {row["id"] for row in cur.fetchall()}
+            results += [r["id"] in released for r in chunk]
+            by_event: dict[str, list[str]] = {}
+            for r in chunk:
+                if r["notify"] and r["id"] in released:
+                    by_event.setdefault(_EVENTS[JobStatus(r["status"])], []).append(r["id"])
+            for event, job_ids in by_event.items():
+                self.queue_job_notifications(cur, event, job_ids)
+        return results
 
     def take_expired_leases(self, node: str, lease: float, limit: int = 50) -> list[Job]:
         return [job_record(r) for r in self._all("take_expired_leases", {"node": node, "lease": lease, "limit": limit})]
@@ -294,3 +328,29 @@ class DispatchMixin:
 
     def _notify(self, cur, event: str, **ids_) -> None:
         self.queue_notifications(cur, event, **ids_)
+
+
+def _one_per_job(rows: list[dict]):
+    """``rows`` in order, cut where a job comes again: a merged statement (UPDATE ... FROM)
+    changes each row once, so a job's second write goes in the next statement."""
+    chunk: list[dict] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row["id"] in seen:
+            yield chunk
+            chunk, seen = [], set()
+        chunk.append(row)
+        seen.add(row["id"])
+    if chunk:
+        yield chunk
+
+
+def _text(value) -> str | None:
+    """A nullable value as text for an array parameter (cast back in the statement)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

@@ -16,8 +16,9 @@ instead, as PostgreSQL's own group commit does for its clients:
   event, an answer, the next step of the call) is durable first, exactly as before;
 - writes are spread over ``writers`` by a key (the job), so one job's writes keep their
   order and two groups never hold rows of the same job (no deadlock between writers);
-- the most frequent write, a call's progress, is :class:`Mergeable`: a group's run of them is
-  one statement;
+- the frequent writes of a call (its progress, its lease, its start and its end) are
+  :class:`Mergeable`: a group's run of each kind is one statement, so a group costs a few
+  round trips whatever its size;
 - when one write of a group fails, the group is rolled back and each of its writes runs
   again on its own: only the write that failed fails. A lost connection fails the group's
   writes with the error a single write would have had (:class:`faxd.errors.StoreUnavailable`).
@@ -40,18 +41,20 @@ Work = Callable[[Any], Any]          # work(cursor) -> result, inside the group'
 
 
 class Mergeable:
-    """A write with no result that shares one statement with the same kind of write of other
-    calls in its group: ``merge(cursor, payloads)`` writes them all (in their order) at once.
-    A call's progress is the most frequent write; a group of hundreds of them is one UPDATE
-    instead of hundreds of round trips. Alone, it is ``merge(cursor, [payload])``."""
+    """A write that shares one statement with the same kind of write of other calls in its
+    group: ``merge(cursor, payloads)`` writes them all (in their order) at once and returns
+    one result per payload, in order (or None: no results). A call's progress and its lease
+    are the most frequent writes, its end the next: a group of hundreds of them is a few
+    statements instead of hundreds of round trips. Alone, it is ``merge(cursor, [payload])``."""
     __slots__ = ("merge", "payload")
 
-    def __init__(self, merge: Callable[[Any, list], None], payload):
+    def __init__(self, merge: Callable[[Any, list], list | None], payload):
         self.merge = merge
         self.payload = payload
 
-    def __call__(self, cur) -> None:
-        self.merge(cur, [self.payload])
+    def __call__(self, cur):
+        results = self.merge(cur, [self.payload])
+        return results[0] if results else None
 
 
 class CommitGroups:
@@ -75,7 +78,7 @@ class CommitGroups:
         """
         i = zlib.crc32(key.encode()) % len(self._queues)
         done = gevent.event.AsyncResult()
-        self._queues[i].append((work, done, one_statement))
+        self._queues[i].append((key, work, done, one_statement))
         if not self._busy[i]:
             self._busy[i] = True
             self._drain(i, until=done)
@@ -97,7 +100,7 @@ class CommitGroups:
                     # it writes is alone in its group): never leave another caller waiting, nor
                     # hand it a GreenletExit. The transaction was rolled back, or is in doubt
                     # if the kill came during its COMMIT, as for a connection lost then.
-                    for _, done, _ in group:
+                    for _, _, done, _ in group:
                         if not done.ready():
                             done.set_exception(StoreUnavailable("database write interrupted: its writer stopped"))
                     raise
@@ -112,23 +115,23 @@ class CommitGroups:
 
     def _commit(self, group: list) -> None:
         if len(group) == 1:
-            self._alone(*group[0])
+            self._alone(*group[0][1:])
             return
         try:
-            with self._db.transaction() as cur:
-                results = _run_in_order(cur, [work for work, _, _ in group])
+            with (self._db.statement() if _one_statement(group) else self._db.transaction()) as cur:
+                results = _run_in_order(cur, [(key, work) for key, work, _, _ in group])
         except StoreUnavailable as e:
-            for _, done, _ in group:
+            for _, _, done, _ in group:
                 done.set_exception(e)
             return
         except Exception as e:
             logger.debug("a write of a group of %d failed (%s): each runs alone", len(group), e)
             for item in group:
-                self._alone(*item)
+                self._alone(*item[1:])
             return
         self.commits += 1
         self.writes += len(group)
-        for (_, done, _), value in zip(group, results):
+        for (_, _, done, _), value in zip(group, results):
             done.set(value)
 
     def _alone(self, work: Work, done: gevent.event.AsyncResult, one_statement: bool) -> None:
@@ -143,20 +146,48 @@ class CommitGroups:
         done.set(value)
 
 
-def _run_in_order(cur, works: list[Work]) -> list:
-    """Each work's result, in order; a run of Mergeable writes of one kind is one merge."""
-    results: list = []
-    k = 0
-    while k < len(works):
-        work = works[k]
-        if not isinstance(work, Mergeable):
-            results.append(work(cur))
-            k += 1
-            continue
-        j = k + 1
-        while j < len(works) and isinstance(works[j], Mergeable) and works[j].merge == work.merge:
-            j += 1
-        work.merge(cur, [w.payload for w in works[k:j]])
-        results.extend([None] * (j - k))
-        k = j
+def _one_statement(group: list) -> bool:
+    """The group is one statement, atomic alone (no BEGIN and COMMIT: one round trip): writes
+    of one Mergeable kind, each a statement alone, each of another job."""
+    first = group[0][1]
+    if not isinstance(first, Mergeable):
+        return False
+    keys = set()
+    for key, work, _, one_statement in group:
+        if not (one_statement and isinstance(work, Mergeable) and work.merge == first.merge) or key in keys:
+            return False
+        keys.add(key)
+    return True
+
+
+def _run_in_order(cur, items: list[tuple[str, Work]]) -> list:
+    """Each work's result, in the group's order; the Mergeable writes of a kind share one merge.
+
+    A job's writes keep their order: its first write in the group is in the first layer, its
+    second in the second, and so on; the layers run one after the other. Writes of different
+    jobs come from callers that wait for nothing of each other, so within a layer the writes
+    of a kind run together (one statement) and each job appears in a merge at most once.
+    """
+    results: list = [None] * len(items)
+    depth: dict[str, int] = {}
+    layers: list[list[int]] = []
+    for n, (key, _) in enumerate(items):
+        d = depth.get(key, 0)
+        depth[key] = d + 1
+        if d == len(layers):
+            layers.append([])
+        layers[d].append(n)
+    for layer in layers:
+        kinds: dict[Any, list[int]] = {}
+        for n in layer:
+            work = items[n][1]
+            if isinstance(work, Mergeable):
+                kinds.setdefault(work.merge, []).append(n)
+            else:
+                results[n] = work(cur)
+        for merge, ns in kinds.items():
+            merged = merge(cur, [items[n][1].payload for n in ns])
+            if merged is not None:
+                for n, value in zip(ns, merged):
+                    results[n] = value
     return results

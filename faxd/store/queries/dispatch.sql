@@ -10,35 +10,55 @@ SELECT c.*, j.run_after, now() AS claimed
   LEFT JOIN jobs j ON j.id = c.id
  ORDER BY c.ordinality;
 
--- renew_lease --
--- False (no row) when the attempt is no longer ours (another node, or a recovery, took it over).
-UPDATE jobs SET lease_expires = now() + make_interval(secs => %(lease)s)
- WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing'
-RETURNING cancel_requested;
+-- renew_leases --
+-- The leases of one or more calls (group commit merges them), each job at most once; a job
+-- missing from the result is no longer ours (another node, or a recovery, took it over).
+-- Rows are found by primary key whatever the statistics say (see record_progress).
+UPDATE jobs j SET lease_expires = now() + make_interval(secs => v.lease)
+  FROM unnest(%(ids)s::text[], %(nodes)s::text[], %(attempts)s::integer[], %(leases)s::float8[])
+       AS v(id, node, attempt, lease)
+ WHERE j.id = v.id AND j.lease_owner = v.node AND j.attempts = v.attempt AND (j.status = 'processing') IS TRUE
+RETURNING j.id, j.cancel_requested;
 
 -- record_progress --
 -- The progress of one or more calls (group commit merges them): each job at most once.
+-- Each row is found by its primary key, whatever the statistics say: the rows come as arrays
+-- (the planner knows how many), and the status test is written `IS TRUE` so that it cannot
+-- be answered from the partial indexes on processing jobs. Planned from those, with the
+-- count of calls on the line only as fresh as the last ANALYZE, a group of one read every
+-- call on the line (a bitmap scan of 8,000 rows: 5-8 ms instead of 0.7).
 UPDATE jobs j SET progress = v.progress, modified = now(), revision = j.revision + 1
-  FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id text, node text, attempt integer, progress jsonb)
- WHERE j.id = v.id AND j.lease_owner = v.node AND j.attempts = v.attempt AND j.status = 'processing';
+  FROM unnest(%(ids)s::text[], %(nodes)s::text[], %(attempts)s::integer[], %(progress)s::text[]::jsonb[])
+       AS v(id, node, attempt, progress)
+ WHERE j.id = v.id AND j.lease_owner = v.node AND j.attempts = v.attempt AND (j.status = 'processing') IS TRUE;
 
--- release_job --
--- End the attempt: final (to the outbox) or back to pending for a retry, and record the
--- attempt's outcome. Only the owner of this attempt may.
-WITH released AS (
-    UPDATE jobs
-       SET status = %(status)s, tx_result = %(tx_result)s, progress = %(progress)s,
-           run_after = coalesce(%(run_after)s, run_after), force_audio = %(force_audio)s,
-           force_no_ecm = coalesce(%(force_no_ecm)s::boolean, force_no_ecm),
-           not_fax_failures = %(not_fax_failures)s, error = %(error)s,
-           lease_owner = NULL, lease_expires = NULL, modified = now(), revision = revision + 1,
-           delivered = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now() END
-     WHERE id = %(id)s AND lease_owner = %(node)s AND attempts = %(attempt)s AND status = 'processing'
-    RETURNING id, status
+-- release_jobs --
+-- End one or more attempts (group commit merges them), each job at most once: final (to the
+-- outbox) or back to pending for a retry, and record each attempt's outcome. Only the owner
+-- of an attempt may; the result holds the jobs released. Nullable values come as text (an
+-- array of NULLs alone has no type) and are cast here.
+WITH v AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(nodes)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
+                         %(outcomes)s::text[], %(tx_results)s::text[], %(progress)s::text[],
+                         %(run_afters)s::text[], %(force_audios)s::text[], %(force_no_ecms)s::text[],
+                         %(not_fax_failures)s::integer[], %(errors)s::text[], %(routes)s::text[])
+           AS v(id, node, attempt, status, outcome, tx_result, progress, run_after, force_audio, force_no_ecm,
+                not_fax_failures, error, route)
+), released AS (
+    UPDATE jobs j
+       SET status = v.status, tx_result = v.tx_result::jsonb, progress = v.progress::jsonb,
+           run_after = coalesce(v.run_after::timestamptz, j.run_after), force_audio = v.force_audio::boolean,
+           force_no_ecm = coalesce(v.force_no_ecm::boolean, j.force_no_ecm),
+           not_fax_failures = v.not_fax_failures, error = v.error,
+           lease_owner = NULL, lease_expires = NULL, modified = now(), revision = j.revision + 1,
+           delivered = CASE WHEN v.status IN ('completed', 'failed', 'cancelled') THEN now() END
+      FROM v
+     WHERE j.id = v.id AND j.lease_owner = v.node AND j.attempts = v.attempt AND (j.status = 'processing') IS TRUE
+    RETURNING j.id, j.status, v.attempt, v.node, v.outcome, v.tx_result, v.route
 ), attempt AS (
     -- An upsert: an attempt interrupted before its call started may have no row yet.
     INSERT INTO job_attempts (job_id, attempt, node, ended, outcome, tx_result, route)
-    SELECT id, %(attempt)s, %(node)s, clock_timestamp(), %(outcome)s, %(tx_result)s, %(route)s FROM released
+    SELECT id, attempt, node, clock_timestamp(), outcome, tx_result::jsonb, route::jsonb FROM released
     ON CONFLICT (job_id, attempt) DO UPDATE
        SET ended = EXCLUDED.ended, outcome = EXCLUDED.outcome, tx_result = EXCLUDED.tx_result,
            route = coalesce(EXCLUDED.route, job_attempts.route)
