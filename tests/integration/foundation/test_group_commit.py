@@ -193,3 +193,126 @@ def test_many_calls_progress_merged_into_one_statement_keeps_every_write_and_eve
         assert after - before == len(pages) == 49 * 3
     finally:
         store.close()
+
+
+def _processing_jobs(store, n: int) -> str:
+    """``n`` jobs in 'processing' on node n1, attempt 1, as a claim leaves them; the account."""
+    account = store.create_account("a").account_id
+    with store.transaction() as cur:
+        for i in range(n):
+            cur.execute("INSERT INTO jobs (id, account_id, status, to_number, from_number, attempts, lease_owner, "
+                        "lease_expires, page_count) VALUES (%s, %s, 'processing', %s, '+12025550100', 1, 'n1', "
+                        "now(), 1)", (f"job{i}", account, f"+1312555{i:04d}"))
+    return account
+
+
+def _queued_behind_a_slow_write(store, key: str, calls: list) -> list:
+    """Run ``calls`` (greenlet targets) while one slow write holds the writer: they queue, and
+    the writer commits them as one group. Their results in order."""
+    def slow(cur):
+        cur.execute("SELECT pg_sleep(0.3)")
+    blocker = gevent.spawn(store.grouped, key, slow)
+    gevent.sleep(0.05)
+    greenlets = [gevent.spawn(c) for c in calls]
+    gevent.joinall([blocker] + greenlets, raise_error=True)
+    return [g.value for g in greenlets]
+
+
+def test_leases_and_ends_of_many_calls_merge_and_each_call_gets_its_own_result(dsn):
+    """Lease renewals and attempt ends are merged like progress (one statement per kind in a
+    group): each call still learns whether the attempt is its own and whether a cancel was
+    asked, and each end writes its own status, result, retry time and attempt row."""
+    from datetime import datetime, timedelta, timezone
+    from faxd.models import JobStatus
+    from faxd.store import PostgresStore
+    store = PostgresStore(dsn, pool_size=4, commit_writers=1)
+    try:
+        _processing_jobs(store, 40)
+        with store.transaction() as cur:
+            cur.execute("UPDATE jobs SET lease_owner = 'other' WHERE id = 'job38'")
+            cur.execute("UPDATE jobs SET cancel_requested = true WHERE id = 'job39'")
+        retry_at = datetime.now(timezone.utc) + timedelta(minutes=5)
+        commits = store.groups.commits
+        leases = _queued_behind_a_slow_write(store, "job0", [
+            (lambda i=i: store.renew_lease(f"job{i}", "n1", 1, 600)) for i in range(40)])
+        assert store.groups.commits - commits == 2               # the slow write, then one group
+        assert leases[:38] == [(True, False)] * 38
+        assert leases[38] == (False, False) and leases[39] == (True, True)
+
+        def end(i):
+            retry = i % 2 == 1
+            return store.release_job(
+                f"job{i}", "n1", 1, status=JobStatus.PENDING if retry else JobStatus.COMPLETED,
+                outcome="failed" if retry else "completed", tx_result={"pages_sent": i, "success": not retry},
+                progress={"stage": "done", "n": i}, run_after=retry_at if retry else None,
+                force_audio=retry, not_fax_failures=i % 3, error="busy" if retry else None,
+                notify=i % 4 == 0, force_no_ecm=True if i == 5 else None,
+                route={"route_id": f"r{i}"} if i < 3 else None)
+        commits = store.groups.commits
+        ended = _queued_behind_a_slow_write(store, "job0", [(lambda i=i: end(i)) for i in range(40)])
+        assert store.groups.commits - commits == 2
+        assert ended == [True] * 38 + [False, True]               # job38 was not this node's
+        with store.transaction() as cur:
+            cur.execute("SELECT * FROM jobs ORDER BY id")
+            jobs = {r["id"]: r for r in cur.fetchall()}
+            cur.execute("SELECT * FROM job_attempts")
+            attempts = {r["job_id"]: r for r in cur.fetchall()}
+        for i in range(40):
+            job = jobs[f"job{i}"]
+            if i == 38:
+                assert job["status"] == "processing" and job["lease_owner"] == "other" and f"job{i}" not in attempts
+                continue
+            retry = i % 2 == 1
+            assert job["status"] == ("pending" if retry else "completed")
+            assert job["lease_owner"] is None and job["lease_expires"] is None
+            assert job["tx_result"] == {"pages_sent": i, "success": not retry}
+            assert job["progress"] == {"stage": "done", "n": i}
+            assert job["force_audio"] is retry and job["not_fax_failures"] == i % 3
+            assert job["error"] == ("busy" if retry else None)
+            assert (job["delivered"] is None) is retry
+            if retry:
+                assert abs((job["run_after"] - retry_at).total_seconds()) < 0.001
+            assert job["force_no_ecm"] is (True if i == 5 else False)
+            attempt = attempts[f"job{i}"]
+            assert attempt["outcome"] == ("failed" if retry else "completed") and attempt["node"] == "n1"
+            assert attempt["tx_result"] == job["tx_result"] and attempt["ended"] is not None
+            assert attempt["route"] == ({"route_id": f"r{i}"} if i < 3 else None)
+    finally:
+        store.close()
+
+
+def test_one_jobs_writes_of_every_kind_keep_their_order_inside_a_merged_group(dsn):
+    """A group holding one job's renewal, progress, end and a late progress write: each runs
+    after the one before it (the late write finds the attempt ended and changes nothing),
+    while other jobs' writes of the same kinds share their statements."""
+    from faxd.models import JobStatus
+    from faxd.store import PostgresStore
+    store = PostgresStore(dsn, pool_size=4, commit_writers=1)
+    try:
+        _processing_jobs(store, 3)
+
+        def writes(job):
+            return [lambda: store.renew_lease(job, "n1", 1, 600),
+                    lambda: store.record_progress(job, "n1", 1, {"stage": "pages", "pages_sent": 1}),
+                    lambda: store.release_job(job, "n1", 1, status=JobStatus.COMPLETED, outcome="completed",
+                                              tx_result={"pages_sent": 1}, progress={"stage": "done"}, notify=False),
+                    lambda: store.record_progress(job, "n1", 1, {"stage": "late"})]
+        calls = [w for job in ("job0", "job1") for w in writes(job)] + \
+                [lambda: store.renew_lease("job2", "n1", 1, 600)]
+        commits = store.groups.commits
+        results = _queued_behind_a_slow_write(store, "job0", calls)
+        assert store.groups.commits - commits == 2
+        assert results == [(True, False), None, True, None] * 2 + [(True, False)]
+        with store.transaction() as cur:
+            cur.execute("SELECT id, status, progress, revision FROM jobs ORDER BY id")
+            jobs = cur.fetchall()
+            cur.execute("SELECT job_id, kind FROM events WHERE kind IN ('page', 'completed') ORDER BY id")
+            events = [(r["job_id"], r["kind"]) for r in cur.fetchall()]
+        for job in jobs[:2]:
+            assert job["status"] == "completed" and job["progress"] == {"stage": "done"}
+            assert job["revision"] == 3                      # insert, progress, end: the late write found nothing
+        assert jobs[2]["status"] == "processing"
+        for job in ("job0", "job1"):
+            assert [k for j, k in events if j == job] == ["page", "completed"]
+    finally:
+        store.close()

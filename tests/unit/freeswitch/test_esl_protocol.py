@@ -126,3 +126,34 @@ def test_a_block_without_content_type_does_not_stop_the_reader():
     msgs = list(FrameReader().feed(b"Foo: bar\n\nContent-Type: command/reply\nReply-Text: +OK\n\n"))
     assert [m.content_type for m in msgs] == ["", "command/reply"]
     assert json.dumps(msgs[1].headers)
+
+
+def _event(block: bytes):
+    body = block + b"\n\n"
+    return parse_event(Message({"Content-Type": "text/event-plain"}, body))
+
+
+def test_header_values_are_decoded_once_on_access_whatever_they_hold():
+    ev = _event(b"Event-Name: CUSTOM\nCaller-Caller-ID-Name: M%C3%BCller%20%26%20Co\n"
+                b"variable_fax_result_text: 100%25%20sure\nRaw-UTF8: Gr\xc3\xbc\xc3\x9fe\nPlain: abc")
+    # %XX as UTF-8, a literal '%' (sent as %25) decoded once however often it is read,
+    # raw UTF-8 bytes as UTF-8, an ASCII value without '%' as it came.
+    for _ in range(2):
+        assert ev["Caller-Caller-ID-Name"] == "Müller & Co"
+        assert ev["variable_fax_result_text"] == "100% sure"
+        assert ev["Raw-UTF8"] == "Grüße"
+        assert ev["Plain"] == "abc"
+    assert dict(ev.headers.items())["variable_fax_result_text"] == "100% sure"
+    assert ev.headers.copy() == {"Event-Name": "CUSTOM", "Caller-Caller-ID-Name": "Müller & Co",
+                                 "variable_fax_result_text": "100% sure", "Raw-UTF8": "Grüße", "Plain": "abc"}
+    ev.headers["Set-Later"] = "50%25"               # a value set here is final, not decoded
+    assert ev["Set-Later"] == "50%25"
+
+
+def test_header_lines_with_crlf_without_a_space_or_a_colon_parse_as_before():
+    ev = _event(b"Event-Name: CUSTOM\r\nNo-Space:value\r\nEmpty-Value: \r\nnot a header line\r\n"
+                b"Hangup-Cause: NORMAL_CLEARING\r\nHangup-Cause: NORMAL_CLEARING\r\nColon-In-Value: a: b")
+    assert ev["No-Space"] == "value" and ev["Empty-Value"] == "" and ev["Colon-In-Value"] == "a: b"
+    assert "not a header line" not in ev.headers
+    # Names in arrival order, duplicates included (the emulator's wire tests compare them).
+    assert ev.names == ["Event-Name", "No-Space", "Empty-Value", "Hangup-Cause", "Hangup-Cause", "Colon-In-Value"]
