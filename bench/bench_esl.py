@@ -8,9 +8,7 @@ fires the events trigger and its NOTIFY; ``release_job`` at the hangup) and wait
 committed, as the job engine does (which records progress at most every 0.25 s per call: this
 is harsher); each call also renews its lease every third of ``--lease`` seconds, as the engine
 does. Measured per N: this process's CPU (in cores), the calls' commits per second,
-and the delay from an event's arrival on the socket to its effect committed (p50/p99/max); also
-the lease renewals' p99, the gevent hub's lag (how late a 10 ms sleep wakes) and the longest
-full garbage collection.
+and the delay from an event's arrival on the socket to its effect committed (p50/p99/max).
 
 ``--commit group`` (default) writes through faxd's group commit (faxd/store/group.py, with
 ``--writers`` writers, faxd's ``commit_writers``); ``--commit each`` commits every write on its
@@ -27,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gc
 import os
 import resource
 import shutil
@@ -195,29 +192,11 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
                 renewer.kill()
 
     peak = [0]
-    lags: list[float] = []
 
     def watch():
-        # Also the hub's lag: how late a 10 ms sleep wakes (every wake-up of a call's greenlet,
-        # every round trip of a group commit waits a turn of the hub).
-        last_peak = 0.0
         while True:
-            t = time.perf_counter()
-            gevent.sleep(0.01)
-            now = time.perf_counter()
-            lags.append(now - t - 0.01)
-            if now - last_peak >= 0.05:
-                peak[0] = max(peak[0], len(node.calls))
-                last_peak = now
-    gc_pauses: list[float] = []
-    gc_started = [0.0]
-
-    def on_gc(phase, info):
-        if phase == "start":
-            gc_started[0] = time.perf_counter()
-        elif info["generation"] == 2:
-            gc_pauses.append(time.perf_counter() - gc_started[0])
-    gc.callbacks.append(on_gc)
+            peak[0] = max(peak[0], len(node.calls))
+            gevent.sleep(0.05)
     watcher = gevent.spawn(watch)
     t0, c0 = time.monotonic(), _cpu()
     commits0 = db.commits() if db is not None else 0
@@ -228,15 +207,12 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     wall, cpu = time.monotonic() - t0, _cpu() - c0
     commits = db.commits() - commits0 if db is not None else 0
     watcher.kill()
-    gc.callbacks.remove(on_gc)
     backend.stop()
     return {"calls": n, "done": done[0], "ok": results["success"], "peak_concurrent": peak[0], "events": len(delays),
             "wall_s": wall, "cpu_s": cpu, "cores": cpu / wall, "commits_per_s": commits / wall,
             "p50_ms": _pct(delays, 50) * 1000, "p99_ms": _pct(delays, 99) * 1000,
             "max_ms": max(delays) * 1000 if delays else float("nan"), "renewals": len(renewals),
-            "renew_p99_ms": _pct(renewals, 99) * 1000, "lag_p99_ms": _pct(lags, 99) * 1000,
-            "lag_max_ms": max(lags) * 1000 if lags else float("nan"),
-            "gc_max_ms": max(gc_pauses) * 1000 if gc_pauses else 0.0}
+            "renew_p99_ms": _pct(renewals, 99) * 1000}
 
 
 def main(argv) -> int:
@@ -284,9 +260,7 @@ def main(argv) -> int:
                           f"{r['cores']:.3f} cores  commits/s={r['commits_per_s']:.0f}  "
                           f"delay p50={r['p50_ms']:.1f} ms p99={r['p99_ms']:.1f} ms "
                           f"max={r['max_ms']:.1f} ms"
-                          + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else "")
-                          + f"  hub lag p99={r['lag_p99_ms']:.1f} ms max={r['lag_max_ms']:.1f} ms"
-                          f"  longest full GC={r['gc_max_ms']:.0f} ms",
+                          + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else ""),
                           flush=True)
         finally:
             db.close()
