@@ -19,7 +19,7 @@ database write (parse + route only). The knee is the first N where p99 >= 100 ms
 more than 0.9 of a core.
 
     python -m bench esl [--calls 500,1000,2000] [--pace 1.0] [--ramp 10] [--commit group|each] [--writers 2]
-                        [--lease 30] [--no-baseline]
+                        [--lease 30] [--no-baseline] [--unsettled] [--timeline SECONDS]
 """
 from __future__ import annotations
 
@@ -153,6 +153,7 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     if not backend.wait_connected(10):
         raise SystemExit("cannot connect to the emulator")
     delays: list[float] = []
+    stamps: list[float] = []
     done = [0]
     results = collections.Counter()
 
@@ -181,7 +182,9 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
                     db.record(job_id, event)
                 q = arrivals.get(call_id)
                 if q:
-                    delays.append(time.perf_counter() - q.popleft())
+                    t = q.popleft()
+                    delays.append(time.perf_counter() - t)
+                    stamps.append(t)
                 if isinstance(event, ev.FaxResult):
                     results["success" if event.success else "failed"] += 1
                 if isinstance(event, ev.Hangup):
@@ -198,6 +201,7 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
             peak[0] = max(peak[0], len(node.calls))
             gevent.sleep(0.05)
     watcher = gevent.spawn(watch)
+    gc0 = _full_collections()
     t0, c0 = time.monotonic(), _cpu()
     commits0 = db.commits() if db is not None else 0
     pool = gevent.pool.Pool(n)
@@ -206,13 +210,38 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     pool.join()
     wall, cpu = time.monotonic() - t0, _cpu() - c0
     commits = db.commits() - commits0 if db is not None else 0
+    gc1 = _full_collections()
     watcher.kill()
     backend.stop()
+    if args.timeline:
+        _timeline(stamps, delays, args.timeline)
     return {"calls": n, "done": done[0], "ok": results["success"], "peak_concurrent": peak[0], "events": len(delays),
             "wall_s": wall, "cpu_s": cpu, "cores": cpu / wall, "commits_per_s": commits / wall,
             "p50_ms": _pct(delays, 50) * 1000, "p99_ms": _pct(delays, 99) * 1000,
             "max_ms": max(delays) * 1000 if delays else float("nan"), "renewals": len(renewals),
-            "renew_p99_ms": _pct(renewals, 99) * 1000}
+            "renew_p99_ms": _pct(renewals, 99) * 1000, "full_gcs": gc1[0] - gc0[0], "full_gc_ms": (gc1[1] - gc0[1]) * 1000}
+
+
+def _full_collections() -> tuple[float, float]:
+    """Full garbage collections so far and their total pause (faxd's own histogram)."""
+    from faxd.metrics import REGISTRY
+    labels = {"generation": "2"}
+    return (REGISTRY.get_sample_value("faxd_gc_pause_seconds_count", labels) or 0,
+            REGISTRY.get_sample_value("faxd_gc_pause_seconds_sum", labels) or 0)
+
+
+def _timeline(stamps: list[float], delays: list[float], width: float) -> None:
+    """The delays' p50/p99/max per window of the step (when the slow events came)."""
+    if not stamps:
+        return
+    t0 = min(stamps)
+    windows: dict[int, list[float]] = collections.defaultdict(list)
+    for t, d in zip(stamps, delays):
+        windows[int((t - t0) // width)].append(d)
+    for w in sorted(windows):
+        ds = windows[w]
+        print(f"  t={w * width:5.0f}s events={len(ds):6d} p50={_pct(ds, 50) * 1000:7.1f} ms "
+              f"p99={_pct(ds, 99) * 1000:7.1f} ms max={max(ds) * 1000:7.1f} ms", flush=True)
 
 
 def main(argv) -> int:
@@ -227,6 +256,11 @@ def main(argv) -> int:
     p.add_argument("--commit", choices=("group", "each"), default="group",
                    help="group: faxd's group commit (default); each: one commit per write")
     p.add_argument("--writers", type=int, default=2, help="group commit writers (faxd's commit_writers)")
+    p.add_argument("--unsettled", action="store_true",
+                   help="leave the start-up in the garbage collector's walks (faxd embedded in another "
+                        "program); default: frozen, as `faxd run` does")
+    p.add_argument("--timeline", type=float, default=0,
+                   help="print the delays' percentiles per window of this many seconds (0: off)")
     p.add_argument("--database-url", default=os.environ.get("FAXD_BENCH_DATABASE_URL"),
                    help="default: an embedded PostgreSQL of its own (no other load on it)")
     args = p.parse_args(argv)
@@ -247,6 +281,11 @@ def main(argv) -> int:
         line = emu.stdout.readline().split()
         emu_url = f"esl://:ClueCon@{line[1]}"
         db = Database(admin, commit_writers=args.writers if args.commit == "group" else 0)
+        from faxd import metrics
+        metrics.watch_gc()
+        if not args.unsettled:
+            from faxd.green import settle_heap
+            settle_heap()       # as `faxd run` does once it serves
         rows = []
         try:
             for n in [int(x) for x in args.calls.split(",")]:
@@ -260,7 +299,8 @@ def main(argv) -> int:
                           f"{r['cores']:.3f} cores  commits/s={r['commits_per_s']:.0f}  "
                           f"delay p50={r['p50_ms']:.1f} ms p99={r['p99_ms']:.1f} ms "
                           f"max={r['max_ms']:.1f} ms"
-                          + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else ""),
+                          + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else "")
+                          + f"  full GCs={r['full_gcs']:.0f} ({r['full_gc_ms']:.0f} ms)",
                           flush=True)
         finally:
             db.close()

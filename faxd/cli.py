@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             from faxd.daemon import Daemon
-            return Daemon(config).run()
+            return Daemon(config, owns_process=True).run()
         if args.command == "migrate":
             return _migrate(config)
         if args.command == "account":

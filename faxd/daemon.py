@@ -18,7 +18,7 @@ import sys
 
 import gevent
 
-from faxd import ids, metrics, sdnotify
+from faxd import green, ids, metrics, sdnotify
 from faxd.api.app import create_app
 from faxd.api.server import ApiServer
 from faxd.config import Config
@@ -53,10 +53,14 @@ logger = logging.getLogger(__name__)
 
 
 class Daemon:
-    def __init__(self, config: Config, out=None, extra_services: list[Service] = ()):
+    def __init__(self, config: Config, out=None, extra_services: list[Service] = (), owns_process: bool = False):
         """``extra_services``: services of an embedding program, started after faxd's own and
-        stopped before them, under the same rules (a crash stops faxd with exit 1)."""
+        stopped before them, under the same rules (a crash stops faxd with exit 1).
+        ``owns_process``: the process is this daemon's alone (``faxd run``): once it serves,
+        what it started with is frozen out of the garbage collector's walks
+        (:func:`faxd.green.settle_heap`). An embedding program keeps its own heap policy."""
         self.config = config
+        self._owns_process = owns_process
         self._extra = list(extra_services)
         self.node_id = ids.new_id()
         self._out = out or sys.stdout
@@ -221,6 +225,9 @@ class Daemon:
             self._runner.services = self._build_services(app)
             self._runner.start()
             self._wait_ready()
+            metrics.watch_gc()
+            if self._owns_process:
+                green.settle_heap()
             host, port = self.api.address
             self._print(f"faxd: API listening on http://{host}:{port}")
             logger.info("faxd running (node %s, switch %s)", self.node_id, self.config.switch)

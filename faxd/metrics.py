@@ -12,6 +12,7 @@ Two kinds, so that several faxd nodes add up correctly:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, PlatformCollector
@@ -33,6 +34,41 @@ DISPATCH = Histogram("faxd_dispatch_latency_seconds", "From a job becoming runna
                      "its scheduled time reached) to its first claim by a dispatcher",
                      ["node"], registry=REGISTRY,
                      buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+
+GC_PAUSE = Histogram("faxd_gc_pause_seconds", "Time the process stood still in Python's cyclic garbage "
+                     "collector, by generation (2: a full collection, which walks every object not frozen)",
+                     ["generation"], registry=REGISTRY,
+                     buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1))
+
+
+class _Frozen:
+    """Objects frozen out of the collector's walks (faxd.green.settle_heap), read at scrape time."""
+
+    def collect(self):
+        import gc
+        yield GaugeMetricFamily("faxd_gc_frozen_objects", "Objects of the start-up frozen out of the garbage "
+                                "collector's walks (0: not settled, e.g. faxd embedded in another program)",
+                                value=gc.get_freeze_count())
+
+
+REGISTRY.register(_Frozen())
+_gc_started: list[float] = []
+
+
+def _gc_callback(phase: str, info: dict) -> None:
+    # Called by the interpreter around every collection: kept to a clock read and an observe.
+    if phase == "start":
+        _gc_started.append(time.perf_counter())
+    elif _gc_started:
+        GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - _gc_started.pop())
+
+
+def watch_gc() -> None:
+    """Time the garbage collector's pauses into faxd_gc_pause_seconds (once per process)."""
+    import gc
+    if _gc_callback not in gc.callbacks:
+        gc.callbacks.append(_gc_callback)
+
 
 # spandsp's T.30 completion codes (t30.h, T30_ERR_*), by value.
 T30_NAMES = (

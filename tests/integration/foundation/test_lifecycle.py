@@ -1,4 +1,5 @@
 """Daemon lifecycle in-process: a crashed service stops faxd with exit 1; stop drains in order."""
+import gc
 import io
 
 import gevent
@@ -57,5 +58,8 @@ def test_request_stop_stops_services_in_reverse_order(config):
             gevent.sleep(0.02)
         d.request_stop()
         assert g.get() == 0
+    # Embedded in another program (this one), faxd leaves the program's heap alone: only
+    # `faxd run`, whose process is its own, freezes its start-up (see test_metrics_health).
+    assert gc.get_freeze_count() == 0
     assert log == [("stop_intake", "b"), ("stop_intake", "a"), ("drain", "b"), ("drain", "a"),
                    ("stop", "b"), ("stop", "a")]
