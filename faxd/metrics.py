@@ -42,13 +42,19 @@ GC_PAUSE = Histogram("faxd_gc_pause_seconds", "Time the process stood still in P
 
 
 class _Frozen:
-    """Objects frozen out of the collector's walks (faxd.green.settle_heap), read at scrape time."""
+    """The collector's settings (faxd.green.settle_heap), read at scrape time."""
 
     def collect(self):
         import gc
         yield GaugeMetricFamily("faxd_gc_frozen_objects", "Objects of the start-up frozen out of the garbage "
                                 "collector's walks (0: not settled, e.g. faxd embedded in another program)",
                                 value=gc.get_freeze_count())
+        thresholds = GaugeMetricFamily("faxd_gc_threshold", "The garbage collector's thresholds: allocations "
+                                       "between young collections (generation 0), collections of the younger "
+                                       "generation between two of this one (1, 2)", labels=["generation"])
+        for generation, value in enumerate(gc.get_threshold()):
+            thresholds.add_metric([str(generation)], value)
+        yield thresholds
 
 
 REGISTRY.register(_Frozen())
