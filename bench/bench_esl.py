@@ -108,6 +108,14 @@ class Database:
             return
         self.store.record_progress(job_id, "bench", 1, _progress(event))
 
+    def wal_flushes(self) -> tuple[int, float]:
+        """The cluster's WAL flushes so far and the time spent in them (ms; 0 unless
+        track_wal_io_timing is on), from pg_stat_wal."""
+        with self.store.statement() as cur:
+            cur.execute("SELECT wal_sync, wal_sync_time FROM pg_stat_wal")
+            row = cur.fetchone()
+        return int(row["wal_sync"]), float(row["wal_sync_time"])
+
     def commits(self) -> int:
         """Transactions the calls' writes committed (counted by the store: PostgreSQL's own
         counters reach pg_stat_database up to seconds late)."""
@@ -201,6 +209,15 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
             peak[0] = max(peak[0], len(node.calls))
             gevent.sleep(0.05)
     watcher = gevent.spawn(watch)
+    flushes: list[tuple[int, float]] = []
+
+    def sample_wal():
+        # Once a second, the disk's side of a commit: when the delays grow while this
+        # process's CPU does not, a flush that takes long is what they wait for.
+        while True:
+            flushes.append(db.wal_flushes())
+            gevent.sleep(1)
+    sampler = gevent.spawn(sample_wal) if db is not None else None
     gc0 = _full_collections()
     t0, c0 = time.monotonic(), _cpu()
     commits0 = db.commits() if db is not None else 0
@@ -212,6 +229,10 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     commits = db.commits() - commits0 if db is not None else 0
     gc1 = _full_collections()
     watcher.kill()
+    if sampler is not None:
+        sampler.kill()
+    seconds = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(flushes, flushes[1:])]
+    per_flush = [ms / n for n, ms in seconds if n]
     backend.stop()
     if args.timeline:
         _timeline(stamps, delays, args.timeline)
@@ -219,7 +240,10 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
             "wall_s": wall, "cpu_s": cpu, "cores": cpu / wall, "commits_per_s": commits / wall,
             "p50_ms": _pct(delays, 50) * 1000, "p99_ms": _pct(delays, 99) * 1000,
             "max_ms": max(delays) * 1000 if delays else float("nan"), "renewals": len(renewals),
-            "renew_p99_ms": _pct(renewals, 99) * 1000, "full_gcs": gc1[0] - gc0[0], "full_gc_ms": (gc1[1] - gc0[1]) * 1000}
+            "renew_p99_ms": _pct(renewals, 99) * 1000, "full_gcs": gc1[0] - gc0[0], "full_gc_ms": (gc1[1] - gc0[1]) * 1000,
+            "wal_flushes": sum(n for n, _ in seconds),
+            "wal_flush_ms": sum(ms for _, ms in seconds) / max(1, sum(n for n, _ in seconds)),
+            "wal_worst_ms": max(per_flush, default=0.0)}
 
 
 def _full_collections() -> tuple[float, float]:
@@ -273,6 +297,12 @@ def main(argv) -> int:
             os.chmod(tmp, 0o755)
             pg = EmbeddedPostgres(os.path.join(tmp, "postgres"), dbname="postgres")
             admin = pg.start()
+            conn = psycopg2.connect(admin)
+            conn.autocommit = True
+            with conn.cursor() as cur:    # the WAL flushes' time in pg_stat_wal (its own cluster only)
+                cur.execute("ALTER SYSTEM SET track_wal_io_timing = on")
+                cur.execute("SELECT pg_reload_conf()")
+            conn.close()
         from faxd.spandsp.testdoc import make_text_tiff
         tiff = make_text_tiff(os.path.join(tmp, "doc.tif"), 1)
         emu = subprocess.Popen([sys.executable, "-m", "faxd.testing.esl", "--port", "0", "--no-dsp",
@@ -300,7 +330,9 @@ def main(argv) -> int:
                           f"delay p50={r['p50_ms']:.1f} ms p99={r['p99_ms']:.1f} ms "
                           f"max={r['max_ms']:.1f} ms"
                           + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else "")
-                          + f"  full GCs={r['full_gcs']:.0f} ({r['full_gc_ms']:.0f} ms)",
+                          + f"  full GCs={r['full_gcs']:.0f} ({r['full_gc_ms']:.0f} ms)"
+                          + (f"  WAL flushes={r['wal_flushes']} mean={r['wal_flush_ms']:.2f} ms "
+                             f"(worst second {r['wal_worst_ms']:.2f} ms)" if r["wal_flushes"] else ""),
                           flush=True)
         finally:
             db.close()

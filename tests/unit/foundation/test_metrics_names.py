@@ -1,4 +1,5 @@
 """The Grafana dashboard in docs/ and the metric table name only series faxd exports."""
+import gc
 import json
 import os
 import re
@@ -22,6 +23,8 @@ def _exported() -> set[str]:
         lambda: [{"name": "software", "connected": True, "calls": 1}]))
     metrics.attempt_ended("n1", "outbound", TxResult(success=True, pages_sent=2), True, 3.0)
     metrics.DISPATCH.labels("n1").observe(0.01)
+    metrics.watch_gc()
+    gc.collect()          # a full collection, timed by faxd's callback
     body, _ = metrics.exposition()
     names = set()
     for fam in text_string_to_metric_families(body.decode()):
@@ -41,7 +44,8 @@ def test_the_dashboard_and_the_docs_use_exported_names_only():
     assert table and table <= families, table - families
     assert {"faxd_calls_active", "faxd_jobs", "faxd_faxes_total", "faxd_pages_total", "faxd_switch_connected",
             "faxd_notifications_pending", "faxd_fax_duration_seconds_bucket",
-            "faxd_dispatch_latency_seconds_bucket", "process_cpu_seconds_total"} <= exported
+            "faxd_dispatch_latency_seconds_bucket", "process_cpu_seconds_total", "faxd_gc_pause_seconds_bucket",
+            "faxd_gc_frozen_objects", "faxd_gc_threshold"} <= exported
 
 
 def test_result_names():
