@@ -68,7 +68,8 @@ class Database:
     faxd's group commit (faxd/store/group.py), 0 commits each on its own.
     """
 
-    def __init__(self, admin_dsn: str, commit_writers: int, size: int = 20, start: str = "one"):
+    def __init__(self, admin_dsn: str, commit_writers: int, size: int = 20, start: str = "one",
+                 fillfactor: int | None = None):
         from faxd.store import PostgresStore
         from faxd.store.migrate import migrate
         self.admin = admin_dsn
@@ -82,6 +83,12 @@ class Database:
         conn.close()
         self.dsn = psycopg2.extensions.make_dsn(admin_dsn, dbname=self.name)
         migrate(self.dsn)
+        if fillfactor:
+            c = psycopg2.connect(self.dsn)
+            c.autocommit = True
+            with c.cursor() as cur:
+                cur.execute(f"ALTER TABLE jobs SET (fillfactor = {int(fillfactor)})")
+            c.close()
         self.store = PostgresStore(self.dsn, pool_size=size, commit_writers=commit_writers)
         self.account = self.store.create_account("bench").account_id
         with self.store.transaction() as cur:
@@ -119,6 +126,24 @@ class Database:
             cur.execute("SELECT wal_sync, wal_sync_time FROM pg_stat_wal")
             row = cur.fetchone()
         return int(row["wal_sync"]), float(row["wal_sync_time"])
+
+    def vacuums(self) -> list[str]:
+        """When autovacuum and autoanalyze last ran on jobs and how often (pg_stat_user_tables)."""
+        with self.store.statement() as cur:
+            cur.execute("SELECT autovacuum_count, autoanalyze_count, extract(epoch FROM now() - last_autovacuum) AS v, "
+                        "extract(epoch FROM now() - last_autoanalyze) AS a FROM pg_stat_user_tables "
+                        "WHERE relname = 'jobs'")
+            r = cur.fetchone()
+        return [f"{r['autovacuum_count']} autovacuums (last {r['v'] or 0:.0f} s ago)",
+                f"{r['autoanalyze_count']} autoanalyzes (last {r['a'] or 0:.0f} s ago)"]
+
+    def job_updates(self) -> tuple[int, int]:
+        """Updates of jobs rows so far, and how many of them were HOT (no index touched), from
+        pg_stat_user_tables (each backend reports within a second or so)."""
+        with self.store.statement() as cur:
+            cur.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'jobs'")
+            row = cur.fetchone()
+        return int(row["n_tup_upd"]), int(row["n_tup_hot_upd"])
 
     def commits(self) -> int:
         """Transactions the calls' writes committed (counted by the store: PostgreSQL's own
@@ -229,6 +254,7 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
             gevent.sleep(1)
     sampler = gevent.spawn(sample_wal) if db is not None else None
     gc0 = _full_collections()
+    upd0 = db.job_updates() if db is not None else (0, 0)
     t0, c0 = time.monotonic(), _cpu()
     commits0 = db.commits() if db is not None else 0
     pool = gevent.pool.Pool(n)
@@ -238,6 +264,10 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
     wall, cpu = time.monotonic() - t0, _cpu() - c0
     commits = db.commits() - commits0 if db is not None else 0
     gc1 = _full_collections()
+    gevent.sleep(1.5)       # the backends' last statistics
+    upd1 = db.job_updates() if db is not None else (0, 0)
+    if db is not None and args.timeline:
+        print("  jobs at the step's end:", ", ".join(db.vacuums()), flush=True)
     watcher.kill()
     if sampler is not None:
         sampler.kill()
@@ -253,7 +283,8 @@ def run_step(n: int, args, db: Database | None, tiff: str, emu_url: str, tmp: st
             "renew_p99_ms": _pct(renewals, 99) * 1000, "full_gcs": gc1[0] - gc0[0], "full_gc_ms": (gc1[1] - gc0[1]) * 1000,
             "wal_flushes": sum(n for n, _ in seconds),
             "wal_flush_ms": sum(ms for _, ms in seconds) / max(1, sum(n for n, _ in seconds)),
-            "wal_worst_ms": max(per_flush, default=0.0)}
+            "wal_worst_ms": max(per_flush, default=0.0),
+            "updates": upd1[0] - upd0[0], "hot": upd1[1] - upd0[1]}
 
 
 def _full_collections() -> tuple[float, float]:
@@ -293,6 +324,8 @@ def main(argv) -> int:
     p.add_argument("--start", choices=("one", "each"), default="one",
                    help="one: a call's job and attempt rows in one statement (default); each: a transaction "
                         "of two INSERTs per call (the benchmark before)")
+    p.add_argument("--jobs-fillfactor", type=int, default=None,
+                   help="the jobs table's fillfactor (default: the schema's, 70; 100: PostgreSQL's default)")
     p.add_argument("--unsettled", action="store_true",
                    help="leave the start-up in the garbage collector's walks (faxd embedded in another "
                         "program); default: frozen, as `faxd run` does")
@@ -323,7 +356,8 @@ def main(argv) -> int:
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = emu.stdout.readline().split()
         emu_url = f"esl://:ClueCon@{line[1]}"
-        db = Database(admin, commit_writers=args.writers if args.commit == "group" else 0, start=args.start)
+        db = Database(admin, commit_writers=args.writers if args.commit == "group" else 0, start=args.start,
+                      fillfactor=args.jobs_fillfactor)
         from faxd import metrics
         metrics.watch_gc()
         if not args.unsettled:
@@ -345,7 +379,8 @@ def main(argv) -> int:
                           + (f"  lease renewals={r['renewals']} p99={r['renew_p99_ms']:.1f} ms" if r["renewals"] else "")
                           + f"  full GCs={r['full_gcs']:.0f} ({r['full_gc_ms']:.0f} ms)"
                           + (f"  WAL flushes={r['wal_flushes']} mean={r['wal_flush_ms']:.2f} ms "
-                             f"(worst second {r['wal_worst_ms']:.2f} ms)" if r["wal_flushes"] else ""),
+                             f"(worst second {r['wal_worst_ms']:.2f} ms)" if r["wal_flushes"] else "")
+                          + (f"  job updates={r['updates']} HOT={r['hot'] / r['updates']:.0%}" if r["updates"] else ""),
                           flush=True)
         finally:
             db.close()

@@ -18,8 +18,8 @@ def patch() -> None:
 # arguments); at 700 a collection comes every few ms, each promotes what is alive at that
 # instant, and the old generations fill with objects that die soon after, which full
 # collections then walk. At 10,000 most of them die before the young collection, which
-# costs a few ms: at 8,000 calls no full collection ran in the benchmark's 87 s step (4-5 at
-# 700) and the event -> commit p99 halved (docs/freeswitch.md).
+# costs a few ms: at 8,000 calls no full collection ran in the benchmark's 87 s step (5 at
+# 700, 260-430 ms of standstill in all; docs/freeswitch.md).
 YOUNG_THRESHOLD = 10_000
 
 
@@ -30,8 +30,8 @@ def settle_heap() -> None:
 
     A full collection walks every tracked object, and a node with thousands of calls on the
     line holds hundreds of thousands: each full collection stops every greenlet for its
-    length (60-150 ms at 8,000 calls, measured by ``python -m bench esl``), which is the
-    tail of the delay from a call's event to its effect committed. The objects of the
+    length (60-150 ms at 8,000 calls, measured by ``python -m bench esl``), and every event
+    that arrives meanwhile waits that long for its effect to be committed. The objects of the
     start-up never become garbage; frozen, they are no longer walked. Objects made later
     (calls, requests) are collected as before, and frozen ones are still freed when their last
     reference goes (only a cycle among them would stay).

@@ -120,7 +120,7 @@ CREATE TABLE jobs (
     delivered       timestamptz,
     route_id        text,                              -- the route of the call in progress
     force_no_ecm    boolean NOT NULL DEFAULT false     -- ECM failed once: next attempt without
-);
+) WITH (fillfactor = 70);   -- room on each page for a live call's updates (migration 0017)
 -- Listings: newest first per account, keyset pagination on (created, id).
 CREATE INDEX jobs_account_created_idx ON jobs (account_id, created, id);
 CREATE INDEX jobs_faxbox_created_idx ON jobs (faxbox_id, created, id) WHERE faxbox_id IS NOT NULL;
@@ -605,7 +605,7 @@ CREATE TABLE incoming_calls (
     lease_expires   timestamptz,
     created         timestamptz NOT NULL DEFAULT now(),
     modified        timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 70);   -- as jobs
 CREATE INDEX incoming_calls_account_idx ON incoming_calls (account_id, created, id);
 
 -- Every email-to-fax attempt, accepted or refused.

@@ -316,3 +316,34 @@ def test_one_jobs_writes_of_every_kind_keep_their_order_inside_a_merged_group(ds
             assert [k for j, k in events if j == job] == ["page", "completed"]
     finally:
         store.close()
+
+
+def _pages(store) -> dict[str, int]:
+    """The heap page of each job's current row version."""
+    with store.transaction() as cur:
+        cur.execute("SELECT id, (ctid::text::point)[0]::int AS page FROM jobs")
+        return {r["id"]: r["page"] for r in cur.fetchall()}
+
+
+def test_a_fresh_calls_first_update_stays_on_its_rows_page(dsn):
+    """A call's row is new when the call starts and is rewritten within seconds (its progress).
+    The jobs table leaves room on each page (fillfactor 70), so that first new version stays on
+    the row's page for most calls (a HOT update: no new index entry), instead of most calls'
+    rows moving to other pages with a new entry in every index (at fillfactor 100: 225-237 of
+    these 400)."""
+    from faxd.store import PostgresStore
+    store = PostgresStore(dsn, pool_size=4, commit_writers=2)
+    try:
+        _processing_jobs(store, 400)
+        before = _pages(store)
+        assert len(set(before.values())) > 5                      # rows on many pages, each page filled
+        gevent.joinall([gevent.spawn(store.record_progress, f"job{i}", "n1", 1, {"stage": "answered"})
+                        for i in range(400)], raise_error=True)
+        after = _pages(store)
+        moved = [job for job, page in before.items() if after[job] != page]
+        assert len(moved) <= 120, f"{len(moved)} of 400 rows moved to another page"
+        with store.transaction() as cur:
+            cur.execute("SELECT progress FROM jobs WHERE id = 'job7'")
+            assert cur.fetchone()["progress"] == {"stage": "answered"}
+    finally:
+        store.close()
