@@ -19,7 +19,8 @@ database write (parse + route only). The knee is the first N where p99 >= 100 ms
 more than 0.9 of a core.
 
     python -m bench esl [--calls 500,1000,2000] [--pace 1.0] [--ramp 10] [--commit group|each] [--writers 2]
-                        [--lease 30] [--no-baseline] [--unsettled] [--timeline SECONDS]
+                        [--lease 30] [--no-baseline] [--unsettled] [--timeline SECONDS] [--start one|each]
+                        [--jobs-fillfactor N]
 """
 from __future__ import annotations
 
